@@ -1,0 +1,21 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from dashboards.urls import auth_urlpatterns
+
+api_v1 = [
+    path("", include("catalog.api.urls")),
+    path("", include("scenarios.api.urls")),
+    path("", include("training.api.urls")),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+]
+
+urlpatterns = [
+    *auth_urlpatterns,
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(api_v1)),
+    path("", include("dashboards.urls")),
+]

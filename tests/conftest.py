@@ -1,0 +1,121 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def admin_user(db):
+    return get_user_model().objects.create_superuser("admin", "admin@example.com", "admin-password-123")
+
+
+@pytest.fixture
+def api(admin_user) -> APIClient:
+    """An API client authenticated with the superuser's token."""
+    client = APIClient()
+    token = Token.objects.create(user=admin_user)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
+
+
+@pytest.fixture
+def reader_api(db) -> APIClient:
+    """An authenticated client with no model permissions: it may read, not write."""
+    user = get_user_model().objects.create_user("reader", "reader@example.com", "reader-password-123")
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker) -> Iterator[subprocess.Popen]:
+    """A real Celery worker process on the real broker, using the test database.
+
+    Tests that use it must be ``django_db(transaction=True)`` so the worker sees committed rows.
+    """
+    database = settings.DATABASES["default"]
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{database['USER'] or 'postgres'}@{database['HOST'] or 'localhost'}:"
+        f"{database['PORT'] or 5432}/{database['NAME']}",
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "PYTHONUNBUFFERED": "1",
+    }
+    _purge_broker()
+    (ROOT / "var").mkdir(exist_ok=True)
+    log = open(ROOT / "var" / "test-worker.log", "w")  # noqa: SIM115 - open for the worker's whole life
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "recsys_site",
+            "worker",
+            "-Q",
+            "cpu,gpu",
+            "-c",
+            "1",
+            "--without-gossip",
+            "--without-mingle",
+            "-n",
+            f"test-{os.getpid()}@%h",
+            "--loglevel",
+            "INFO",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    _wait_for_worker(worker)
+    yield worker
+    os.killpg(worker.pid, signal.SIGTERM)
+    try:
+        worker.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(worker.pid, signal.SIGKILL)
+    log.close()
+
+
+def _purge_broker() -> None:
+    """Drop tasks a crashed earlier run may have left on the test broker."""
+    from recsys_site.celery import app
+
+    app.control.purge()
+
+
+def _wait_for_worker(worker: subprocess.Popen, timeout: float = 60.0) -> None:
+    from recsys_site.celery import app
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if worker.poll() is not None:
+            raise RuntimeError(f"Celery worker exited with {worker.returncode}")
+        replies = app.control.ping(timeout=1.0)
+        if replies:
+            return
+    raise RuntimeError("Celery worker did not answer a ping within 60 s")
+
+
+def wait_until(predicate, *, timeout: float = 60.0, interval: float = 0.2):
+    """Poll ``predicate`` until it returns a truthy value; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout} s")
