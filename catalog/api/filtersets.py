@@ -1,0 +1,33 @@
+import django_filters
+
+from catalog.models import EndUser, Interaction, Item
+
+
+class ItemFilter(django_filters.FilterSet):
+    title = django_filters.CharFilter(lookup_expr="icontains")
+    category = django_filters.CharFilter(method="filter_category", label="Items in this category")
+    updated_after = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
+
+    class Meta:
+        model = Item
+        fields = ["external_id", "is_active"]
+
+    def filter_category(self, queryset, name, value):
+        return queryset.filter(categories__contains=[value])
+
+
+class EndUserFilter(django_filters.FilterSet):
+    class Meta:
+        model = EndUser
+        fields = ["external_id"]
+
+
+class InteractionFilter(django_filters.FilterSet):
+    user = django_filters.CharFilter(field_name="user__external_id", label="End user external id")
+    item = django_filters.CharFilter(field_name="item__external_id", label="Item external id")
+    occurred_after = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    occurred_before = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+
+    class Meta:
+        model = Interaction
+        fields = ["kind", "event_id"]

@@ -1,0 +1,90 @@
+from django.conf import settings
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.pagination import CursorPagination
+from rest_framework.parsers import JSONParser
+from rest_framework.permissions import DjangoModelPermissions, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from catalog.api.filtersets import EndUserFilter, InteractionFilter, ItemFilter
+from catalog.api.serializers import (
+    EndUserSerializer,
+    EventBatchInputSerializer,
+    IngestResultSerializer,
+    InteractionSerializer,
+    ItemSerializer,
+    events_parse,
+)
+from catalog.models import EndUser, Interaction, Item
+from catalog.services import interactions_ingest
+from recsys_site.errors import ValidationFailed
+
+# External ids may hold dots, colons and the like; anything but a slash.
+EXTERNAL_ID_PATTERN = r"[^/]+"
+
+
+class ItemViewSet(viewsets.ModelViewSet):
+    """Items that can be recommended, addressed by their external id."""
+
+    permission_classes = [IsAuthenticated, DjangoModelPermissions]
+    queryset = Item.objects.all()
+    serializer_class = ItemSerializer
+    filterset_class = ItemFilter
+    lookup_field = "external_id"
+    lookup_value_regex = EXTERNAL_ID_PATTERN
+    ordering_fields = ["id", "external_id", "title", "updated_at"]
+
+
+class EndUserViewSet(viewsets.ModelViewSet):
+    """The end users recommendations are made for (not platform accounts)."""
+
+    permission_classes = [IsAuthenticated, DjangoModelPermissions]
+    queryset = EndUser.objects.all()
+    serializer_class = EndUserSerializer
+    filterset_class = EndUserFilter
+    lookup_field = "external_id"
+    lookup_value_regex = EXTERNAL_ID_PATTERN
+    ordering_fields = ["id", "external_id", "updated_at"]
+
+
+class InteractionCursorPagination(CursorPagination):
+    # Event tables grow to millions of rows: a cursor avoids counting them on every page.
+    ordering = "-id"
+    page_size_query_param = "page_size"
+    max_page_size = settings.API_MAX_PAGE_SIZE
+
+
+class InteractionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Interaction events: list and filter them, or ingest a batch with POST."""
+
+    # Ingesting needs the catalog.add_interaction permission; reading needs a login.
+    permission_classes = [IsAuthenticated, DjangoModelPermissions]
+    queryset = Interaction.objects.select_related("user", "item")
+    serializer_class = InteractionSerializer
+    filterset_class = InteractionFilter
+    pagination_class = InteractionCursorPagination
+    parser_classes = [JSONParser]
+    ordering_fields: list[str] = []
+
+    @extend_schema(
+        request=EventBatchInputSerializer,
+        responses={201: IngestResultSerializer},
+        summary="Ingest a batch of events",
+        description=(
+            f"Up to {settings.INGEST_MAX_BATCH} events, validated all-or-nothing: one bad event answers 400 "
+            "listing each bad event's index and field errors, and nothing is stored. Events whose `event_id` "
+            "is already stored are skipped (counted as duplicates), so a replayed batch adds nothing. "
+            "`create_missing` (default true) creates unknown users and items; false rejects such events."
+        ),
+    )
+    def create(self, request: Request) -> Response:
+        body = request.data
+        if not isinstance(body, dict):
+            raise ValidationFailed("bad body", detail={"detail": "expected an object with an 'events' list"})
+        create_missing = body.get("create_missing", True)
+        if not isinstance(create_missing, bool):
+            raise ValidationFailed("bad flag", detail={"create_missing": ["must be true or false"]})
+        events = events_parse(body.get("events"), max_events=settings.INGEST_MAX_BATCH)
+        result = interactions_ingest(events=events, create_missing=create_missing)
+        return Response(IngestResultSerializer(result).data, status=status.HTTP_201_CREATED)

@@ -1,0 +1,228 @@
+"""Imports from files: parse everything first, then write items, users and events in one transaction.
+
+Bad lines are found before anything is written. Without ``skip_invalid`` an
+import with bad lines raises :class:`ImportFailed` and writes nothing; with it
+the good lines are imported and the report lists what was skipped. Every write
+goes through :mod:`catalog.services`, in chunks so progress can be shown.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.db import transaction
+
+from catalog.importers.movielens import movielens_parse
+from catalog.importers.parsing import ImportFailed, InvalidField, LineError, Parsed, parse_kind
+from catalog.importers.progress import ProgressFactory, no_progress
+from catalog.importers.tabular import (
+    InteractionColumns,
+    ItemColumns,
+    TabularFile,
+    interactions_parse,
+    items_parse,
+    tabular_records,
+)
+from catalog.services import (
+    EndUserRow,
+    EventRow,
+    IngestResult,
+    ItemRow,
+    UpsertResult,
+    chunked,
+    end_users_upsert,
+    interactions_ingest,
+    items_upsert,
+)
+from recsys_site.errors import ValidationFailed
+
+CHUNK_SIZE = 20_000
+DEFAULT_INTERACTION_COLUMNS = InteractionColumns()
+DEFAULT_ITEM_COLUMNS = ItemColumns()
+
+
+@dataclass
+class ImportReport:
+    """What an import did. Items and users created by events that named unknown ids count as created."""
+
+    source: str = ""
+    items: UpsertResult = field(default_factory=UpsertResult)
+    users: UpsertResult = field(default_factory=UpsertResult)
+    events: IngestResult = field(default_factory=IngestResult)
+    skipped: list[LineError] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def items_created(self) -> int:
+        return self.items.created + self.events.items_created
+
+    @property
+    def users_created(self) -> int:
+        return self.users.created + self.events.users_created
+
+    def summary(self, *, examples: int = 5) -> list[str]:
+        lines = [
+            f"Imported {self.source}" if self.source else "Imported",
+            f"  items:  {self.items_created} created, {self.items.updated} updated",
+            f"  users:  {self.users_created} created, {self.users.updated} updated",
+            f"  events: {self.events.created} created, {self.events.duplicates} duplicates (already stored)",
+        ]
+        if self.skipped:
+            lines.append(f"  skipped {len(self.skipped)} invalid line{'s' if len(self.skipped) != 1 else ''}:")
+            lines.extend(f"    {line}" for line in skipped_summary(self.skipped, examples=examples))
+        lines.append(f"  in {self.seconds:.2f} s")
+        return lines
+
+
+def skipped_summary(errors: Sequence[LineError], *, examples: int = 5) -> list[str]:
+    """One line per problem: how many lines had it, the first few of them, and one full message."""
+    by_problem: dict[tuple[str, str], list[LineError]] = defaultdict(list)
+    for error in errors:
+        by_problem[(error.source, error.problem)].append(error)
+    lines = []
+    for (source, problem), grouped in sorted(by_problem.items(), key=lambda entry: -len(entry[1])):
+        numbers = ", ".join(str(error.line) for error in grouped[:examples])
+        more = ", …" if len(grouped) > examples else ""
+        where = f"{source} " if source else ""
+        lines.append(f"{problem}: {len(grouped)} ({where}lines {numbers}{more}; e.g. {grouped[0].message})")
+    return lines
+
+
+def movielens_import(
+    *, folder: Path, id_prefix: str = "", skip_invalid: bool = False, progress: ProgressFactory = no_progress
+) -> ImportReport:
+    """Import a MovieLens folder (ml-100k, ml-1m or ml-latest layout): movies, users, then ratings."""
+    started = time.perf_counter()
+    data = movielens_parse(folder, id_prefix=id_prefix, progress=progress)
+    report = ImportReport(source=f"{folder} ({data.layout.name} layout)", skipped=_accepted(data.errors, skip_invalid))
+    with transaction.atomic():
+        _write(report, items=data.items, users=data.users, events=data.events, progress=progress)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def interactions_file_import(
+    *,
+    file: TabularFile,
+    columns: InteractionColumns = DEFAULT_INTERACTION_COLUMNS,
+    kind: str = "view",
+    create_missing: bool = True,
+    skip_invalid: bool = False,
+    progress: ProgressFactory = no_progress,
+) -> ImportReport:
+    """Import events; with ``create_missing`` off, an event naming an unknown user or item is a bad line."""
+    started = time.perf_counter()
+    if not columns.kind:
+        _check_kind(kind)
+    with tabular_records(file, required_columns=columns.required, progress=progress) as records:
+        events = interactions_parse(records, columns=columns, kind=kind)
+    report = ImportReport(source=str(file.path), skipped=_accepted(events.errors, skip_invalid))
+    with transaction.atomic():
+        _write(report, events=events, create_missing=create_missing, skip_invalid=skip_invalid, progress=progress)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def items_file_import(
+    *,
+    file: TabularFile,
+    columns: ItemColumns = DEFAULT_ITEM_COLUMNS,
+    categories_separator: str = "|",
+    skip_invalid: bool = False,
+    progress: ProgressFactory = no_progress,
+) -> ImportReport:
+    """Create items, and update title, description and categories of the ones already stored."""
+    started = time.perf_counter()
+    with tabular_records(file, required_columns=columns.required, progress=progress) as records:
+        items = items_parse(records, columns=columns, categories_separator=categories_separator)
+    report = ImportReport(source=str(file.path), skipped=_accepted(items.errors, skip_invalid))
+    with transaction.atomic():
+        _write(report, items=items, progress=progress)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _accepted(errors: list[LineError], skip_invalid: bool) -> list[LineError]:
+    """The errors to report as skipped; without ``skip_invalid`` any error fails the import."""
+    if errors and not skip_invalid:
+        raise ImportFailed.for_lines(errors)
+    return errors
+
+
+def _check_kind(kind: str) -> None:
+    try:
+        parse_kind(kind)
+    except InvalidField as error:
+        raise ImportFailed(str(error)) from None
+
+
+def _write(
+    report: ImportReport,
+    *,
+    items: Parsed[ItemRow] | None = None,
+    users: Parsed[EndUserRow] | None = None,
+    events: Parsed[EventRow] | None = None,
+    create_missing: bool = True,
+    skip_invalid: bool = False,
+    progress: ProgressFactory = no_progress,
+) -> None:
+    """Items first, then users, then events, so events find the items and users they name."""
+    if items and items.rows:
+        bar = progress(description="Writing items", total=len(items.rows))
+        for chunk in chunked(items.rows, CHUNK_SIZE):
+            _add_upsert(report.items, items_upsert(items=chunk))
+            bar.update(len(chunk))
+        bar.close()
+    if users and users.rows:
+        bar = progress(description="Writing users", total=len(users.rows))
+        for chunk in chunked(users.rows, CHUNK_SIZE):
+            _add_upsert(report.users, end_users_upsert(users=chunk))
+            bar.update(len(chunk))
+        bar.close()
+    if events and events.rows:
+        bar = progress(description="Writing events", total=len(events.rows))
+        for start in range(0, len(events.rows), CHUNK_SIZE):
+            rows, lines = events.rows[start : start + CHUNK_SIZE], events.lines[start : start + CHUNK_SIZE]
+            report.events.add(_events_ingest(rows, lines, report, create_missing, skip_invalid))
+            bar.update(len(rows))
+        bar.close()
+
+
+def _events_ingest(
+    rows: list[EventRow], lines: list[int], report: ImportReport, create_missing: bool, skip_invalid: bool
+) -> IngestResult:
+    """Ingest one chunk; events naming unknown ids fail the import, or are skipped and the rest ingested."""
+    try:
+        return interactions_ingest(events=rows, create_missing=create_missing)
+    except ValidationFailed as error:
+        unknown = _unknown_id_errors(error, lines)
+        if not unknown:
+            raise
+        if not skip_invalid:
+            raise ImportFailed.for_lines(unknown) from None
+    # The failed ingest rolled back to its savepoint; retry with the events that name known ids.
+    bad_lines = {error.line for error in unknown}
+    report.skipped.extend(unknown)
+    kept = [row for row, line in zip(rows, lines, strict=True) if line not in bad_lines]
+    return interactions_ingest(events=kept, create_missing=create_missing)
+
+
+def _unknown_id_errors(error: ValidationFailed, lines: list[int]) -> list[LineError]:
+    """Line errors from the service's ``{"errors": {batch index: {field: [message]}}}`` detail."""
+    detail = error.detail if isinstance(error.detail, dict) else {}
+    errors = []
+    for index, problems in detail.get("errors", {}).items():
+        messages = [message for field_messages in problems.values() for message in field_messages]
+        problem = "unknown user" if "user" in problems else "unknown item"
+        errors.append(LineError(lines[int(index)], problem, "; ".join(messages)))
+    return sorted(errors, key=lambda line_error: line_error.line)
+
+
+def _add_upsert(total: UpsertResult, part: UpsertResult) -> None:
+    total.received += part.received
+    total.created += part.created
+    total.updated += part.updated

@@ -1,0 +1,50 @@
+"""Reads of the catalog: counts, data-overview aggregates, a user's history."""
+
+from __future__ import annotations
+
+from django.db.models import Count, QuerySet
+from django.db.models.functions import TruncDate
+
+from catalog.models import EndUser, Interaction, Item
+
+
+def catalog_counts() -> dict[str, int]:
+    """Rows in each catalog table."""
+    return {
+        "items": Item.objects.count(),
+        "end_users": EndUser.objects.count(),
+        "interactions": Interaction.objects.count(),
+    }
+
+
+def events_per_day_and_kind() -> tuple[list, dict[str, list[int]]]:
+    """Days (ascending) and, per kind, the number of events on each day (one aggregate query)."""
+    rows = (
+        Interaction.objects.annotate(day=TruncDate("occurred_at"))
+        .values("day", "kind")
+        .annotate(events=Count("id"))
+        .order_by("day")
+    )
+    days: list = []
+    counts: dict[tuple, int] = {}
+    for row in rows:
+        if not days or days[-1] != row["day"]:
+            days.append(row["day"])
+        counts[(row["day"], row["kind"])] = row["events"]
+    kinds = sorted({kind for _, kind in counts})
+    return days, {kind: [counts.get((day, kind), 0) for day in days] for kind in kinds}
+
+
+def item_event_counts() -> list[int]:
+    """Events per item (items with at least one event)."""
+    return list(Interaction.objects.values("item_id").annotate(n=Count("id")).values_list("n", flat=True))
+
+
+def user_event_counts() -> list[int]:
+    """Events per end user (users with at least one event)."""
+    return list(Interaction.objects.values("user_id").annotate(n=Count("id")).values_list("n", flat=True))
+
+
+def user_history(*, user: EndUser, limit: int = 50) -> QuerySet[Interaction]:
+    """A user's most recent events, newest first, with their items."""
+    return Interaction.objects.filter(user=user).select_related("item").order_by("-occurred_at", "-id")[:limit]
