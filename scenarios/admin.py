@@ -1,0 +1,35 @@
+from django import forms
+from django.contrib import admin
+
+from recsys_site.errors import ValidationFailed
+from scenarios.models import Scenario
+from scenarios.services import EDITABLE_FIELDS, scenario_config_clean
+
+
+class ScenarioAdminForm(forms.ModelForm):
+    """Runs the same validation as the API, so the admin cannot store a scenario that would crash a job."""
+
+    class Meta:
+        model = Scenario
+        fields = list(EDITABLE_FIELDS)
+
+    def clean(self):
+        cleaned = super().clean()
+        try:
+            validated = scenario_config_clean(data=cleaned, instance=self.instance if self.instance.pk else None)
+        except ValidationFailed as error:
+            for field, messages in error.detail.items():
+                name = field.split(".")[0]
+                self.add_error(name if name in self.fields else None, [f"{field}: {m}" for m in messages])
+            return cleaned
+        cleaned["hyperparameters"] = validated["hyperparameters"]
+        return cleaned
+
+
+@admin.register(Scenario)
+class ScenarioAdmin(admin.ModelAdmin):
+    form = ScenarioAdminForm
+    list_display = ("slug", "name", "algorithm", "split", "updated_at")
+    search_fields = ("slug", "name")
+    prepopulated_fields = {"slug": ("name",)}
+    readonly_fields = ("slice_stats", "slice_computed_at", "created_at", "updated_at")

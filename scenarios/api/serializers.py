@@ -1,0 +1,78 @@
+from rest_framework import serializers
+
+from scenarios.models import Scenario
+
+
+class ScenarioSerializer(serializers.ModelSerializer):
+    """A scenario's configuration. Cross-field rules and hyperparameters are validated by the service."""
+
+    parent = serializers.SlugRelatedField(
+        slug_field="slug", queryset=Scenario.objects.all(), required=False, allow_null=True
+    )
+    include_categories = serializers.ListField(child=serializers.CharField(max_length=200), required=False)
+    exclude_categories = serializers.ListField(child=serializers.CharField(max_length=200), required=False)
+    event_weights = serializers.DictField(child=serializers.FloatField(), required=False)
+    k_list = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=1000), required=False)
+    hyperparameters = serializers.DictField(required=False)
+
+    class Meta:
+        model = Scenario
+        fields = [
+            "id",
+            "slug",
+            "name",
+            "description",
+            "parent",
+            "include_categories",
+            "exclude_categories",
+            "event_weights",
+            "min_value",
+            "min_user_events",
+            "min_item_events",
+            "split",
+            "validation_share",
+            "test_share",
+            "k_list",
+            "algorithm",
+            "hyperparameters",
+            "compute_queue",
+            "seed",
+            "default_k",
+            "exclude_seen",
+            "slice_stats",
+            "slice_computed_at",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "slice_stats", "slice_computed_at", "created_at", "updated_at"]
+
+
+class SliceSizeSerializer(serializers.Serializer):
+    users = serializers.IntegerField()
+    items = serializers.IntegerField()
+    events = serializers.IntegerField()
+    first_event_at = serializers.DateTimeField(allow_null=True)
+    last_event_at = serializers.DateTimeField(allow_null=True)
+
+
+class QueuedSerializer(serializers.Serializer):
+    task_id = serializers.CharField()
+    status = serializers.CharField()
+
+
+class AlgorithmParamSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    type = serializers.CharField()
+    default = serializers.JSONField()
+    minimum = serializers.FloatField(allow_null=True)
+    maximum = serializers.FloatField(allow_null=True)
+    choices = serializers.ListField(child=serializers.JSONField(), allow_null=True)
+    help = serializers.CharField()
+
+
+class AlgorithmSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    label = serializers.CharField()
+    family = serializers.CharField()
+    description = serializers.CharField()
+    params = AlgorithmParamSerializer(many=True)

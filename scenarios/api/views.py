@@ -1,0 +1,71 @@
+from celery.utils import uuid
+from django.db import transaction
+from drf_spectacular.utils import extend_schema
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.permissions import DjangoModelPermissions, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from scenarios.api.serializers import AlgorithmSerializer, QueuedSerializer, ScenarioSerializer, SliceSizeSerializer
+from scenarios.models import Scenario
+from scenarios.selectors import scenario_slice_size
+from scenarios.services import scenario_create, scenario_update
+from scenarios.tasks import scenario_slice_refresh_task, slice_refresh_dispatch
+from training.algorithms.registry import algorithm_names, get_algorithm
+
+
+class ScenarioViewSet(viewsets.ModelViewSet):
+    """Scenarios: each is one recommendation surface with its slice, protocol, model and serving policy."""
+
+    permission_classes = [IsAuthenticated, DjangoModelPermissions]
+    queryset = Scenario.objects.select_related("parent")
+    serializer_class = ScenarioSerializer
+    lookup_field = "slug"
+    filterset_fields = ["algorithm", "parent__slug"]
+    ordering_fields = ["slug", "name", "updated_at"]
+
+    def perform_create(self, serializer: ScenarioSerializer) -> None:
+        serializer.instance = scenario_create(data=serializer.validated_data)
+        slice_refresh_dispatch(scenario=serializer.instance)
+
+    def perform_update(self, serializer: ScenarioSerializer) -> None:
+        serializer.instance = scenario_update(scenario=serializer.instance, data=serializer.validated_data)
+        slice_refresh_dispatch(scenario=serializer.instance)
+
+    @extend_schema(responses=SliceSizeSerializer, summary="Size of the scenario's slice, computed now")
+    @action(detail=True, methods=["get"])
+    def slice(self, request: Request, slug: str) -> Response:
+        return Response(SliceSizeSerializer(scenario_slice_size(scenario=self.get_object())).data)
+
+    @extend_schema(
+        request=None, responses={202: QueuedSerializer}, summary="Recompute the stored slice size on a worker"
+    )
+    @action(detail=True, methods=["post"], url_path="slice/refresh")
+    def slice_refresh(self, request: Request, slug: str) -> Response:
+        scenario = self.get_object()
+        task_id = uuid()
+        transaction.on_commit(lambda: scenario_slice_refresh_task.apply_async((scenario.pk,), task_id=task_id))
+        return Response(
+            QueuedSerializer({"task_id": task_id, "status": "queued"}).data, status=status.HTTP_202_ACCEPTED
+        )
+
+
+class AlgorithmListApi(APIView):
+    """Every registered algorithm with its hyperparameters (type, default, range)."""
+
+    @extend_schema(responses=AlgorithmSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        algorithms = [get_algorithm(name) for name in algorithm_names()]
+        data = [
+            {
+                "name": algorithm.name,
+                "label": algorithm.label,
+                "family": algorithm.family,
+                "description": algorithm.description,
+                "params": [param.describe() for param in algorithm.params],
+            }
+            for algorithm in algorithms
+        ]
+        return Response(AlgorithmSerializer(data, many=True).data)

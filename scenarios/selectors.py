@@ -1,0 +1,146 @@
+"""Reads for scenarios: the slice of events a scenario sees, and its size."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+from django.db.models import QuerySet
+
+from catalog.models import Interaction, Item
+from scenarios.models import Scenario
+
+
+@dataclass(frozen=True)
+class ScenarioSlice:
+    """A scenario's events as parallel arrays (database ids), sorted by time then id.
+
+    ``weights`` is the kind's weight from the scenario (1 when the scenario
+    weights no kinds); ``values`` is the event's own value (e.g. a rating).
+    """
+
+    user_ids: np.ndarray
+    item_ids: np.ndarray
+    kinds: np.ndarray
+    weights: np.ndarray
+    values: np.ndarray
+    timestamps: np.ndarray  # unix seconds, int64
+    event_ids: np.ndarray  # Interaction ids, int64
+
+    @property
+    def n_events(self) -> int:
+        return len(self.user_ids)
+
+    def take(self, mask: np.ndarray) -> ScenarioSlice:
+        return ScenarioSlice(
+            user_ids=self.user_ids[mask],
+            item_ids=self.item_ids[mask],
+            kinds=self.kinds[mask],
+            weights=self.weights[mask],
+            values=self.values[mask],
+            timestamps=self.timestamps[mask],
+            event_ids=self.event_ids[mask],
+        )
+
+
+def scenario_item_ids(*, scenario: Scenario) -> np.ndarray:
+    """Ids of the active items passing the scenario's category filter, sorted."""
+    include = set(scenario.include_categories or [])
+    exclude = set(scenario.exclude_categories or [])
+    items = Item.objects.filter(is_active=True)
+    if not include and not exclude:
+        return np.fromiter(items.order_by("id").values_list("id", flat=True), dtype=np.int64)
+    kept = [
+        item_id
+        for item_id, categories in items.order_by("id").values_list("id", "categories")
+        if (not include or include.intersection(categories or [])) and not exclude.intersection(categories or [])
+    ]
+    return np.asarray(kept, dtype=np.int64)
+
+
+def scenario_interactions(*, scenario: Scenario) -> QuerySet[Interaction]:
+    """The scenario's events before the item filter and the minimum-count (k-core) filter."""
+    events = Interaction.objects.all()
+    if scenario.event_weights:
+        events = events.filter(kind__in=list(scenario.event_weights))
+    if scenario.min_value is not None:
+        events = events.filter(value__gte=scenario.min_value)
+    return events.order_by("occurred_at", "id")
+
+
+def scenario_slice(*, scenario: Scenario) -> ScenarioSlice:
+    """Every event the scenario trains and evaluates on, with its filters applied."""
+    rows = list(
+        scenario_interactions(scenario=scenario).values_list("user_id", "item_id", "kind", "value", "occurred_at", "id")
+    )
+    events = _slice_from_rows(rows, scenario.event_weights or {})
+    events = events.take(np.isin(events.item_ids, scenario_item_ids(scenario=scenario)))
+    mask = k_core_mask(
+        events.user_ids, events.item_ids, min_user=scenario.min_user_events, min_item=scenario.min_item_events
+    )
+    return events.take(mask)
+
+
+def scenario_slice_size(*, scenario: Scenario) -> dict:
+    """Users, items and events in the scenario's slice, and the time range it covers."""
+    events = scenario_slice(scenario=scenario)
+    if events.n_events == 0:
+        return {"users": 0, "items": 0, "events": 0, "first_event_at": None, "last_event_at": None}
+    return {
+        "users": int(np.unique(events.user_ids).size),
+        "items": int(np.unique(events.item_ids).size),
+        "events": events.n_events,
+        "first_event_at": _iso(events.timestamps.min()),
+        "last_event_at": _iso(events.timestamps.max()),
+    }
+
+
+def k_core_mask(user_ids: np.ndarray, item_ids: np.ndarray, *, min_user: int, min_item: int) -> np.ndarray:
+    """Boolean mask keeping events whose user and item each keep at least the minimum number of events.
+
+    Dropping a sparse item can push a user under the minimum (and back), so
+    the filter repeats until nothing changes.
+    """
+    keep = np.ones(len(user_ids), dtype=bool)
+    if min_user <= 1 and min_item <= 1:
+        return keep
+    while True:
+        user_counts = _counts_of(user_ids, keep)
+        item_counts = _counts_of(item_ids, keep)
+        new_keep = keep & (user_counts >= min_user) & (item_counts >= min_item)
+        if new_keep.sum() == keep.sum():
+            return new_keep
+        keep = new_keep
+
+
+def _counts_of(ids: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """For each event, how many kept events share its id."""
+    _, inverse, _ = np.unique(ids, return_inverse=True, return_counts=True)
+    counts = np.bincount(inverse, weights=keep.astype(np.float64))
+    return counts[inverse]
+
+
+def _slice_from_rows(rows: list[tuple], event_weights: dict[str, float]) -> ScenarioSlice:
+    if not rows:
+        empty_int = np.zeros(0, dtype=np.int64)
+        empty_float = np.zeros(0, dtype=np.float32)
+        return ScenarioSlice(
+            empty_int, empty_int, np.zeros(0, dtype=object), empty_float, empty_float, empty_int, empty_int
+        )
+    user_ids, item_ids, kinds, values, times, event_ids = zip(*rows, strict=True)
+    kinds_array = np.asarray(kinds, dtype=object)
+    weights = np.asarray([float(event_weights.get(kind, 1.0)) for kind in kinds], dtype=np.float32)
+    return ScenarioSlice(
+        user_ids=np.asarray(user_ids, dtype=np.int64),
+        item_ids=np.asarray(item_ids, dtype=np.int64),
+        kinds=kinds_array,
+        weights=weights,
+        values=np.asarray(values, dtype=np.float32),
+        timestamps=np.asarray([int(moment.timestamp()) for moment in times], dtype=np.int64),
+        event_ids=np.asarray(event_ids, dtype=np.int64),
+    )
+
+
+def _iso(timestamp: np.integer) -> str:
+    return datetime.fromtimestamp(int(timestamp), tz=UTC).isoformat()
