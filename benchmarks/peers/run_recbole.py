@@ -1,0 +1,293 @@
+"""Run RecBole 1.2.1's Pop, ItemKNN, BPR and EASE on MovieLens 100K; print one JSON document.
+
+Runs inside benchmarks/peers/.venv-recbole (see setup_recbole.sh), never in the project's venv:
+
+    .venv-recbole/bin/python run_recbole.py --data u.data [--models Pop,EASE] [--split-out split.npz]
+
+Protocol, in RecBole's own keys: ratings >= 3 kept (``val_interval``), per-user random 8:1:1 split
+(``RS``, ``RO``, ``group_by: user``), full ranking with the user's training items (and, for the
+test set, validation items) excluded, K = 10, seed 2020. BPR early-stops on validation NDCG@10.
+
+"Training time" is what the model needs before it can rank: its constructor (Pop, ItemKNN and
+EASE do all their work there) plus ``trainer.fit``, which includes RecBole's per-epoch validation
+and checkpointing. Data loading and the trainer's own setup are reported apart. BPR is trained once
+per ``--bpr-seeds`` seed (same split) and its metrics and times averaged; the closed-form models are
+trained ``--repeats`` times for timing (fastest kept) and tested once.
+
+RecBole writes atomic files, checkpoints (saved/) and logs (log/) relative to the working
+directory, so everything happens in a temporary directory that is removed afterwards.
+``--split-out`` writes RecBole's exact train / validation / test (user, item) pairs, in raw
+MovieLens ids, so the other side of the comparison can be evaluated on the same draw.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from importlib.metadata import version
+from pathlib import Path
+
+# RecBole reloads its own best checkpoint with torch.load(), which unpickles the whole Config;
+# since torch 2.6 torch.load defaults to weights_only=True and refuses that. The files are ones
+# RecBole has just written into our temp dir, so the old behaviour is safe. Set before torch loads.
+os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+
+import numpy as np
+import torch
+from recbole.config import Config
+from recbole.data import create_dataset, data_preparation
+from recbole.model.general_recommender import Pop
+from recbole.utils import get_model, get_trainer, init_logger, init_seed
+
+# RecBole 1.2.1 predates pandas 2.2 and torch 2.4: their deprecation notices would drown the output.
+warnings.filterwarnings("ignore", category=FutureWarning)
+warnings.filterwarnings("ignore", message="Environment variable TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD")
+
+
+class PopFixed(Pop):
+    """RecBole's Pop with the upstream fix for its counting bug (RecBole issues #1844 and #2198, PR #2199).
+
+    Stock Pop does ``item_cnt[item] = item_cnt[item] + 1`` per training batch: an item that occurs
+    several times in a batch gains 1, not its count, so with 2048-row batches popular items saturate
+    at the number of batches. Accumulating with index_add_ counts every interaction.
+    """
+
+    def calculate_loss(self, interaction):
+        item = interaction[self.ITEM_ID]
+        self.item_cnt.index_add_(0, item, torch.ones_like(item).unsqueeze(1))
+        self.max_cnt = torch.max(self.item_cnt, dim=0)[0]
+        return torch.nn.Parameter(torch.zeros(1)).to(self.device)
+
+
+MODELS = ("Pop", "PopFixed", "ItemKNN", "BPR", "EASE")
+DATASET = "ml-100k"
+SEED = 2020
+METRICS = ("ndcg@10", "recall@10", "mrr@10", "hit@10", "precision@10")
+TIMES = ("train_seconds", "construct_seconds", "fit_seconds", "trainer_setup_seconds")
+
+PROTOCOL = {
+    "load_col": {"inter": ["user_id", "item_id", "rating", "timestamp"]},
+    "val_interval": {"rating": "[3,inf)"},
+    "user_inter_num_interval": None,
+    "item_inter_num_interval": None,
+    "eval_args": {"split": {"RS": [0.8, 0.1, 0.1]}, "order": "RO", "mode": "full", "group_by": "user"},
+    "metrics": ["NDCG", "Recall", "MRR", "Hit", "Precision"],
+    "topk": [10],
+    # RecBole's default is MRR@10; the platform early-stops on NDCG@10, so both sides use that.
+    "valid_metric": "NDCG@10",
+    "metric_decimal_place": 6,
+    "seed": SEED,
+    "reproducibility": True,
+    "use_gpu": False,
+    "show_progress": False,
+    "state": "WARNING",
+}
+
+# Written out although they are RecBole 1.2.1's defaults (properties/overall.yaml, model/*.yaml).
+# Pop, ItemKNN and EASE never use negatives; for Pop they would even count, since its
+# calculate_loss counts every item id in the batch and a pointwise batch carries the sampled
+# negatives as rows. So negative sampling is off for those three.
+NO_NEGATIVES = {"train_neg_sample_args": None}
+MODEL_CONFIG = {
+    "Pop": NO_NEGATIVES,
+    "PopFixed": NO_NEGATIVES,
+    "ItemKNN": {**NO_NEGATIVES, "k": 100, "shrink": 0.0, "knn_method": "item"},
+    "EASE": {**NO_NEGATIVES, "reg_weight": 250.0},
+    "BPR": {
+        "embedding_size": 64,
+        "learner": "adam",
+        "learning_rate": 0.001,
+        "weight_decay": 0.0,
+        "train_batch_size": 2048,
+        "train_neg_sample_args": {
+            "distribution": "uniform",
+            "sample_num": 1,
+            "alpha": 1.0,
+            "dynamic": False,
+            "candidate_num": 0,
+        },
+        "epochs": 300,
+        "eval_step": 1,
+        "stopping_step": 10,
+    },
+}
+MODEL_CLASSES = {"PopFixed": PopFixed}
+REPORTED_KEYS = ("seed", "val_interval", "eval_args", "valid_metric", "train_batch_size")
+
+
+def write_atomic_file(ratings: Path, directory: Path) -> None:
+    """``u.data`` (tab-separated user, item, rating, timestamp) as RecBole's ``ml-100k.inter``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    header = "user_id:token\titem_id:token\trating:float\ttimestamp:float\n"
+    (directory / f"{DATASET}.inter").write_text(header + ratings.read_text())
+
+
+def build_config(model: str, data_root: Path, bpr_epochs: int | None) -> Config:
+    overrides = {**PROTOCOL, **MODEL_CONFIG[model], "checkpoint_dir": str(data_root / "saved")}
+    if bpr_epochs is not None and model == "BPR":
+        overrides["epochs"] = bpr_epochs
+    config = Config(model=MODEL_CLASSES.get(model, model), dataset=DATASET, config_dict=overrides)
+    # For the dataset name "ml-100k" Config points data_path at the copy bundled inside the
+    # package, whatever config_dict says; read the atomic file written from u.data instead.
+    config["data_path"] = str(data_root / DATASET)
+    return config
+
+
+def run_model(model: str, data_root: Path, *, bpr_epochs: int | None, runs: list[int]) -> tuple[dict, tuple]:
+    """Train and test one model once per seed in ``runs``; returns its figures and (train, valid, test) datasets.
+
+    The split is always drawn with ``SEED``; ``runs`` seeds what comes after (initialisation, batch
+    order, negative sampling). BPR is run with several seeds and its metrics and time averaged, since
+    one seed's early stopping varies by a few percent. The closed-form models are deterministic: they
+    are run repeatedly with one seed for timing only, the fastest run kept, and tested once.
+    """
+    started = time.perf_counter()
+    config = build_config(model, data_root, bpr_epochs)
+    init_seed(config["seed"], config["reproducibility"])
+    init_logger(config)
+    dataset = create_dataset(config)
+    train_data, valid_data, test_data = data_preparation(config, dataset)
+    data_seconds = time.perf_counter() - started
+    # The first get_model() imports every RecBole model module (about a second): not training.
+    model_class = MODEL_CLASSES.get(model) or get_model(config["model"])
+    trainer_class = get_trainer(config["MODEL_TYPE"], config["model"])
+    results = [
+        _train_and_test(
+            model_class,
+            trainer_class,
+            config,
+            (train_data, valid_data, test_data),
+            seed,
+            test=model == "BPR" or index == 0,
+        )
+        for index, seed in enumerate(runs)
+    ]
+    tested = [result for result in results if "test" in result]
+    timed = results if model == "BPR" else [min(results, key=lambda result: result["train_seconds"])]
+    figures = {
+        "test": {name: statistics.mean(result["test"][name] for result in tested) for name in METRICS},
+        "valid": {name: statistics.mean(result["valid"][name] for result in tested) for name in METRICS},
+        **{key: statistics.mean(result[key] for result in timed) for key in TIMES},
+        "epochs_run": statistics.mean(result["epochs_run"] for result in tested),
+        "runs": results,
+        "data_seconds": data_seconds,
+        "total_seconds": time.perf_counter() - started,
+        "config": {key: _plain(config[key]) for key in (*REPORTED_KEYS, *MODEL_CONFIG[model])},
+    }
+    return figures, (train_data._dataset, valid_data._dataset, test_data._dataset)
+
+
+def _train_and_test(model_class, trainer_class, config: Config, data: tuple, seed: int, *, test: bool) -> dict:
+    train_data, valid_data, test_data = data
+    init_seed(seed, config["reproducibility"])
+    build_started = time.perf_counter()
+    recommender = model_class(config, train_data._dataset).to(config["device"])
+    built = time.perf_counter()
+    # Not training: the trainer's constructor opens a TensorBoard writer (the first one imports
+    # TensorBoard, over a second) and builds the optimizer.
+    trainer = trainer_class(config, recommender)
+    fit_started = time.perf_counter()
+    _, best_valid = trainer.fit(train_data, valid_data, saved=True, show_progress=False)
+    fit_ended = time.perf_counter()
+    result = {
+        "seed": seed,
+        "train_seconds": (built - build_started) + (fit_ended - fit_started),
+        "construct_seconds": built - build_started,
+        "fit_seconds": fit_ended - fit_started,
+        "trainer_setup_seconds": fit_started - built,
+        "epochs_run": len(trainer.train_loss_dict),
+    }
+    if test:
+        scores = trainer.evaluate(test_data, load_best_model=True, show_progress=False)
+        result["test"] = {name: float(scores[name]) for name in METRICS}
+        result["valid"] = {name: float(best_valid[name]) for name in METRICS}
+    return result
+
+
+def _plain(value):
+    return json.loads(json.dumps(value, default=str))
+
+
+def raw_pairs(dataset) -> tuple[np.ndarray, np.ndarray]:
+    """A RecBole dataset's (user, item) pairs as ``(n,)`` int64 arrays of raw MovieLens ids."""
+    users = dataset.inter_feat[dataset.uid_field].numpy()
+    items = dataset.inter_feat[dataset.iid_field].numpy()
+    raw_users = dataset.id2token(dataset.uid_field, users).astype(np.int64)
+    raw_items = dataset.id2token(dataset.iid_field, items).astype(np.int64)
+    return raw_users, raw_items
+
+
+def save_split(path: Path, datasets: tuple) -> None:
+    arrays = {}
+    for part, dataset in zip(("train", "valid", "test"), datasets, strict=True):
+        arrays[f"{part}_users"], arrays[f"{part}_items"] = raw_pairs(dataset)
+    np.savez_compressed(path, **arrays)
+
+
+def same_split(first: tuple, second: tuple) -> bool:
+    """Whether two models saw the same draw (RecBole re-splits for each model from the seed)."""
+    for a, b in zip(first, second, strict=True):
+        (users_a, items_a), (users_b, items_b) = raw_pairs(a), raw_pairs(b)
+        if not (np.array_equal(users_a, users_b) and np.array_equal(items_a, items_b)):
+            return False
+    return True
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True, help="MovieLens 100K u.data")
+    parser.add_argument("--models", default=",".join(MODELS), help="comma-separated subset of " + ", ".join(MODELS))
+    parser.add_argument("--split-out", type=Path, help="write RecBole's split here (.npz, raw ids)")
+    parser.add_argument("--bpr-epochs", type=int, help="cap BPR's epochs (default 300)")
+    parser.add_argument("--repeats", type=int, default=3, help="training runs per closed-form model; fastest kept")
+    parser.add_argument("--bpr-seeds", default=str(SEED), help="comma-separated seeds for BPR; results averaged")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    # RecBole's Config also parses sys.argv (any --key=value becomes a config entry): hide ours.
+    sys.argv = sys.argv[:1]
+    torch.set_num_threads(args.threads)
+    data = args.data.resolve()
+    split_out = args.split_out.resolve() if args.split_out else None
+
+    started = time.perf_counter()
+    results: dict = {
+        "recbole_version": version("recbole"),
+        "torch_version": torch.__version__,
+        "numpy_version": np.__version__,
+        "threads": torch.get_num_threads(),
+        "models": {},
+    }
+    with tempfile.TemporaryDirectory(prefix="recbole-bench-") as scratch:
+        root = Path(scratch)
+        write_atomic_file(data, root / DATASET)
+        os.chdir(root)  # saved/, log/ and log_tensorboard/ land here
+        reference = None
+        for model in args.models.split(","):
+            runs = [int(seed) for seed in args.bpr_seeds.split(",")] if model == "BPR" else [SEED] * args.repeats
+            figures, datasets = run_model(model, root, bpr_epochs=args.bpr_epochs, runs=runs)
+            if reference is None:
+                reference = datasets
+                if split_out:
+                    save_split(split_out, datasets)
+                results["split_sizes"] = {
+                    part: len(d.inter_feat) for part, d in zip(("train", "valid", "test"), datasets, strict=True)
+                }
+                results["n_users"], results["n_items"] = datasets[0].user_num - 1, datasets[0].item_num - 1
+            figures["same_split_as_first_model"] = same_split(reference, datasets)
+            results["models"][model] = figures
+            print(
+                f"RecBole {model}: {json.dumps(figures['test'])}, training {figures['train_seconds']:.2f}s, "
+                f"{figures['epochs_run']:g} epoch(s)",
+                file=sys.stderr,
+                flush=True,
+            )
+    results["total_seconds"] = time.perf_counter() - started
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""Splits and filters of interaction data."""
+
+import numpy as np
+import pytest
+
+from training.algorithms.base import InteractionData
+from training.evaluation.splits import (
+    filter_k_core,
+    filter_min_weight,
+    reindex,
+    split_leave_last_out,
+    split_random,
+    split_temporal,
+)
+
+
+def interactions(users, items, *, timestamps=None, weights=None, n_users=None, n_items=None) -> InteractionData:
+    users, items = np.asarray(users, dtype=np.int64), np.asarray(items, dtype=np.int64)
+    return InteractionData(
+        n_users=n_users or int(users.max()) + 1,
+        n_items=n_items or int(items.max()) + 1,
+        users=users,
+        items=items,
+        weights=np.ones(len(users), dtype=np.float32) if weights is None else np.asarray(weights, dtype=np.float32),
+        timestamps=np.arange(len(users)) if timestamps is None else np.asarray(timestamps, dtype=np.int64),
+    )
+
+
+def many_events(*, n_users: int = 50, n_items: int = 200, per_user: int = 30, seed: int = 0) -> InteractionData:
+    rng = np.random.default_rng(seed)
+    items = np.concatenate([rng.choice(n_items, size=per_user, replace=False) for _ in range(n_users)])
+    users = np.repeat(np.arange(n_users), per_user)
+    order = rng.permutation(len(users))
+    return interactions(users[order], items[order], timestamps=rng.integers(0, 10_000, len(users)), n_items=n_items)
+
+
+def test_leave_last_out_puts_each_users_latest_event_in_test_and_the_one_before_in_validation():
+    # User 0: items 0, 1, 2 at times 5, 1, 9 -> test 2, validation 0.
+    # User 1: items 3, 4 at times 2, 2 (a tie: the later row wins) -> test 4, no validation.
+    # User 2: one event -> stays in training.
+    data = interactions([0, 0, 1, 0, 1, 2], [0, 1, 3, 2, 4, 5], timestamps=[5, 1, 2, 9, 2, 0])
+    split = split_leave_last_out(data)
+    assert split.test.items_of(0).tolist() == [2] and split.validation.items_of(0).tolist() == [0]
+    assert split.test.items_of(1).tolist() == [4] and split.validation.items_of(1).tolist() == []
+    assert split.test.items_of(2).tolist() == [] and split.train.items[split.train.users == 2].tolist() == [5]
+    assert sorted(split.train_events.tolist()) == [1, 2, 5]
+    assert sorted([*split.train_events, *split.validation_events, *split.test_events]) == list(range(6))
+
+
+def test_random_split_follows_the_ratios_per_user_and_is_reproducible_by_seed():
+    data = many_events()
+    split = split_random(data, seed=4)
+    # 30 events per user: floor(3.0) = 3 validation, 3 test, 24 training.
+    assert (split.validation.counts() == 3).all() and (split.test.counts() == 3).all()
+    assert (np.bincount(split.train.users, minlength=data.n_users) == 24).all()
+    again, other = split_random(data, seed=4), split_random(data, seed=5)
+    assert np.array_equal(split.test_events, again.test_events)
+    assert not np.array_equal(split.test_events, other.test_events)
+
+
+def test_random_split_rounds_small_users_like_recbole():
+    # 5 events at 0.8/0.1/0.1: floor(0.5) = 0 each, but 0 < 0.5 < 1 gives test and validation one event each.
+    # 2 events: test gets one (training keeps 2 > 1 before it), then training is down to 1 and validation gets none.
+    data = interactions([0, 0, 0, 0, 0, 1, 1], [0, 1, 2, 3, 4, 0, 1])
+    split = split_random(data, seed=0)
+    assert split.test.counts().tolist() == [1, 1] and split.validation.counts().tolist() == [1, 0]
+
+
+def test_temporal_split_respects_the_global_cut():
+    data = many_events()
+    split = split_temporal(data, ratios=(0.7, 0.15, 0.15))
+    train_times = data.timestamps[split.train_events]
+    validation_times, test_times = data.timestamps[split.validation_events], data.timestamps[split.test_events]
+    assert train_times.max() <= validation_times.min() and validation_times.max() <= test_times.min()
+    assert len(split.train_events) == int(data.n_events * 0.7)
+    assert len(split.test_events) == data.n_events - int(data.n_events * 0.85)
+
+
+def test_held_out_pairs_already_in_training_are_dropped():
+    # User 0 sees item 1 at t=0 and again at t=2: the repeat in test could never be recommended.
+    data = interactions([0, 0, 0], [1, 2, 1])
+    split = split_leave_last_out(data)
+    assert split.test.n_pairs == 0 and split.validation.items_of(0).tolist() == [2]
+
+
+@pytest.mark.parametrize("ratios", [(0.5, 0.5), (0.8, 0.3, 0.1), (0.0, 0.5, 0.5), (1.2, -0.1, -0.1)])
+def test_bad_ratios_are_refused(ratios):
+    with pytest.raises(ValueError, match="ratios"):
+        split_random(many_events(), seed=0, ratios=ratios)
+
+
+def test_min_weight_filter_keeps_events_at_or_above_the_threshold():
+    data = interactions([0, 0, 1, 1], [0, 1, 0, 1], weights=[1, 3, 5, 2])
+    kept = filter_min_weight(data, threshold=3)
+    assert kept.items.tolist() == [1, 0] and kept.weights.tolist() == [3, 5]
+
+
+def test_k_core_filter_drops_users_and_items_until_stable():
+    # Users: 0 has items {0, 1, 2}; 1 has {0, 1}; 2 has {0, 3}; 3 has {3}.
+    # 2-core, pass 1: user 3 (1 event) and item 2 (1 event) go. Pass 2: item 3 is down to user 2 and goes.
+    # Pass 3: user 2 is down to item 0 and goes. Left: users 0 and 1 with items 0 and 1.
+    data = interactions([0, 0, 0, 1, 1, 2, 2, 3], [0, 1, 2, 0, 1, 0, 3, 3])
+    core = filter_k_core(data, min_user_events=2, min_item_events=2)
+    assert sorted(zip(core.users.tolist(), core.items.tolist(), strict=True)) == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert (core.n_users, core.n_items) == (4, 4)
+
+
+def test_reindex_numbers_only_users_and_items_with_events():
+    data = interactions([3, 3, 7], [5, 2, 5], n_users=10, n_items=8)
+    renumbered, user_ids, item_ids = reindex(data)
+    assert (renumbered.n_users, renumbered.n_items) == (2, 2)
+    assert user_ids.tolist() == [3, 7] and item_ids.tolist() == [2, 5]
+    assert renumbered.users.tolist() == [0, 0, 1] and renumbered.items.tolist() == [1, 0, 1]

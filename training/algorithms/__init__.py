@@ -1,0 +1,17 @@
+"""Recommendation algorithms in plain PyTorch and NumPy (no Django imports).
+
+Importing this package registers every built-in algorithm.
+"""
+
+from training.algorithms import (  # noqa: F401
+    bpr,
+    content,
+    distill,
+    ease,
+    gru4rec,
+    ials,
+    item_knn,
+    popularity,
+    sasrec,
+    star,
+)

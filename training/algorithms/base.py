@@ -1,0 +1,383 @@
+"""The contract every recommender fulfils.
+
+This package has no Django imports: algorithms can be tested, benchmarked and
+run on a GPU machine on their own. Users and items are dense indexes
+``0..n_users-1`` and ``0..n_items-1``; the Django side maps external ids.
+
+Validation and early stopping: ``fit`` takes an optional ``validation``
+:class:`HeldOut` (each user's held-out items, e.g. from
+``training.evaluation.splits``). Iterative models measure NDCG@10 on it after
+every epoch (full ranking over all items, the user's training items excluded),
+put it in ``EpochReport.validation["ndcg@10"]``, keep a copy of the best
+epoch's state tensors and stop after ``early_stopping_patience`` epochs without
+improvement, then restore the best state (see :class:`EarlyStopping`).
+Closed-form models report the validation NDCG@10 once, after fitting. Without a
+validation set, or with an empty one, iterative models run every epoch they are given.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from training.algorithms.params import Param, validate_params
+
+ARTIFACT_TENSORS = "model.safetensors"
+ARTIFACT_METADATA = "metadata.json"
+
+
+class TrainingCancelled(Exception):
+    """Raised by a progress callback to stop training at the next epoch boundary."""
+
+
+@dataclass(frozen=True)
+class EpochReport:
+    """What a training loop tells its caller after each epoch (or phase step)."""
+
+    phase: str
+    step: int
+    total: int
+    loss: float | None = None
+    validation: dict[str, float] = field(default_factory=dict)
+
+
+ProgressCallback = Callable[[EpochReport], None]
+
+
+def no_progress(report: EpochReport) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class InteractionData:
+    """Events as parallel arrays, sorted by (timestamp, original order).
+
+    Shapes: ``users``, ``items``, ``timestamps`` are ``(n_events,)`` int64;
+    ``weights`` is ``(n_events,)`` float32 (the scenario's event weight times value).
+
+    Optional side inputs: ``item_features`` is ``(n_items, d)`` float32 (e.g. the items' text
+    embeddings) for models that use content; ``domains`` is ``(n_events,)`` int64, the domain
+    (member scenario) of each event, for multi-domain models such as STAR.
+    """
+
+    n_users: int
+    n_items: int
+    users: np.ndarray
+    items: np.ndarray
+    weights: np.ndarray
+    timestamps: np.ndarray
+    item_features: np.ndarray | None = None
+    domains: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.users)
+        if not (len(self.items) == len(self.weights) == len(self.timestamps) == n):
+            raise ValueError("users, items, weights and timestamps must have the same length")
+        if n and (self.users.min() < 0 or self.users.max() >= self.n_users):
+            raise ValueError("user index out of range")
+        if n and (self.items.min() < 0 or self.items.max() >= self.n_items):
+            raise ValueError("item index out of range")
+        features = self.item_features
+        if features is not None and (features.ndim != 2 or features.shape[0] != self.n_items):
+            raise ValueError(f"item_features must have shape (n_items={self.n_items}, d), not {features.shape}")
+        if self.domains is not None:
+            if self.domains.shape != (n,):
+                raise ValueError(f"domains must have shape (n_events={n},), not {self.domains.shape}")
+            if n and self.domains.min() < 0:
+                raise ValueError("domain index must not be negative")
+
+    @property
+    def n_events(self) -> int:
+        return len(self.users)
+
+    def csr(self, *, binary: bool = True) -> torch.Tensor:
+        """The user × item matrix as a sparse CSR float32 tensor (duplicates summed, or 1 when binary)."""
+        return _sparse_csr(self.users, self.items, (self.n_users, self.n_items), None if binary else self.weights)
+
+    def csr_by_item(self) -> torch.Tensor:
+        """The binary item × user matrix ``(n_items, n_users)`` as a sparse CSR float32 tensor."""
+        return _sparse_csr(self.items, self.users, (self.n_items, self.n_users), None)
+
+
+def _sparse_csr(
+    rows: np.ndarray, columns: np.ndarray, shape: tuple[int, int], values: np.ndarray | None
+) -> torch.Tensor:
+    """CSR float32 matrix of the ``(n,)`` (row, column) pairs: ``values`` summed, or 1 per distinct pair if None."""
+    indices = torch.from_numpy(np.stack([rows, columns]).astype(np.int64))
+    data = torch.ones(len(rows)) if values is None else torch.from_numpy(values.astype(np.float32))
+    # The indexes were range-checked in InteractionData.__post_init__; torch's own check would repeat that.
+    matrix = torch.sparse_coo_tensor(indices, data, shape, check_invariants=False).coalesce()
+    if values is None:
+        ones = torch.ones_like(matrix.values())
+        matrix = torch.sparse_coo_tensor(matrix.indices(), ones, shape, is_coalesced=True, check_invariants=False)
+    with warnings.catch_warnings():  # torch notes that sparse CSR is in beta; the operations used here are stable
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta", category=UserWarning)
+        return matrix.to_sparse_csr()
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """Each user's held-out items (a validation or test set) in a CSR layout.
+
+    ``indptr`` is ``(n_users + 1,)`` int64 and ``items`` is ``(n_pairs,)`` int64: user ``u``'s
+    items are ``items[indptr[u]:indptr[u + 1]]``, sorted and unique. Users with no items are
+    simply not evaluated. Build one with :meth:`from_pairs`.
+    """
+
+    n_users: int
+    n_items: int
+    indptr: np.ndarray
+    items: np.ndarray
+
+    def __post_init__(self) -> None:
+        if self.indptr.shape != (self.n_users + 1,) or self.indptr[0] != 0 or self.indptr[-1] != len(self.items):
+            raise ValueError("indptr must have n_users + 1 entries, start at 0 and end at len(items)")
+        if np.any(np.diff(self.indptr) < 0):
+            raise ValueError("indptr must not decrease")
+        if len(self.items) and (self.items.min() < 0 or self.items.max() >= self.n_items):
+            raise ValueError("item index out of range")
+
+    @classmethod
+    def from_pairs(cls, n_users: int, n_items: int, users: np.ndarray, items: np.ndarray) -> HeldOut:
+        """Build from parallel ``(n,)`` arrays of (user, item) pairs; duplicates are dropped."""
+        users, items = np.asarray(users, dtype=np.int64), np.asarray(items, dtype=np.int64)
+        if users.shape != items.shape or users.ndim != 1:
+            raise ValueError("users and items must be 1-D arrays of the same length")
+        if len(users) and (users.min() < 0 or users.max() >= n_users):
+            raise ValueError("user index out of range")
+        keys = np.unique(users * n_items + items)
+        indptr = np.zeros(n_users + 1, dtype=np.int64)
+        np.cumsum(np.bincount(keys // n_items, minlength=n_users), out=indptr[1:])
+        return cls(n_users=n_users, n_items=n_items, indptr=indptr, items=keys % n_items)
+
+    @property
+    def n_pairs(self) -> int:
+        return len(self.items)
+
+    def counts(self) -> np.ndarray:
+        """``(n_users,)`` int64: how many held-out items each user has."""
+        return np.diff(self.indptr)
+
+    def users_with_items(self) -> np.ndarray:
+        """``(n,)`` int64: the users that have at least one held-out item, ascending."""
+        return np.flatnonzero(self.counts() > 0)
+
+    def items_of(self, user: int) -> np.ndarray:
+        return self.items[self.indptr[user] : self.indptr[user + 1]]
+
+    def pairs(self) -> tuple[np.ndarray, np.ndarray]:
+        """The held-out (user, item) pairs as two ``(n_pairs,)`` arrays."""
+        return np.repeat(np.arange(self.n_users), self.counts()), self.items
+
+
+def csr_rows_dense(crow: torch.Tensor, col: torch.Tensor, rows: torch.Tensor, n_columns: int) -> torch.Tensor:
+    """Rows of a binary CSR matrix as a dense float32 ``(len(rows), n_columns)`` tensor.
+
+    ``crow`` is ``(n_rows + 1,)`` and ``col`` is ``(nnz,)``, both int64 on the same device as ``rows``.
+    """
+    starts, lengths = crow[rows], crow[rows + 1] - crow[rows]
+    total = int(lengths.sum())
+    row_of_entry = torch.repeat_interleave(torch.arange(len(rows), device=rows.device), lengths, output_size=total)
+    first_entry = torch.repeat_interleave(torch.cumsum(lengths, 0) - lengths, lengths, output_size=total)
+    position = torch.repeat_interleave(starts, lengths, output_size=total)
+    position = position + torch.arange(total, device=rows.device) - first_entry
+    dense = torch.zeros(len(rows), n_columns, device=rows.device)
+    dense[row_of_entry, col[position]] = 1.0
+    return dense
+
+
+class Recommender(ABC):
+    """Base class: declare ``name``, ``label``, ``family``, ``params``; implement fit and score."""
+
+    name: ClassVar[str]
+    label: ClassVar[str]
+    family: ClassVar[str]  # "baseline" | "sequential" | "content" | "multi_scenario"
+    description: ClassVar[str] = ""
+    params: ClassVar[tuple[Param, ...]] = ()
+
+    def __init__(
+        self, params: Mapping[str, Any] | None = None, *, device: str | torch.device = "cpu", seed: int = 0
+    ) -> None:
+        self.hparams = validate_params(self.params, params)
+        self.device = torch.device(device)
+        self.seed = seed
+        self.n_users = 0
+        self.n_items = 0
+
+    @abstractmethod
+    def fit(
+        self, data: InteractionData, progress: ProgressCallback = no_progress, *, validation: HeldOut | None = None
+    ) -> None:
+        """Learn from ``data``; call ``progress`` at least once per epoch (it may raise TrainingCancelled).
+
+        ``validation`` (optional) drives early stopping and the reported validation NDCG@10 (module docstring).
+        """
+
+    @abstractmethod
+    def score(self, users: Sequence[int] | np.ndarray) -> torch.Tensor:
+        """Scores of every item for each user: float32 ``(len(users), n_items)`` on the CPU.
+
+        Items the user already has in training are not masked here; ranking code does that.
+        """
+
+    @abstractmethod
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        """Everything needed to score again, as named tensors."""
+
+    @abstractmethod
+    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Restore from :meth:`state_tensors`."""
+
+    # Whether :meth:`explain` can say which history items made an item score high.
+    explainable: ClassVar[bool] = False
+    # Whether :meth:`fit` needs ``InteractionData.item_features`` (content models). Not a ClassVar: a model
+    # may decide per instance, from its hyperparameters (SASRec's ``content`` mode).
+    uses_item_features: bool = False
+    # Whether :meth:`initialize_from` can start this model from a parent run's weights (fine-tuning).
+    supports_initialize_from: ClassVar[bool] = False
+    # Whether :meth:`fit` needs a teacher model attached first (knowledge distillation).
+    needs_teacher: ClassVar[bool] = False
+
+    def initialize_from(self, parent: Recommender, item_map: np.ndarray) -> None:
+        """Start from ``parent``'s weights; call before :meth:`fit`.
+
+        ``item_map`` is ``(n_items,)`` int64: the parent's index of each of this model's items, or -1
+        for an item the parent does not know (it starts from a fresh initialisation).
+        """
+        raise NotImplementedError(f"{self.name} cannot start from a parent run")
+
+    def parameter_count(self) -> int:
+        """How many numbers the model holds: by default the total size of its state tensors."""
+        return sum(tensor.numel() for tensor in self.state_tensors().values())
+
+    def load_metadata(self, metadata: dict[str, Any]) -> None:
+        """Restore what :meth:`metadata` added beyond the base keys; called by :meth:`load`."""
+        return None
+
+    def item_vectors(self) -> torch.Tensor | None:
+        """Item embeddings ``(n_items, d)`` when the model has them (used for similar items); else None."""
+        return None
+
+    def similar_items(self, items: Sequence[int] | np.ndarray) -> torch.Tensor:
+        """Similarity of every item to each of ``items``: float32 ``(len(items), n_items)`` on the CPU.
+
+        The default is the cosine of :meth:`item_vectors`; models without item vectors override it or
+        cannot answer (``NotImplementedError``).
+        """
+        vectors = self.item_vectors()
+        if vectors is None:
+            raise NotImplementedError(f"{self.name} has no notion of item similarity")
+        unit = torch.nn.functional.normalize(vectors.detach().float().cpu(), dim=1)
+        return unit[torch.as_tensor(np.asarray(items), dtype=torch.long)] @ unit.T
+
+    def explain(self, history: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Contribution of each history item to each item's score: ``(len(items), len(history))``.
+
+        Only models whose score is a sum over the history (``explainable``) can answer.
+        """
+        raise NotImplementedError(f"{self.name} cannot explain its scores item by item")
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "algorithm": self.name,
+            "params": self.hparams,
+            "seed": self.seed,
+            "n_users": self.n_users,
+            "n_items": self.n_items,
+        }
+
+    def save(self, directory: Path) -> None:
+        """Write ``model.safetensors`` and ``metadata.json`` into ``directory``."""
+        directory.mkdir(parents=True, exist_ok=True)
+        tensors = {key: value.detach().to("cpu").contiguous() for key, value in self.state_tensors().items()}
+        save_file(tensors, str(directory / ARTIFACT_TENSORS))
+        (directory / ARTIFACT_METADATA).write_text(json.dumps(self.metadata(), indent=2, sort_keys=True))
+
+    def users_tensor(self, users: Sequence[int] | np.ndarray) -> torch.Tensor:
+        """``users`` as an int64 tensor on the model's device, checked against ``n_users``."""
+        tensor = torch.as_tensor(np.asarray(users, dtype=np.int64), device=self.device)
+        if tensor.ndim != 1:
+            raise ValueError("users must be a 1-D sequence of user indexes")
+        if len(tensor) and (int(tensor.min()) < 0 or int(tensor.max()) >= self.n_users):
+            raise ValueError(f"user index out of range 0..{self.n_users - 1}")
+        return tensor
+
+    @classmethod
+    def load(cls, directory: Path, *, device: str | torch.device = "cpu") -> Recommender:
+        """Rebuild a saved model; the class is looked up from the metadata's algorithm name."""
+        from training.algorithms.registry import get_algorithm
+
+        metadata = json.loads((directory / ARTIFACT_METADATA).read_text())
+        algorithm = get_algorithm(metadata["algorithm"])
+        if cls is not Recommender and algorithm is not cls:
+            raise ValueError(f"artifact holds {metadata['algorithm']!r}, not {cls.name!r}")
+        model = algorithm(metadata["params"], device=device, seed=metadata.get("seed", 0))
+        model.n_users = int(metadata["n_users"])
+        model.n_items = int(metadata["n_items"])
+        model.load_state_tensors(load_file(str(directory / ARTIFACT_TENSORS), device=str(model.device)))
+        model.load_metadata(metadata)
+        return model
+
+
+class EarlyStopping:
+    """Best-epoch tracking for iterative models, driven by validation NDCG@10.
+
+    Call :meth:`observe` after every epoch: it measures NDCG@10 on ``validation`` (full
+    ranking, training items excluded), copies the model's state tensors when the score
+    improves, and sets :attr:`should_stop` after ``patience`` epochs without improvement.
+    Call :meth:`restore_best` after the loop. With no validation set, or an empty one, it
+    measures nothing and never stops the loop.
+    """
+
+    metric = "ndcg@10"
+
+    def __init__(
+        self, model: Recommender, train: InteractionData, validation: HeldOut | None, *, patience: int
+    ) -> None:
+        self.model, self.train, self.validation, self.patience = model, train, validation, patience
+        self.best_score = -1.0
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.epochs_without_improvement = 0
+
+    @property
+    def should_stop(self) -> bool:
+        return self.epochs_without_improvement >= self.patience
+
+    def observe(self) -> dict[str, float]:
+        """Score the current model; returns ``{"ndcg@10": value}`` (empty without validation)."""
+        scores = validation_scores(self.model, self.train, self.validation)
+        if not scores:
+            return scores
+        score = scores[self.metric]
+        if score > self.best_score:
+            self.best_score, self.epochs_without_improvement = score, 0
+            self.best_state = {key: value.detach().clone() for key, value in self.model.state_tensors().items()}
+        else:
+            self.epochs_without_improvement += 1
+        return scores
+
+    def restore_best(self) -> None:
+        if self.best_state is not None:
+            self.model.load_state_tensors(self.best_state)
+
+
+def validation_scores(model: Recommender, train: InteractionData, validation: HeldOut | None) -> dict[str, float]:
+    """``{"ndcg@10": mean over users with validation items}``, training items excluded.
+
+    ``{}`` when there is no validation set or it is empty (a protocol without a validation share).
+    """
+    if validation is None or validation.n_pairs == 0:
+        return {}
+    # training.evaluation imports this module, so import it when first needed rather than at import time.
+    from training.evaluation.ranking import mean_ndcg
+
+    return {EarlyStopping.metric: mean_ndcg(model, train, validation, k=10)}

@@ -1,0 +1,129 @@
+"""Hyperparameter declarations and their validation.
+
+Each algorithm declares a tuple of :class:`Param`. Scenario forms and the API
+validate user input against it when a scenario is saved, so a bad value is a
+form/API error and never a crashed training job.
+"""
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class HyperparameterError(ValueError):
+    """Raised with ``errors``: a mapping of parameter name to a readable message."""
+
+    def __init__(self, errors: Mapping[str, str]) -> None:
+        self.errors = dict(errors)
+        super().__init__("; ".join(f"{name}: {message}" for name, message in self.errors.items()))
+
+
+@dataclass(frozen=True)
+class Param:
+    """One hyperparameter: its type, default and allowed values.
+
+    ``kind`` is one of ``int``, ``float``, ``bool``, ``str``. ``minimum``/``maximum``
+    bound numbers (inclusive); ``choices`` restricts to a set of values.
+    """
+
+    name: str
+    kind: type
+    default: Any
+    help: str = ""
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[Any, ...] | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        if self.kind not in (int, float, bool, str):
+            raise TypeError(f"Param {self.name}: unsupported kind {self.kind!r}")
+        # A declaration whose own default is invalid is a programming error: fail at import.
+        self.clean(self.default)
+
+    def clean(self, value: Any) -> Any:
+        """Return ``value`` coerced to this parameter's type, or raise ``ValueError``."""
+        value = self._coerce(value)
+        if self.minimum is not None and value < self.minimum:
+            raise ValueError(f"must be at least {self.minimum:g}")
+        if self.maximum is not None and value > self.maximum:
+            raise ValueError(f"must be at most {self.maximum:g}")
+        if self.choices is not None and value not in self.choices:
+            raise ValueError(f"must be one of {', '.join(map(str, self.choices))}")
+        return value
+
+    def _coerce(self, value: Any) -> Any:
+        if self.kind is bool:
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.strip().lower() in {"true", "false", "1", "0", "yes", "no"}:
+                return value.strip().lower() in {"true", "1", "yes"}
+            raise ValueError("must be true or false")
+        if self.kind is int:
+            if isinstance(value, bool):
+                raise ValueError("must be an integer")
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            if isinstance(value, int):
+                return value
+            if isinstance(value, str):
+                try:
+                    return int(value.strip())
+                except ValueError:
+                    pass
+            raise ValueError("must be an integer")
+        if self.kind is float:
+            if isinstance(value, bool):
+                raise ValueError("must be a number")
+            if isinstance(value, int | float):
+                number = float(value)
+            elif isinstance(value, str):
+                try:
+                    number = float(value.strip())
+                except ValueError:
+                    raise ValueError("must be a number") from None
+            else:
+                raise ValueError("must be a number")
+            if number != number or number in (float("inf"), float("-inf")):
+                raise ValueError("must be a finite number")
+            return number
+        if not isinstance(value, str):
+            raise ValueError("must be a string")
+        return value
+
+    def describe(self) -> dict[str, Any]:
+        """A JSON-friendly description for forms and the API."""
+        return {
+            "name": self.name,
+            "type": self.kind.__name__,
+            "default": self.default,
+            "minimum": self.minimum,
+            "maximum": self.maximum,
+            "choices": list(self.choices) if self.choices is not None else None,
+            "help": self.help,
+        }
+
+
+def validate_params(schema: Iterable[Param], params: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Validate ``params`` against ``schema`` and return them complete with defaults.
+
+    Unknown names and bad values are collected and raised together in one
+    :class:`HyperparameterError`, so the user sees every problem at once.
+    """
+    declared = {param.name: param for param in schema}
+    params = dict(params or {})
+    errors: dict[str, str] = {}
+    for name in params.keys() - declared.keys():
+        known = ", ".join(sorted(declared)) or "none"
+        errors[name] = f"unknown hyperparameter (known: {known})"
+    cleaned: dict[str, Any] = {}
+    for name, param in declared.items():
+        if name not in params:
+            cleaned[name] = param.default
+            continue
+        try:
+            cleaned[name] = param.clean(params[name])
+        except ValueError as error:
+            errors[name] = str(error)
+    if errors:
+        raise HyperparameterError(dict(sorted(errors.items())))
+    return cleaned

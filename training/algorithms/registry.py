@@ -1,0 +1,64 @@
+"""The one algorithm registry: scenario validation and training both look algorithms up here."""
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from training.algorithms.params import HyperparameterError, validate_params
+
+if TYPE_CHECKING:
+    from training.algorithms.base import Recommender
+
+_REGISTRY: dict[str, type["Recommender"]] = {}
+
+R = TypeVar("R", bound=type["Recommender"])
+
+
+class UnknownAlgorithm(KeyError):
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(name)
+
+    def __str__(self) -> str:
+        return f"unknown algorithm {self.name!r} (known: {', '.join(algorithm_names())})"
+
+
+def register(cls: R) -> R:
+    """Class decorator: make an algorithm available under its ``name``."""
+    name = cls.name
+    if name in _REGISTRY and _REGISTRY[name] is not cls:
+        raise ValueError(f"algorithm {name!r} registered twice")
+    _REGISTRY[name] = cls
+    return cls
+
+
+def get_algorithm(name: str) -> type["Recommender"]:
+    _load_builtin_algorithms()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise UnknownAlgorithm(name) from None
+
+
+def algorithm_names() -> list[str]:
+    _load_builtin_algorithms()
+    return sorted(_REGISTRY)
+
+
+def algorithm_params_validate(*, name: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Validate hyperparameters for ``name``; raises ``UnknownAlgorithm`` or ``HyperparameterError``."""
+    return validate_params(get_algorithm(name).params, params)
+
+
+def _load_builtin_algorithms() -> None:
+    # Importing the package runs each module's @register.
+    import training.algorithms  # noqa: F401
+
+
+__all__ = [
+    "HyperparameterError",
+    "UnknownAlgorithm",
+    "algorithm_names",
+    "algorithm_params_validate",
+    "get_algorithm",
+    "register",
+]

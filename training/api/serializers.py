@@ -1,0 +1,114 @@
+from rest_framework import serializers
+
+from training.models import EmbeddingJob, Promotion, TrainingRun
+
+
+class TrainingRunSerializer(serializers.ModelSerializer):
+    scenario = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = TrainingRun
+        fields = [
+            "id",
+            "scenario",
+            "parent",
+            "algorithm",
+            "params",
+            "protocol",
+            "seed",
+            "queue",
+            "status",
+            "cancel_requested",
+            "phase",
+            "epoch",
+            "total_epochs",
+            "progress",
+            "device",
+            "worker",
+            "task_id",
+            "created_by",
+            "created_at",
+            "started_at",
+            "heartbeat_at",
+            "finished_at",
+            "timings",
+            "error",
+            "data_snapshot",
+            "metrics",
+            "history",
+            "artifact_sha256",
+            "artifact_size",
+        ]
+        read_only_fields = fields
+
+
+class RunCreateInputSerializer(serializers.Serializer):
+    algorithm = serializers.CharField(required=False, help_text="Default: the scenario's algorithm.")
+    hyperparameters = serializers.DictField(
+        required=False, help_text="Overrides; default: the scenario's (when the algorithm is the scenario's)."
+    )
+    seed = serializers.IntegerField(required=False, min_value=0)
+    queue = serializers.ChoiceField(choices=["auto", "cpu", "gpu"], required=False)
+    parent = serializers.PrimaryKeyRelatedField(queryset=TrainingRun.objects.all(), required=False, allow_null=True)
+
+
+class PromotionSerializer(serializers.ModelSerializer):
+    scenario = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    actor = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = Promotion
+        fields = ["id", "scenario", "run", "previous_run", "action", "actor", "created_at"]
+        read_only_fields = fields
+
+
+class RecommendationSerializer(serializers.Serializer):
+    item = serializers.CharField(source="external_id")
+    title = serializers.CharField()
+    score = serializers.FloatField()
+
+
+class RecommendationResultSerializer(serializers.Serializer):
+    request_id = serializers.CharField()
+    run_id = serializers.IntegerField()
+    algorithm = serializers.CharField()
+    fallback = serializers.CharField(allow_null=True, help_text="'popularity' when the user is unknown to the model.")
+    items = RecommendationSerializer(many=True)
+
+
+class RecommendationQuerySerializer(serializers.Serializer):
+    user = serializers.CharField(max_length=255)
+    k = serializers.IntegerField(required=False, min_value=1, max_value=1000)
+
+
+class SimilarQuerySerializer(serializers.Serializer):
+    k = serializers.IntegerField(required=False, min_value=1, max_value=1000)
+
+
+class EmbeddingJobSerializer(serializers.ModelSerializer):
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = EmbeddingJob
+        fields = [
+            "id",
+            "encoder",
+            "status",
+            "progress",
+            "counts",
+            "error",
+            "device",
+            "task_id",
+            "created_by",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+
+class PromoteInputSerializer(serializers.Serializer):
+    scenario = serializers.SlugField(
+        required=False, help_text="A member scenario of the run's group scenario to serve; default: the run's own."
+    )

@@ -1,0 +1,20 @@
+from django.urls import path
+
+from training.api import views
+
+urlpatterns = [
+    path("scenarios/<slug:slug>/runs/", views.ScenarioRunsApi.as_view(), name="scenario-runs"),
+    path("scenarios/<slug:slug>/rollback/", views.ScenarioRollbackApi.as_view(), name="scenario-rollback"),
+    path("scenarios/<slug:slug>/recommendations/", views.RecommendationsApi.as_view(), name="recommendations"),
+    path(
+        "scenarios/<slug:slug>/items/<path:external_id>/similar/", views.SimilarItemsApi.as_view(), name="similar-items"
+    ),
+    path("runs/<int:pk>/", views.RunDetailApi.as_view(), name="run-detail"),
+    path("runs/<int:pk>/cancel/", views.RunCancelApi.as_view(), name="run-cancel"),
+    path("runs/<int:pk>/promote/", views.RunPromoteApi.as_view(), name="run-promote"),
+]
+
+urlpatterns += [
+    path("items/embeddings/refresh/", views.ItemEmbeddingsRefreshApi.as_view(), name="item-embeddings-refresh"),
+    path("embedding-jobs/<int:pk>/", views.EmbeddingJobDetailApi.as_view(), name="embedding-job-detail"),
+]

@@ -1,0 +1,150 @@
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, status
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from recsys_site.permissions import require_permission
+from scenarios.models import Scenario
+from training.api.serializers import (
+    EmbeddingJobSerializer,
+    PromoteInputSerializer,
+    PromotionSerializer,
+    RecommendationQuerySerializer,
+    RecommendationResultSerializer,
+    RunCreateInputSerializer,
+    SimilarQuerySerializer,
+    TrainingRunSerializer,
+)
+from training.embeddings_service import embedding_job_create
+from training.models import EmbeddingJob, TrainingRun
+from training.services import scenario_rollback, training_run_cancel, training_run_create, training_run_promote
+from training.serving import recommendations_for_user, similar_items
+
+
+class ScenarioRunsApi(generics.ListAPIView):
+    """Runs of a scenario, newest first (filter with ``?status=``); POST queues a retrain."""
+
+    serializer_class = TrainingRunSerializer
+    filterset_fields = ["status", "algorithm"]
+    ordering_fields = ["created_at", "id"]
+
+    def get_permissions(self):
+        if self.request.method == "POST":
+            return [require_permission("training.add_trainingrun")()]
+        return [IsAuthenticated()]
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no URL kwargs
+            return TrainingRun.objects.none()
+        scenario = get_object_or_404(Scenario, slug=self.kwargs["slug"])
+        return TrainingRun.objects.filter(scenario=scenario).select_related("scenario", "created_by")
+
+    @extend_schema(request=RunCreateInputSerializer, responses={201: TrainingRunSerializer}, summary="Queue a retrain")
+    def post(self, request: Request, slug: str) -> Response:
+        scenario = get_object_or_404(Scenario, slug=slug)
+        payload = RunCreateInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        run = training_run_create(
+            scenario=scenario,
+            algorithm=data.get("algorithm"),
+            params=data.get("hyperparameters"),
+            seed=data.get("seed"),
+            queue=data.get("queue"),
+            parent=data.get("parent"),
+            created_by=request.user,
+        )
+        return Response(TrainingRunSerializer(run).data, status=status.HTTP_201_CREATED)
+
+
+class RunDetailApi(generics.RetrieveAPIView):
+    """One run: status, progress, metrics at every K, history, timings, artifact checksum."""
+
+    queryset = TrainingRun.objects.select_related("scenario", "created_by")
+    serializer_class = TrainingRunSerializer
+
+
+class RunCancelApi(APIView):
+    permission_classes = [require_permission("training.add_trainingrun")]
+
+    @extend_schema(request=None, responses=TrainingRunSerializer, summary="Cancel a queued or running run")
+    def post(self, request: Request, pk: int) -> Response:
+        run = training_run_cancel(run=get_object_or_404(TrainingRun, pk=pk))
+        return Response(TrainingRunSerializer(run).data)
+
+
+class RunPromoteApi(APIView):
+    permission_classes = [require_permission("scenarios.change_scenario")]
+
+    @extend_schema(
+        request=PromoteInputSerializer,
+        responses={201: PromotionSerializer},
+        summary="Make a succeeded run live (for its scenario, or a member of it)",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        target = request.data.get("scenario") if isinstance(request.data, dict) else None
+        scenario = get_object_or_404(Scenario, slug=target) if target else None
+        promotion = training_run_promote(
+            run=get_object_or_404(TrainingRun, pk=pk), actor=request.user, scenario=scenario
+        )
+        return Response(PromotionSerializer(promotion).data, status=status.HTTP_201_CREATED)
+
+
+class ScenarioRollbackApi(APIView):
+    permission_classes = [require_permission("scenarios.change_scenario")]
+
+    @extend_schema(request=None, responses={201: PromotionSerializer}, summary="Put the previous live run back")
+    def post(self, request: Request, slug: str) -> Response:
+        promotion = scenario_rollback(scenario=get_object_or_404(Scenario, slug=slug), actor=request.user)
+        return Response(PromotionSerializer(promotion).data, status=status.HTTP_201_CREATED)
+
+
+class RecommendationsApi(APIView):
+    @extend_schema(
+        parameters=[RecommendationQuerySerializer],
+        responses=RecommendationResultSerializer,
+        summary="Top-k items for a user from the scenario's live model",
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        query = RecommendationQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        scenario = get_object_or_404(Scenario, slug=slug)
+        result = recommendations_for_user(
+            scenario=scenario, user_external_id=query.validated_data["user"], k=query.validated_data.get("k")
+        )
+        return Response(RecommendationResultSerializer(result).data)
+
+
+class SimilarItemsApi(APIView):
+    @extend_schema(
+        parameters=[SimilarQuerySerializer, OpenApiParameter("external_id", str, OpenApiParameter.PATH)],
+        responses=RecommendationResultSerializer,
+        summary="Items similar to one item under the live model",
+    )
+    def get(self, request: Request, slug: str, external_id: str) -> Response:
+        query = SimilarQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        scenario = get_object_or_404(Scenario, slug=slug)
+        result = similar_items(scenario=scenario, item_external_id=external_id, k=query.validated_data.get("k"))
+        return Response(RecommendationResultSerializer(result).data)
+
+
+class ItemEmbeddingsRefreshApi(APIView):
+    """Queue a refresh of the item text embeddings (only items whose text changed are embedded again)."""
+
+    permission_classes = [require_permission("catalog.change_item")]
+
+    @extend_schema(request=None, responses={202: EmbeddingJobSerializer}, summary="Refresh item text embeddings")
+    def post(self, request: Request) -> Response:
+        job = embedding_job_create(created_by=request.user)
+        return Response(EmbeddingJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class EmbeddingJobDetailApi(generics.RetrieveAPIView):
+    """One embedding refresh: status, progress (0 to 1) and counts of items examined and embedded."""
+
+    queryset = EmbeddingJob.objects.select_related("created_by")
+    serializer_class = EmbeddingJobSerializer

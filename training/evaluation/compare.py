@@ -1,0 +1,90 @@
+"""Comparing runs on the same users: bootstrap confidence intervals and paired significance tests.
+
+Pure NumPy/SciPy; inputs are per-user metric vectors aligned on the same users.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+DEFAULT_RESAMPLES = 1000
+
+
+@dataclass(frozen=True)
+class Interval:
+    mean: float
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class PairedTest:
+    """B minus A on the same users. ``p_value`` is the two-sided paired t-test; ``wilcoxon_p`` its rank twin."""
+
+    mean_difference: float
+    interval: Interval
+    p_value: float
+    wilcoxon_p: float
+    n_users: int
+
+    @property
+    def better(self) -> str | None:
+        """``"a"``, ``"b"``, or ``None`` when the difference is not significant at 5%."""
+        if not self.p_value < 0.05 or self.mean_difference == 0:
+            return None
+        return "b" if self.mean_difference > 0 else "a"
+
+
+def bootstrap_interval(
+    values: np.ndarray, *, confidence: float = 0.95, resamples: int = DEFAULT_RESAMPLES, seed: int = 0
+) -> Interval:
+    """Percentile bootstrap interval of the mean of ``values`` ``(n,)``."""
+    values = _vector(values)
+    if not 0 < confidence < 1:
+        raise ValueError("confidence must be between 0 and 1")
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, len(values), size=(resamples, len(values)))].mean(axis=1)
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(means, [tail, 100 - tail])
+    return Interval(mean=float(values.mean()), low=float(low), high=float(high))
+
+
+def paired_test(a: np.ndarray, b: np.ndarray, *, resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> PairedTest:
+    """Paired comparison of two ``(n,)`` vectors measured on the same users in the same order."""
+    a, b = _vector(a), _vector(b)
+    if a.shape != b.shape:
+        raise ValueError(f"vectors must be aligned on the same users: {a.shape} vs {b.shape}")
+    difference = b - a
+    if np.allclose(difference, 0):
+        return PairedTest(0.0, Interval(0.0, 0.0, 0.0), 1.0, 1.0, len(a))
+    t_p = float(stats.ttest_rel(b, a).pvalue)
+    wilcoxon_p = float(stats.wilcoxon(difference, zero_method="zsplit").pvalue)
+    return PairedTest(
+        mean_difference=float(difference.mean()),
+        interval=bootstrap_interval(difference, resamples=resamples, seed=seed),
+        p_value=t_p,
+        wilcoxon_p=wilcoxon_p,
+        n_users=len(a),
+    )
+
+
+def align(user_ids_a: list[int], values_a: list[float], user_ids_b: list[int], values_b: list[float]):
+    """The two vectors restricted to the users both runs evaluated, in one order."""
+    position_b = {user: index for index, user in enumerate(user_ids_b)}
+    pairs = [(values_a[i], values_b[position_b[user]]) for i, user in enumerate(user_ids_a) if user in position_b]
+    if not pairs:
+        return np.zeros(0), np.zeros(0)
+    left, right = zip(*pairs, strict=True)
+    return np.asarray(left, dtype=np.float64), np.asarray(right, dtype=np.float64)
+
+
+def _vector(values: np.ndarray) -> np.ndarray:
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 1 or len(values) < 2:
+        raise ValueError("need a 1-D vector of at least 2 values")
+    if not np.all(np.isfinite(values)):
+        raise ValueError("values must be finite")
+    return values

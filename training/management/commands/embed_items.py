@@ -1,0 +1,57 @@
+"""Refresh the item text embeddings from the command line, on a worker or in this process."""
+
+import json
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+
+from training.embeddings_service import embedding_job_create, embedding_job_execute
+from training.models import FINISHED, EmbeddingJob, RunStatus
+
+
+class Command(BaseCommand):
+    help = (
+        "Queue a refresh of the item text embeddings (only items whose text changed are embedded again); "
+        "with --wait, follow it and print its counts; with --inline, run it in this process."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--wait", action="store_true", help="Show progress until the job ends; print counts.")
+        parser.add_argument("--inline", action="store_true", help="Run here instead of on a Celery worker.")
+        parser.add_argument("--device", default="cpu", help="With --inline: cpu (default) or cuda.")
+        parser.add_argument("--batch-size", type=int, default=256, help="With --inline: texts per encoder batch.")
+        parser.add_argument("--timeout", type=float, default=0, help="With --wait: give up after this many seconds.")
+
+    def handle(self, *args, wait: bool, inline: bool, device: str, batch_size: int, timeout: float, **options):
+        job = embedding_job_create(dispatch=not inline)
+        if inline:
+            self.stderr.write(f"embedding job {job.pk}: running here on {device}")
+            embedding_job_execute(job_id=job.pk, device=device, batch_size=batch_size, progress=self._print_progress)
+            job.refresh_from_db()
+        else:
+            self.stderr.write(f"queued embedding job {job.pk}")
+            if not wait:
+                return
+            job = self._follow(job.pk, timeout)
+        if job.status != RunStatus.SUCCEEDED:
+            raise CommandError(f"embedding job {job.pk} ended {job.status}: {job.error}")
+        self.stdout.write(json.dumps({"job": job.pk, "status": job.status, "counts": job.counts}, indent=2))
+
+    def _print_progress(self, done: int, total: int) -> None:
+        self.stderr.write(f"embedded {done}/{total} items")
+
+    def _follow(self, job_id: int, timeout: float) -> EmbeddingJob:
+        started, last = time.monotonic(), None
+        while True:
+            job = EmbeddingJob.objects.get(pk=job_id)
+            line = f"embedding job {job.pk}: {job.status} {job.progress:.0%}"
+            if job.status == RunStatus.RUNNING and job.counts.get("total"):
+                line += f" ({job.counts['done']}/{job.counts['total']} items)"
+            if line != last:
+                self.stderr.write(line)
+                last = line
+            if job.status in FINISHED:
+                return job
+            if timeout and time.monotonic() - started > timeout:
+                raise CommandError(f"embedding job {job_id} still {job.status} after {timeout:g} s (it goes on)")
+            time.sleep(0.5)

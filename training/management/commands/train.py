@@ -1,0 +1,78 @@
+"""Queue a retrain of a scenario from the command line, and optionally wait for it."""
+
+import json
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+
+from recsys_site.errors import DomainError
+from scenarios.models import Scenario
+from training.models import FINISHED, RunStatus, TrainingRun
+from training.services import training_run_create
+
+
+class Command(BaseCommand):
+    help = "Queue a training run of SCENARIO on a Celery worker; with --wait, follow it and print its metrics."
+
+    def add_arguments(self, parser):
+        parser.add_argument("scenario", help="Scenario slug.")
+        parser.add_argument("--algorithm", help="Algorithm name (default: the scenario's).")
+        parser.add_argument(
+            "--param",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="Hyperparameter override; repeat for several.",
+        )
+        parser.add_argument("--seed", type=int)
+        parser.add_argument("--queue", choices=["auto", "cpu", "gpu"])
+        parser.add_argument(
+            "--wait", action="store_true", help="Show progress until the run ends; print metrics as JSON."
+        )
+        parser.add_argument("--timeout", type=float, default=0, help="With --wait: give up after this many seconds.")
+
+    def handle(self, *args, scenario: str, algorithm, param, seed, queue, wait: bool, timeout: float, **options):
+        found = Scenario.objects.filter(slug=scenario).first()
+        if found is None:
+            raise CommandError(
+                f"no scenario {scenario!r} (known: {', '.join(Scenario.objects.values_list('slug', flat=True))})"
+            )
+        try:
+            run = training_run_create(
+                scenario=found, algorithm=algorithm, params=_params(param) if param else None, seed=seed, queue=queue
+            )
+        except DomainError as error:
+            raise CommandError(f"{error}: {json.dumps(error.detail)}") from error
+        self.stderr.write(f"queued run {run.pk}: {run.algorithm} on {found.slug} (queue {run.queue})")
+        if not wait:
+            return
+        run = self._follow(run.pk, timeout)
+        if run.status != RunStatus.SUCCEEDED:
+            raise CommandError(f"run {run.pk} ended {run.status}: {run.error}")
+        self.stdout.write(json.dumps({"run": run.pk, "status": run.status, "metrics": run.metrics}, indent=2))
+
+    def _follow(self, run_id: int, timeout: float) -> TrainingRun:
+        started, last = time.monotonic(), None
+        while True:
+            run = TrainingRun.objects.get(pk=run_id)
+            line = f"run {run.pk}: {run.status} {run.phase} {run.progress:.0%}"
+            if run.epoch:
+                line += f" (epoch {run.epoch}/{run.total_epochs})"
+            if line != last:
+                self.stderr.write(line)
+                last = line
+            if run.status in FINISHED:
+                return run
+            if timeout and time.monotonic() - started > timeout:
+                raise CommandError(f"run {run_id} still {run.status} after {timeout:g} s (it goes on)")
+            time.sleep(0.5)
+
+
+def _params(pairs: list[str]) -> dict:
+    params = {}
+    for pair in pairs:
+        key, separator, value = pair.partition("=")
+        if not separator or not key:
+            raise CommandError(f"--param {pair!r}: expected KEY=VALUE")
+        params[key] = value  # the registry coerces strings to each parameter's type
+    return params

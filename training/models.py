@@ -1,0 +1,172 @@
+"""Training runs, their per-user evaluation vectors, and promotions of runs to live."""
+
+from django.conf import settings
+from django.db import models
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+FINISHED = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED)
+
+
+class TrainingRun(models.Model):
+    """One training job: what was asked, on which data, how it went, and what it produced.
+
+    Status moves queued → running → succeeded / failed / cancelled, only through
+    conditional updates in ``training.services`` (never check-then-act).
+    """
+
+    scenario = models.ForeignKey("scenarios.Scenario", on_delete=models.CASCADE, related_name="runs")
+    parent = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="children",
+        help_text="The run this one starts from (fine-tuning) or learns from (distillation).",
+    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+
+    # What was asked: snapshots, so later edits of the scenario do not rewrite history.
+    algorithm = models.CharField(max_length=64)
+    params = models.JSONField(default=dict)
+    protocol = models.JSONField(default=dict)
+    seed = models.PositiveIntegerField(default=0)
+    queue = models.CharField(max_length=16, default="cpu")
+
+    # State and progress.
+    status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED)
+    cancel_requested = models.BooleanField(default=False)
+    phase = models.CharField(max_length=32, blank=True, default="")
+    epoch = models.PositiveIntegerField(null=True, blank=True)
+    total_epochs = models.PositiveIntegerField(null=True, blank=True)
+    progress = models.FloatField(default=0.0, help_text="0 to 1.")
+
+    # Where and when it ran.
+    device = models.CharField(max_length=64, blank=True, default="")
+    worker = models.CharField(max_length=255, blank=True, default="")
+    task_id = models.CharField(max_length=64, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    timings = models.JSONField(default=dict, blank=True, help_text="Seconds per phase: load, fit, evaluate, save.")
+    error = models.TextField(blank=True, default="")
+
+    # What it produced.
+    data_snapshot = models.JSONField(default=dict, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    history = models.JSONField(default=list, blank=True, help_text="Per epoch: loss and validation metrics.")
+    artifact_path = models.CharField(max_length=500, blank=True, default="")
+    artifact_sha256 = models.CharField(max_length=64, blank=True, default="")
+    artifact_size = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["scenario", "-created_at"], name="run_scenario_created"),
+            models.Index(fields=["status", "heartbeat_at"], name="run_status_heartbeat"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(progress__gte=0, progress__lte=1), name="run_progress_0_1"),
+        ]
+
+    def __str__(self) -> str:
+        return f"run {self.pk} {self.algorithm} on {self.scenario_id} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED
+
+
+class RunEvaluation(models.Model):
+    """Per-user metric vectors of a run's test evaluation, for paired comparisons between runs.
+
+    ``user_ids`` are end-user database ids; ``vectors`` maps a metric name (``ndcg@10``) to a
+    list aligned with ``user_ids``. Kept apart from the run so run lists stay light.
+    """
+
+    run = models.OneToOneField(TrainingRun, on_delete=models.CASCADE, related_name="evaluation")
+    user_ids = models.JSONField(default=list)
+    vectors = models.JSONField(default=dict)
+
+    def __str__(self) -> str:
+        return f"evaluation of run {self.run_id}"
+
+
+class PromotionAction(models.TextChoices):
+    PROMOTE = "promote"
+    ROLLBACK = "rollback"
+
+
+class Promotion(models.Model):
+    """History of a scenario's live model: who put which run live, replacing which, and when."""
+
+    scenario = models.ForeignKey("scenarios.Scenario", on_delete=models.CASCADE, related_name="promotions")
+    run = models.ForeignKey(TrainingRun, null=True, on_delete=models.SET_NULL, related_name="+")
+    previous_run = models.ForeignKey(TrainingRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    action = models.CharField(max_length=16, choices=PromotionAction.choices)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.action} run {self.run_id} on {self.scenario_id}"
+
+
+class EmbeddingJob(models.Model):
+    """One refresh of the item text embeddings, run by the ``training.embed_items`` task.
+
+    Status moves queued → running → succeeded / failed through conditional updates in
+    ``training.embeddings_service``; ``progress`` is the share of the items to embed that are done.
+    """
+
+    encoder = models.CharField(max_length=64)
+    status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED)
+    progress = models.FloatField(default=0.0, help_text="0 to 1.")
+    counts = models.JSONField(default=dict, blank=True, help_text="Items examined, computed, unchanged, empty.")
+    error = models.TextField(blank=True, default="")
+    device = models.CharField(max_length=64, blank=True, default="")
+    task_id = models.CharField(max_length=64, blank=True, default="")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(progress__gte=0, progress__lte=1), name="embedding_job_progress_0_1"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"embedding job {self.pk} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED
+
+
+class MatrixCell(models.Model):
+    """One run evaluated on one member scenario's test part of its group split (the scenario × model matrix)."""
+
+    run = models.ForeignKey(TrainingRun, on_delete=models.CASCADE, related_name="matrix_cells")
+    scenario = models.ForeignKey("scenarios.Scenario", on_delete=models.CASCADE, related_name="matrix_cells")
+    metrics = models.JSONField(default=dict)
+    computed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "scenario"], name="matrix_cell_run_scenario")]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} on scenario {self.scenario_id}"

@@ -1,0 +1,98 @@
+"""Reads of training runs for pages and the API: lists, timelines, lineage and comparisons."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import OuterRef, QuerySet, Subquery
+
+from scenarios.models import Scenario
+from training.evaluation.compare import Interval, PairedTest, align, bootstrap_interval, paired_test
+from training.models import Promotion, RunEvaluation, RunStatus, TrainingRun
+
+COMPARED_METRICS = ("ndcg@10", "recall@10", "precision@10", "map@10", "mrr@10", "hit@10")
+
+
+def scenarios_with_latest_run() -> QuerySet[Scenario]:
+    """Every scenario with its live run and, annotated, its latest run's id (two queries in all)."""
+    latest = TrainingRun.objects.filter(scenario=OuterRef("pk")).order_by("-created_at", "-id").values("id")[:1]
+    return Scenario.objects.select_related("live_run").annotate(latest_run_id=Subquery(latest)).order_by("slug")
+
+
+def runs_by_id(ids: list[int]) -> dict[int, TrainingRun]:
+    return TrainingRun.objects.in_bulk([i for i in ids if i])
+
+
+def scenario_runs(*, scenario: Scenario, limit: int = 50) -> list[TrainingRun]:
+    return list(
+        TrainingRun.objects.filter(scenario=scenario)
+        .select_related("created_by", "parent")
+        .order_by("-created_at", "-id")[:limit]
+    )
+
+
+@dataclass(frozen=True)
+class TimelinePoint:
+    run_id: int
+    algorithm: str
+    finished_at: object
+    value: float | None
+    is_live: bool
+
+
+def metric_timeline(*, scenario: Scenario, metric: str) -> tuple[list[TimelinePoint], list[Promotion]]:
+    """Each succeeded run's ``metric`` by finish time, and the promotions and rollbacks."""
+    runs = TrainingRun.objects.filter(scenario=scenario, status=RunStatus.SUCCEEDED).order_by("finished_at")
+    points = [
+        TimelinePoint(run.pk, run.algorithm, run.finished_at, run.metrics.get(metric), run.pk == scenario.live_run_id)
+        for run in runs.only("id", "algorithm", "finished_at", "metrics")
+    ]
+    promotions = list(Promotion.objects.filter(scenario=scenario).select_related("actor").order_by("created_at"))
+    return points, promotions
+
+
+def run_lineage(*, run: TrainingRun) -> tuple[list[TrainingRun], list[TrainingRun]]:
+    """Ancestors (nearest first) and direct children of a run."""
+    ancestors, seen = [], {run.pk}
+    current = run.parent
+    while current is not None and current.pk not in seen:
+        ancestors.append(current)
+        seen.add(current.pk)
+        current = current.parent
+    children = list(TrainingRun.objects.filter(parent=run).order_by("created_at"))
+    return ancestors, children
+
+
+@dataclass(frozen=True)
+class RunComparison:
+    """Runs side by side: per metric, each run's mean with a 95% interval, and tests against the first run."""
+
+    runs: list[TrainingRun]
+    metrics: list[str]
+    intervals: dict[str, list[Interval]]  # metric → one per run
+    tests: dict[str, list[PairedTest | None]]  # metric → run i vs run 0 (None for run 0)
+    ndcg_differences: list[float]  # per user, second run minus first
+
+
+def runs_compare(*, runs: list[TrainingRun], metrics: tuple[str, ...] = COMPARED_METRICS) -> RunComparison:
+    """Bootstrap intervals and paired tests from the runs' per-user vectors (same users only)."""
+    evaluations = {e.run_id: e for e in RunEvaluation.objects.filter(run__in=runs)}
+    usable = [run for run in runs if run.pk in evaluations]
+    metrics_present = [m for m in metrics if all(m in evaluations[r.pk].vectors for r in usable)]
+    intervals: dict[str, list[Interval]] = {}
+    tests: dict[str, list[PairedTest | None]] = {}
+    differences: list[float] = []
+    base = evaluations[usable[0].pk] if usable else None
+    for metric in metrics_present:
+        intervals[metric], tests[metric] = [], []
+        for run in usable:
+            evaluation = evaluations[run.pk]
+            intervals[metric].append(bootstrap_interval(evaluation.vectors[metric]))
+            if run is usable[0]:
+                tests[metric].append(None)
+                continue
+            a, b = align(base.user_ids, base.vectors[metric], evaluation.user_ids, evaluation.vectors[metric])
+            tests[metric].append(paired_test(a, b) if len(a) >= 2 else None)
+            if metric == "ndcg@10" and run is usable[1]:
+                differences = (b - a).tolist()
+    return RunComparison(usable, metrics_present, intervals, tests, differences)

@@ -1,0 +1,404 @@
+"""Training runs: create and dispatch, execute on a worker, cancel, reap, promote and roll back.
+
+Every status change is one conditional UPDATE (``filter(status=…).update(…)``) whose row count
+says whether this caller won; nothing reads a status and then acts on it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import socket
+import threading
+import time
+import traceback
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import close_old_connections, connection, transaction
+from django.utils import timezone
+
+from recsys_site.errors import Conflict, ValidationFailed
+from scenarios.models import ComputeQueue, Scenario
+from scenarios.services import scenario_config_clean
+from training.algorithms.base import EpochReport, TrainingCancelled
+from training.algorithms.registry import get_algorithm
+from training.artifacts import artifact_load, artifact_save
+from training.data import NotEnoughData, TrainingData, item_features_attach, needs_item_features
+from training.evaluation.ranking import evaluate, item_popularity
+from training.evaluation.slices import activity_slices
+from training.groups import PreparedData, item_map, prepared_data_load
+from training.models import Promotion, PromotionAction, RunEvaluation, RunStatus, TrainingRun
+
+logger = logging.getLogger(__name__)
+
+PROTOCOL_FIELDS = (
+    "split",
+    "validation_share",
+    "test_share",
+    "k_list",
+    "min_value",
+    "min_user_events",
+    "min_item_events",
+    "event_weights",
+    "include_categories",
+    "exclude_categories",
+)
+# Share of the progress bar each phase takes.
+FIT_START, FIT_END, EVALUATE_END = 0.05, 0.85, 0.95
+
+
+# --- creating and dispatching -----------------------------------------------------------------
+
+
+def training_run_create(
+    *,
+    scenario: Scenario,
+    algorithm: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    seed: int | None = None,
+    queue: str | None = None,
+    parent: TrainingRun | None = None,
+    created_by: Any = None,
+) -> TrainingRun:
+    """Queue a run of ``scenario`` (overrides optional) and dispatch it once the transaction commits."""
+    algorithm = algorithm or scenario.algorithm
+    if params is None:
+        params = scenario.hyperparameters if algorithm == scenario.algorithm else {}
+    cleaned = scenario_config_clean(data={"algorithm": algorithm, "hyperparameters": params}, instance=scenario)
+    _check_parent(scenario, algorithm, parent)
+    run = TrainingRun.objects.create(
+        scenario=scenario,
+        algorithm=algorithm,
+        params=cleaned["hyperparameters"],
+        protocol={name: getattr(scenario, name) for name in PROTOCOL_FIELDS},
+        seed=scenario.seed if seed is None else seed,
+        queue=_queue_for(queue or scenario.compute_queue),
+        parent=parent,
+        created_by=created_by if getattr(created_by, "is_authenticated", False) else None,
+    )
+    transaction.on_commit(lambda: _dispatch(run.pk, run.queue))
+    return run
+
+
+def _check_parent(scenario: Scenario, algorithm: str, parent: TrainingRun | None) -> None:
+    """A parent run must be a succeeded run of this scenario or its group, usable by the algorithm."""
+    algorithm_class = get_algorithm(algorithm)
+    needs_teacher = getattr(algorithm_class, "needs_teacher", False)
+    if parent is None:
+        if needs_teacher:
+            raise ValidationFailed(
+                "no teacher", detail={"parent": [f"{algorithm} learns from a teacher: name a parent run"]}
+            )
+        return
+    problems = []
+    if parent.scenario_id not in (scenario.pk, scenario.parent_id):
+        problems.append("must be a run of this scenario or of its group")
+    if parent.status != RunStatus.SUCCEEDED:
+        problems.append(f"run {parent.pk} is {parent.status}; only a succeeded run can be a parent")
+    if not needs_teacher and not getattr(algorithm_class, "supports_initialize_from", False):
+        problems.append(f"{algorithm} cannot start from a parent run")
+    if problems:
+        raise ValidationFailed("bad parent", detail={"parent": problems})
+
+
+def _queue_for(choice: str) -> str:
+    if choice == ComputeQueue.AUTO:
+        return "gpu" if settings.RECSYS_GPU_WORKERS else "cpu"
+    if choice not in ("cpu", "gpu"):
+        raise ValidationFailed("bad queue", detail={"queue": ["must be auto, cpu or gpu"]})
+    return choice
+
+
+def _dispatch(run_id: int, queue: str) -> None:
+    from training.tasks import training_run_task
+
+    result = training_run_task.apply_async((run_id,), queue=queue)
+    TrainingRun.objects.filter(pk=run_id, task_id="").update(task_id=result.id)
+
+
+# --- cancelling and reaping -------------------------------------------------------------------
+
+
+def training_run_cancel(*, run: TrainingRun) -> TrainingRun:
+    """A queued run is cancelled at once; a running one at its next epoch boundary."""
+    now = timezone.now()
+    if TrainingRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
+        status=RunStatus.CANCELLED, cancel_requested=True, finished_at=now, phase="cancelled"
+    ):
+        pass
+    elif not TrainingRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(cancel_requested=True):
+        run.refresh_from_db()
+        raise Conflict(f"run {run.pk} is already {run.status}")
+    run.refresh_from_db()
+    return run
+
+
+def training_runs_reap(*, stale_after: timedelta | None = None) -> list[int]:
+    """Mark failed the running runs whose worker stopped sending heartbeats; return their ids."""
+    stale_after = stale_after or timedelta(seconds=settings.RECSYS_RUN_STALE_SECONDS)
+    cutoff = timezone.now() - stale_after
+    reaped = []
+    for run_id, worker, heartbeat in TrainingRun.objects.filter(
+        status=RunStatus.RUNNING, heartbeat_at__lt=cutoff
+    ).values_list("id", "worker", "heartbeat_at"):
+        message = (
+            f"worker lost: {worker or 'unknown worker'} sent no heartbeat since {heartbeat:%Y-%m-%d %H:%M:%S} UTC "
+            f"(killed, out of memory, or its machine went away)"
+        )
+        if TrainingRun.objects.filter(pk=run_id, status=RunStatus.RUNNING, heartbeat_at__lt=cutoff).update(
+            status=RunStatus.FAILED, error=message, finished_at=timezone.now(), phase="failed"
+        ):
+            logger.warning("run %s: %s", run_id, message)
+            reaped.append(run_id)
+    return reaped
+
+
+# --- executing (on a worker) ------------------------------------------------------------------
+
+
+def training_run_execute(*, run_id: int, device: str) -> str:
+    """Claim and execute a queued run; return its final status. A run already claimed is left alone."""
+    claimed = TrainingRun.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(
+        status=RunStatus.RUNNING,
+        started_at=timezone.now(),
+        heartbeat_at=timezone.now(),
+        worker=f"{socket.gethostname()}:{os.getpid()}",
+        device=device,
+        phase="loading",
+        progress=0.0,
+    )
+    if not claimed:
+        status = TrainingRun.objects.filter(pk=run_id).values_list("status", flat=True).first()
+        logger.info("run %s not claimed (status %s)", run_id, status)
+        return status or "missing"
+    heartbeat = _Heartbeat(run_id)
+    heartbeat.start()
+    try:
+        return _execute(TrainingRun.objects.select_related("scenario").get(pk=run_id), device)
+    finally:
+        heartbeat.stop()
+
+
+def _execute(run: TrainingRun, device: str) -> str:
+    timings: dict[str, float] = {}
+    try:
+        started = time.perf_counter()
+        prepared = prepared_data_load(scenario=_scenario_as_snapshot(run), protocol=run.protocol, seed=run.seed)
+        if needs_item_features(run.algorithm, run.params):  # content models also rank items without events
+            training, split = item_features_attach(
+                training=prepared.training, split=prepared.split, scenario=_scenario_as_snapshot(run), device=device
+            )
+            prepared = dataclasses.replace(prepared, training=training, split=split)
+        training, split = prepared.training, prepared.split
+        if split.test.n_pairs == 0:
+            raise NotEnoughData("the split left no test events: the slice is too small for this protocol")
+        TrainingRun.objects.filter(pk=run.pk).update(data_snapshot=training.snapshot())
+        timings["load"] = time.perf_counter() - started
+
+        started = time.perf_counter()
+        model = get_algorithm(run.algorithm)(run.params, device=device, seed=run.seed)
+        train = _with_domains(model, prepared)
+        if run.parent_id is not None:
+            _start_from_parent(model, run.parent, training)
+        model.fit(train, _ProgressRecorder(run.pk), validation=split.validation)
+        timings["fit"] = time.perf_counter() - started
+
+        _set_phase(run.pk, "evaluating", FIT_END)
+        started = time.perf_counter()
+        # A cut-off above the catalogue size means nothing: such K are left out of the metrics.
+        ks = [k for k in run.protocol["k_list"] if k <= training.data.n_items] or [training.data.n_items]
+        result = evaluate(model, split.train, split.test, ks=ks, exclude=split.validation)
+        result["metrics"].update(activity_slices(model, split.train, split.test, exclude=split.validation))
+        timings["evaluate"] = time.perf_counter() - started
+
+        _set_phase(run.pk, "saving", EVALUATE_END)
+        started = time.perf_counter()
+        directory = Path(settings.ARTIFACT_ROOT) / run.scenario.slug / f"run-{run.pk}"
+        saved = artifact_save(
+            model=model,
+            user_ids=training.user_ids,
+            item_ids=training.item_ids,
+            item_popularity=item_popularity(split.train),
+            directory=directory,
+        )
+        timings["save"] = time.perf_counter() - started
+    except TrainingCancelled:
+        return _finish(run.pk, RunStatus.CANCELLED, timings=timings, error="cancelled by request")
+    except NotEnoughData as error:
+        return _finish(run.pk, RunStatus.FAILED, timings=timings, error=f"not enough data: {error}")
+    except Exception as error:  # any failure of the job is recorded on the run, never lost
+        logger.exception("run %s failed", run.pk)
+        detail = "".join(traceback.format_exception_only(error)).strip()
+        return _finish(run.pk, RunStatus.FAILED, timings=timings, error=detail)
+    per_user = result["per_user"]
+    RunEvaluation.objects.update_or_create(
+        run_id=run.pk,
+        defaults={
+            "user_ids": [int(training.user_ids[u]) for u in per_user.pop("users")],
+            "vectors": per_user,
+        },
+    )
+    return _finish(
+        run.pk,
+        RunStatus.SUCCEEDED,
+        timings=timings,
+        metrics={**result["metrics"], "evaluated_users": result["n_users"]},
+        artifact_path=str(saved.path),
+        artifact_sha256=saved.sha256,
+        artifact_size=saved.size,
+    )
+
+
+def _with_domains(model: Any, prepared: PreparedData) -> Any:
+    """Training events labelled with their member scenario, for models that learn per domain (STAR)."""
+    train = prepared.split.train
+    if prepared.domains is None or not getattr(model, "uses_domains", False):
+        return train
+    model.set_domain_names(prepared.domain_names)
+    return dataclasses.replace(train, domains=prepared.domains[prepared.split.train_events])
+
+
+def _start_from_parent(model: Any, parent: TrainingRun, training: TrainingData) -> None:
+    """Fine-tune from the parent's weights, or learn from it as a teacher (distillation)."""
+    loaded = artifact_load(
+        directory=Path(parent.artifact_path), sha256=parent.artifact_sha256, device=str(model.device)
+    )
+    mapping = item_map(child_item_ids=training.item_ids, parent_item_ids=loaded.item_ids)
+    if getattr(model, "needs_teacher", False):
+        model.attach_teacher(loaded.model, mapping)
+    else:
+        model.initialize_from(loaded.model, mapping)
+
+
+def _scenario_as_snapshot(run: TrainingRun) -> Scenario:
+    """The scenario with the slice settings the run was queued with (later edits do not apply)."""
+    scenario = run.scenario
+    for name in PROTOCOL_FIELDS:
+        if name in run.protocol:
+            setattr(scenario, name, run.protocol[name])
+    return scenario
+
+
+def _finish(run_id: int, status: str, *, timings: dict, error: str = "", **fields: Any) -> str:
+    if status == RunStatus.SUCCEEDED:
+        fields["progress"] = 1.0
+    done = TrainingRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(
+        status=status,
+        error=error,
+        timings={name: round(value, 4) for name, value in timings.items()},
+        finished_at=timezone.now(),
+        phase=status,
+        **fields,
+    )
+    if not done:  # the reaper (or an operator) finished it first; keep their verdict
+        return TrainingRun.objects.filter(pk=run_id).values_list("status", flat=True).first() or "missing"
+    return status
+
+
+def _set_phase(run_id: int, phase: str, progress: float) -> None:
+    TrainingRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(phase=phase, progress=progress)
+
+
+class _ProgressRecorder:
+    """The progress callback: records each epoch on the run and raises TrainingCancelled when asked to stop."""
+
+    def __init__(self, run_id: int) -> None:
+        self.run_id = run_id
+        self.history: list[dict[str, Any]] = []
+
+    def __call__(self, report: EpochReport) -> None:
+        entry: dict[str, Any] = {"phase": report.phase, "epoch": report.step}
+        if report.loss is not None:
+            entry["loss"] = round(float(report.loss), 6)
+        entry.update({name: round(float(value), 6) for name, value in report.validation.items()})
+        self.history.append(entry)
+        fraction = FIT_START + (FIT_END - FIT_START) * min(report.step / max(report.total, 1), 1.0)
+        TrainingRun.objects.filter(pk=self.run_id, status=RunStatus.RUNNING).update(
+            phase=report.phase,
+            epoch=report.step,
+            total_epochs=report.total,
+            progress=round(fraction, 4),
+            history=self.history,
+            heartbeat_at=timezone.now(),
+        )
+        if TrainingRun.objects.filter(pk=self.run_id, cancel_requested=True).exists():
+            raise TrainingCancelled
+
+
+class _Heartbeat:
+    """Marks the run alive every few seconds from a background thread, even inside one long epoch."""
+
+    def __init__(self, run_id: int) -> None:
+        self.run_id = run_id
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._beat, name=f"heartbeat-run-{run_id}", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.thread.join(timeout=10)
+
+    def _beat(self) -> None:
+        try:
+            while not self.stopped.wait(settings.RECSYS_HEARTBEAT_SECONDS):
+                close_old_connections()
+                TrainingRun.objects.filter(pk=self.run_id, status=RunStatus.RUNNING).update(heartbeat_at=timezone.now())
+        finally:
+            connection.close()
+
+
+# --- promotion ---------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def training_run_promote(*, run: TrainingRun, actor: Any = None, scenario: Scenario | None = None) -> Promotion:
+    """Make a succeeded run the live model of its scenario (or of a member of it), recording who replaced what.
+
+    A run of a group scenario may serve a member (a STAR model serves each member with its own domain).
+    """
+    if run.status != RunStatus.SUCCEEDED:
+        raise Conflict(f"only a succeeded run can be promoted; run {run.pk} is {run.status}")
+    target = Scenario.objects.select_for_update().get(pk=(scenario or run.scenario).pk)
+    if target.pk != run.scenario_id and target.parent_id != run.scenario_id:
+        raise ValidationFailed(
+            "bad target", detail={"scenario": [f"run {run.pk} belongs to neither {target.slug} nor its group"]}
+        )
+    if target.live_run_id == run.pk:
+        raise Conflict(f"run {run.pk} is already live for {target.slug}")
+    promotion = Promotion.objects.create(
+        scenario=target,
+        run=run,
+        previous_run_id=target.live_run_id,
+        action=PromotionAction.PROMOTE,
+        actor=actor if getattr(actor, "is_authenticated", False) else None,
+    )
+    Scenario.objects.filter(pk=target.pk).update(live_run=run)
+    return promotion
+
+
+@transaction.atomic
+def scenario_rollback(*, scenario: Scenario, actor: Any = None) -> Promotion:
+    """Put back the run that was live before the current one (one step)."""
+    scenario = Scenario.objects.select_for_update().get(pk=scenario.pk)
+    last = Promotion.objects.filter(scenario=scenario, run_id=scenario.live_run_id).first()
+    if scenario.live_run_id is None or last is None or last.previous_run_id is None:
+        raise Conflict(f"{scenario.slug} has no earlier live model to roll back to")
+    previous = TrainingRun.objects.get(pk=last.previous_run_id)
+    if previous.status != RunStatus.SUCCEEDED:
+        raise Conflict(f"the earlier live run {previous.pk} is {previous.status}")
+    promotion = Promotion.objects.create(
+        scenario=scenario,
+        run=previous,
+        previous_run_id=scenario.live_run_id,
+        action=PromotionAction.ROLLBACK,
+        actor=actor if getattr(actor, "is_authenticated", False) else None,
+    )
+    Scenario.objects.filter(pk=scenario.pk).update(live_run=previous)
+    return promotion

@@ -1,0 +1,229 @@
+"""Serving recommendations from a scenario's live run, with a per-process model cache.
+
+Web processes keep the few models they serve in memory, keyed by run id: a promotion
+changes the live run id, so the next request loads the new model and nothing needs
+invalidating. Artifacts are checked against their sha256 before they are used.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from django.conf import settings
+
+from catalog.models import EndUser, Interaction, Item
+from recsys_site.errors import Conflict, NotFound
+from scenarios.models import Scenario
+from scenarios.selectors import scenario_item_ids
+from training.artifacts import LoadedModel, artifact_load
+from training.models import RunStatus, TrainingRun
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    item_id: int
+    external_id: str
+    title: str
+    score: float
+
+
+@dataclass(frozen=True)
+class RecommendationResult:
+    request_id: str
+    run_id: int
+    algorithm: str
+    fallback: str | None  # "popularity" when the user is unknown to the model
+    items: list[Recommendation]
+
+
+class ModelCache:
+    """A small LRU of loaded models, keyed by run id; safe to share between threads."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._models: OrderedDict[int, LoadedModel] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, run: TrainingRun) -> LoadedModel:
+        with self._lock:
+            if run.pk in self._models:
+                self._models.move_to_end(run.pk)
+                return self._models[run.pk]
+        loaded = artifact_load(directory=Path(run.artifact_path), sha256=run.artifact_sha256)
+        with self._lock:
+            self._models[run.pk] = loaded
+            while len(self._models) > self.size:
+                self._models.popitem(last=False)
+        return loaded
+
+    def clear(self) -> None:
+        with self._lock:
+            self._models.clear()
+
+
+model_cache = ModelCache(settings.RECSYS_MODEL_CACHE_SIZE)
+_allowed_items: dict[tuple[int, str], tuple[float, np.ndarray]] = {}
+ALLOWED_ITEMS_TTL = 60.0
+
+
+def recommendations_for_user(
+    *, scenario: Scenario, user_external_id: str, k: int | None = None
+) -> RecommendationResult:
+    """Top-k items of the scenario's live run for a user; unknown users get the popularity fallback."""
+    run = _live_run(scenario)
+    loaded = model_cache.get(run)
+    user = EndUser.objects.filter(external_id=user_external_id).only("id").first()
+    scores, fallback = _user_scores(scenario, loaded, user)
+    return RecommendationResult(
+        request_id=uuid.uuid4().hex,
+        run_id=run.pk,
+        algorithm=run.algorithm,
+        fallback=fallback,
+        items=_top_items(scores, loaded, k or scenario.default_k),
+    )
+
+
+@dataclass(frozen=True)
+class SampleItem:
+    item_id: int
+    external_id: str
+    title: str
+    categories: list[str]
+    score: float
+    because: list[str]  # titles of the history items that contributed most, when the model can say
+
+
+def sample_recommendations(*, scenario: Scenario, run: TrainingRun, user: EndUser, k: int) -> list[SampleItem]:
+    """Top-k of any succeeded run for a user, with "because you liked …" where the model explains itself."""
+    if run.status != RunStatus.SUCCEEDED:
+        raise Conflict(f"run {run.pk} is {run.status}")
+    loaded = model_cache.get(run)
+    scores, _ = _user_scores(scenario, loaded, user)
+    top = _top_items(scores, loaded, k)
+    history = _seen_positions(user.pk, loaded)
+    reasons = _explanations(loaded, history, [_dense_index(loaded.item_ids, r.item_id) for r in top])
+    items = Item.objects.in_bulk([r.item_id for r in top] + [int(loaded.item_ids[p]) for p in history])
+
+    def title(position: int) -> str:
+        item = items[int(loaded.item_ids[position])]
+        return item.title or item.external_id
+
+    return [
+        SampleItem(
+            item_id=r.item_id,
+            external_id=r.external_id,
+            title=r.title,
+            categories=items[r.item_id].categories,
+            score=r.score,
+            because=[title(p) for p in reasons.get(r.item_id, [])],
+        )
+        for r in top
+    ]
+
+
+def _explanations(loaded: LoadedModel, history: np.ndarray, positions: list[int | None]) -> dict[int, list[int]]:
+    """For each recommended item id, up to three history positions with the largest positive contribution."""
+    valid = [p for p in positions if p is not None]
+    if not loaded.model.explainable or not len(history) or not valid:
+        return {}
+    contributions = loaded.model.explain(history, np.asarray(valid))  # (len(valid), len(history))
+    reasons = {}
+    for row, position in enumerate(valid):
+        order = np.argsort(-contributions[row])[:3]
+        reasons[int(loaded.item_ids[position])] = [int(history[j]) for j in order if contributions[row, j] > 0]
+    return reasons
+
+
+def _user_scores(scenario: Scenario, loaded: LoadedModel, user: EndUser | None) -> tuple[torch.Tensor, str | None]:
+    """Masked scores of every model item for a user, and the fallback used (None for a known user)."""
+    position = _dense_index(loaded.user_ids, user.pk) if user else None
+    if position is None:
+        scores, fallback = torch.from_numpy(loaded.item_popularity.copy()), "popularity"
+    else:
+        scores, fallback = loaded.model.score(np.array([position]), **_domain(scenario, loaded))[0].clone(), None
+    scores[~torch.from_numpy(_allowed_mask(scenario, loaded))] = -torch.inf
+    if user is not None and scenario.exclude_seen:
+        scores[torch.from_numpy(_seen_positions(user.pk, loaded))] = -torch.inf
+    return scores, fallback
+
+
+def similar_items(*, scenario: Scenario, item_external_id: str, k: int | None = None) -> RecommendationResult:
+    """Items most similar to one item under the scenario's live run."""
+    run = _live_run(scenario)
+    loaded = model_cache.get(run)
+    item = Item.objects.filter(external_id=item_external_id).only("id").first()
+    if item is None:
+        raise NotFound(f"unknown item {item_external_id!r}")
+    position = _dense_index(loaded.item_ids, item.pk)
+    if position is None:
+        raise NotFound(f"item {item_external_id!r} is not in the live model of {scenario.slug} (no training events)")
+    try:
+        scores = loaded.model.similar_items(np.array([position]))[0].clone()
+    except NotImplementedError as error:
+        raise Conflict(f"the live model of {scenario.slug} cannot find similar items: {error}") from None
+    scores[~torch.from_numpy(_allowed_mask(scenario, loaded))] = -torch.inf
+    scores[position] = -torch.inf
+    return RecommendationResult(
+        request_id=uuid.uuid4().hex,
+        run_id=run.pk,
+        algorithm=run.algorithm,
+        fallback=None,
+        items=_top_items(scores, loaded, k or scenario.default_k),
+    )
+
+
+def _domain(scenario: Scenario, loaded: LoadedModel) -> dict:
+    """For a multi-domain model (STAR) trained on a group, the member scenario's domain."""
+    names = getattr(loaded.model, "domain_names", None) or []
+    return {"domain": names.index(scenario.slug)} if scenario.slug in names else {}
+
+
+def _live_run(scenario: Scenario) -> TrainingRun:
+    if scenario.live_run_id is None:
+        raise Conflict(f"scenario {scenario.slug} has no live model yet: train a run and promote it")
+    run = TrainingRun.objects.get(pk=scenario.live_run_id)
+    if run.status != RunStatus.SUCCEEDED:
+        raise Conflict(f"the live run {run.pk} of {scenario.slug} is {run.status}")
+    return run
+
+
+def _dense_index(ids: np.ndarray, database_id: int) -> int | None:
+    position = int(np.searchsorted(ids, database_id))
+    return position if position < len(ids) and ids[position] == database_id else None
+
+
+def _seen_positions(user_id: int, loaded: LoadedModel) -> np.ndarray:
+    seen = np.fromiter(Interaction.objects.filter(user_id=user_id).values_list("item_id", flat=True), dtype=np.int64)
+    positions = np.searchsorted(loaded.item_ids, seen).clip(max=len(loaded.item_ids) - 1)
+    return positions[loaded.item_ids[positions] == seen]
+
+
+def _allowed_mask(scenario: Scenario, loaded: LoadedModel) -> np.ndarray:
+    """Model items still passing the scenario's item filter (active, categories); cached for a minute."""
+    key = (scenario.pk, scenario.updated_at.isoformat())
+    cached = _allowed_items.get(key)
+    if cached is None or time.monotonic() - cached[0] > ALLOWED_ITEMS_TTL:
+        cached = (time.monotonic(), scenario_item_ids(scenario=scenario))
+        _allowed_items[key] = cached
+    return np.isin(loaded.item_ids, cached[1])
+
+
+def _top_items(scores: torch.Tensor, loaded: LoadedModel, k: int) -> list[Recommendation]:
+    k = min(k, int(torch.isfinite(scores).sum()))
+    if k <= 0:
+        return []
+    values, positions = torch.topk(scores, k)
+    ids = [int(loaded.item_ids[p]) for p in positions.tolist()]
+    items = Item.objects.in_bulk(ids)
+    return [
+        Recommendation(item_id=i, external_id=items[i].external_id, title=items[i].title, score=float(v))
+        for i, v in zip(ids, values.tolist(), strict=True)
+        if i in items
+    ]
