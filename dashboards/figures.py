@@ -1,0 +1,195 @@
+"""Plotly figures, built on the server from plain data.
+
+Each builder returns a ``plotly.graph_objects.Figure``; :func:`to_html` renders it as a div for a
+template (plotly.js itself is loaded once by the page from static files).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from training.evaluation.compare import Interval
+
+LAYOUT = {"margin": {"l": 60, "r": 20, "t": 40, "b": 50}, "template": "plotly_white", "height": 360}
+CONFIG = {"displaylogo": False, "responsive": True, "toImageButtonOptions": {"format": "png", "scale": 2}}
+
+
+def to_html(figure: go.Figure, *, element_id: str) -> str:
+    return figure.to_html(full_html=False, include_plotlyjs=False, div_id=element_id, config=CONFIG)
+
+
+def training_curve(history: Sequence[dict]) -> go.Figure:
+    """Loss (left axis) and validation metrics (right axis) per epoch."""
+    epochs = [entry.get("epoch") for entry in history]
+    figure = go.Figure()
+    if any("loss" in entry for entry in history):
+        figure.add_trace(
+            go.Scatter(x=epochs, y=[e.get("loss") for e in history], name="training loss", mode="lines+markers")
+        )
+    metrics = sorted({key for entry in history for key in entry if key not in ("phase", "epoch", "loss")})
+    for name in metrics:
+        figure.add_trace(
+            go.Scatter(
+                x=epochs, y=[e.get(name) for e in history], name=f"validation {name}", yaxis="y2", mode="lines+markers"
+            )
+        )
+    figure.update_layout(
+        **LAYOUT,
+        title="Training curve",
+        xaxis_title="epoch",
+        yaxis_title="loss",
+        yaxis2={"title": "validation", "overlaying": "y", "side": "right"},
+        legend={"orientation": "h", "y": -0.25},
+    )
+    return figure
+
+
+def metrics_by_k(metrics: dict, ks: Sequence[int]) -> go.Figure:
+    names = ("precision", "recall", "ndcg", "map", "mrr", "hit")
+    figure = go.Figure()
+    for k in ks:
+        figure.add_trace(go.Bar(name=f"@{k}", x=list(names), y=[metrics.get(f"{name}@{k}") for name in names]))
+    figure.update_layout(**LAYOUT, title="Test metrics at each K", barmode="group", yaxis_title="mean over users")
+    return figure
+
+
+def comparison_bars(labels: Sequence[str], metrics: Sequence[str], intervals: dict[str, list[Interval]]) -> go.Figure:
+    """Grouped bars: one group per metric, one bar per run, with 95% bootstrap intervals."""
+    figure = go.Figure()
+    for index, label in enumerate(labels):
+        values = [intervals[m][index] for m in metrics]
+        figure.add_trace(
+            go.Bar(
+                name=label,
+                x=list(metrics),
+                y=[v.mean for v in values],
+                error_y={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": [v.high - v.mean for v in values],
+                    "arrayminus": [v.mean - v.low for v in values],
+                },
+            )
+        )
+    figure.update_layout(**LAYOUT, title="Metrics with 95% bootstrap intervals", barmode="group")
+    return figure
+
+
+def difference_histogram(differences: Sequence[float], label: str) -> go.Figure:
+    figure = go.Figure(go.Histogram(x=list(differences), nbinsx=40, name="users"))
+    figure.add_vline(x=0, line_dash="dash", line_color="#888")
+    figure.update_layout(
+        **LAYOUT, title=f"Per-user NDCG@10 difference ({label})", xaxis_title="difference", yaxis_title="users"
+    )
+    return figure
+
+
+def metric_timeline(points, promotions, metric: str) -> go.Figure:
+    figure = go.Figure()
+    by_algorithm: dict[str, list] = {}
+    for point in points:
+        by_algorithm.setdefault(point.algorithm, []).append(point)
+    for algorithm, series in sorted(by_algorithm.items()):
+        figure.add_trace(
+            go.Scatter(
+                x=[p.finished_at for p in series],
+                y=[p.value for p in series],
+                mode="markers+lines",
+                name=algorithm,
+                text=[f"run {p.run_id}" for p in series],
+                hovertemplate="%{text}<br>%{y:.4f}<extra>%{fullData.name}</extra>",
+            )
+        )
+    live = [p for p in points if p.is_live]
+    if live:
+        figure.add_trace(
+            go.Scatter(
+                x=[live[0].finished_at],
+                y=[live[0].value],
+                mode="markers",
+                name="live",
+                marker={"size": 16, "symbol": "star", "color": "#f59e0b"},
+            )
+        )
+    for promotion in promotions:
+        figure.add_vline(
+            x=promotion.created_at.timestamp() * 1000,
+            line_dash="dot",
+            line_color="#16a34a" if promotion.action == "promote" else "#dc2626",
+        )
+        figure.add_annotation(
+            x=promotion.created_at,
+            y=1.02,
+            yref="paper",
+            showarrow=False,
+            textangle=-30,
+            text=f"{promotion.action} {promotion.run_id}",
+            font={"size": 10},
+        )
+    figure.update_layout(**LAYOUT, title=f"{metric} of succeeded runs over time", yaxis_title=metric)
+    return figure
+
+
+def bar_series(x: Sequence, y: Sequence, *, title: str, x_title: str, y_title: str) -> go.Figure:
+    figure = go.Figure(go.Bar(x=list(x), y=list(y)))
+    figure.update_layout(**LAYOUT, title=title, xaxis_title=x_title, yaxis_title=y_title)
+    return figure
+
+
+def events_per_day(days: Sequence, kinds: dict[str, Sequence[int]]) -> go.Figure:
+    figure = go.Figure()
+    for kind, counts in sorted(kinds.items()):
+        figure.add_trace(go.Bar(x=list(days), y=list(counts), name=kind))
+    figure.update_layout(**LAYOUT, title="Events per day and kind", barmode="stack", yaxis_title="events")
+    return figure
+
+
+def long_tail(counts: Sequence[int], *, title: str, x_title: str) -> go.Figure:
+    """Rank-frequency plot on log–log axes."""
+    ordered = np.sort(np.asarray(counts))[::-1]
+    figure = go.Figure(go.Scatter(x=np.arange(1, len(ordered) + 1), y=ordered, mode="lines"))
+    figure.update_layout(
+        **LAYOUT, title=title, xaxis_type="log", yaxis_type="log", xaxis_title=x_title, yaxis_title="events"
+    )
+    return figure
+
+
+def histogram(values: Sequence[float], *, title: str, x_title: str, log_y: bool = False) -> go.Figure:
+    figure = go.Figure(go.Histogram(x=list(values), nbinsx=50))
+    figure.update_layout(
+        **LAYOUT, title=title, xaxis_title=x_title, yaxis_title="count", yaxis_type="log" if log_y else "linear"
+    )
+    return figure
+
+
+def matrix_heatmap(row_labels, column_labels, values, deltas) -> go.Figure:
+    """Rows runs, columns member scenarios; cells NDCG@10 with the change against the member's own model."""
+    text = [
+        [
+            "" if value is None else f"{value:.3f}" + ("" if delta is None else f"<br>{delta:+.3f}")
+            for value, delta in zip(row, delta_row, strict=True)
+        ]
+        for row, delta_row in zip(values, deltas, strict=True)
+    ]
+    figure = go.Figure(
+        go.Heatmap(
+            z=deltas,
+            x=list(column_labels),
+            y=list(row_labels),
+            text=text,
+            texttemplate="%{text}",
+            colorscale="RdBu",
+            zmid=0,
+            colorbar={"title": "Δ NDCG@10"},
+            hoverongaps=False,
+        )
+    )
+    figure.update_layout(
+        **{**LAYOUT, "height": max(300, 60 + 40 * len(row_labels))},
+        title="NDCG@10 per member scenario (colour: change against the member's scenario-alone model)",
+        yaxis={"autorange": "reversed"},
+    )
+    return figure

@@ -1,0 +1,183 @@
+"""The scenario form: plain inputs for lists and maps, hyperparameters per algorithm, a cron schedule.
+
+Validation is the same as the API's (``scenario_config_clean``); its field errors are attached to
+the inputs they concern, hyperparameters included.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from recsys_site.errors import ValidationFailed
+from scenarios.models import Scenario
+from scenarios.services import _cron_fields, scenario_config_clean
+from training.algorithms.registry import algorithm_names, get_algorithm
+
+HP_PREFIX = "hp__"
+
+
+def _split_list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+class ScenarioForm(forms.ModelForm):
+    include_categories = forms.CharField(required=False, help_text="Comma-separated; empty means every category.")
+    exclude_categories = forms.CharField(required=False, help_text="Comma-separated.")
+    event_weights = forms.CharField(
+        required=False, help_text="kind:weight pairs, comma-separated, e.g. rating:1, click:0.5. Empty: all kinds, 1."
+    )
+    k_list = forms.CharField(initial="5, 10, 20", help_text="Cut-offs K for the metrics, comma-separated.")
+    algorithm = forms.ChoiceField(choices=())
+    schedule = forms.CharField(
+        required=False, help_text="Cron, UTC: minute hour day month weekday (e.g. 0 3 * * *). Empty: no schedule."
+    )
+
+    class Meta:
+        model = Scenario
+        fields = [
+            "slug",
+            "name",
+            "description",
+            "parent",
+            "include_categories",
+            "exclude_categories",
+            "event_weights",
+            "min_value",
+            "min_user_events",
+            "min_item_events",
+            "split",
+            "validation_share",
+            "test_share",
+            "k_list",
+            "algorithm",
+            "compute_queue",
+            "seed",
+            "default_k",
+            "exclude_seen",
+        ]
+        widgets = {"description": forms.Textarea(attrs={"rows": 2})}
+
+    def __init__(self, *args, schedule: str = "", **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["algorithm"].choices = [(name, get_algorithm(name).label) for name in algorithm_names()]
+        self.fields["schedule"].initial = schedule
+        if self.instance.pk:
+            self.fields["slug"].disabled = True
+            self.fields["parent"].queryset = Scenario.objects.exclude(pk=self.instance.pk)
+            self.initial.update(
+                include_categories=", ".join(self.instance.include_categories),
+                exclude_categories=", ".join(self.instance.exclude_categories),
+                event_weights=", ".join(f"{k}:{v:g}" for k, v in self.instance.event_weights.items()),
+                k_list=", ".join(str(k) for k in self.instance.k_list),
+            )
+
+    def algorithm_fieldsets(self) -> list[dict[str, Any]]:
+        """Per algorithm, its hyperparameters with current values (for the template)."""
+        selected = self.data.get("algorithm") or self.initial.get("algorithm") or self.instance.algorithm
+        stored = self.instance.hyperparameters if self.instance.pk else {}
+        sets = []
+        for name in algorithm_names():
+            algorithm = get_algorithm(name)
+            params = []
+            for param in algorithm.params:
+                key = f"{HP_PREFIX}{name}__{param.name}"
+                value = (
+                    self.data.get(key)
+                    if self.is_bound
+                    else stored.get(param.name, param.default)
+                    if name == self.instance.algorithm
+                    else param.default
+                )
+                params.append(
+                    {
+                        **param.describe(),
+                        "input_name": key,
+                        "value": value,
+                        "error": self.hyperparameter_errors.get(param.name) if name == selected else None,
+                    }
+                )
+            sets.append(
+                {
+                    "name": name,
+                    "label": algorithm.label,
+                    "description": algorithm.description,
+                    "params": params,
+                    "selected": name == selected,
+                }
+            )
+        return sets
+
+    @property
+    def hyperparameter_errors(self) -> dict[str, str]:
+        return getattr(self, "_hyperparameter_errors", {})
+
+    def clean_include_categories(self) -> list[str]:
+        return _split_list(self.cleaned_data["include_categories"])
+
+    def clean_exclude_categories(self) -> list[str]:
+        return _split_list(self.cleaned_data["exclude_categories"])
+
+    def clean_event_weights(self) -> dict[str, float]:
+        weights = {}
+        for pair in _split_list(self.cleaned_data["event_weights"]):
+            kind, _, weight = pair.partition(":")
+            try:
+                weights[kind.strip()] = float(weight) if weight.strip() else 1.0
+            except ValueError:
+                raise forms.ValidationError(f"{pair!r}: the weight must be a number") from None
+        return weights
+
+    def clean_k_list(self) -> list[int]:
+        try:
+            return [int(part) for part in _split_list(self.cleaned_data["k_list"])]
+        except ValueError:
+            raise forms.ValidationError("whole numbers, comma-separated") from None
+
+    def clean_schedule(self) -> str:
+        schedule = " ".join(self.cleaned_data["schedule"].split())
+        if schedule:
+            try:
+                _cron_fields(schedule)
+            except ValidationFailed as error:
+                raise forms.ValidationError(error.detail["schedule"]) from None
+        return schedule
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        algorithm = cleaned.get("algorithm")
+        cleaned["hyperparameters"] = {
+            key.rsplit("__", 1)[1]: value
+            for key, value in self.data.items()
+            if algorithm and key.startswith(f"{HP_PREFIX}{algorithm}__") and value != ""
+        }
+        if self.errors:
+            return cleaned
+        data = {name: value for name, value in cleaned.items() if name != "schedule"}
+        try:
+            validated = scenario_config_clean(data=data, instance=self.instance if self.instance.pk else None)
+        except ValidationFailed as error:
+            self._attach(error.detail)
+            return cleaned
+        cleaned["hyperparameters"] = validated["hyperparameters"]
+        return cleaned
+
+    def _attach(self, detail: dict[str, list[str]]) -> None:
+        self._hyperparameter_errors = {}
+        for field, messages in detail.items():
+            if field.startswith("hyperparameters."):
+                self._hyperparameter_errors[field.split(".", 1)[1]] = "; ".join(messages)
+                self.add_error(None, f"{field}: {'; '.join(messages)}")
+            elif field in self.fields:
+                self.add_error(field, messages)
+            else:
+                self.add_error(None, f"{field}: {'; '.join(messages)}")
+
+    def scenario_data(self) -> dict[str, Any]:
+        """What the scenario services take."""
+        data = {name: self.cleaned_data[name] for name in self.Meta.fields if name in self.cleaned_data}
+        data["hyperparameters"] = self.cleaned_data["hyperparameters"]
+        if self.instance.pk:
+            data.pop("slug", None)
+        return data

@@ -1,0 +1,452 @@
+"""The analysts' pages: thin views over the services and selectors of the other apps."""
+
+from __future__ import annotations
+
+import csv
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.db import connection, transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from catalog import selectors as catalog_selectors
+from catalog.models import EndUser
+from dashboards import figures
+from dashboards.forms import ScenarioForm
+from dashboards.roles import user_role
+from recsys_site.errors import DomainError
+from scenarios.models import Scenario
+from scenarios.services import scenario_create, scenario_schedule_get, scenario_schedule_set, scenario_update
+from scenarios.tasks import slice_refresh_dispatch
+from training import selectors as training_selectors
+from training.matrix import group_matrix
+from training.models import RunStatus, TrainingRun
+from training.services import training_run_cancel, training_run_create, training_run_promote
+from training.serving import sample_recommendations
+from training.tasks import group_matrix_task
+
+VIEW = "scenarios.view_scenario"
+EDIT = "scenarios.change_scenario"
+RETRAIN = "training.add_trainingrun"
+
+
+def needs(permission: str):
+    """Anonymous visitors go to the login page; a logged-in user without ``permission`` gets 403."""
+
+    def decorate(view):
+        return login_required(permission_required(permission, raise_exception=True)(view))
+
+    return decorate
+
+
+def _csv(filename: str, header: list[str], rows) -> HttpResponse:
+    response = HttpResponse(content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="{filename}.csv"'
+    writer = csv.writer(response)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return response
+
+
+def _back(request: HttpRequest, default: str) -> HttpResponse:
+    """Redirect to the form's ``next`` when it is a local URL, else to ``default``."""
+    target = request.POST.get("next", "")
+    safe = url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()})
+    return redirect(target if target and safe else default)
+
+
+def health(request: HttpRequest) -> JsonResponse:
+    """Liveness for load balancers: the process answers and the database accepts a query."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return JsonResponse({"status": "ok", "database": connection.vendor})
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    return redirect("dashboards:scenario-list")
+
+
+# --- scenarios -----------------------------------------------------------------------------------
+
+
+@needs(VIEW)
+def scenario_list(request: HttpRequest) -> HttpResponse:
+    scenarios = list(training_selectors.scenarios_with_latest_run())
+    latest = training_selectors.runs_by_id([s.latest_run_id for s in scenarios])
+    rows = [{"scenario": s, "latest": latest.get(s.latest_run_id)} for s in scenarios]
+    return render(
+        request, "dashboards/scenario_list.html", {"rows": rows, "counts": catalog_selectors.catalog_counts()}
+    )
+
+
+@needs(EDIT)
+def scenario_create_page(request: HttpRequest) -> HttpResponse:
+    form = ScenarioForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            scenario = scenario_create(data=form.scenario_data())
+            scenario_schedule_set(scenario=scenario, cron=form.cleaned_data["schedule"])
+            slice_refresh_dispatch(scenario=scenario)
+        except DomainError as error:
+            form._attach(error.detail if isinstance(error.detail, dict) else {"__all__": [str(error)]})
+        else:
+            messages.success(request, f"Scenario {scenario.slug} created.")
+            return redirect("dashboards:scenario-detail", slug=scenario.slug)
+    return render(request, "dashboards/scenario_form.html", {"form": form, "creating": True})
+
+
+@needs(EDIT)
+def scenario_edit_page(request: HttpRequest, slug: str) -> HttpResponse:
+    scenario = get_object_or_404(Scenario, slug=slug)
+    form = ScenarioForm(request.POST or None, instance=scenario, schedule=scenario_schedule_get(scenario=scenario))
+    if request.method == "POST" and form.is_valid():
+        try:
+            scenario = scenario_update(scenario=Scenario.objects.get(pk=scenario.pk), data=form.scenario_data())
+            scenario_schedule_set(scenario=scenario, cron=form.cleaned_data["schedule"])
+            slice_refresh_dispatch(scenario=scenario)
+        except DomainError as error:
+            form._attach(error.detail if isinstance(error.detail, dict) else {"__all__": [str(error)]})
+        else:
+            messages.success(request, "Scenario saved.")
+            return redirect("dashboards:scenario-detail", slug=scenario.slug)
+    return render(request, "dashboards/scenario_form.html", {"form": form, "scenario": scenario, "creating": False})
+
+
+@needs(VIEW)
+def scenario_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    scenario = get_object_or_404(Scenario.objects.select_related("live_run", "parent"), slug=slug)
+    metric = request.GET.get("metric", "ndcg@10")
+    points, promotions = training_selectors.metric_timeline(scenario=scenario, metric=metric)
+    if request.GET.get("export") == "timeline":
+        return _csv(
+            f"{slug}-{metric}-timeline",
+            ["run", "algorithm", "finished_at", metric, "live"],
+            [(p.run_id, p.algorithm, p.finished_at.isoformat(), p.value, p.is_live) for p in points],
+        )
+    timeline = figures.to_html(figures.metric_timeline(points, promotions, metric), element_id="timeline-plot")
+    context = {
+        "scenario": scenario,
+        "runs": training_selectors.scenario_runs(scenario=scenario),
+        "timeline": timeline if points else None,
+        "metric": metric,
+        "metric_choices": ["ndcg@10", "recall@10", "precision@10", "map@10", "mrr@10", "hit@10"],
+        "schedule": scenario_schedule_get(scenario=scenario),
+        "promotions": promotions[-10:][::-1],
+    }
+    return render(request, "dashboards/scenario_detail.html", context)
+
+
+@require_POST
+@needs(RETRAIN)
+def scenario_retrain(request: HttpRequest, slug: str) -> HttpResponse:
+    scenario = get_object_or_404(Scenario, slug=slug)
+    try:
+        run = training_run_create(scenario=scenario, created_by=request.user)
+    except DomainError as error:
+        messages.error(request, f"Retrain refused: {error.detail}")
+    else:
+        messages.success(request, f"Run {run.pk} queued.")
+    return redirect("dashboards:scenario-detail", slug=slug)
+
+
+@needs(VIEW)
+def scenario_runs_json(request: HttpRequest, slug: str) -> JsonResponse:
+    """Status and progress of the scenario's latest runs, polled by the runs table."""
+    scenario = get_object_or_404(Scenario, slug=slug)
+    runs = training_selectors.scenario_runs(scenario=scenario)
+    return JsonResponse({"runs": [_run_state(run) for run in runs]})
+
+
+def _run_state(run: TrainingRun) -> dict:
+    return {
+        "id": run.pk,
+        "status": run.status,
+        "phase": run.phase,
+        "progress": run.progress,
+        "epoch": run.epoch,
+        "total_epochs": run.total_epochs,
+        "ndcg": run.metrics.get("ndcg@10"),
+        "error": run.error[:300],
+    }
+
+
+# --- runs --------------------------------------------------------------------------------------------
+
+
+@needs(VIEW)
+def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    run = get_object_or_404(TrainingRun.objects.select_related("scenario", "parent", "created_by"), pk=pk)
+    ks = run.protocol.get("k_list", [])
+    if request.GET.get("export") == "history":
+        keys = sorted({key for entry in run.history for key in entry})
+        return _csv(f"run-{pk}-history", keys, [[entry.get(k) for k in keys] for entry in run.history])
+    if request.GET.get("export") == "metrics":
+        return _csv(f"run-{pk}-metrics", ["metric", "value"], sorted(run.metrics.items()))
+    ancestors, children = training_selectors.run_lineage(run=run)
+    context = {
+        "run": run,
+        "curve": figures.to_html(figures.training_curve(run.history), element_id="curve-plot") if run.history else None,
+        "metrics_plot": figures.to_html(figures.metrics_by_k(run.metrics, ks), element_id="metrics-plot")
+        if run.metrics
+        else None,
+        "metric_rows": _metric_rows(run.metrics, ks),
+        "slice_rows": _slice_rows(run.metrics),
+        "ancestors": ancestors,
+        "children": children,
+        "is_live": run.scenario.live_run_id == run.pk,
+    }
+    return render(request, "dashboards/run_detail.html", context)
+
+
+def _slice_rows(metrics: dict) -> list[dict]:
+    """Cold / warm / hot users and items: size and metrics, from the run's ``slice.*`` metrics."""
+    rows = []
+    for side in ("users", "items"):
+        for name in ("cold", "warm", "hot"):
+            prefix = f"slice.{side}.{name}."
+            values = {key[len(prefix) :]: value for key, value in metrics.items() if key.startswith(prefix)}
+            if values:
+                rows.append({"side": side, "slice": name, "count": values.pop("count", 0), "values": values})
+    return rows
+
+
+def _metric_rows(metrics: dict, ks: list[int]) -> list[dict]:
+    names = ("precision", "recall", "ndcg", "map", "mrr", "hit", "coverage", "average_popularity")
+    return [
+        {"name": name, "values": [metrics.get(f"{name}@{k}") for k in ks]}
+        for name in names
+        if any(f"{name}@{k}" in metrics for k in ks)
+    ]
+
+
+@require_POST
+@needs(RETRAIN)
+def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    run = get_object_or_404(TrainingRun, pk=pk)
+    try:
+        training_run_cancel(run=run)
+        messages.success(request, f"Cancellation of run {pk} requested.")
+    except DomainError as error:
+        messages.error(request, str(error.detail))
+    return _back(request, reverse("dashboards:run-detail", args=[pk]))
+
+
+@require_POST
+@needs(EDIT)
+def run_promote(request: HttpRequest, pk: int) -> HttpResponse:
+    run = get_object_or_404(TrainingRun, pk=pk)
+    try:
+        training_run_promote(run=run, actor=request.user)
+        messages.success(request, f"Run {pk} is now live for {run.scenario.slug}.")
+    except DomainError as error:
+        messages.error(request, str(error.detail))
+    return _back(request, reverse("dashboards:run-detail", args=[pk]))
+
+
+# --- compare ----------------------------------------------------------------------------------------
+
+
+@needs(VIEW)
+def compare(request: HttpRequest, slug: str) -> HttpResponse:
+    scenario = get_object_or_404(Scenario, slug=slug)
+    chosen = [int(value) for value in request.GET.getlist("runs") if value.isdigit()]
+    available = TrainingRun.objects.filter(scenario=scenario, status=RunStatus.SUCCEEDED).order_by("-created_at")
+    selected = [run for run in available if run.pk in chosen]
+    selected.sort(key=lambda run: chosen.index(run.pk))
+    context = {"scenario": scenario, "available": available, "chosen": chosen}
+    if len(selected) >= 2:
+        comparison = training_selectors.runs_compare(runs=selected)
+        labels = [f"run {run.pk} · {run.algorithm}" for run in comparison.runs]
+        if request.GET.get("export") == "compare":
+            rows = [
+                (m, label, i.mean, i.low, i.high)
+                for m in comparison.metrics
+                for label, i in zip(labels, comparison.intervals[m], strict=True)
+            ]
+            return _csv(f"{slug}-compare", ["metric", "run", "mean", "ci_low", "ci_high"], rows)
+        context.update(
+            comparison=comparison,
+            bars=figures.to_html(
+                figures.comparison_bars(labels, comparison.metrics, comparison.intervals), element_id="compare-plot"
+            ),
+            histogram=figures.to_html(
+                figures.difference_histogram(comparison.ndcg_differences, f"{labels[1]} − {labels[0]}"),
+                element_id="difference-plot",
+            )
+            if comparison.ndcg_differences
+            else None,
+            test_rows=_test_rows(comparison, labels),
+        )
+    return render(request, "dashboards/compare.html", context)
+
+
+def _test_rows(comparison, labels: list[str]) -> list[dict]:
+    rows = []
+    for metric in comparison.metrics:
+        for index, test in enumerate(comparison.tests[metric]):
+            if test is None:
+                continue
+            better = {"a": labels[0], "b": labels[index]}.get(test.better or "", "no significant difference")
+            rows.append(
+                {
+                    "metric": metric,
+                    "against": labels[index],
+                    "difference": test.mean_difference,
+                    "low": test.interval.low,
+                    "high": test.interval.high,
+                    "p": test.p_value,
+                    "wilcoxon_p": test.wilcoxon_p,
+                    "better": better,
+                    "n": test.n_users,
+                }
+            )
+    return rows
+
+
+# --- scenario × model matrix ------------------------------------------------------------------------
+
+
+@needs(VIEW)
+def matrix(request: HttpRequest, slug: str) -> HttpResponse:
+    group = get_object_or_404(Scenario, slug=slug)
+    result = group_matrix(group=group)
+    labels = [f"run {run.pk} · {run.algorithm} · {run.scenario.slug}" for run in result.runs]
+    values, deltas = [], []
+    for run in result.runs:
+        row, delta_row = [], []
+        for member in result.members:
+            cell = result.cells.get((run.pk, member.pk), {}).get("ndcg@10")
+            base = result.cells.get((result.baselines[member.pk], member.pk), {}).get("ndcg@10")
+            row.append(cell)
+            delta_row.append(None if cell is None or base is None else cell - base)
+        values.append(row)
+        deltas.append(delta_row)
+    if request.GET.get("export") == "matrix":
+        rows = [
+            (label, member.slug, values[i][j], deltas[i][j])
+            for i, label in enumerate(labels)
+            for j, member in enumerate(result.members)
+        ]
+        return _csv(f"{slug}-matrix", ["run", "scenario", "ndcg@10", "change_vs_scenario_alone"], rows)
+    complete = all(value is not None for row in values for value in row)
+    heatmap = figures.matrix_heatmap(labels, [m.slug for m in result.members], values, deltas)
+    context = {
+        "group": group,
+        "matrix": result,
+        "complete": complete,
+        "heatmap": figures.to_html(heatmap, element_id="matrix-plot") if result.runs and result.members else None,
+    }
+    return render(request, "dashboards/matrix.html", context)
+
+
+@require_POST
+@needs(RETRAIN)
+def matrix_compute(request: HttpRequest, slug: str) -> HttpResponse:
+    group = get_object_or_404(Scenario, slug=slug)
+    group_id = group.pk
+    transaction.on_commit(lambda: group_matrix_task.delay(group_id))
+    messages.success(request, "Missing cells are being computed on a worker; reload in a moment.")
+    return redirect("dashboards:matrix", slug=slug)
+
+
+# --- sample recommendations ------------------------------------------------------------------------
+
+
+@needs(VIEW)
+def samples(request: HttpRequest, slug: str) -> HttpResponse:
+    scenario = get_object_or_404(Scenario.objects.select_related("live_run"), slug=slug)
+    external_id = request.GET.get("user", "").strip()
+    runs = TrainingRun.objects.filter(scenario=scenario, status=RunStatus.SUCCEEDED).order_by("-created_at")
+    other_id = request.GET.get("run", "")
+    context = {"scenario": scenario, "runs": runs, "user_query": external_id, "other_id": other_id}
+    if external_id:
+        user = EndUser.objects.filter(external_id=external_id).first()
+        if user is None:
+            context["not_found"] = True
+        else:
+            k = min(max(int(request.GET.get("k", 10) or 10), 1), 100)
+            columns = []
+            if scenario.live_run_id:
+                columns.append(("live model", scenario.live_run))
+            other = runs.filter(pk=other_id).first() if other_id.isdigit() else None
+            if other is not None and other.pk != scenario.live_run_id:
+                columns.append((f"run {other.pk}", other))
+            lists = []
+            for title, run in columns:
+                try:
+                    lists.append(
+                        {
+                            "title": title,
+                            "run": run,
+                            "items": sample_recommendations(scenario=scenario, run=run, user=user, k=k),
+                        }
+                    )
+                except DomainError as error:
+                    lists.append({"title": title, "run": run, "error": str(error.detail), "items": []})
+            shared = (
+                set.intersection(*[{r.item_id for r in entry["items"]} for entry in lists]) if len(lists) > 1 else set()
+            )
+            context.update(
+                end_user=user,
+                history=catalog_selectors.user_history(user=user, limit=30),
+                lists=lists,
+                shared=shared,
+                k=k,
+            )
+    return render(request, "dashboards/samples.html", context)
+
+
+# --- data overview --------------------------------------------------------------------------------------
+
+
+@needs(VIEW)
+def data_overview(request: HttpRequest) -> HttpResponse:
+    days, kinds = catalog_selectors.events_per_day_and_kind()
+    item_counts = catalog_selectors.item_event_counts()
+    user_counts = catalog_selectors.user_event_counts()
+    export = request.GET.get("export")
+    if export == "events":
+        return _csv("events-per-day", ["day", *kinds], [(d, *[kinds[k][i] for k in kinds]) for i, d in enumerate(days)])
+    if export == "items":
+        return _csv("item-popularity", ["rank", "events"], enumerate(sorted(item_counts, reverse=True), start=1))
+    if export == "users":
+        return _csv("user-activity", ["rank", "events"], enumerate(sorted(user_counts, reverse=True), start=1))
+    scenarios = Scenario.objects.order_by("slug")
+    context = {
+        "counts": catalog_selectors.catalog_counts(),
+        "events_plot": figures.to_html(figures.events_per_day(days, kinds), element_id="events-plot") if days else None,
+        "tail_plot": figures.to_html(
+            figures.long_tail(item_counts, title="Item popularity (long tail)", x_title="item rank"),
+            element_id="tail-plot",
+        )
+        if item_counts
+        else None,
+        "users_plot": figures.to_html(
+            figures.histogram(user_counts, title="User activity", x_title="events per user", log_y=True),
+            element_id="users-plot",
+        )
+        if user_counts
+        else None,
+        "slices_plot": figures.to_html(
+            figures.bar_series(
+                [s.slug for s in scenarios],
+                [s.slice_stats.get("events", 0) for s in scenarios],
+                title="Events in each scenario's slice",
+                x_title="scenario",
+                y_title="events",
+            ),
+            element_id="slices-plot",
+        ),
+        "scenarios": scenarios,
+    }
+    return render(request, "dashboards/data_overview.html", context)
+
+
+def role_context(request: HttpRequest) -> dict:
+    """Template context: the user's role name."""
+    return {"role": user_role(request.user) if hasattr(request, "user") else None}

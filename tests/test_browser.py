@@ -1,0 +1,163 @@
+"""Analyst flows in a real Chromium against a live server, the real PostgreSQL and a real worker.
+
+Set RECSYS_SCREENSHOT_DIR to keep a screenshot of every page (docs/screenshots/ is made this way,
+with MovieLens 100K loaded from ../shared/data when it is there).
+"""
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+from dashboards.services import account_create
+from scenarios.models import Scenario
+from tests.conftest import ROOT
+from tests.factories import clustered_catalog
+from training.models import RunStatus, TrainingRun
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+pytestmark = [pytest.mark.browser, pytest.mark.celery, pytest.mark.django_db(transaction=True)]
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+MOVIELENS = ROOT.parent / "shared" / "data" / "ml-100k"
+
+
+@pytest.fixture
+def browser():
+    # Playwright's sync API runs an event loop in this thread; the ORM calls in the test are still synchronous.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def shots():
+    folder = os.environ.get("RECSYS_SCREENSHOT_DIR")
+    target = Path(folder) if folder else None
+    if target:
+        target.mkdir(parents=True, exist_ok=True)
+
+    def take(page, name: str) -> None:
+        if target:
+            page.screenshot(path=str(target / f"{name}.png"), full_page=True)
+
+    return take
+
+
+def _load_data() -> None:
+    if MOVIELENS.is_dir():
+        call_command("import_movielens", str(MOVIELENS), no_progress=True)
+    else:
+        clustered_catalog(users=60, items=40)
+
+
+def _login(page, base: str, username: str, password: str) -> None:
+    page.goto(f"{base}/accounts/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r".*/scenarios/$"))
+
+
+def test_analyst_creates_retrains_inspects_compares_and_samples(live_server, celery_worker, browser, shots):
+    _load_data()
+    account_create(username="anna", password="analyst-pass-123", role="analyst")
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    base = live_server.url
+    _login(page, base, "anna", "analyst-pass-123")
+
+    # Create a scenario through the form; a bad hyperparameter first shows its error next to the field.
+    page.click("[data-testid=new-scenario]")
+    page.fill("input[name=slug]", "movies")
+    page.fill("input[name=name]", "Movies")
+    page.fill("input[name=event_weights]", "rating:1")
+    page.fill("input[name=min_value]", "3")
+    page.select_option("select[name=algorithm]", "item_knn")
+    page.fill("[data-algorithm=item_knn] [data-testid=hp-k]", "-5")
+    shots(page, "scenario-form")
+    page.click("[data-testid=save-scenario]")
+    assert page.locator("[data-testid=hp-error-k]").is_visible()
+    page.fill("[data-algorithm=item_knn] [data-testid=hp-k]", "100")
+    page.click("[data-testid=save-scenario]")
+    page.wait_for_url(re.compile(r".*/scenarios/movies/$"))
+
+    # Retrain twice (two algorithms) and watch the progress bar reach 100% without reloading.
+    page.click("[data-testid=retrain]")
+    row = page.locator("[data-testid=runs-table] tbody tr").first
+    row.locator("[data-field=progress]", has_text="100%").wait_for(timeout=120_000)
+    assert row.locator("[data-field=status]").inner_text() == "succeeded"
+    first = TrainingRun.objects.get()
+    Scenario.objects.filter(slug="movies").update(algorithm="ease", hyperparameters={"l2": 250.0})
+    page.click("[data-testid=retrain]")
+    page.locator("[data-testid=runs-table] tbody tr").first.locator("[data-field=progress]", has_text="100%").wait_for(
+        timeout=120_000
+    )
+    second = TrainingRun.objects.exclude(pk=first.pk).get()
+    assert second.status == RunStatus.SUCCEEDED
+    shots(page, "scenario-runs")
+
+    # The run page renders its plots.
+    page.goto(f"{base}/runs/{second.pk}/")
+    page.locator("#metrics-plot .main-svg").first.wait_for()
+    assert page.locator("[data-testid=metrics-table]").is_visible()
+    shots(page, "run")
+    page.click("[data-testid=promote]")
+    page.wait_for_url(re.compile(rf".*/runs/{second.pk}/$"))
+
+    # Compare the two runs.
+    page.goto(f"{base}/scenarios/movies/compare/")
+    page.check(f"input[name=runs][value='{first.pk}']")
+    page.check(f"input[name=runs][value='{second.pk}']")
+    page.click("[data-testid=compare-submit]")
+    page.locator("#compare-plot .main-svg").first.wait_for()
+    assert page.locator("[data-testid=tests-table] tbody tr").count() >= 1
+    shots(page, "compare")
+
+    # Sample recommendations for a real user, live model beside the first run.
+    user = first.evaluation.user_ids[0]
+    from catalog.models import EndUser
+
+    external_id = EndUser.objects.get(pk=user).external_id
+    page.goto(f"{base}/scenarios/movies/samples/")
+    page.fill("[data-testid=user-input]", external_id)
+    page.select_option("select[name=run]", str(first.pk))
+    page.click("[data-testid=samples-submit]")
+    assert page.locator("[data-testid=recommendations]").count() == 2
+    assert page.locator("[data-testid=history] tbody tr").count() > 0
+    shots(page, "samples")
+
+    for url, name in (("/scenarios/", "scenarios"), ("/data/", "data")):
+        page.goto(f"{base}{url}")
+        page.wait_for_load_state("networkidle")
+        shots(page, name)
+
+
+def test_a_viewer_cannot_retrain(live_server, browser):
+    Scenario.objects.create(slug="movies", name="Movies")
+    account_create(username="vera", password="viewer-pass-123", role="viewer")
+    page = browser.new_page()
+    _login(page, live_server.url, "vera", "viewer-pass-123")
+    page.goto(f"{live_server.url}/scenarios/movies/")
+    assert page.locator("[data-testid=retrain]").count() == 0  # hidden from the viewer
+
+    token = page.locator("input[name=csrfmiddlewaretoken]").first.input_value()
+    response = page.request.post(
+        f"{live_server.url}/scenarios/movies/retrain/",
+        form={"csrfmiddlewaretoken": token},
+        headers={"Referer": f"{live_server.url}/scenarios/movies/"},
+    )
+
+    assert response.status == 403  # refused by the server, not just hidden
+    assert not TrainingRun.objects.exists()
