@@ -1,0 +1,156 @@
+"""Sequential recommenders (SASRec, GRU4Rec): training windows, learning a planted order, scoring, content."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from training.algorithms.base import InteractionData
+from training.algorithms.registry import get_algorithm
+from training.algorithms.sequential import UserSequences, training_windows
+
+SMALL = {"embedding_size": 16, "max_length": 10, "batch_size": 16, "learning_rate": 0.01, "dropout": 0.0}
+SMALL_PARAMS = {"sasrec": SMALL | {"layers": 1}, "gru4rec": SMALL | {"hidden_size": 32}}
+
+
+def events(users: list[int], items: list[int], *, n_users: int, n_items: int) -> InteractionData:
+    """Events in the given order (that order is time)."""
+    return InteractionData(
+        n_users=n_users,
+        n_items=n_items,
+        users=np.asarray(users, dtype=np.int64),
+        items=np.asarray(items, dtype=np.int64),
+        weights=np.ones(len(users), dtype=np.float32),
+        timestamps=np.arange(len(users), dtype=np.int64),
+    )
+
+
+def successor_data(*, n_users: int = 80, n_items: int = 20, length: int = 8, seed: int = 0) -> InteractionData:
+    """Each user walks item i → i + 1 (mod n_items) from a random start."""
+    rng = np.random.default_rng(seed)
+    starts = rng.integers(n_items, size=n_users)
+    items = (starts[:, None] + np.arange(length)[None, :]) % n_items
+    return events(np.repeat(np.arange(n_users), length).tolist(), items.ravel().tolist(), n_users=n_users,
+                  n_items=n_items)  # fmt: skip
+
+
+def test_windows_train_every_event_but_each_users_first_exactly_once_after_its_predecessors():
+    lengths = [1, 2, 5, 9, 23]
+    users = np.repeat(np.arange(len(lengths)), lengths)
+    rng = np.random.default_rng(0)
+    data = events(users.tolist(), rng.integers(30, size=len(users)).tolist(), n_users=len(lengths), n_items=30)
+    for max_length, stride in ((4, 2), (5, 5), (6, 1), (50, 25)):
+        inputs, targets = training_windows(UserSequences.from_data(data), max_length, stride)
+        trained = targets[targets >= 0]
+        first_events = np.cumsum(lengths) - lengths
+        assert sorted(trained) == sorted(set(range(len(users))) - set(first_events))
+        rows, columns = np.nonzero(targets >= 0)
+        for row, column in zip(rows, columns, strict=True):
+            target = targets[row, column]
+            preceding = data.items[first_events[data.users[target]] : target]  # the user's events before it
+            window = inputs[row, : column + 1] - 1
+            assert np.array_equal(window, preceding[-len(window) :])
+
+
+@pytest.mark.parametrize("name", ["sasrec", "gru4rec"])
+def test_learns_a_planted_successor_rule_and_ranks_the_next_item_first(name):
+    data = successor_data()
+    model = get_algorithm(name)(SMALL_PARAMS[name] | {"epochs": 25}, seed=0)
+    model.fit(data)
+    last = data.items.reshape(data.n_users, -1)[:, -1]
+    top = model.score(np.arange(data.n_users)).argmax(1).numpy()
+    assert np.mean(top == (last + 1) % data.n_items) >= 0.9
+
+
+@pytest.mark.parametrize("name", ["sasrec", "gru4rec"])
+def test_score_equals_score_sequences_of_the_training_sequences(name):
+    data = successor_data(length=12)  # longer than max_length: only the last 10 items are read
+    model = get_algorithm(name)(SMALL_PARAMS[name] | {"epochs": 2}, seed=0)
+    model.fit(data)
+    histories = [data.items[data.users == user] for user in range(data.n_users)]
+    assert torch.allclose(model.score(np.arange(data.n_users)), model.score_sequences(histories), atol=1e-5)
+    assert model.score_sequences([[]]).shape == (1, data.n_items)  # a history with nothing in it yet
+
+
+def clustered_data(*, seed: int = 0):
+    """Four clusters of 10 warm and 5 cold items (no events); users stay in one cluster's warm items.
+
+    Features (8-d) carry the cluster. Returns the data and each user's cluster.
+    """
+    rng = np.random.default_rng(seed)
+    n_clusters, warm, cold, n_users = 4, 10, 5, 160
+    per_cluster = warm + cold
+    n_items = n_clusters * per_cluster
+    clusters = rng.integers(n_clusters, size=n_users)
+    users, items = [], []
+    for user, cluster in enumerate(clusters):
+        chosen = cluster * per_cluster + rng.choice(warm, size=6, replace=False)
+        users += [user] * len(chosen)
+        items += chosen.tolist()
+    features = np.zeros((n_items, 8), dtype=np.float32)
+    features[np.arange(n_items), np.arange(n_items) // per_cluster] = 1.0
+    features += rng.normal(0.0, 0.1, features.shape).astype(np.float32)
+    data = events(users, items, n_users=n_users, n_items=n_items)
+    return dataclasses.replace(data, item_features=features), clusters, per_cluster, warm
+
+
+def cold_items_from_own_cluster(content: str) -> float:
+    """Share of each user's 5 best-scored cold items that are from the user's cluster (chance: 1/4)."""
+    data, clusters, per_cluster, warm = clustered_data()
+    model = get_algorithm("sasrec")(SMALL_PARAMS["sasrec"] | {"epochs": 15, "content": content}, seed=0)
+    model.fit(data)
+    cold = np.array([item for item in range(data.n_items) if item % per_cluster >= warm])
+    best = cold[model.score(np.arange(data.n_users))[:, cold].topk(5, dim=1).indices.numpy()]
+    return float(np.mean(best // per_cluster == clusters[:, None]))
+
+
+def test_side_content_places_items_without_events_near_their_cluster_and_none_cannot():
+    with_content, without = cold_items_from_own_cluster("side"), cold_items_from_own_cluster("none")
+    assert with_content >= 0.8
+    assert without <= 0.5
+    assert with_content > without + 0.3
+
+
+@pytest.mark.parametrize("content", ["init", "side"])
+def test_content_modes_need_item_features(content):
+    model = get_algorithm("sasrec")(SMALL_PARAMS["sasrec"] | {"epochs": 1, "content": content})
+    assert model.uses_item_features
+    with pytest.raises(ValueError, match="item features"):
+        model.fit(successor_data())
+
+
+def test_init_content_starts_item_embeddings_from_the_features():
+    data, _, per_cluster, _ = clustered_data()
+    model = get_algorithm("sasrec")(SMALL_PARAMS["sasrec"] | {"epochs": 1, "content": "init", "learning_rate": 1e-6})
+    model.fit(data)
+    vectors = torch.nn.functional.normalize(model.item_vectors(), dim=1)
+    similarity = vectors @ vectors.T
+    same_cluster = torch.from_numpy(np.arange(data.n_items) // per_cluster)
+    same = same_cluster[:, None] == same_cluster[None, :]
+    assert similarity[same].mean() > similarity[~same].mean() + 0.5
+
+
+@pytest.mark.parametrize("name", ["sasrec", "gru4rec"])
+def test_mixed_precision_and_compile_are_accepted_and_ignored_on_the_cpu(name):
+    data = successor_data(n_users=30)
+    plain = get_algorithm(name)(SMALL_PARAMS[name] | {"epochs": 2}, seed=3)
+    flagged = get_algorithm(name)(SMALL_PARAMS[name] | {"epochs": 2, "mixed_precision": True, "compile": True}, seed=3)
+    plain.fit(data)
+    flagged.fit(data)
+    users = np.arange(data.n_users)
+    assert torch.equal(plain.score(users), flagged.score(users))
+
+
+@pytest.mark.parametrize("name", ["sasrec", "gru4rec"])
+def test_sampled_softmax_also_learns_the_successor_rule(name):
+    data = successor_data()
+    model = get_algorithm(name)(SMALL_PARAMS[name] | {"epochs": 40, "loss": "sampled", "negatives": 8}, seed=0)
+    model.fit(data)
+    last = data.items.reshape(data.n_users, -1)[:, -1]
+    assert np.mean(model.score(np.arange(data.n_users)).argmax(1).numpy() == (last + 1) % data.n_items) >= 0.8
+
+
+def test_heads_must_divide_the_embedding_size():
+    with pytest.raises(ValueError, match="heads"):
+        get_algorithm("sasrec")({"embedding_size": 30, "heads": 4})

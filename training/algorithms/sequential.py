@@ -1,0 +1,728 @@
+"""Shared pieces of the sequential recommenders: SASRec, GRU4Rec, STAR and the distilled student.
+
+Sequences. Each user's training events in time order form their sequence. Items are *tokens*
+``item + 1``; token 0 is padding, and rows are padded on the right (as in RecBole), so a causal
+mask alone keeps every position from seeing padding.
+
+Training follows the standard next-item objective on every prefix position: a user's sequence is
+cut into overlapping windows of ``max_length`` inputs, and each window trains the positions it
+sees with the most context (:func:`training_windows`), so every training event is a target
+exactly once per epoch and long histories are not truncated. One causal pass over a window
+trains all its positions at once, where RecBole runs one forward pass per prefix: that is where
+most of the speed comes from.
+
+Scoring reads each user's last ``max_length`` training items, kept as a state tensor
+(``histories``), so a saved and reloaded model scores identically.
+
+Networks are a :class:`SequenceNetwork`: an :class:`ItemEmbedding` (optionally with content
+features) and an encoder (:class:`TransformerEncoder` or :class:`GRUEncoder`); logits are dot
+products with the same item embeddings (tied weights). Layers take an optional ``domain``: with
+``n_domains > 0`` their weights follow STAR's star topology (shared ⊙ domain-specific).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from training.algorithms.base import (
+    EarlyStopping,
+    EpochReport,
+    HeldOut,
+    InteractionData,
+    ProgressCallback,
+    Recommender,
+    no_progress,
+)
+from training.algorithms.params import HyperparameterError, Param
+
+PADDING = 0
+INIT_STD = 0.02  # normal(0, 0.02) for embeddings and linear layers, as in BERT and RecBole's SASRec
+CONTENT_MODES = ("none", "init", "side")
+FINETUNE_MODES = ("all", "top")
+VERY_LOW_LOGIT = -1e9  # a finite stand-in for −inf: softmax gives exactly 0, and no NaN appears in gradients
+SCORE_CHUNK = 4096  # rows per forward pass when scoring
+
+
+# --- sequences ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UserSequences:
+    """Every user's training events in time order, in a CSR layout.
+
+    ``indptr`` is ``(n_users + 1,)`` int64; ``events`` ``(n_events,)`` int64 indexes into the source
+    :class:`InteractionData`, user ``u``'s being ``events[indptr[u]:indptr[u + 1]]``, oldest first;
+    ``items`` ``(n_events,)`` int64 are the items of those events.
+    """
+
+    indptr: np.ndarray
+    events: np.ndarray
+    items: np.ndarray
+
+    @classmethod
+    def from_data(cls, data: InteractionData) -> UserSequences:
+        # InteractionData is sorted by time, so a stable sort by user keeps each user's events in time order.
+        events = np.argsort(data.users, kind="stable").astype(np.int64)
+        indptr = np.zeros(data.n_users + 1, dtype=np.int64)
+        np.cumsum(np.bincount(data.users, minlength=data.n_users), out=indptr[1:])
+        return cls(indptr=indptr, events=events, items=data.items[events].astype(np.int64))
+
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.indptr)
+
+    def last_tokens(self, max_length: int) -> np.ndarray:
+        """``(n_users, max_length)`` int64: each user's last items as tokens, oldest first, right-padded."""
+        lengths = np.minimum(self.lengths(), max_length)
+        columns = np.arange(max_length)[None, :]
+        valid = columns < lengths[:, None]
+        if not len(self.items):
+            return np.zeros((len(lengths), max_length), dtype=np.int64)
+        source = np.where(valid, self.indptr[1:, None] - lengths[:, None] + columns, 0)
+        return np.where(valid, self.items[source] + 1, PADDING)
+
+
+def histories_to_tokens(histories: Sequence[Sequence[int]], n_items: int, max_length: int) -> np.ndarray:
+    """``(len(histories), max_length)`` int64 tokens of each history's last items (oldest first), right-padded."""
+    tokens = np.zeros((len(histories), max_length), dtype=np.int64)
+    for row, history in enumerate(histories):
+        items = np.asarray(history, dtype=np.int64).reshape(-1)[-max_length:]
+        if len(items) and (items.min() < 0 or items.max() >= n_items):
+            raise ValueError(f"item index out of range 0..{n_items - 1}")
+        tokens[row, : len(items)] = items + 1
+    return tokens
+
+
+def last_positions(tokens: torch.Tensor) -> torch.Tensor:
+    """``(n,)`` int64: the column of each right-padded row's latest item (0 for an empty row)."""
+    return ((tokens != PADDING).sum(1) - 1).clamp(min=0)
+
+
+@dataclass(frozen=True)
+class Windows:
+    """Training windows: ``inputs`` ``(w, L)`` int64 tokens; ``target_events`` ``(w, L)`` int64.
+
+    ``target_events[r, j]`` is the index (into the source data) of the event that position ``j`` of
+    window ``r`` learns to predict, or -1 where that position is not trained in this window.
+    """
+
+    inputs: torch.Tensor
+    target_events: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+
+def training_windows(sequences: UserSequences, max_length: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
+    """Cut every user's sequence into windows of ``max_length`` inputs; returns ``(inputs, target_events)``.
+
+    A user with ``n`` events has ``m = n − 1`` input positions (position ``p`` predicts event
+    ``p + 1``). Window ``k`` ends at ``m − k·stride`` and trains its last ``stride`` positions, each
+    of which sees at least ``max_length − stride`` earlier items; the earliest window starts at the
+    sequence's start and trains every position not trained yet. So each of the ``m`` positions is
+    trained exactly once. Both arrays are ``(n_windows, max_length)`` int64; a window shorter than
+    ``max_length`` (a short sequence) is right-padded, with -1 targets in the padding.
+    """
+    length, stride = max_length, max(1, min(stride, max_length))
+    m = np.maximum(sequences.lengths() - 1, 0)
+    n_windows = np.where(m > 0, 1 + np.ceil(np.maximum(m - length, 0) / stride).astype(np.int64), 0)
+    user = np.repeat(np.arange(len(m)), n_windows)
+    k = np.arange(len(user)) - np.repeat(np.cumsum(n_windows) - n_windows, n_windows)  # 0: the latest window
+    earliest = k == n_windows[user] - 1
+    trained_end = m[user] - k * stride  # exclusive, in input positions
+    trained_start = np.where(earliest, 0, trained_end - stride)
+    end = np.where(earliest, np.minimum(m[user], length), trained_end)
+    position = np.maximum(end - length, 0)[:, None] + np.arange(length)[None, :]  # input position per column
+    valid = position < end[:, None]
+    source = sequences.indptr[user][:, None] + np.where(valid, position, 0)
+    trained = valid & (position >= trained_start[:, None]) & (position < trained_end[:, None])
+    if not len(user):
+        empty = np.zeros((0, length), dtype=np.int64)
+        return empty, empty
+    inputs = np.where(valid, sequences.items[source] + 1, PADDING)
+    target_events = np.where(trained, sequences.events[np.where(trained, source + 1, 0)], -1)
+    return inputs.astype(np.int64), target_events.astype(np.int64)
+
+
+# --- layers --------------------------------------------------------------------------------------
+
+
+class DomainLinear(nn.Module):
+    """A linear layer; with ``n_domains > 0``, STAR's star topology.
+
+    Domain ``d`` computes ``y = x (W ⊙ W_d)ᵀ + b + b_d`` (Sheng et al., CIKM 2021): the shared
+    weight ``W`` times, elementwise, the domain's ``W_d``, which starts at ones, so every domain
+    starts as the shared layer. Without domains, or with ``domain=None``, it is ``x Wᵀ + b``.
+    """
+
+    def __init__(self, in_features: int, out_features: int, n_domains: int = 0) -> None:
+        super().__init__()
+        self.n_domains = n_domains
+        self.weight = nn.Parameter(torch.empty(out_features, in_features).normal_(0.0, INIT_STD))
+        self.bias = nn.Parameter(torch.zeros(out_features))
+        if n_domains:
+            self.domain_weight = nn.Parameter(torch.ones(n_domains, out_features, in_features))
+            self.domain_bias = nn.Parameter(torch.zeros(n_domains, out_features))
+
+    def forward(self, x: torch.Tensor, domain: int | None = None) -> torch.Tensor:
+        if not self.n_domains or domain is None:
+            return F.linear(x, self.weight, self.bias)
+        return F.linear(x, self.weight * self.domain_weight[domain], self.bias + self.domain_bias[domain])
+
+
+class DomainLayerNorm(nn.Module):
+    """Layer normalisation; with ``n_domains > 0``, STAR's partitioned normalisation.
+
+    Domain ``d`` scales by ``γ ⊙ γ_d`` and shifts by ``β + β_d``.
+    """
+
+    def __init__(self, size: int, n_domains: int = 0) -> None:
+        super().__init__()
+        self.n_domains = n_domains
+        self.weight = nn.Parameter(torch.ones(size))
+        self.bias = nn.Parameter(torch.zeros(size))
+        if n_domains:
+            self.domain_weight = nn.Parameter(torch.ones(n_domains, size))
+            self.domain_bias = nn.Parameter(torch.zeros(n_domains, size))
+
+    def forward(self, x: torch.Tensor, domain: int | None = None) -> torch.Tensor:
+        weight, bias = self.weight, self.bias
+        if self.n_domains and domain is not None:
+            weight, bias = weight * self.domain_weight[domain], bias + self.domain_bias[domain]
+        return F.layer_norm(x, (x.shape[-1],), weight, bias)
+
+
+class TransformerBlock(nn.Module):
+    """Pre-norm causal self-attention and a GELU feed-forward layer, each with a residual connection.
+
+    Dropout acts on the residual branches, not on the attention probabilities: on the CPU an
+    attention-dropout mask costs more than the attention itself. The query/key/value projection is
+    shared by all domains; under STAR the attention's output projection, the feed-forward layers
+    and the normalisations are per domain.
+    """
+
+    def __init__(self, size: int, heads: int, dropout: float, n_domains: int = 0) -> None:
+        super().__init__()
+        self.heads = heads
+        self.attention_norm = DomainLayerNorm(size, n_domains)
+        self.qkv = DomainLinear(size, 3 * size)
+        self.attention_output = DomainLinear(size, size, n_domains)
+        self.feedforward_norm = DomainLayerNorm(size, n_domains)
+        self.feedforward_in = DomainLinear(size, 4 * size, n_domains)
+        self.feedforward_out = DomainLinear(4 * size, size, n_domains)
+        self.residual_dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, domain: int | None = None) -> torch.Tensor:
+        """``x`` ``(b, L, d)``; ``mask`` ``(L, L)`` bool, True where a query may attend to a key."""
+        batch, length, size = x.shape
+        qkv = self.qkv(self.attention_norm(x, domain)).view(batch, length, 3, self.heads, size // self.heads)
+        query, key, value = qkv.permute(2, 0, 3, 1, 4)
+        attended = F.scaled_dot_product_attention(query, key, value, attn_mask=mask)
+        attended = attended.transpose(1, 2).reshape(batch, length, size)
+        x = x + self.residual_dropout(self.attention_output(attended, domain))
+        inner = F.gelu(self.feedforward_in(self.feedforward_norm(x, domain), domain))
+        return x + self.residual_dropout(self.feedforward_out(inner, domain))
+
+
+class TransformerEncoder(nn.Module):
+    """SASRec's encoder: learned positions, causal pre-norm blocks and a final normalisation."""
+
+    def __init__(self, size: int, layers: int, heads: int, dropout: float, max_length: int, n_domains: int = 0):
+        super().__init__()
+        self.positions = nn.Parameter(torch.empty(max_length, size).normal_(0.0, INIT_STD))
+        self.input_dropout = nn.Dropout(dropout)
+        self.blocks = nn.ModuleList(TransformerBlock(size, heads, dropout, n_domains) for _ in range(layers))
+        self.output_norm = DomainLayerNorm(size, n_domains)
+
+    def forward(self, x: torch.Tensor, domain: int | None = None) -> torch.Tensor:
+        """``x`` ``(b, L, d)`` item embeddings of right-padded rows → states ``(b, L, d)``."""
+        length = x.shape[1]
+        x = self.input_dropout(x + self.positions[:length])
+        mask = torch.ones(length, length, dtype=torch.bool, device=x.device).tril()
+        for block in self.blocks:
+            x = block(x, mask, domain)
+        return self.output_norm(x, domain)
+
+    def top_parameters(self) -> Iterator[nn.Parameter]:
+        """The last block and the output normalisation."""
+        yield from self.blocks[-1].parameters()
+        yield from self.output_norm.parameters()
+
+
+class GRUEncoder(nn.Module):
+    """GRU4Rec's encoder: a (multi-layer) GRU over the item embeddings, projected back to their size."""
+
+    def __init__(self, size: int, hidden_size: int, layers: int, dropout: float) -> None:
+        super().__init__()
+        self.input_dropout = nn.Dropout(dropout)
+        self.gru = nn.GRU(size, hidden_size, num_layers=layers, batch_first=True, dropout=dropout if layers > 1 else 0)
+        for name, weight in self.gru.named_parameters():
+            if name.startswith("bias"):
+                nn.init.zeros_(weight)
+            else:
+                nn.init.xavier_uniform_(weight)
+        self.output_dropout = nn.Dropout(dropout)
+        self.output = DomainLinear(hidden_size, size)
+
+    def forward(self, x: torch.Tensor, domain: int | None = None) -> torch.Tensor:
+        """``x`` ``(b, L, d)`` → ``(b, L, d)``; right padding never reaches the items before it."""
+        hidden, _ = self.gru(self.input_dropout(x))
+        return self.output(self.output_dropout(hidden))
+
+    def top_parameters(self) -> Iterator[nn.Parameter]:
+        """The last GRU layer and the output projection."""
+        last = f"_l{self.gru.num_layers - 1}"
+        yield from (weight for name, weight in self.gru.named_parameters() if name.endswith(last))
+        yield from self.output.parameters()
+
+
+class ItemEmbedding(nn.Module):
+    """Item vectors ``(n_items + 1, d)`` (row 0 is padding and always zero), optionally with content.
+
+    With ``side_features`` (content ``side``), item ``i``'s vector is a free embedding plus a learned
+    projection of its features ``(f,)``, so an item with few or no events still lands near items with
+    similar content: the hybrid. Content ``init`` uses no side input; the free embeddings start from
+    the features' principal components instead (:meth:`initialise_from_features`).
+    """
+
+    def __init__(self, n_items: int, size: int, *, side_features: int = 0) -> None:
+        super().__init__()
+        self.table = nn.Parameter(torch.empty(n_items + 1, size).normal_(0.0, INIT_STD))
+        if side_features:
+            self.register_buffer("features", torch.zeros(n_items + 1, side_features))
+            self.projection = nn.Parameter(torch.empty(size, side_features).normal_(0.0, INIT_STD))
+
+    @property
+    def has_side_features(self) -> bool:
+        return hasattr(self, "projection")
+
+    def weight(self) -> torch.Tensor:
+        """``(n_items + 1, d)``: token ``t``'s vector is row ``t``; row 0 is zero."""
+        table = self.table
+        if self.has_side_features:
+            table = table + self.features @ self.projection.T
+        return torch.cat([torch.zeros_like(table[:1]), table[1:]])
+
+    @torch.no_grad()
+    def set_features(self, features: torch.Tensor) -> None:
+        """Use ``features`` ``(n_items, f)`` as the side input (scaled to unit rows: 384-d text vectors vary)."""
+        self.features[1:] = F.normalize(features.float(), dim=1).to(self.features)
+
+    @torch.no_grad()
+    def initialise_from_features(self, features: torch.Tensor) -> None:
+        """Set the free embeddings to the features' top principal components (a fixed projection),
+        scaled to the usual initial spread."""
+        size = self.table.shape[1]
+        centred = F.normalize(features.double(), dim=1)
+        centred = centred - centred.mean(0, keepdim=True)
+        _, _, right = torch.linalg.svd(centred, full_matrices=False)
+        projected = (centred @ right[:size].T).float()
+        scale = INIT_STD / projected.std().clamp(min=1e-12)
+        self.table[1:, : projected.shape[1]] = projected * scale  # beyond the features' rank: keep the noise
+
+
+class SequenceNetwork(nn.Module):
+    """Item embeddings and an encoder; logits are dot products with the (tied) item embeddings."""
+
+    def __init__(self, items: ItemEmbedding, encoder: nn.Module) -> None:
+        super().__init__()
+        self.items = items
+        self.encoder = encoder
+
+    def hidden(self, tokens: torch.Tensor, table: torch.Tensor, domain: int | None = None) -> torch.Tensor:
+        """``tokens`` ``(b, L)`` → states ``(b, L, d)``: position ``j`` has read tokens ``0..j``.
+
+        ``table`` is :meth:`ItemEmbedding.weight`, computed once per batch by the caller.
+        """
+        return self.encoder(table[tokens], domain)
+
+    def logits(self, hidden: torch.Tensor, table: torch.Tensor, domain: int | None = None) -> torch.Tensor:
+        """``(P, d)`` states → ``(P, n_items)`` scores of every item."""
+        return hidden @ table[1:].T
+
+    def item_indexed(self) -> dict[str, int]:
+        """Tensors with one entry per token along an axis (name → axis): gathered, not copied, on transfer."""
+        return {"items.table": 0, "items.features": 0}
+
+    def top_parameters(self) -> Iterator[nn.Parameter]:
+        """What ``finetune="top"`` trains: the encoder's top, the output normalisation and the item embeddings."""
+        yield from self.encoder.top_parameters()
+        yield self.items.table
+        if self.items.has_side_features:
+            yield self.items.projection
+
+
+# --- hyperparameters -----------------------------------------------------------------------------
+
+
+def sequential_params(
+    *, embedding_size: int = 64, layers: int = 2, architecture: tuple[Param, ...] = (), extra: tuple[Param, ...] = ()
+) -> tuple[Param, ...]:
+    """The hyperparameters the sequential models share, with per-model architecture defaults."""
+    return (
+        Param("embedding_size", int, embedding_size, help="Dimensions of item vectors and states.", minimum=4,
+              maximum=1024),
+        Param("layers", int, layers, help="Stacked encoder layers.", minimum=1, maximum=12),
+        *architecture,
+        Param("max_length", int, 50, help="Most recent items the model reads.", minimum=2, maximum=1000),
+        Param("dropout", float, 0.2, help="Dropout on embeddings and hidden layers.", minimum=0.0, maximum=0.9),
+        *extra,
+        Param("learning_rate", float, 1e-3, help="AdamW step size.", minimum=1e-6, maximum=1.0),
+        Param("weight_decay", float, 0.0, help="AdamW's decoupled weight decay.", minimum=0.0, maximum=1.0),
+        Param("batch_size", int, 256, help="Training windows (of up to max_length positions each) per step.",
+              minimum=1, maximum=1 << 16),
+        Param("epochs", int, 200, help="Most passes over the training sequences.", minimum=1, maximum=2000),
+        Param("early_stopping_patience", int, 10, help="Epochs without a better validation NDCG@10 before stopping.",
+              minimum=1, maximum=1000),
+        Param("mixed_precision", bool, False, help="bfloat16 autocast on CUDA (ignored on the CPU)."),
+        Param("compile", bool, False, help="torch.compile the encoder on CUDA (ignored on the CPU)."),
+        Param("content", str, "none", help="Item features: none; init (item embeddings start from them); side "
+              "(a learned projection of them is added to every item's embedding).", choices=CONTENT_MODES),
+        Param("finetune", str, "all", help="From a parent run: train every layer, or only the top layer, the "
+              "output normalisation and the item embeddings.", choices=FINETUNE_MODES),
+    )  # fmt: skip
+
+
+LOSS_PARAMS = (
+    Param("loss", str, "softmax", help="Full softmax cross-entropy over all items, or sampled softmax.",
+          choices=("softmax", "sampled")),
+    Param("negatives", int, 256, help="Uniformly drawn negative items per step for the sampled loss.", minimum=1,
+          maximum=1 << 20),
+)  # fmt: skip
+
+HEADS = Param("heads", int, 2, help="Attention heads per layer (must divide embedding_size).", minimum=1, maximum=64)
+
+
+def check_heads(hparams: dict[str, Any]) -> None:
+    if hparams["embedding_size"] % hparams["heads"]:
+        raise HyperparameterError({"heads": f"must divide embedding_size ({hparams['embedding_size']})"})
+
+
+# --- the shared recommender ----------------------------------------------------------------------
+
+
+class SequentialRecommender(Recommender):
+    """Fit loop, scoring, state and transfer shared by the sequential models.
+
+    Subclasses define :meth:`_build_network`, ``encoder_class`` and ``architecture_params`` (the
+    hyperparameters that shape the network: a fine-tuned run takes them from its parent, and its
+    training hyperparameters are its own).
+    """
+
+    family = "sequential"
+    supports_initialize_from = True
+    architecture_params: ClassVar[tuple[str, ...]] = ()
+    encoder_class: ClassVar[type[nn.Module]]
+    # Windows overlap by half: each trained position reads at least max_length / 2 earlier items.
+    window_overlap: ClassVar[float] = 0.5
+
+    def __init__(self, params: Any = None, *, device: str | torch.device = "cpu", seed: int = 0) -> None:
+        super().__init__(params, device=device, seed=seed)
+        self._check_architecture(self.hparams)
+        self.network: SequenceNetwork | None = None
+        self.histories = torch.zeros(0, self.hparams["max_length"], dtype=torch.long, device=self.device)
+        self.from_parent = False
+        self.uses_item_features = self.hparams["content"] != "none"
+        self._compiled_hidden: Callable[..., torch.Tensor] | None = None
+        self._items_by_event = torch.zeros(0, dtype=torch.long)
+
+    def _check_architecture(self, hparams: dict[str, Any]) -> None:
+        """Checks across hyperparameters; raise :class:`HyperparameterError`."""
+
+    def _build_network(self, n_items: int, feature_size: int) -> SequenceNetwork:
+        raise NotImplementedError
+
+    # -- fitting
+
+    def fit(
+        self, data: InteractionData, progress: ProgressCallback = no_progress, *, validation: HeldOut | None = None
+    ) -> None:
+        """Train on every prefix position of each user's sequence; early-stop on validation NDCG@10."""
+        features = self._content_features(data)
+        with self._seeded():
+            self._prepare(data, features)
+            sequences = UserSequences.from_data(data)
+            self.histories = torch.from_numpy(sequences.last_tokens(self.hparams["max_length"])).to(self.device)
+            self._items_by_event = torch.from_numpy(data.items.astype(np.int64)).to(self.device)
+            self._before_training(data)
+            windows = self._windows(sequences)
+            optimizer = torch.optim.AdamW(
+                self._trainable_parameters(),
+                lr=self.hparams["learning_rate"],
+                weight_decay=self.hparams["weight_decay"],
+            )
+            stopper = EarlyStopping(self, data, validation, patience=self.hparams["early_stopping_patience"])
+            epochs = self.hparams["epochs"]
+            for epoch in range(1, epochs + 1):
+                loss = self._train_epoch(windows, optimizer)
+                progress(EpochReport(phase="train", step=epoch, total=epochs, loss=loss, validation=stopper.observe()))
+                if stopper.should_stop:
+                    break
+            stopper.restore_best()
+        self._network.eval()
+
+    def _prepare(self, data: InteractionData, features: torch.Tensor | None) -> None:
+        """Build the network (or check the one a parent gave) and attach the content features."""
+        if self.from_parent:
+            if self.n_items != data.n_items:
+                raise ValueError(f"initialize_from mapped {self.n_items} items, but the data has {data.n_items}")
+        else:
+            side = features.shape[1] if features is not None and self.hparams["content"] == "side" else 0
+            self.network = self._build_network(data.n_items, side).to(self.device)
+            if features is not None and self.hparams["content"] == "init":
+                self._network.items.initialise_from_features(features)
+        self.n_users, self.n_items = data.n_users, data.n_items
+        self._compiled_hidden = None
+        if features is not None and self.hparams["content"] == "side":
+            self._attach_side_features(features)
+
+    def _attach_side_features(self, features: torch.Tensor) -> None:
+        items = self._network.items
+        if not items.has_side_features or items.features.shape[1] != features.shape[1]:
+            fresh = ItemEmbedding(self.n_items, items.table.shape[1], side_features=features.shape[1])
+            fresh.table = items.table
+            self._network.items = fresh.to(self.device)
+        self._network.items.set_features(features)
+
+    def _before_training(self, data: InteractionData) -> None:
+        """Hook for subclasses (STAR's domains), called inside the seeded block before the windows are cut."""
+
+    def _content_features(self, data: InteractionData) -> torch.Tensor | None:
+        mode = self.hparams["content"]
+        if mode == "none":
+            return None
+        if data.item_features is None:
+            raise ValueError(
+                f'content="{mode}" needs item features (InteractionData.item_features, (n_items, d) float32), '
+                "and the data has none: embed the items first, or set content to none"
+            )
+        return torch.from_numpy(np.asarray(data.item_features, dtype=np.float32)).to(self.device)
+
+    def _windows(self, sequences: UserSequences) -> Windows:
+        length = self.hparams["max_length"]
+        stride = max(1, round(length * (1.0 - self.window_overlap)))
+        inputs, targets = training_windows(sequences, length, stride)
+        return Windows(torch.from_numpy(inputs).to(self.device), torch.from_numpy(targets).to(self.device))
+
+    def _trainable_parameters(self) -> list[nn.Parameter]:
+        network = self._network
+        if self.from_parent and self.hparams["finetune"] == "top":
+            top = {id(weight) for weight in network.top_parameters()}
+            for weight in network.parameters():
+                weight.requires_grad_(id(weight) in top)
+        return [weight for weight in network.parameters() if weight.requires_grad]
+
+    def _train_epoch(self, windows: Windows, optimizer: torch.optim.Optimizer) -> float:
+        """One shuffled pass over the windows; returns the mean loss per trained position."""
+        self._network.train()
+        order = torch.randperm(len(windows), device=self.device)
+        total, count = torch.zeros((), device=self.device), 0
+        for batch in order.split(self.hparams["batch_size"]):
+            inputs, target_events = windows.inputs[batch], windows.target_events[batch]
+            with self._autocast():
+                loss, positions = self._batch_loss(inputs, target_events)
+            if not positions:
+                continue
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total, count = total + loss.detach().float() * positions, count + positions
+        return float(total) / max(count, 1)
+
+    def _batch_loss(self, inputs: torch.Tensor, target_events: torch.Tensor) -> tuple[torch.Tensor, int]:
+        """Mean next-item loss over the trained positions of ``(b, L)`` windows, and their number."""
+        trained = target_events >= 0
+        table = self._network.items.weight()
+        hidden = self._hidden(inputs, table)[trained]
+        targets = self._items_by_event[target_events[trained]]
+        return self._next_item_loss(hidden, targets, table), len(targets)
+
+    def _next_item_loss(
+        self, hidden: torch.Tensor, targets: torch.Tensor, table: torch.Tensor, domain: int | None = None
+    ) -> torch.Tensor:
+        """Cross-entropy of ``targets`` ``(P,)`` (item indexes) given states ``(P, d)``."""
+        if self.hparams.get("loss", "softmax") == "softmax":
+            return F.cross_entropy(self._network.logits(hidden, table, domain), targets)
+        return sampled_softmax_loss(hidden, targets, table[1:], self.hparams["negatives"])
+
+    def _hidden(self, tokens: torch.Tensor, table: torch.Tensor, domain: int | None = None) -> torch.Tensor:
+        """The network's states for training, through ``torch.compile`` when asked for on CUDA."""
+        network = self._network
+        if not (self.hparams["compile"] and self.device.type == "cuda"):
+            return network.hidden(tokens, table, domain)
+        if self._compiled_hidden is None:
+            self._compiled_hidden = torch.compile(network.hidden, dynamic=True)
+        return self._compiled_hidden(tokens, table, domain)
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.hparams["mixed_precision"] and self.device.type == "cuda":
+            return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    # -- scoring
+
+    @property
+    def _network(self) -> SequenceNetwork:
+        if self.network is None:
+            raise RuntimeError(f"{self.name} is not fitted")
+        return self.network
+
+    @torch.no_grad()
+    def score(self, users: Sequence[int] | np.ndarray) -> torch.Tensor:
+        """Every item's score after each user's last ``max_length`` training items: ``(len(users), n_items)``."""
+        return self._score_tokens(self.histories[self.users_tensor(users)])
+
+    @torch.no_grad()
+    def score_sequences(self, item_index_lists: Sequence[Sequence[int]]) -> torch.Tensor:
+        """Every item's score after each given history (item indexes, oldest first): ``(n, n_items)`` float32.
+
+        Only the last ``max_length`` items of a history are read; an empty history is allowed.
+        """
+        tokens = histories_to_tokens(item_index_lists, self.n_items, self.hparams["max_length"])
+        return self._score_tokens(torch.from_numpy(tokens).to(self.device))
+
+    def _score_tokens(self, tokens: torch.Tensor, domains: torch.Tensor | None = None) -> torch.Tensor:
+        """Scores after right-padded ``tokens`` ``(n, L)``; row ``r`` under domain ``domains[r]`` if given."""
+        network = self._network
+        network.eval()
+        scores = torch.empty(len(tokens), self.n_items, device=self.device)
+        rows = torch.arange(len(tokens), device=self.device)
+        groups: list[tuple[int | None, torch.Tensor]] = [(None, rows)]
+        if domains is not None:
+            groups = [(int(domain), rows[domains == domain]) for domain in torch.unique(domains)]
+        with self._autocast():
+            table = network.items.weight()
+            for domain, group in groups:
+                for chunk in group.split(SCORE_CHUNK):
+                    hidden = network.hidden(tokens[chunk], table, domain)
+                    hidden = hidden[torch.arange(len(chunk), device=self.device), last_positions(tokens[chunk])]
+                    scores[chunk] = network.logits(hidden, table, domain).float()
+        return scores.cpu()
+
+    @torch.no_grad()
+    def position_scores(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """Scores at chosen positions of token windows, in this model's item space.
+
+        ``tokens`` is ``(b, L)`` int64 right-padded tokens (``L`` at most ``max_length``) and
+        ``positions`` ``(b, L)`` bool; returns ``(positions.sum(), n_items)`` float32. Position ``j``
+        is scored after tokens ``0..j``: for a window's last item that is exactly
+        :meth:`score_sequences` of the window, and a distillation teacher scores every prefix a
+        student trains on in one pass.
+        """
+        network = self._network
+        network.eval()
+        if tokens.shape[1] > self.hparams["max_length"]:
+            raise ValueError(f"windows of {tokens.shape[1]} are longer than max_length {self.hparams['max_length']}")
+        with self._autocast():
+            table = network.items.weight()
+            return network.logits(network.hidden(tokens, table)[positions], table).float()
+
+    def item_vectors(self) -> torch.Tensor:
+        """The item embeddings ``(n_items, d)`` (the output weights, content projection included)."""
+        with torch.no_grad():
+            return self._network.items.weight()[1:]
+
+    # -- state
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        state = {f"network.{name}": value.detach() for name, value in self._network.state_dict().items()}
+        return state | {"histories": self.histories}
+
+    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        state = {name.removeprefix("network."): value for name, value in tensors.items() if name != "histories"}
+        if self.network is None or self._shapes_differ(state):
+            feature_size = state["items.features"].shape[1] if "items.features" in state else 0
+            self.network = self._build_network(len(state["items.table"]) - 1, feature_size).to(self.device)
+        self._network.load_state_dict(state)
+        self._network.eval()
+        self.histories = tensors["histories"].long().to(self.device)
+
+    def _shapes_differ(self, state: dict[str, torch.Tensor]) -> bool:
+        current = self._network.state_dict()
+        return current.keys() != state.keys() or any(current[name].shape != state[name].shape for name in state)
+
+    def parameter_count(self) -> int:
+        """Learned numbers only: the stored histories and content features are inputs, not parameters."""
+        return sum(weight.numel() for weight in self._network.parameters())
+
+    # -- transfer
+
+    def initialize_from(self, parent: Recommender, item_map: np.ndarray) -> None:
+        """Start from ``parent``'s weights to fine-tune; call before :meth:`fit`.
+
+        The architecture hyperparameters (``architecture_params``) are taken from the parent; the
+        training ones (learning rate, epochs, dropout, ``finetune``…) stay this run's. Every parent
+        tensor with the same name and shape is copied (encoder layers, positions, normalisations,
+        the content projection); item-indexed tensors are gathered through ``item_map``
+        (``(n_items,)`` int64: the parent's index of each item, or -1), and items the parent does not
+        know keep a fresh initialisation.
+        """
+        parent_network = self._check_parent(parent)
+        item_map = np.asarray(item_map, dtype=np.int64)
+        if item_map.ndim != 1 or (len(item_map) and (item_map.max() >= parent.n_items or item_map.min() < -1)):
+            raise ValueError(f"item_map must be a 1-D array of parent item indexes (below {parent.n_items}) or -1")
+        adopted = {name: parent.hparams[name] for name in self.architecture_params if name in parent.hparams}
+        self._check_architecture(self.hparams | adopted)
+        self.hparams.update(adopted)
+        parent_state = parent_network.state_dict()
+        side = self.hparams["content"] == "side" and "items.features" in parent_state
+        with self._seeded():
+            network = self._build_network(len(item_map), parent_state["items.features"].shape[1] if side else 0)
+        network.to(self.device)
+        token_map = torch.from_numpy(np.concatenate([[0], item_map + 1])).to(self.device)  # 0: padding or unknown
+        known = token_map > 0
+        known[0] = True
+        indexed = network.item_indexed()
+        with torch.no_grad():
+            for name, value in network.state_dict().items():
+                source = parent_state.get(name)
+                if source is None:
+                    continue
+                source = source.to(self.device)
+                if name in indexed:
+                    axis = indexed[name]
+                    other_dims = [dim for dim in range(value.ndim) if dim != axis]
+                    if [value.shape[dim] for dim in other_dims] != [source.shape[dim] for dim in other_dims]:
+                        continue
+                    keep = known.view([-1 if dim == axis else 1 for dim in range(value.ndim)])
+                    value.copy_(torch.where(keep, source.index_select(axis, token_map), value))
+                elif source.shape == value.shape:
+                    value.copy_(source)
+        self.network, self.n_items, self.from_parent = network, len(item_map), True
+
+    def _check_parent(self, parent: Recommender) -> SequenceNetwork:
+        if not isinstance(parent, SequentialRecommender) or parent.encoder_class is not self.encoder_class:
+            raise ValueError(f"{self.name} cannot start from a {parent.name} run")
+        if parent.network is None:
+            raise ValueError(f"the parent {parent.name} model is not fitted")
+        return parent.network
+
+    # -- helpers
+
+    @contextlib.contextmanager
+    def _seeded(self) -> Iterator[None]:
+        """Run with torch's generators seeded from ``seed``, and put back as they were afterwards."""
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(self.seed)
+            yield
+
+
+def sampled_softmax_loss(hidden: torch.Tensor, targets: torch.Tensor, items: torch.Tensor, negatives: int):
+    """Softmax cross-entropy over each target and ``negatives`` uniformly drawn items shared by the batch.
+
+    ``hidden`` ``(P, d)``, ``targets`` ``(P,)``, ``items`` ``(n_items, d)``. A drawn item equal to the
+    target is masked out; uniform draws need no log-probability correction (it is a constant).
+    """
+    drawn = torch.randint(0, items.shape[0], (negatives,), device=hidden.device)
+    positive = (hidden * items[targets]).sum(-1, keepdim=True)
+    negative = (hidden @ items[drawn].T).masked_fill(drawn[None, :] == targets[:, None], VERY_LOW_LOGIT)
+    logits = torch.cat([positive, negative], dim=1)
+    return F.cross_entropy(logits, torch.zeros(len(targets), dtype=torch.long, device=hidden.device))
