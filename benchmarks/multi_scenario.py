@@ -1,0 +1,391 @@
+"""Multi-scenario adaptation on MovieLens: scenario-alone vs pretrain + fine-tune vs STAR vs a distilled
+student, and content / hybrid models on cold items.
+
+    .venv/bin/python benchmarks/multi_scenario.py [--datasets ml-100k ml-latest-small] [--device cpu|cuda]
+                                                  [--epochs 200] [--out NAME]
+
+Scenarios (the rule): each film belongs to one genre group, the first of these its genres meet:
+  action-thriller: Action, Adventure, Sci-Fi, Thriller, Crime, War, Western, Mystery, Horror, IMAX;
+  comedy-romance:  Comedy, Romance, Musical, Children('s), Animation, Fantasy;
+  drama-other:     everything else (Drama, Documentary, Film-Noir, no genre).
+A scenario's events are the ratings of its films (every rating counts as an interaction).
+
+Protocol: the whole dataset (the group) is split leave-last-out per user; each scenario keeps the parts
+of that split on its films, so pretraining on the group never sees a scenario's test events. Full
+ranking over the scenario's films, training and validation items excluded, NDCG@10 and Recall@10.
+(a) SASRec on each scenario alone; (b) SASRec pretrained on the group, fine-tuned per scenario;
+(c) one STAR model on the group, one domain per scenario; (d) a small student distilled from (b);
+(e) cold items: 10% of the films are held out of training entirely; content (sentence-encoder
+embeddings of title and genres) and hybrid (SASRec with those embeddings as side input) rank the
+cold films for the users who rated them, against popularity (which knows nothing of them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks.report import ROOT, machine, table, write_results, write_section
+from training.algorithms.base import EpochReport, HeldOut, InteractionData
+from training.algorithms.registry import get_algorithm
+from training.evaluation.ranking import evaluate
+from training.evaluation.splits import split_leave_last_out, split_subset
+
+GROUPS = (
+    ("action-thriller", {"Action", "Adventure", "Sci-Fi", "Thriller", "Crime", "War", "Western", "Mystery", "Horror",
+                         "IMAX"}),
+    ("comedy-romance", {"Comedy", "Romance", "Musical", "Children's", "Children", "Animation", "Fantasy"}),
+    ("drama-other", None),
+)  # fmt: skip
+ML100K_GENRES = ("unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary",
+                 "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller",
+                 "War", "Western")  # fmt: skip
+TARGETS = {"finetune_gain_smallest": 0.10, "finetune_worst_loss": -0.01, "student_share_of_ndcg": 0.95,
+           "student_parameter_share": 0.25, "hybrid_over_popularity_cold": 3.0}  # fmt: skip
+
+
+@dataclasses.dataclass
+class Dataset:
+    name: str
+    data: InteractionData
+    titles: list[str]
+    genres: list[list[str]]
+    features: np.ndarray | None = None  # (n_items, 384) text embeddings, computed on demand
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--datasets", nargs="+", default=["ml-100k", "ml-latest-small"])
+    parser.add_argument("--data-root", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--epochs", type=int, default=200)
+    parser.add_argument("--out", default="multi_scenario")
+    parser.add_argument("--no-cold", action="store_true", help="Skip the cold-item part (needs the text encoder).")
+    parser.add_argument(
+        "--features",
+        type=Path,
+        help="Folder of precomputed item embeddings (NAME.npy, from "
+        "--save-features), for a machine without the encoder package.",
+    )
+    parser.add_argument("--save-features", type=Path, help="Encode each dataset's films into this folder and stop.")
+    args = parser.parse_args()
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    figures: dict[str, float | int | str] = {"device": args.device, "epochs_cap": args.epochs}
+    sections = []
+    if args.save_features:
+        args.save_features.mkdir(parents=True, exist_ok=True)
+        for name in args.datasets:
+            np.save(args.save_features / f"{name}.npy", encode(load(name, args.data_root / name), "cpu"))
+        return
+    for name in args.datasets:
+        dataset = load(name, args.data_root / name)
+        if args.features:
+            dataset.features = np.load(args.features / f"{name}.npy")
+        results = adaptation(dataset, args.device, args.epochs)
+        cold = {} if args.no_cold else cold_items(dataset, args.device, args.epochs)
+        figures.update(flatten(name, results, cold))
+        sections.append(markdown(name, results, cold))
+    figures.update({f"target_{key}": value for key, value in TARGETS.items()})
+    write_results(args.out, figures)
+    write_section(
+        args.out,
+        f"## Multi-scenario adaptation (`benchmarks/multi_scenario.py`, {args.device})\n\n"
+        f"`.venv/bin/python benchmarks/multi_scenario.py --device {args.device}` — {machine()}. "
+        "Rule, protocol and models are in the script's docstring.\n\n" + "\n\n".join(sections),
+    )
+    print(json.dumps(figures, indent=2))
+
+
+# --- data ------------------------------------------------------------------------------------------------
+
+
+def load(name: str, folder: Path) -> Dataset:
+    if (folder / "u.data").exists():
+        rows = np.loadtxt(folder / "u.data", dtype=np.int64)
+        users, items, timestamps = rows[:, 0], rows[:, 1], rows[:, 3]
+        titles, genres = {}, {}
+        for line in (folder / "u.item").read_text(encoding="latin-1").splitlines():
+            fields = line.split("|")
+            titles[int(fields[0])] = fields[1]
+            genres[int(fields[0])] = [g for g, flag in zip(ML100K_GENRES, fields[5:], strict=False) if flag == "1"]
+    else:
+        with open(folder / "ratings.csv") as handle:
+            rows = [(int(r["userId"]), int(r["movieId"]), int(r["timestamp"])) for r in csv.DictReader(handle)]
+        users, items, timestamps = (np.array(column) for column in zip(*rows, strict=True))
+        titles, genres = {}, {}
+        with open(folder / "movies.csv") as handle:
+            for record in csv.DictReader(handle):
+                titles[int(record["movieId"])] = record["title"]
+                genres[int(record["movieId"])] = [g for g in record["genres"].split("|") if g != "(no genres listed)"]
+    order = np.lexsort((np.arange(len(users)), timestamps))
+    user_ids, user_index = np.unique(users[order], return_inverse=True)
+    item_ids, item_index = np.unique(items[order], return_inverse=True)
+    data = InteractionData(
+        n_users=len(user_ids),
+        n_items=len(item_ids),
+        users=user_index.astype(np.int64),
+        items=item_index.astype(np.int64),
+        weights=np.ones(len(order), dtype=np.float32),
+        timestamps=timestamps[order].astype(np.int64),
+    )
+    return Dataset(name, data, [titles[i] for i in item_ids], [genres[i] for i in item_ids])
+
+
+def item_groups(dataset: Dataset) -> np.ndarray:
+    """``(n_items,)`` group index of each film, by the rule in the docstring."""
+    groups = np.full(dataset.data.n_items, len(GROUPS) - 1, dtype=np.int64)
+    for item, genres in enumerate(dataset.genres):
+        for index, (_, names) in enumerate(GROUPS):
+            if names is not None and names.intersection(genres):
+                groups[item] = index
+                break
+    return groups
+
+
+# --- (a)-(d) ---------------------------------------------------------------------------------------------
+
+
+class Timer:
+    """Progress callback recording when each epoch ended and its validation NDCG@10."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.epochs: list[tuple[float, float, float | None]] = []
+
+    def __call__(self, report: EpochReport) -> None:
+        self.epochs.append((time.perf_counter() - self.start, report.validation.get("ndcg@10", 0.0), report.loss))
+
+    def summary(self) -> dict[str, float]:
+        times = [t for t, _, _ in self.epochs]
+        best = max(range(len(self.epochs)), key=lambda i: self.epochs[i][1]) if self.epochs else 0
+        per_epoch = statistics.median(np.diff([0.0, *times])) if times else 0.0
+        return {
+            "seconds_per_epoch": per_epoch,
+            "seconds_to_best": times[best] if times else 0.0,
+            "seconds_total": times[-1] if times else 0.0,
+            "epochs": len(times),
+        }
+
+
+def fit(algorithm: str, train, validation, device: str, epochs: int, *, before=None, **params) -> tuple:
+    model = get_algorithm(algorithm)({"epochs": epochs, **params}, device=device, seed=7)
+    if before is not None:
+        before(model)
+    timer = Timer()
+    model.fit(train, timer, validation=validation)
+    return model, timer.summary()
+
+
+def scores(model, train, test, validation) -> dict[str, float]:
+    metrics = evaluate(model, train, test, ks=[10], exclude=validation)["metrics"]
+    return {"ndcg": metrics["ndcg@10"], "recall": metrics["recall@10"]}
+
+
+class DomainView:
+    """A group-level model seen through one scenario's users and items (and domain, for STAR)."""
+
+    def __init__(self, model, users: np.ndarray, items: np.ndarray, domain: int | None) -> None:
+        self.model, self.users, self.items, self.domain = model, users, items, domain
+        self.n_items = len(items)
+
+    def score(self, users) -> torch.Tensor:
+        kwargs = {"domain": self.domain} if self.domain is not None else {}
+        return self.model.score(self.users[np.asarray(users)], **kwargs)[:, torch.from_numpy(self.items)]
+
+
+def latency_ms(model, n_users: int) -> float:
+    users = np.arange(min(256, n_users))
+    model.score(users)
+    samples = []
+    for _ in range(5):
+        start = time.perf_counter()
+        model.score(users)
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        samples.append((time.perf_counter() - start) * 1000)
+    return statistics.median(samples)
+
+
+def adaptation(dataset: Dataset, device: str, epochs: int) -> dict[str, dict]:
+    data = dataset.data
+    group_split = split_leave_last_out(data)
+    groups = item_groups(dataset)
+    event_group = groups[data.items]
+    pretrained, pretrain_time = fit("sasrec", group_split.train, group_split.validation, device, epochs)
+    star_train = dataclasses.replace(group_split.train, domains=event_group[group_split.train_events])
+    star, star_time = fit(
+        "star",
+        star_train,
+        group_split.validation,
+        device,
+        epochs,
+        before=lambda model: model.set_domain_names([name for name, _ in GROUPS]),
+    )
+    results = {"_group": {"pretrain": pretrain_time, "star": star_time}}
+    for index, (name, _) in enumerate(GROUPS):
+        member, split, users, items = split_subset(data, group_split, event_group == index)
+        train, validation, test = split.train, split.validation, split.test
+        alone, alone_time = fit("sasrec", train, validation, device, epochs)
+        tuned, tuned_time = fit(
+            "sasrec",
+            train,
+            validation,
+            device,
+            epochs,
+            before=lambda model, items=items: model.initialize_from(pretrained, items),
+        )
+        student, student_time = fit(
+            "distill",
+            train,
+            validation,
+            device,
+            epochs,
+            before=lambda model, tuned=tuned, n=member.n_items: model.attach_teacher(tuned, np.arange(n)),
+        )
+        results[name] = {
+            "users": member.n_users,
+            "items": member.n_items,
+            "events": member.n_events,
+            "alone": {**scores(alone, train, test, validation), **alone_time},
+            "finetuned": {
+                **scores(tuned, train, test, validation),
+                **tuned_time,
+                "parameters": tuned.parameter_count(),
+                "latency_ms": latency_ms(tuned, member.n_users),
+            },
+            "star": scores(DomainView(star, users, items, index), train, test, validation),
+            "student": {
+                **scores(student, train, test, validation),
+                **student_time,
+                "parameters": student.parameter_count(),
+                "latency_ms": latency_ms(student, member.n_users),
+            },
+        }
+    return results
+
+
+# --- (e) cold items --------------------------------------------------------------------------------------
+
+
+def encode(dataset: Dataset, device: str) -> np.ndarray:
+    """Sentence-encoder embeddings of each film's title and genres: ``(n_items, 384)`` float32."""
+    from training.content import TextEncoder, item_text
+
+    texts = [item_text(title, genres, "") for title, genres in zip(dataset.titles, dataset.genres, strict=True)]
+    return TextEncoder.shared(device).encode(texts)
+
+
+def cold_items(dataset: Dataset, device: str, epochs: int) -> dict[str, float]:
+    data = dataset.data
+    rng = np.random.default_rng(11)
+    cold = rng.choice(data.n_items, size=max(1, data.n_items // 10), replace=False)
+    is_cold = np.isin(data.items, cold)
+    features = dataset.features if dataset.features is not None else encode(dataset, device)
+    warm_events = np.flatnonzero(~is_cold)
+    train = dataclasses.replace(
+        data,
+        users=data.users[warm_events],
+        items=data.items[warm_events],
+        weights=data.weights[warm_events],
+        timestamps=data.timestamps[warm_events],
+        item_features=features,
+    )
+    test = HeldOut.from_pairs(data.n_users, data.n_items, data.users[is_cold], data.items[is_cold])
+    # Rank only among the cold films: every warm film is excluded for every evaluated user.
+    evaluated = test.users_with_items()
+    warm_items = np.setdiff1d(np.arange(data.n_items), cold)
+    exclude = HeldOut.from_pairs(
+        data.n_users, data.n_items, np.repeat(evaluated, len(warm_items)), np.tile(warm_items, len(evaluated))
+    )
+    out = {"cold_items": len(cold), "cold_events": int(is_cold.sum())}
+    for label, algorithm, params in (
+        ("popularity", "popularity", {}),
+        ("content", "content", {}),
+        ("hybrid", "sasrec", {"content": "side", "epochs": epochs}),
+    ):
+        model = get_algorithm(algorithm)(params, device=device, seed=7)
+        model.fit(train)
+        metrics = evaluate(model, train, test, ks=[10], exclude=exclude)["metrics"]
+        out[f"{label}_ndcg"], out[f"{label}_recall"] = metrics["ndcg@10"], metrics["recall@10"]
+    return out
+
+
+# --- report ------------------------------------------------------------------------------------------------
+
+
+def flatten(name: str, results: dict, cold: dict) -> dict:
+    key = name.replace("-", "_")
+    flat = {}
+    for scenario, entry in results.items():
+        for model, values in entry.items():
+            if isinstance(values, dict):
+                for metric, value in values.items():
+                    flat[f"{key}_{scenario.replace('-', '_').strip('_')}_{model}_{metric}"] = round(float(value), 5)
+            else:
+                flat[f"{key}_{scenario.replace('-', '_')}_{model}"] = values
+    flat.update({f"{key}_cold_{metric}": round(float(value), 5) for metric, value in cold.items()})
+    members = {s: e for s, e in results.items() if not s.startswith("_")}
+    smallest = min(members, key=lambda s: members[s]["events"])
+    gains = {s: e["finetuned"]["ndcg"] / e["alone"]["ndcg"] - 1 for s, e in members.items() if e["alone"]["ndcg"]}
+    flat[f"{key}_finetune_gain_smallest"] = round(gains.get(smallest, 0.0), 4)
+    flat[f"{key}_finetune_worst_loss"] = round(min(gains.values()), 4)
+    flat[f"{key}_student_share_of_ndcg_min"] = round(
+        min(e["student"]["ndcg"] / e["finetuned"]["ndcg"] for e in members.values() if e["finetuned"]["ndcg"]), 4
+    )
+    flat[f"{key}_student_parameter_share_max"] = round(
+        max(e["student"]["parameters"] / e["finetuned"]["parameters"] for e in members.values()), 4
+    )
+    if cold.get("popularity_ndcg"):
+        flat[f"{key}_hybrid_over_popularity_cold"] = round(cold["hybrid_ndcg"] / cold["popularity_ndcg"], 3)
+    return flat
+
+
+def markdown(name: str, results: dict, cold: dict) -> str:
+    rows = []
+    for scenario, entry in results.items():
+        if scenario.startswith("_"):
+            continue
+        row = [f"{scenario} ({entry['events']:,} events)"]
+        for model in ("alone", "finetuned", "star", "student"):
+            row.append(f"{entry[model]['ndcg']:.4f} / {entry[model]['recall']:.4f}")
+        row.append(f"{entry['student']['parameters']:,} vs {entry['finetuned']['parameters']:,}")
+        row.append(f"{entry['student']['latency_ms']:.1f} vs {entry['finetuned']['latency_ms']:.1f}")
+        rows.append(tuple(row))
+    header = (
+        "scenario",
+        "(a) alone",
+        "(b) pretrain + fine-tune",
+        "(c) STAR",
+        "(d) student of (b)",
+        "parameters (d) vs (b)",
+        "latency ms / 256 users (d) vs (b)",
+    )
+    group = results["_group"]
+    text = (
+        f"### {name}\n\nNDCG@10 / Recall@10 per scenario.\n\n"
+        + table(rows, header)
+        + f"\n\nGroup pretraining: {group['pretrain']['epochs']} epochs, "
+        f"{group['pretrain']['seconds_per_epoch']:.2f} s/epoch; STAR: {group['star']['epochs']} epochs, "
+        f"{group['star']['seconds_per_epoch']:.2f} s/epoch."
+    )
+    if cold:
+        text += (
+            f"\n\nCold films ({cold['cold_items']} films, {cold['cold_events']:,} ratings held out of training;"
+            " ranked among the cold films only): NDCG@10 popularity "
+            f"{cold['popularity_ndcg']:.4f}, content {cold['content_ndcg']:.4f}, hybrid {cold['hybrid_ndcg']:.4f}."
+        )
+    return text
+
+
+if __name__ == "__main__":
+    main()
