@@ -193,3 +193,25 @@ def matrix_heatmap(row_labels, column_labels, values, deltas) -> go.Figure:
         yaxis={"autorange": "reversed"},
     )
     return figure
+
+
+def quality_vs_cost(labels: Sequence[str], ndcg: Sequence[float], latency_ms: Sequence[float], parameters) -> go.Figure:
+    """One point per run: NDCG@10 against serving latency, the marker's area growing with the parameter count."""
+    sizes = [12 + 6 * np.log10(max(count, 1)) for count in parameters]
+    figure = go.Figure(
+        go.Scatter(
+            x=list(latency_ms),
+            y=list(ndcg),
+            mode="markers+text",
+            text=list(labels),
+            textposition="top center",
+            marker={"size": sizes},
+            customdata=[f"{count:,}" for count in parameters],
+            hovertemplate="%{text}<br>NDCG@10 %{y:.4f}<br>%{x:.2f} ms<br>%{customdata} parameters<extra></extra>",
+        )
+    )
+    figure.update_layout(
+        **LAYOUT, title="Quality against serving cost", xaxis_title="ms to rank every item for a batch of users",
+        yaxis_title="test NDCG@10",
+    )  # fmt: skip
+    return figure

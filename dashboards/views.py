@@ -199,8 +199,28 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "ancestors": ancestors,
         "children": children,
         "is_live": run.scenario.live_run_id == run.pk,
+        **_serving_costs([*reversed(ancestors), run, *children]),
     }
     return render(request, "dashboards/run_detail.html", context)
+
+
+def _serving_costs(runs: list[TrainingRun]) -> dict:
+    """Quality against serving cost for a run and its lineage (a teacher beside its students, a parent beside
+    its fine-tuned children): rows and a scatter plot of the runs that recorded both."""
+    rows = [
+        {"run": run, "ndcg": run.metrics["ndcg@10"], **run.serving}
+        for run in runs
+        if run.serving.get("latency_ms") is not None and "ndcg@10" in run.metrics
+    ]
+    if not rows:
+        return {"cost_rows": [], "cost_plot": None}
+    figure = figures.quality_vs_cost(
+        [f"run {row['run'].pk} {row['run'].algorithm}" for row in rows],
+        [row["ndcg"] for row in rows],
+        [row["latency_ms"] for row in rows],
+        [row["parameters"] for row in rows],
+    )
+    return {"cost_rows": rows, "cost_plot": figures.to_html(figure, element_id="cost-plot") if len(rows) > 1 else None}
 
 
 def _slice_rows(metrics: dict) -> list[dict]:

@@ -66,6 +66,9 @@ class TrainingRun(models.Model):
     artifact_path = models.CharField(max_length=500, blank=True, default="")
     artifact_sha256 = models.CharField(max_length=64, blank=True, default="")
     artifact_size = models.BigIntegerField(null=True, blank=True)
+    serving = models.JSONField(
+        default=dict, blank=True, help_text="Serving cost: parameter count and scoring latency (ms per batch of users)."
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -10,6 +10,7 @@ import dataclasses
 import logging
 import os
 import socket
+import statistics
 import threading
 import time
 import traceback
@@ -18,6 +19,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import torch
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
@@ -215,6 +218,7 @@ def _execute(run: TrainingRun, device: str) -> str:
         result = evaluate(model, split.train, split.test, ks=ks, exclude=split.validation)
         result["metrics"].update(activity_slices(model, split.train, split.test, exclude=split.validation))
         timings["evaluate"] = time.perf_counter() - started
+        serving = serving_profile(model)
 
         _set_phase(run.pk, "saving", EVALUATE_END)
         started = time.perf_counter()
@@ -251,7 +255,31 @@ def _execute(run: TrainingRun, device: str) -> str:
         artifact_path=str(saved.path),
         artifact_sha256=saved.sha256,
         artifact_size=saved.size,
+        serving=serving,
     )
+
+
+SERVING_BATCH = 256
+
+
+def serving_profile(model: Any, *, repeats: int = 5) -> dict[str, Any]:
+    """What serving the model costs: its parameter count and the median time to rank every item for a batch
+    of users (scores plus top 10), as the recommendation endpoint does."""
+    users = np.arange(min(SERVING_BATCH, model.n_users))
+    cuda = str(model.device).startswith("cuda")
+    samples = []
+    for _ in range(repeats + 1):  # the first call warms caches up and is not counted
+        started = time.perf_counter()
+        model.score(users).topk(min(10, model.n_items), dim=1)
+        if cuda:
+            torch.cuda.synchronize()
+        samples.append((time.perf_counter() - started) * 1000)
+    return {
+        "parameters": int(model.parameter_count()),
+        "latency_ms": round(statistics.median(samples[1:]), 3),
+        "batch_users": len(users),
+        "device": str(model.device),
+    }
 
 
 def _with_domains(model: Any, prepared: PreparedData) -> Any:

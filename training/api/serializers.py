@@ -39,6 +39,7 @@ class TrainingRunSerializer(serializers.ModelSerializer):
             "history",
             "artifact_sha256",
             "artifact_size",
+            "serving",
         ]
         read_only_fields = fields
 
