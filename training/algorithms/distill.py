@@ -43,10 +43,14 @@ class DistilledSASRec(SASRec):
     name = "distill"
     label = "Distilled SASRec (student)"
     description = (
-        "A small SASRec (32 dimensions, 1 layer by default) trained to match a teacher run's next-item "
-        "distribution (temperature-softened KL) as well as the true next items. Needs a teacher run as its parent."
+        "A small SASRec (32 dimensions, 1 layer, learning rate 3e-3 by default) trained to match a teacher run's "
+        "next-item distribution (temperature-softened KL) as well as the true next items. Needs a teacher run as "
+        "its parent."
     )
-    params = sequential_params(embedding_size=32, layers=1, architecture=(HEADS,), extra=DISTILLATION_PARAMS)
+    # A student a quarter of the teacher's size learns faster than the teacher did: its default step is 3e-3.
+    params = sequential_params(
+        embedding_size=32, layers=1, learning_rate=3e-3, architecture=(HEADS,), extra=DISTILLATION_PARAMS
+    )
     needs_teacher: ClassVar[bool] = True
     supports_initialize_from = False
 

@@ -363,7 +363,12 @@ class SequenceNetwork(nn.Module):
 
 
 def sequential_params(
-    *, embedding_size: int = 64, layers: int = 2, architecture: tuple[Param, ...] = (), extra: tuple[Param, ...] = ()
+    *,
+    embedding_size: int = 64,
+    layers: int = 2,
+    learning_rate: float = 1e-3,
+    architecture: tuple[Param, ...] = (),
+    extra: tuple[Param, ...] = (),
 ) -> tuple[Param, ...]:
     """The hyperparameters the sequential models share, with per-model architecture defaults."""
     return (
@@ -374,7 +379,7 @@ def sequential_params(
         Param("max_length", int, 50, help="Most recent items the model reads.", minimum=2, maximum=1000),
         Param("dropout", float, 0.2, help="Dropout on embeddings and hidden layers.", minimum=0.0, maximum=0.9),
         *extra,
-        Param("learning_rate", float, 1e-3, help="AdamW step size.", minimum=1e-6, maximum=1.0),
+        Param("learning_rate", float, learning_rate, help="AdamW step size.", minimum=1e-6, maximum=1.0),
         Param("weight_decay", float, 0.0, help="AdamW's decoupled weight decay.", minimum=0.0, maximum=1.0),
         Param("batch_size", int, 256, help="Training windows (of up to max_length positions each) per step.",
               minimum=1, maximum=1 << 16),

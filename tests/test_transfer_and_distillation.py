@@ -1,0 +1,165 @@
+"""Transfer between runs: fine-tuning from a parent's weights, distillation from a teacher, STAR serving members."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from dashboards.services import account_create
+from tests.test_groups import _group
+from tests.test_sequential_models import SMALL_PARAMS, successor_data
+from training.algorithms.base import EpochReport
+from training.algorithms.registry import get_algorithm
+from training.artifacts import artifact_load
+from training.models import RunStatus, TrainingRun
+from training.services import training_run_create, training_run_execute, training_run_promote
+
+SASREC = SMALL_PARAMS["sasrec"] | {"layers": 2, "heads": 2}
+BOTTOM, TOP = "network.encoder.blocks.0.", "network.encoder.blocks.1."
+
+
+def _fitted_parent(epochs: int = 5):
+    data = successor_data()
+    parent = get_algorithm("sasrec")(SASREC | {"epochs": epochs}, seed=1)
+    parent.fit(data)
+    return parent, data
+
+
+def _tensors(model, prefix: str) -> dict[str, torch.Tensor]:
+    return {name: value.clone() for name, value in model.state_tensors().items() if name.startswith(prefix)}
+
+
+# --- the algorithms ------------------------------------------------------------------------------------------
+
+
+def test_initialize_from_copies_the_parents_weights_and_gathers_its_item_embeddings():
+    parent, _ = _fitted_parent()
+    item_map = np.array([5, 2, -1, 7])  # the child's four items: three the parent knows, one new
+    child = get_algorithm("sasrec")(SASREC | {"embedding_size": 8, "learning_rate": 0.1}, seed=9)
+
+    child.initialize_from(parent, item_map)
+
+    assert child.hparams["embedding_size"] == 16  # the architecture comes from the parent
+    parent_state, child_state = parent.state_tensors(), child.state_tensors()
+    for name, value in child_state.items():
+        if name.startswith("network.encoder."):
+            assert torch.equal(value, parent_state[name]), name
+    parent_table, child_table = parent_state["network.items.table"], child_state["network.items.table"]
+    for child_item, parent_item in enumerate(item_map):
+        same = torch.equal(child_table[child_item + 1], parent_table[parent_item + 1])
+        assert same == (parent_item >= 0)  # token 0 is padding
+
+
+def test_top_layer_fine_tuning_leaves_the_lower_layers_as_the_parent_trained_them():
+    parent, data = _fitted_parent()
+    top_only = get_algorithm("sasrec")(SASREC | {"epochs": 3, "finetune": "top"}, seed=1)
+    every = get_algorithm("sasrec")(SASREC | {"epochs": 3, "finetune": "all"}, seed=1)
+    for child in (top_only, every):
+        child.initialize_from(parent, np.arange(data.n_items))
+        child.fit(data)
+
+    for name, value in _tensors(parent, BOTTOM).items():
+        assert torch.equal(top_only.state_tensors()[name], value), name
+    assert not all(torch.equal(every.state_tensors()[name], value) for name, value in _tensors(parent, BOTTOM).items())
+    assert not all(torch.equal(top_only.state_tensors()[name], value) for name, value in _tensors(parent, TOP).items())
+
+
+@pytest.mark.parametrize("alpha", [0.5, 1.0])
+def test_the_distillation_loss_falls_over_a_few_steps(alpha):
+    teacher, data = _fitted_parent(epochs=15)
+    student = get_algorithm("distill")(
+        {"embedding_size": 8, "max_length": 10, "batch_size": 16, "learning_rate": 0.01, "dropout": 0.0,
+         "epochs": 6, "alpha": alpha, "temperature": 2.0},
+        seed=0,
+    )  # fmt: skip
+    student.attach_teacher(teacher, np.arange(data.n_items))
+    losses: list[float] = []
+
+    student.fit(data, lambda report: losses.append(report.loss) if isinstance(report, EpochReport) else None)
+
+    assert len(losses) == 6 and losses[-1] < 0.7 * losses[0]
+    assert student.parameter_count() < teacher.parameter_count() / 4
+    users = np.arange(data.n_users)
+    agreement = (student.score(users).argmax(1) == teacher.score(users).argmax(1)).float().mean()
+    assert agreement >= 0.8  # the student learnt the teacher's (and the data's) next item
+
+
+def test_a_student_needs_a_teacher_whose_items_cover_its_own():
+    teacher, data = _fitted_parent(epochs=1)
+    student = get_algorithm("distill")({"max_length": 10, "epochs": 1})
+    with pytest.raises(ValueError, match="teacher"):
+        student.fit(data)
+    student.attach_teacher(teacher, np.arange(data.n_items - 1))
+    with pytest.raises(ValueError, match="item_map covers"):
+        student.fit(data)
+
+
+# --- runs on the platform ----------------------------------------------------------------------------------
+
+RUN_SASREC = {"embedding_size": 16, "layers": 2, "heads": 2, "max_length": 10, "batch_size": 32, "epochs": 4}
+
+
+def _execute(scenario, algorithm, params, parent=None) -> TrainingRun:
+    run = training_run_create(scenario=scenario, algorithm=algorithm, params=params, parent=parent)
+    status = training_run_execute(run_id=run.pk, device="cpu")
+    run.refresh_from_db()
+    assert status == RunStatus.SUCCEEDED, run.error
+    return run
+
+
+def _state(run: TrainingRun) -> dict[str, torch.Tensor]:
+    return artifact_load(directory=Path(run.artifact_path), sha256=run.artifact_sha256).model.state_tensors()
+
+
+@pytest.mark.django_db
+def test_a_member_run_fine_tunes_the_group_run_and_its_page_shows_the_lineage(client):
+    group, action, _ = _group()
+    pretrained = _execute(group, "sasrec", RUN_SASREC)
+
+    tuned = _execute(action, "sasrec", RUN_SASREC | {"finetune": "top", "epochs": 2}, parent=pretrained)
+
+    assert tuned.parent_id == pretrained.pk
+    parent_state, tuned_state = _state(pretrained), _state(tuned)
+    bottom = [name for name in parent_state if name.startswith(BOTTOM)]
+    assert bottom and all(torch.equal(tuned_state[name], parent_state[name]) for name in bottom)
+    assert len(tuned_state["network.items.table"]) < len(parent_state["network.items.table"])  # the member's items
+
+    account_create(username="vera", password="viewer-pass-123", role="viewer")
+    client.login(username="vera", password="viewer-pass-123")
+    page = client.get(f"/runs/{tuned.pk}/").content.decode()
+    assert f'href="/runs/{pretrained.pk}/">run {pretrained.pk} (sasrec)</a>' in page
+    assert 'data-testid="cost-table"' in page and 'id="cost-plot"' in page
+
+
+@pytest.mark.django_db
+def test_a_distilled_student_run_is_smaller_and_faster_to_serve_than_its_teacher(client):
+    _, action, _ = _group()
+    teacher = _execute(action, "sasrec", RUN_SASREC | {"embedding_size": 64})
+
+    student = _execute(action, "distill", {"embedding_size": 8, "max_length": 10, "epochs": 3}, parent=teacher)
+
+    assert student.parent_id == teacher.pk and student.metrics["ndcg@10"] > 0
+    assert student.serving["parameters"] * 4 <= teacher.serving["parameters"]
+    assert student.serving["latency_ms"] > 0 and student.serving["batch_users"] > 0
+    account_create(username="vera", password="viewer-pass-123", role="viewer")
+    client.login(username="vera", password="viewer-pass-123")
+    page = client.get(f"/runs/{teacher.pk}/").content.decode()
+    assert f"run {student.pk}" in page and 'id="cost-plot"' in page
+
+
+@pytest.mark.django_db
+def test_a_star_run_of_the_group_serves_each_member_in_its_own_domain(api):
+    group, action, drama = _group()
+    star = _execute(group, "star", RUN_SASREC | {"epochs": 6})
+    for member in (action, drama):
+        training_run_promote(run=star, scenario=member)
+
+    model = artifact_load(directory=Path(star.artifact_path), sha256=star.artifact_sha256).model
+    assert model.domain_names == ["action", "drama"]
+    assert not torch.allclose(model.score([0], domain=0), model.score([0], domain=1))
+    for member, first in ((action, 0), (drama, 20)):  # the member's slice: ten items of its category
+        body = api.get(f"/api/v1/scenarios/{member.slug}/recommendations/", {"user": "u1", "k": 5}).json()
+        assert body["run_id"] == star.pk and body["fallback"] is None
+        ids = [int(item["item"].removeprefix("i")) for item in body["items"]]
+        assert len(ids) == 5 and all(first <= item < first + 10 for item in ids)
