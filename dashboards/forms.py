@@ -12,7 +12,7 @@ from django import forms
 
 from recsys_site.errors import ValidationFailed
 from scenarios.models import Scenario
-from scenarios.services import _cron_fields, scenario_config_clean
+from scenarios.services import EDITABLE_FIELDS, _cron_fields, scenario_config_clean
 from training.algorithms.registry import algorithm_names, get_algorithm
 
 HP_PREFIX = "hp__"
@@ -36,27 +36,7 @@ class ScenarioForm(forms.ModelForm):
 
     class Meta:
         model = Scenario
-        fields = [
-            "slug",
-            "name",
-            "description",
-            "parent",
-            "include_categories",
-            "exclude_categories",
-            "event_weights",
-            "min_value",
-            "min_user_events",
-            "min_item_events",
-            "split",
-            "validation_share",
-            "test_share",
-            "k_list",
-            "algorithm",
-            "compute_queue",
-            "seed",
-            "default_k",
-            "exclude_seen",
-        ]
+        fields = [name for name in EDITABLE_FIELDS if name != "hyperparameters"]  # hyperparameters: per field
         widgets = {"description": forms.Textarea(attrs={"rows": 2})}
 
     def __init__(self, *args, schedule: str = "", **kwargs) -> None:

@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from scenarios.models import Scenario
+from scenarios.services import EDITABLE_FIELDS
 
 
 class ScenarioSerializer(serializers.ModelSerializer):
@@ -17,33 +18,7 @@ class ScenarioSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Scenario
-        fields = [
-            "id",
-            "slug",
-            "name",
-            "description",
-            "parent",
-            "include_categories",
-            "exclude_categories",
-            "event_weights",
-            "min_value",
-            "min_user_events",
-            "min_item_events",
-            "split",
-            "validation_share",
-            "test_share",
-            "k_list",
-            "algorithm",
-            "hyperparameters",
-            "compute_queue",
-            "seed",
-            "default_k",
-            "exclude_seen",
-            "slice_stats",
-            "slice_computed_at",
-            "created_at",
-            "updated_at",
-        ]
+        fields = ["id", *EDITABLE_FIELDS, "slice_stats", "slice_computed_at", "created_at", "updated_at"]
         read_only_fields = ["id", "slice_stats", "slice_computed_at", "created_at", "updated_at"]
 
 
