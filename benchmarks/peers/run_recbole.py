@@ -1,8 +1,9 @@
-"""Run RecBole 1.2.1's Pop, ItemKNN, BPR and EASE on MovieLens 100K; print one JSON document.
+"""Run RecBole 1.2.1's Pop, ItemKNN, BPR and EASE (or SASRec and GRU4Rec) on MovieLens 100K; print one JSON document.
 
 Runs inside benchmarks/peers/.venv-recbole (see setup_recbole.sh), never in the project's venv:
 
     .venv-recbole/bin/python run_recbole.py --data u.data [--models Pop,EASE] [--split-out split.npz]
+    .venv-recbole/bin/python run_recbole.py --data u.data --protocol sequential [--epochs SASRec=10,GRU4Rec=10]
 
 Protocol, in RecBole's own keys: ratings >= 3 kept (``val_interval``), per-user random 8:1:1 split
 (``RS``, ``RO``, ``group_by: user``), full ranking with the user's training items (and, for the
@@ -18,6 +19,15 @@ RecBole writes atomic files, checkpoints (saved/) and logs (log/) relative to th
 directory, so everything happens in a temporary directory that is removed afterwards.
 ``--split-out`` writes RecBole's exact train / validation / test (user, item) pairs, in raw
 MovieLens ids, so the other side of the comparison can be evaluated on the same draw.
+
+``--protocol sequential`` runs SASRec and GRU4Rec instead: every interaction kept, each user's
+events in time order, the last one for test and the one before for validation (``LS``,
+``valid_and_test``), full ranking over every item (RecBole masks no history item for sequential
+models), softmax cross-entropy over all items (``loss_type: CE``), at most 50 items read. Each
+model is trained once, with ``--epochs`` capping its epochs and ``--stopping-step`` its patience;
+per epoch the training seconds, the validation NDCG@10 and the time since ``fit`` started are
+recorded. ``--split-out`` then writes each user's training sequence (in RecBole's order) and
+validation and test item.
 """
 
 import argparse
@@ -64,6 +74,10 @@ class PopFixed(Pop):
 
 
 MODELS = ("Pop", "PopFixed", "ItemKNN", "BPR", "EASE")
+SEQUENTIAL_MODELS = ("SASRec", "GRU4Rec")
+# Default epoch caps for the sequential models: on 2 CPU cores an uncapped SASRec would run for hours.
+SEQUENTIAL_EPOCHS = {"SASRec": 10, "GRU4Rec": 10}
+SEQUENTIAL_STOPPING_STEP = 3
 DATASET = "ml-100k"
 SEED = 2020
 METRICS = ("ndcg@10", "recall@10", "mrr@10", "hit@10", "precision@10")
@@ -118,6 +132,44 @@ MODEL_CONFIG = {
 MODEL_CLASSES = {"PopFixed": PopFixed}
 REPORTED_KEYS = ("seed", "val_interval", "eval_args", "valid_metric", "train_batch_size")
 
+SEQUENTIAL_PROTOCOL = {
+    **PROTOCOL,
+    "load_col": {"inter": ["user_id", "item_id", "timestamp"]},
+    "val_interval": None,  # every interaction kept
+    "eval_args": {"split": {"LS": "valid_and_test"}, "order": "TO", "mode": "full", "group_by": "user"},
+    "MAX_ITEM_LIST_LENGTH": 50,
+    "train_neg_sample_args": None,  # CE scores every item; no negatives
+    "learner": "adam",
+    "learning_rate": 0.001,
+    "train_batch_size": 2048,
+    "weight_decay": 0.0,
+    "eval_step": 1,
+}
+# RecBole 1.2.1's defaults (properties/model/SASRec.yaml, GRU4Rec.yaml), written out.
+SEQUENTIAL_CONFIG = {
+    "SASRec": {
+        "n_layers": 2,
+        "n_heads": 2,
+        "hidden_size": 64,
+        "inner_size": 256,
+        "hidden_dropout_prob": 0.5,
+        "attn_dropout_prob": 0.5,
+        "hidden_act": "gelu",
+        "layer_norm_eps": 1e-12,
+        "initializer_range": 0.02,
+        "loss_type": "CE",
+    },
+    "GRU4Rec": {"embedding_size": 64, "hidden_size": 128, "num_layers": 1, "dropout_prob": 0.3, "loss_type": "CE"},
+}
+SEQUENTIAL_REPORTED_KEYS = (
+    *REPORTED_KEYS,
+    "MAX_ITEM_LIST_LENGTH",
+    "train_neg_sample_args",
+    "learning_rate",
+    "epochs",
+    "stopping_step",
+)
+
 
 def write_atomic_file(ratings: Path, directory: Path) -> None:
     """``u.data`` (tab-separated user, item, rating, timestamp) as RecBole's ``ml-100k.inter``."""
@@ -134,6 +186,20 @@ def build_config(model: str, data_root: Path, bpr_epochs: int | None) -> Config:
     # For the dataset name "ml-100k" Config points data_path at the copy bundled inside the
     # package, whatever config_dict says; read the atomic file written from u.data instead.
     config["data_path"] = str(data_root / DATASET)
+    return config
+
+
+def build_sequential_config(model: str, data_root: Path, epochs: int, stopping_step: int) -> Config:
+    """SASRec or GRU4Rec under the leave-last-out protocol, at most ``epochs`` epochs."""
+    overrides = {
+        **SEQUENTIAL_PROTOCOL,
+        **SEQUENTIAL_CONFIG[model],
+        "epochs": epochs,
+        "stopping_step": stopping_step,
+        "checkpoint_dir": str(data_root / "saved"),
+    }
+    config = Config(model=model, dataset=DATASET, config_dict=overrides)
+    config["data_path"] = str(data_root / DATASET)  # as in build_config
     return config
 
 
@@ -208,6 +274,96 @@ def _train_and_test(model_class, trainer_class, config: Config, data: tuple, see
     return result
 
 
+def run_sequential_model(model: str, data_root: Path, *, epochs: int, stopping_step: int) -> tuple[dict, tuple]:
+    """Train SASRec or GRU4Rec once, timing every epoch; returns its figures and (train, valid, test) datasets.
+
+    Per epoch: the seconds ``_train_epoch`` took (training only), the validation NDCG@10, and the
+    seconds since ``fit`` started when the epoch ended (after validation and checkpointing, through
+    RecBole's own ``callback_fn``). The best epoch is RecBole's: the last whose validation score was
+    at least the best so far; its checkpoint is the one tested.
+    """
+    started = time.perf_counter()
+    config = build_sequential_config(model, data_root, epochs, stopping_step)
+    init_seed(config["seed"], config["reproducibility"])
+    init_logger(config)
+    dataset = create_dataset(config)
+    train_data, valid_data, test_data = data_preparation(config, dataset)
+    data_seconds = time.perf_counter() - started
+    model_class = get_model(config["model"])
+    trainer_class = get_trainer(config["MODEL_TYPE"], config["model"])
+    init_seed(config["seed"], config["reproducibility"])
+    build_started = time.perf_counter()
+    recommender = model_class(config, train_data._dataset).to(config["device"])
+    built = time.perf_counter()
+    trainer = trainer_class(config, recommender)
+    clock = EpochClock(trainer)
+    fit_started = time.perf_counter()
+    clock.start()
+    _, best_valid = trainer.fit(train_data, valid_data, saved=True, show_progress=False, callback_fn=clock.callback)
+    fit_seconds = time.perf_counter() - fit_started
+    scores = trainer.evaluate(test_data, load_best_model=True, show_progress=False)
+    per_epoch = [
+        {"train_seconds": train, "valid_ndcg@10": valid, "ended_at": ended}
+        for train, (valid, ended) in zip(clock.train_seconds, clock.valid, strict=True)
+    ]
+    best = _best_epoch([epoch["valid_ndcg@10"] for epoch in per_epoch])
+    figures = {
+        "test": {name: float(scores[name]) for name in METRICS},
+        "valid": {name: float(best_valid[name]) for name in METRICS},
+        "seconds_per_epoch": statistics.median(clock.train_seconds),
+        "seconds_to_best": per_epoch[best]["ended_at"],
+        "best_epoch": best + 1,
+        "fit_seconds": fit_seconds,
+        "train_seconds": (built - build_started) + fit_seconds,
+        "construct_seconds": built - build_started,
+        "trainer_setup_seconds": fit_started - built,
+        "epochs_run": len(per_epoch),
+        "max_epochs": epochs,
+        "stopping_step": stopping_step,
+        "epochs": per_epoch,
+        "data_seconds": data_seconds,
+        "total_seconds": time.perf_counter() - started,
+        "config": {key: _plain(config[key]) for key in (*SEQUENTIAL_REPORTED_KEYS, *SEQUENTIAL_CONFIG[model])},
+    }
+    return figures, (train_data._dataset, valid_data._dataset, test_data._dataset)
+
+
+class EpochClock:
+    """Times a RecBole trainer's epochs: wraps its ``_train_epoch``; pass :meth:`callback` as fit's ``callback_fn``.
+
+    ``train_seconds[e]`` is epoch ``e``'s training pass alone; ``valid[e]`` its validation score and
+    the seconds from :meth:`start` to the end of the epoch (validation and checkpoint included).
+    """
+
+    def __init__(self, trainer) -> None:
+        self.train_seconds: list[float] = []
+        self.valid: list[tuple[float, float]] = []
+        self.started = time.perf_counter()
+        self._train_epoch = trainer._train_epoch
+        trainer._train_epoch = self._timed_train_epoch
+
+    def start(self) -> None:
+        self.started = time.perf_counter()
+
+    def _timed_train_epoch(self, *args, **kwargs):
+        begun = time.perf_counter()
+        loss = self._train_epoch(*args, **kwargs)
+        self.train_seconds.append(time.perf_counter() - begun)
+        return loss
+
+    def callback(self, epoch_idx: int, valid_score: float) -> None:
+        self.valid.append((float(valid_score), time.perf_counter() - self.started))
+
+
+def _best_epoch(scores: list[float]) -> int:
+    """Index of the epoch RecBole keeps: the last one scoring at least the best before it (its ``>=``)."""
+    best = 0
+    for index, score in enumerate(scores):
+        if score >= scores[best]:
+            best = index
+    return best
+
+
 def _plain(value):
     return json.loads(json.dumps(value, default=str))
 
@@ -221,11 +377,61 @@ def raw_pairs(dataset) -> tuple[np.ndarray, np.ndarray]:
     return raw_users, raw_items
 
 
-def save_split(path: Path, datasets: tuple) -> None:
-    arrays = {}
-    for part, dataset in zip(("train", "valid", "test"), datasets, strict=True):
-        arrays[f"{part}_users"], arrays[f"{part}_items"] = raw_pairs(dataset)
+def save_split(path: Path, datasets: tuple, *, sequential: bool = False) -> None:
+    """Write the (user, item) pairs of each part (sequential: :func:`sequences_of`) to ``path``."""
+    if sequential:
+        arrays = sequences_of(datasets)
+    else:
+        arrays = {}
+        for part, dataset in zip(("train", "valid", "test"), datasets, strict=True):
+            arrays[f"{part}_users"], arrays[f"{part}_items"] = raw_pairs(dataset)
     np.savez_compressed(path, **arrays)
+
+
+def sequences_of(datasets: tuple) -> dict[str, np.ndarray]:
+    """Each user's training sequence and validation and test item from RecBole's sequential split, raw ids.
+
+    RecBole augments before splitting: a user with events ``i1 .. in`` (sorted by user, then time,
+    stably) becomes rows ``<i1> | i2``, ``<i1, i2> | i3``, ..., and the last row goes to test, the one
+    before to validation. The training sequence is so ``i1`` followed by the training rows'
+    targets: ``i1 .. i(n-2)``. Checked against the validation and test rows' own item lists.
+    Returns ``train_users`` / ``train_items`` (in sequence order, user by user) and
+    ``valid_users`` / ``valid_items``, ``test_users`` / ``test_items`` (one row per user).
+    """
+    train, valid, test = datasets
+    users, targets = raw_pairs(train)
+    item_lists = train.inter_feat[train.iid_field + train.config["LIST_SUFFIX"]].numpy()
+    firsts = train.id2token(train.iid_field, item_lists[:, 0]).astype(np.int64)
+    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
+    if len(starts) != len(np.unique(users)):
+        raise RuntimeError("RecBole's training rows are not grouped by user")
+    arrays = {
+        "train_users": np.insert(users, starts, users[starts]),
+        "train_items": np.insert(targets, starts, firsts[starts]),
+    }
+    for part, dataset in (("valid", valid), ("test", test)):
+        arrays[f"{part}_users"], arrays[f"{part}_items"] = raw_pairs(dataset)
+    _check_sequences(arrays, valid, test)
+    return arrays
+
+
+def _check_sequences(arrays: dict[str, np.ndarray], valid, test) -> None:
+    """Raise unless every user's validation (test) row reads the end of their training sequence (plus validation)."""
+    length = valid.config["MAX_ITEM_LIST_LENGTH"]
+    users, items = arrays["train_users"], arrays["train_items"]
+    sequences = {user: items[users == user] for user in np.unique(users)}
+    valid_item = dict(zip(arrays["valid_users"], arrays["valid_items"], strict=True))
+    for dataset, extra in ((valid, {}), (test, valid_item)):
+        row_users, _ = raw_pairs(dataset)
+        lists = dataset.inter_feat[dataset.iid_field + dataset.config["LIST_SUFFIX"]].numpy()
+        lengths = dataset.inter_feat[dataset.config["ITEM_LIST_LENGTH_FIELD"]].numpy()
+        if len(row_users) != len(sequences) or len(np.unique(row_users)) != len(row_users):
+            raise RuntimeError("RecBole's split does not hold one validation and one test row per user")
+        for user, row, row_length in zip(row_users, lists, lengths, strict=True):
+            expected = sequences[user] if user not in extra else np.append(sequences[user], extra[user])
+            seen = dataset.id2token(dataset.iid_field, row[:row_length]).astype(np.int64)
+            if not np.array_equal(seen, expected[-length:]):
+                raise RuntimeError(f"user {user}: RecBole's item list differs from the reconstructed sequence")
 
 
 def same_split(first: tuple, second: tuple) -> bool:
@@ -240,13 +446,28 @@ def same_split(first: tuple, second: tuple) -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="MovieLens 100K u.data")
-    parser.add_argument("--models", default=",".join(MODELS), help="comma-separated subset of " + ", ".join(MODELS))
+    parser.add_argument("--protocol", choices=("general", "sequential"), default="general")
+    parser.add_argument(
+        "--models",
+        help=f"comma-separated; general: a subset of {', '.join(MODELS)} (default all); "
+        f"sequential: of {', '.join(SEQUENTIAL_MODELS)} (default both)",
+    )
     parser.add_argument("--split-out", type=Path, help="write RecBole's split here (.npz, raw ids)")
     parser.add_argument("--bpr-epochs", type=int, help="cap BPR's epochs (default 300)")
     parser.add_argument("--repeats", type=int, default=3, help="training runs per closed-form model; fastest kept")
     parser.add_argument("--bpr-seeds", default=str(SEED), help="comma-separated seeds for BPR; results averaged")
+    parser.add_argument(
+        "--epochs",
+        default=",".join(f"{model}={cap}" for model, cap in SEQUENTIAL_EPOCHS.items()),
+        help="sequential: most epochs per model, as MODEL=N pairs",
+    )
+    parser.add_argument("--stopping-step", type=int, default=SEQUENTIAL_STOPPING_STEP, help="sequential: stopping_step")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
+    known = SEQUENTIAL_MODELS if args.protocol == "sequential" else MODELS
+    args.models = args.models.split(",") if args.models else list(known)
+    if unknown := set(args.models) - set(known):
+        parser.error(f"not a {args.protocol} model: {', '.join(sorted(unknown))}")
     # RecBole's Config also parses sys.argv (any --key=value becomes a config entry): hide ours.
     sys.argv = sys.argv[:1]
     torch.set_num_threads(args.threads)
@@ -266,13 +487,12 @@ def main() -> None:
         write_atomic_file(data, root / DATASET)
         os.chdir(root)  # saved/, log/ and log_tensorboard/ land here
         reference = None
-        for model in args.models.split(","):
-            runs = [int(seed) for seed in args.bpr_seeds.split(",")] if model == "BPR" else [SEED] * args.repeats
-            figures, datasets = run_model(model, root, bpr_epochs=args.bpr_epochs, runs=runs)
+        for model in args.models:
+            figures, datasets = _run(model, root, args)
             if reference is None:
                 reference = datasets
                 if split_out:
-                    save_split(split_out, datasets)
+                    save_split(split_out, datasets, sequential=args.protocol == "sequential")
                 results["split_sizes"] = {
                     part: len(d.inter_feat) for part, d in zip(("train", "valid", "test"), datasets, strict=True)
                 }
@@ -287,6 +507,16 @@ def main() -> None:
             )
     results["total_seconds"] = time.perf_counter() - started
     print(json.dumps(results))
+
+
+def _run(model: str, root: Path, args: argparse.Namespace) -> tuple[dict, tuple]:
+    if args.protocol == "sequential":
+        caps = {name: int(cap) for name, cap in (pair.split("=") for pair in args.epochs.split(","))}
+        return run_sequential_model(
+            model, root, epochs=caps.get(model, SEQUENTIAL_EPOCHS[model]), stopping_step=args.stopping_step
+        )
+    runs = [int(seed) for seed in args.bpr_seeds.split(",")] if model == "BPR" else [SEED] * args.repeats
+    return run_model(model, root, bpr_epochs=args.bpr_epochs, runs=runs)
 
 
 if __name__ == "__main__":
