@@ -1,5 +1,7 @@
 """Splits and filters of interaction data."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -111,3 +113,12 @@ def test_reindex_numbers_only_users_and_items_with_events():
     assert (renumbered.n_users, renumbered.n_items) == (2, 2)
     assert user_ids.tolist() == [3, 7] and item_ids.tolist() == [2, 5]
     assert renumbered.users.tolist() == [0, 0, 1] and renumbered.items.tolist() == [1, 0, 1]
+
+
+def test_a_split_keeps_the_item_features_and_the_domains_of_its_events():
+    data = many_events(n_users=5, n_items=40, per_user=6)
+    features = np.random.default_rng(0).normal(size=(40, 3)).astype(np.float32)
+    domains = data.items % 2
+    split = split_leave_last_out(dataclasses.replace(data, item_features=features, domains=domains))
+    assert split.train.item_features is features
+    assert np.array_equal(split.train.domains, domains[split.train_events])

@@ -112,6 +112,39 @@ def test_side_content_places_items_without_events_near_their_cluster_and_none_ca
     assert with_content > without + 0.3
 
 
+def test_side_content_items_without_events_are_their_content_alone():
+    data, _, per_cluster, warm = clustered_data()
+    model = get_algorithm("sasrec")(SMALL_PARAMS["sasrec"] | {"epochs": 3, "content": "side"}, seed=0)
+    model.fit(data)
+    items = model.network.items
+    cold = torch.tensor([item % per_cluster >= warm for item in range(data.n_items)])
+    assert torch.count_nonzero(items.table[1:][cold]) == 0
+    assert torch.count_nonzero(items.table[1:][~cold]) > 0
+    content = items.features[1:] @ items.projection.T
+    assert torch.allclose(model.item_vectors()[cold], content[cold])
+
+
+def test_side_content_learns_a_bias_toward_items_whose_content_is_popular():
+    rng = np.random.default_rng(0)
+    n_clusters, per_cluster, n_users = 4, 10, 120
+    n_items = n_clusters * per_cluster
+    cold = np.arange(n_items) % per_cluster >= 7
+    popularity = np.where(np.arange(n_items) // per_cluster == 0, 8.0, 1.0) * ~cold  # cluster 0 is popular
+    users, items = [], []
+    for user in range(n_users):
+        chosen = rng.choice(n_items, size=8, replace=False, p=popularity / popularity.sum())
+        users += [user] * len(chosen)
+        items += chosen.tolist()
+    features = np.eye(n_clusters, dtype=np.float32)[np.arange(n_items) // per_cluster]
+    features += rng.normal(0.0, 0.05, features.shape).astype(np.float32)
+    data = dataclasses.replace(events(users, items, n_users=n_users, n_items=n_items), item_features=features)
+    model = get_algorithm("sasrec")(SMALL_PARAMS["sasrec"] | {"epochs": 10, "content": "side"}, seed=0)
+    model.fit(data)
+    bias = model.network.items.bias().detach()
+    popular_cold, other_cold = bias[:per_cluster][cold[:per_cluster]], bias[per_cluster:][cold[per_cluster:]]
+    assert popular_cold.min() > other_cold.max()
+
+
 @pytest.mark.parametrize("content", ["init", "side"])
 def test_content_modes_need_item_features(content):
     model = get_algorithm("sasrec")(SMALL_PARAMS["sasrec"] | {"epochs": 1, "content": content})

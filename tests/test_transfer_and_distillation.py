@@ -85,6 +85,27 @@ def test_the_distillation_loss_falls_over_a_few_steps(alpha):
     assert agreement >= 0.8  # the student learnt the teacher's (and the data's) next item
 
 
+@pytest.mark.parametrize("size", [16, 8])
+def test_the_student_starts_from_the_teachers_item_embeddings_projected_to_its_size(size):
+    teacher, data = _fitted_parent(epochs=3)
+    student = get_algorithm("distill")(
+        {"embedding_size": size, "max_length": 10, "epochs": 1, "learning_rate": 1e-6, "dropout": 0.0}, seed=0
+    )
+    item_map = np.arange(data.n_items)
+    item_map[-1] = -1  # an item the teacher does not know keeps a fresh initialisation
+    student.attach_teacher(teacher, item_map)
+    student.fit(data)
+
+    known = teacher.item_vectors()[:-1].double()
+    _, _, right = torch.linalg.svd(known, full_matrices=False)
+    best_of_rank = known @ right[:size].T @ right[:size] @ known.T  # the teacher's dot products, rank ``size``
+    table = student.network.items.table[1:].detach().double()
+    assert torch.allclose(table[:-1] @ table[:-1].T, best_of_rank, atol=1e-4)
+    if size == teacher.hparams["embedding_size"]:
+        assert torch.allclose(best_of_rank, known @ known.T, atol=1e-6)
+    assert table[-1].abs().max() < 0.1  # the fresh normal(0, 0.02) row
+
+
 def test_a_student_needs_a_teacher_whose_items_cover_its_own():
     teacher, data = _fitted_parent(epochs=1)
     student = get_algorithm("distill")({"max_length": 10, "epochs": 1})

@@ -35,6 +35,8 @@ DISTILLATION_PARAMS = (
           minimum=0.05, maximum=100.0),
     Param("alpha", float, 0.5, help="Weight of the distillation (KL) term; 1 − alpha weighs the ground truth.",
           minimum=0.0, maximum=1.0),
+    Param("teacher_init", bool, True, help="Start the student's item embeddings from the teacher's, projected "
+          "onto their top principal directions (a sequential teacher only)."),
 )  # fmt: skip
 
 
@@ -89,13 +91,32 @@ class DistilledSASRec(SASRec):
             )
         super().fit(data, progress, validation=validation)
 
+    def _prepare(self, data: InteractionData, features: torch.Tensor | None) -> None:
+        super()._prepare(data, features)
+        if self.hparams["teacher_init"] and isinstance(self.teacher, SequentialRecommender):
+            self._start_from_teacher_items(self.teacher.item_vectors())
+
+    @torch.no_grad()
+    def _start_from_teacher_items(self, vectors: torch.Tensor) -> None:
+        """Set the item embeddings of the items the teacher knows to its ``vectors`` ``(teacher items, D)``
+        projected onto their top ``d`` right singular directions (the rank-``d`` subspace that keeps their dot
+        products best); the other items, and the dimensions beyond ``D``, keep their fresh initialisation."""
+        table = self._network.items.table
+        known = (self._teacher_items >= 0).to(table.device)
+        if not bool(known.any()):
+            return
+        mine = vectors.to(table.device, torch.float32)[self._teacher_items.to(table.device)[known]]
+        size = min(table.shape[1], mine.shape[1])
+        _, _, right = torch.linalg.svd(mine.double(), full_matrices=False)
+        table[1:][known, :size] = (mine.double() @ right[:size].T).to(table.dtype)
+
     def _batch_loss(self, inputs: torch.Tensor, target_events: torch.Tensor) -> tuple[torch.Tensor, int]:
         trained = target_events >= 0
         table = self._network.items.weight()
-        student = self._network.logits(self._hidden(inputs, table)[trained], table).float()
+        student = self._training_logits(self._network.logits(self._hidden(inputs, table)[trained], table).float())
         targets = self._items_by_event[target_events[trained]]
         temperature, alpha = self.hparams["temperature"], self.hparams["alpha"]
-        teacher = self._teacher_logits(inputs, trained)
+        teacher = self._training_logits(self._teacher_logits(inputs, trained))
         divergence = F.kl_div(
             F.log_softmax(student / temperature, dim=1),
             F.log_softmax(teacher / temperature, dim=1),

@@ -288,8 +288,10 @@ class ItemEmbedding(nn.Module):
 
     With ``side_features`` (content ``side``), item ``i``'s vector is a free embedding plus a learned
     projection of its features ``(f,)``, so an item with few or no events still lands near items with
-    similar content: the hybrid. Content ``init`` uses no side input; the free embeddings start from
-    the features' principal components instead (:meth:`initialise_from_features`).
+    similar content, and its score gets a bias learned from its features (how much any user takes to
+    an item like it: the popularity its content predicts): the hybrid. Content ``init`` uses no side
+    input; the free embeddings start from the features' principal components instead
+    (:meth:`initialise_from_features`).
     """
 
     def __init__(self, n_items: int, size: int, *, side_features: int = 0) -> None:
@@ -298,6 +300,7 @@ class ItemEmbedding(nn.Module):
         if side_features:
             self.register_buffer("features", torch.zeros(n_items + 1, side_features))
             self.projection = nn.Parameter(torch.empty(size, side_features).normal_(0.0, INIT_STD))
+            self.bias_projection = nn.Parameter(torch.zeros(side_features))
 
     @property
     def has_side_features(self) -> bool:
@@ -309,6 +312,10 @@ class ItemEmbedding(nn.Module):
         if self.has_side_features:
             table = table + self.features @ self.projection.T
         return torch.cat([torch.zeros_like(table[:1]), table[1:]])
+
+    def bias(self) -> torch.Tensor | None:
+        """``(n_items,)``: each item's content bias (with side features), added to every user's score of it."""
+        return self.features[1:] @ self.bias_projection if self.has_side_features else None
 
     @torch.no_grad()
     def set_features(self, features: torch.Tensor) -> None:
@@ -345,7 +352,9 @@ class SequenceNetwork(nn.Module):
 
     def logits(self, hidden: torch.Tensor, table: torch.Tensor, domain: int | None = None) -> torch.Tensor:
         """``(P, d)`` states → ``(P, n_items)`` scores of every item."""
-        return hidden @ table[1:].T
+        scores = hidden @ table[1:].T
+        bias = self.items.bias()
+        return scores if bias is None else scores + bias.to(scores.dtype)
 
     def item_indexed(self) -> dict[str, int]:
         """Tensors with one entry per token along an axis (name → axis): gathered, not copied, on transfer."""
@@ -357,6 +366,7 @@ class SequenceNetwork(nn.Module):
         yield self.items.table
         if self.items.has_side_features:
             yield self.items.projection
+            yield self.items.bias_projection
 
 
 # --- hyperparameters -----------------------------------------------------------------------------
@@ -437,6 +447,8 @@ class SequentialRecommender(Recommender):
         self.uses_item_features = self.hparams["content"] != "none"
         self._compiled_hidden: Callable[..., torch.Tensor] | None = None
         self._items_by_event = torch.zeros(0, dtype=torch.long)
+        # With content side: 0 for the items with training events, VERY_LOW_LOGIT for those without (n_items,).
+        self._unseen_logits: torch.Tensor | None = None
 
     def _check_architecture(self, hparams: dict[str, Any]) -> None:
         """Checks across hyperparameters; raise :class:`HyperparameterError`."""
@@ -485,8 +497,21 @@ class SequentialRecommender(Recommender):
                 self._network.items.initialise_from_features(features)
         self.n_users, self.n_items = data.n_users, data.n_items
         self._compiled_hidden = None
+        self._unseen_logits = None
         if features is not None and self.hparams["content"] == "side":
             self._attach_side_features(features)
+            if not self.from_parent:  # a fine-tuned run keeps what its parent learned of every item
+                self._forget_unseen_items(data)
+
+    def _forget_unseen_items(self, data: InteractionData) -> None:
+        """Items without training events are their content alone: their free embeddings are zero, and they
+        are left out of the training softmax (being nobody's next item says nothing of them), so they stay zero
+        and content decides where they rank when scored."""
+        seen = torch.from_numpy(np.bincount(data.items, minlength=data.n_items) > 0).to(self.device)
+        with torch.no_grad():
+            self._network.items.table[1:][~seen] = 0.0
+        if not bool(seen.all()):
+            self._unseen_logits = torch.where(seen, 0.0, VERY_LOW_LOGIT)
 
     def _attach_side_features(self, features: torch.Tensor) -> None:
         items = self._network.items
@@ -541,6 +566,10 @@ class SequentialRecommender(Recommender):
             total, count = total + loss.detach().float() * positions, count + positions
         return float(total) / max(count, 1)
 
+    def _training_logits(self, logits: torch.Tensor) -> torch.Tensor:
+        """``logits`` ``(P, n_items)`` with the items that have no training events left out of the softmax."""
+        return logits if self._unseen_logits is None else logits + self._unseen_logits
+
     def _batch_loss(self, inputs: torch.Tensor, target_events: torch.Tensor) -> tuple[torch.Tensor, int]:
         """Mean next-item loss over the trained positions of ``(b, L)`` windows, and their number."""
         trained = target_events >= 0
@@ -554,8 +583,11 @@ class SequentialRecommender(Recommender):
     ) -> torch.Tensor:
         """Cross-entropy of ``targets`` ``(P,)`` (item indexes) given states ``(P, d)``."""
         if self.hparams.get("loss", "softmax") == "softmax":
-            return F.cross_entropy(self._network.logits(hidden, table, domain), targets)
-        return sampled_softmax_loss(hidden, targets, table[1:], self.hparams["negatives"])
+            return F.cross_entropy(self._training_logits(self._network.logits(hidden, table, domain)), targets)
+        item_logits = self._network.items.bias()
+        if self._unseen_logits is not None:
+            item_logits = self._unseen_logits if item_logits is None else item_logits + self._unseen_logits
+        return sampled_softmax_loss(hidden, targets, table[1:], self.hparams["negatives"], item_logits)
 
     def _hidden(self, tokens: torch.Tensor, table: torch.Tensor, domain: int | None = None) -> torch.Tensor:
         """The network's states for training, through ``torch.compile`` when asked for on CUDA."""
@@ -720,14 +752,25 @@ class SequentialRecommender(Recommender):
             yield
 
 
-def sampled_softmax_loss(hidden: torch.Tensor, targets: torch.Tensor, items: torch.Tensor, negatives: int):
+def sampled_softmax_loss(
+    hidden: torch.Tensor,
+    targets: torch.Tensor,
+    items: torch.Tensor,
+    negatives: int,
+    item_logits: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Softmax cross-entropy over each target and ``negatives`` uniformly drawn items shared by the batch.
 
-    ``hidden`` ``(P, d)``, ``targets`` ``(P,)``, ``items`` ``(n_items, d)``. A drawn item equal to the
-    target is masked out; uniform draws need no log-probability correction (it is a constant).
+    ``hidden`` ``(P, d)``, ``targets`` ``(P,)``, ``items`` ``(n_items, d)``; ``item_logits`` ``(n_items,)``
+    is added to each item's logit (a bias; ``VERY_LOW_LOGIT`` leaves a drawn item out). A drawn item equal to
+    the target is masked out; uniform draws need no log-probability correction (it is a constant).
     """
     drawn = torch.randint(0, items.shape[0], (negatives,), device=hidden.device)
     positive = (hidden * items[targets]).sum(-1, keepdim=True)
-    negative = (hidden @ items[drawn].T).masked_fill(drawn[None, :] == targets[:, None], VERY_LOW_LOGIT)
+    negative = hidden @ items[drawn].T
+    if item_logits is not None:
+        positive = positive + item_logits[targets, None]
+        negative = negative + item_logits[drawn]
+    negative = negative.masked_fill(drawn[None, :] == targets[:, None], VERY_LOW_LOGIT)
     logits = torch.cat([positive, negative], dim=1)
     return F.cross_entropy(logits, torch.zeros(len(targets), dtype=torch.long, device=hidden.device))

@@ -64,7 +64,7 @@ class StarNetwork(SequenceNetwork):
         return self.domain_vectors.shape[0]
 
     def logits(self, hidden: torch.Tensor, table: torch.Tensor, domain: int | None = None) -> torch.Tensor:
-        shared = hidden @ table[1:].T
+        shared = super().logits(hidden, table)
         if domain is None:
             return shared
         domain_vector = self.domain_vectors[domain].expand(len(hidden), -1)
@@ -153,7 +153,7 @@ class STAR(SequentialRecommender):
             rows = mine.any(1)
             hidden = self._hidden(inputs[rows], table, domain)[mine[rows]]
             targets = self._items_by_event[target_events[mine]]
-            logits = self._network.logits(hidden, table, domain)
+            logits = self._training_logits(self._network.logits(hidden, table, domain))
             total = total + F.cross_entropy(logits, targets, reduction="sum")
             count += len(targets)
         return total / max(count, 1), count

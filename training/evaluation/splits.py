@@ -29,7 +29,8 @@ class Split:
 
 
 def select_events(data: InteractionData, events: np.ndarray) -> InteractionData:
-    """The events at ``events`` (``(n,)`` int64 indexes, kept in ascending order), same index space."""
+    """The events at ``events`` (``(n,)`` int64 indexes, kept in ascending order), same index space; item
+    features and event domains come along."""
     events = np.sort(np.asarray(events, dtype=np.int64))
     return InteractionData(
         n_users=data.n_users,
@@ -38,6 +39,8 @@ def select_events(data: InteractionData, events: np.ndarray) -> InteractionData:
         items=data.items[events],
         weights=data.weights[events],
         timestamps=data.timestamps[events],
+        item_features=data.item_features,
+        domains=None if data.domains is None else data.domains[events],
     )
 
 
