@@ -2,7 +2,7 @@
 student, and content / hybrid models on cold items.
 
     .venv/bin/python benchmarks/multi_scenario.py [--datasets ml-100k ml-latest-small] [--device cpu|cuda]
-                                                  [--epochs 200] [--out NAME]
+                                                  [--epochs 200] [--parts adaptation cold] [--out NAME]
 
 Scenarios (the rule): each film belongs to one genre group, the first of these its genres meet:
   action-thriller: Action, Adventure, Sci-Fi, Thriller, Crime, War, Western, Mystery, Horror, IMAX;
@@ -18,9 +18,10 @@ ranking over the scenario's films, training and validation items excluded, NDCG@
 (1 layer, embedding size 32, 16 or 8: the largest within a quarter of (b)'s parameters; early-stopping
 patience 30 epochs instead of 10);
 (e) cold items: 10% of the films are held out of training entirely; content (sentence-encoder
-embeddings of title and genres) and hybrid (SASRec with those embeddings as side input) rank the
-cold films for the users who rated them, against popularity (which knows nothing of them: every cold
-film ties, and the ties are ordered at random, averaged over 20 orders).
+embeddings of title and genres) and hybrid (SASRec with those embeddings as side input, early-stopped
+on each user's last warm rating) rank the cold films for the users who rated them, against popularity
+(which knows nothing of them: every cold film ties, and the ties are ordered at random, averaged over
+20 orders).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from benchmarks.report import ROOT, machine, table, write_results, write_section
 from training.algorithms.base import EpochReport, HeldOut, InteractionData
 from training.algorithms.registry import get_algorithm
 from training.evaluation.ranking import evaluate
-from training.evaluation.splits import split_leave_last_out, split_subset
+from training.evaluation.splits import select_events, split_leave_last_out, split_subset
 
 GROUPS = (
     ("action-thriller", {"Action", "Adventure", "Sci-Fi", "Thriller", "Crime", "War", "Western", "Mystery", "Horror",
@@ -73,7 +74,14 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--epochs", type=int, default=200)
     parser.add_argument("--out", default="multi_scenario")
-    parser.add_argument("--no-cold", action="store_true", help="Skip the cold-item part (needs the text encoder).")
+    parser.add_argument(
+        "--parts",
+        nargs="+",
+        choices=("adaptation", "cold", "teacher-init"),
+        default=["adaptation", "cold"],
+        help="(a) to (d); (e) cold items (needs the text encoder or --features); teacher-init: (b) and (d) "
+        "with and without the student starting from the teacher's item embeddings.",
+    )
     parser.add_argument(
         "--features",
         type=Path,
@@ -94,16 +102,23 @@ def main() -> None:
         dataset = load(name, args.data_root / name)
         if args.features:
             dataset.features = np.load(args.features / f"{name}.npy")
-        results = adaptation(dataset, args.device, args.epochs)
-        cold = {} if args.no_cold else cold_items(dataset, args.device, args.epochs)
+        results = adaptation(dataset, args.device, args.epochs) if "adaptation" in args.parts else {}
+        cold = cold_items(dataset, args.device, args.epochs) if "cold" in args.parts else {}
         figures.update(flatten(name, results, cold))
         sections.append(markdown(name, results, cold))
+        if "teacher-init" in args.parts:
+            ablation = teacher_init_ablation(dataset, args.device, args.epochs)
+            key = name.replace("-", "_")
+            figures.update({f"{key}_{scenario}_{label}": value for scenario, entry in ablation.items()
+                            for label, value in entry.items()})  # fmt: skip
+            sections.append(teacher_init_markdown(ablation))
     figures.update({f"target_{key}": value for key, value in TARGETS.items()})
     write_results(args.out, figures)
     write_section(
         args.out,
-        f"## Multi-scenario adaptation (`benchmarks/multi_scenario.py`, {args.device})\n\n"
-        f"`.venv/bin/python benchmarks/multi_scenario.py --device {args.device}` — {machine()}. "
+        f"## Multi-scenario adaptation: {', '.join(args.parts)} (`benchmarks/multi_scenario.py`, {args.device})\n\n"
+        f"`.venv/bin/python benchmarks/multi_scenario.py --device {args.device} --parts {' '.join(args.parts)}"
+        f"{'' if args.out == 'multi_scenario' else ' --out ' + args.out}` — {machine()}. "
         "Rule, protocol and models are in the script's docstring.\n\n" + "\n\n".join(sections),
     )
     print(json.dumps(figures, indent=2))
@@ -279,6 +294,55 @@ def adaptation(dataset: Dataset, device: str, epochs: int) -> dict[str, dict]:
     return results
 
 
+def teacher_init_ablation(dataset: Dataset, device: str, epochs: int) -> dict[str, dict]:
+    """(b) per scenario, and its student (d) trained twice: item embeddings fresh, and from the teacher's."""
+    data = dataset.data
+    group_split = split_leave_last_out(data)
+    event_group = item_groups(dataset)[data.items]
+    pretrained, _ = fit("sasrec", group_split.train, group_split.validation, device, epochs)
+    results = {}
+    for index, (name, _) in enumerate(GROUPS):
+        member, split, _, items = split_subset(data, group_split, event_group == index)
+        train, validation, test = split.train, split.validation, split.test
+        start = lambda model, items=items: model.initialize_from(pretrained, items)  # noqa: E731
+        tuned, _ = fit("sasrec", train, validation, device, epochs, before=start)
+        entry = {"finetuned_ndcg": scores(tuned, train, test, validation)["ndcg"]}
+        for label, teacher_init in (("student_fresh", False), ("student_teacher_init", True)):
+            student, _ = fit(
+                "distill",
+                train,
+                validation,
+                device,
+                epochs,
+                embedding_size=student_size(tuned.parameter_count(), member.n_items),
+                early_stopping_patience=30,
+                teacher_init=teacher_init,
+                before=lambda model, tuned=tuned, n=member.n_items: model.attach_teacher(tuned, np.arange(n)),
+            )
+            entry[f"{label}_ndcg"] = scores(student, train, test, validation)["ndcg"]
+            entry[f"{label}_share"] = entry[f"{label}_ndcg"] / entry["finetuned_ndcg"]
+        entry["test_users"] = int(test.users_with_items().size)
+        entry["student_embedding_size"] = student.hparams["embedding_size"]
+        results[name.replace("-", "_")] = {key: round(float(value), 5) for key, value in entry.items()}
+    return results
+
+
+def teacher_init_markdown(ablation: dict[str, dict]) -> str:
+    rows = [
+        (
+            scenario.replace("_", "-"),
+            f"{entry['test_users']:.0f}",
+            f"{entry['finetuned_ndcg']:.4f}",
+            f"{entry['student_embedding_size']:.0f}",
+            f"{entry['student_fresh_ndcg']:.4f} ({entry['student_fresh_share']:.0%})",
+            f"{entry['student_teacher_init_ndcg']:.4f} ({entry['student_teacher_init_share']:.0%})",
+        )
+        for scenario, entry in ablation.items()
+    ]
+    header = ("scenario", "test users", "(b) NDCG@10", "student size", "(d) fresh", "(d) from the teacher's items")
+    return "Student item embeddings, fresh or from the teacher's (NDCG@10, share of (b)'s):\n\n" + table(rows, header)
+
+
 def student_size(teacher_parameters: int, n_items: int) -> int:
     """The student's embedding size: the largest of 32, 16 and 8 that keeps it within a quarter of the teacher's
     parameters (with many items the item table dominates both, so the size must shrink with the item count)."""
@@ -322,6 +386,10 @@ def cold_items(dataset: Dataset, device: str, epochs: int) -> dict[str, float]:
     exclude = HeldOut.from_pairs(
         data.n_users, data.n_items, np.repeat(evaluated, len(warm_items)), np.tile(warm_items, len(evaluated))
     )
+    # The hybrid stops early on each user's last warm rating, the rest trains it (and the content model).
+    warm_split = split_leave_last_out(train)
+    validation = warm_split.test
+    train = select_events(train, np.concatenate([warm_split.train_events, warm_split.validation_events]))
     out = {"cold_items": len(cold), "cold_events": int(is_cold.sum())}
     popularity = get_algorithm("popularity")({}, device=device, seed=7)
     popularity.fit(train)
@@ -342,9 +410,11 @@ def cold_items(dataset: Dataset, device: str, epochs: int) -> dict[str, float]:
         ("hybrid", "sasrec", {"content": "side", "epochs": epochs}),
     ):
         model = get_algorithm(algorithm)(params, device=device, seed=7)
-        model.fit(train)
+        timer = Timer()
+        model.fit(train, timer, validation=validation)
         metrics = evaluate(model, train, test, ks=[10], exclude=exclude)["metrics"]
         out[f"{label}_ndcg"], out[f"{label}_recall"] = metrics["ndcg@10"], metrics["recall@10"]
+    out["hybrid_epochs"] = timer.summary()["epochs"]
     return out
 
 
@@ -379,16 +449,17 @@ def flatten(name: str, results: dict, cold: dict) -> dict:
                 flat[f"{key}_{scenario.replace('-', '_')}_{model}"] = values
     flat.update({f"{key}_cold_{metric}": round(float(value), 5) for metric, value in cold.items()})
     members = {s: e for s, e in results.items() if not s.startswith("_")}
-    smallest = min(members, key=lambda s: members[s]["events"])
-    gains = {s: e["finetuned"]["ndcg"] / e["alone"]["ndcg"] - 1 for s, e in members.items() if e["alone"]["ndcg"]}
-    flat[f"{key}_finetune_gain_smallest"] = round(gains.get(smallest, 0.0), 4)
-    flat[f"{key}_finetune_worst_loss"] = round(min(gains.values()), 4)
-    flat[f"{key}_student_share_of_ndcg_min"] = round(
-        min(e["student"]["ndcg"] / e["finetuned"]["ndcg"] for e in members.values() if e["finetuned"]["ndcg"]), 4
-    )
-    flat[f"{key}_student_parameter_share_max"] = round(
-        max(e["student"]["parameters"] / e["finetuned"]["parameters"] for e in members.values()), 4
-    )
+    if members:
+        smallest = min(members, key=lambda s: members[s]["events"])
+        gains = {s: e["finetuned"]["ndcg"] / e["alone"]["ndcg"] - 1 for s, e in members.items() if e["alone"]["ndcg"]}
+        flat[f"{key}_finetune_gain_smallest"] = round(gains.get(smallest, 0.0), 4)
+        flat[f"{key}_finetune_worst_loss"] = round(min(gains.values()), 4)
+        flat[f"{key}_student_share_of_ndcg_min"] = round(
+            min(e["student"]["ndcg"] / e["finetuned"]["ndcg"] for e in members.values() if e["finetuned"]["ndcg"]), 4
+        )
+        flat[f"{key}_student_parameter_share_max"] = round(
+            max(e["student"]["parameters"] / e["finetuned"]["parameters"] for e in members.values()), 4
+        )
     if cold.get("popularity_ndcg"):
         flat[f"{key}_hybrid_over_popularity_cold"] = round(cold["hybrid_ndcg"] / cold["popularity_ndcg"], 3)
     return flat
@@ -414,21 +485,24 @@ def markdown(name: str, results: dict, cold: dict) -> str:
         "parameters (d) vs (b)",
         "latency ms / 256 users (d) vs (b)",
     )
-    group = results["_group"]
-    text = (
-        f"### {name}\n\nNDCG@10 / Recall@10 per scenario.\n\n"
-        + table(rows, header)
-        + f"\n\nGroup pretraining: {group['pretrain']['epochs']} epochs, "
-        f"{group['pretrain']['seconds_per_epoch']:.2f} s/epoch; STAR: {group['star']['epochs']} epochs, "
-        f"{group['star']['seconds_per_epoch']:.2f} s/epoch."
-    )
+    text = f"### {name}"
+    if results:
+        group = results["_group"]
+        text += (
+            "\n\nNDCG@10 / Recall@10 per scenario.\n\n"
+            + table(rows, header)
+            + f"\n\nGroup pretraining: {group['pretrain']['epochs']} epochs, "
+            f"{group['pretrain']['seconds_per_epoch']:.2f} s/epoch; STAR: {group['star']['epochs']} epochs, "
+            f"{group['star']['seconds_per_epoch']:.2f} s/epoch."
+        )
     if cold:
         text += (
             f"\n\nCold films ({cold['cold_items']} films, {cold['cold_events']:,} ratings held out of training;"
             " ranked among the cold films only): NDCG@10 popularity "
             f"{cold['popularity_ndcg']:.4f} (mean of {TIE_ORDERS} random tie orders; by item index "
             f"{cold['popularity_index_ties_ndcg']:.4f}), content {cold['content_ndcg']:.4f}, hybrid "
-            f"{cold['hybrid_ndcg']:.4f} ({cold['hybrid_ndcg'] / cold['popularity_ndcg']:.2f}× popularity)."
+            f"{cold['hybrid_ndcg']:.4f} ({cold['hybrid_ndcg'] / cold['popularity_ndcg']:.2f}× popularity; "
+            f"{cold['hybrid_epochs']} epochs)."
         )
     return text
 
