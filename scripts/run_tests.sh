@@ -10,7 +10,9 @@ mkdir -p var
 echo "==> ruff"
 .venv/bin/ruff check .
 echo "==> migrations are up to date"
-DJANGO_SETTINGS_MODULE=tests.settings .venv/bin/python manage.py makemigrations --check --dry-run
+# Against the server's maintenance database: the check needs no project database to exist.
+DATABASE_URL="${DATABASE_URL%/*}/postgres" DJANGO_SETTINGS_MODULE=tests.settings \
+  .venv/bin/python manage.py makemigrations --check --dry-run
 echo "==> pytest"
 # pytest exits 5 when it collected no test: that is a failure here, like any other non-zero code.
 exec .venv/bin/pytest "$@"

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.db import connection
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -88,6 +89,13 @@ def celery_worker(django_db_setup, django_db_blocker) -> Iterator[subprocess.Pop
     except subprocess.TimeoutExpired:
         os.killpg(worker.pid, signal.SIGKILL)
     log.close()
+    # The worker's pool processes can leave their sessions open for a moment after it exits, and the test
+    # database cannot be dropped while they are.
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
 
 
 def _purge_broker() -> None:
