@@ -262,16 +262,7 @@ def adaptation(dataset: Dataset, device: str, epochs: int) -> dict[str, dict]:
             epochs,
             before=lambda model, items=items: model.initialize_from(pretrained, items),
         )
-        student, student_time = fit(
-            "distill",
-            train,
-            validation,
-            device,
-            epochs,
-            embedding_size=student_size(tuned.parameter_count(), member.n_items),
-            early_stopping_patience=30,  # a small student's validation score is flat for its first epochs
-            before=lambda model, tuned=tuned, n=member.n_items: model.attach_teacher(tuned, np.arange(n)),
-        )
+        student, student_time = fit_student(tuned, member.n_items, train, validation, device, epochs)
         results[name] = {
             "users": member.n_users,
             "items": member.n_items,
@@ -308,16 +299,8 @@ def teacher_init_ablation(dataset: Dataset, device: str, epochs: int) -> dict[st
         tuned, _ = fit("sasrec", train, validation, device, epochs, before=start)
         entry = {"finetuned_ndcg": scores(tuned, train, test, validation)["ndcg"]}
         for label, teacher_init in (("student_fresh", False), ("student_teacher_init", True)):
-            student, _ = fit(
-                "distill",
-                train,
-                validation,
-                device,
-                epochs,
-                embedding_size=student_size(tuned.parameter_count(), member.n_items),
-                early_stopping_patience=30,
-                teacher_init=teacher_init,
-                before=lambda model, tuned=tuned, n=member.n_items: model.attach_teacher(tuned, np.arange(n)),
+            student, _ = fit_student(
+                tuned, member.n_items, train, validation, device, epochs, teacher_init=teacher_init
             )
             entry[f"{label}_ndcg"] = scores(student, train, test, validation)["ndcg"]
             entry[f"{label}_share"] = entry[f"{label}_ndcg"] / entry["finetuned_ndcg"]
@@ -341,6 +324,21 @@ def teacher_init_markdown(ablation: dict[str, dict]) -> str:
     ]
     header = ("scenario", "test users", "(b) NDCG@10", "student size", "(d) fresh", "(d) from the teacher's items")
     return "Student item embeddings, fresh or from the teacher's (NDCG@10, share of (b)'s):\n\n" + table(rows, header)
+
+
+def fit_student(teacher, n_items: int, train, validation, device: str, epochs: int, **params) -> tuple:
+    """(d): a student of ``teacher`` (same items), as large as a quarter of the teacher's parameters allows."""
+    return fit(
+        "distill",
+        train,
+        validation,
+        device,
+        epochs,
+        embedding_size=student_size(teacher.parameter_count(), n_items),
+        early_stopping_patience=30,  # a small student's validation score is flat for its first epochs
+        before=lambda model: model.attach_teacher(teacher, np.arange(n_items)),
+        **params,
+    )
 
 
 def student_size(teacher_parameters: int, n_items: int) -> int:
