@@ -1,12 +1,13 @@
 """Sequential recommenders (SASRec, GRU4Rec): training windows, learning a planted order, scoring, content."""
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
 import torch
 
-from training.algorithms.base import InteractionData
+from training.algorithms.base import InteractionData, Recommender
 from training.algorithms.registry import get_algorithm
 from training.algorithms.sequential import UserSequences, training_windows
 
@@ -95,10 +96,10 @@ def clustered_data(*, seed: int = 0):
     return dataclasses.replace(data, item_features=features), clusters, per_cluster, warm
 
 
-def cold_items_from_own_cluster(content: str) -> float:
+def cold_items_from_own_cluster(content: str, **params) -> float:
     """Share of each user's 5 best-scored cold items that are from the user's cluster (chance: 1/4)."""
     data, clusters, per_cluster, warm = clustered_data()
-    model = get_algorithm("sasrec")(SMALL_PARAMS["sasrec"] | {"epochs": 15, "content": content}, seed=0)
+    model = get_algorithm("sasrec")(SMALL_PARAMS["sasrec"] | {"epochs": 15, "content": content, **params}, seed=0)
     model.fit(data)
     cold = np.array([item for item in range(data.n_items) if item % per_cluster >= warm])
     best = cold[model.score(np.arange(data.n_users))[:, cold].topk(5, dim=1).indices.numpy()]
@@ -143,6 +144,62 @@ def test_side_content_learns_a_bias_toward_items_whose_content_is_popular():
     bias = model.network.items.bias().detach()
     popular_cold, other_cold = bias[:per_cluster][cold[:per_cluster]], bias[per_cluster:][cold[per_cluster:]]
     assert popular_cold.min() > other_cold.max()
+
+
+def test_content_rank_reads_the_features_top_principal_directions_and_a_fine_tuned_run_keeps_them(tmp_path):
+    data, _, _, _ = clustered_data()
+    params = SMALL_PARAMS["sasrec"] | {"epochs": 2, "content": "side", "content_rank": 3}
+    model = get_algorithm("sasrec")(params, seed=0)
+    model.fit(data)
+    items = model.network.items
+    assert items.projection.shape == (16, 3) and items.features.shape == (data.n_items + 1, 3)
+    unit = torch.nn.functional.normalize(torch.from_numpy(data.item_features).double(), dim=1)
+    centred = unit - unit.mean(0)
+    values = torch.linalg.svdvals(centred)
+    basis = items.content_basis.double()
+    assert torch.allclose(basis.T @ basis, torch.eye(3, dtype=torch.float64), atol=1e-5)
+    # Same subspace as the top three principal directions: projecting onto it keeps their variance.
+    assert torch.allclose((centred @ basis).square().sum(), values[:3].square().sum(), rtol=1e-4)
+    expected = torch.nn.functional.normalize(centred @ basis, dim=1).float()
+    assert torch.allclose(items.features[1:], expected, atol=1e-5)
+
+    child = get_algorithm("sasrec")(params | {"content_rank": 0}, seed=1)
+    child.initialize_from(model, np.arange(data.n_items))
+    child.fit(data)
+    assert child.hparams["content_rank"] == 3  # the network's shape comes from the parent
+    assert torch.equal(child.network.items.content_basis, items.content_basis)
+
+    model.save(tmp_path)
+    metadata = json.loads((tmp_path / "metadata.json").read_text())
+    del metadata["params"]["content_rank"]  # the network's shape is in its tensors, whatever the params say
+    (tmp_path / "metadata.json").write_text(json.dumps(metadata))
+    loaded = Recommender.load(tmp_path)
+    assert loaded.hparams["content_rank"] == 3
+    assert torch.equal(loaded.score(np.arange(data.n_users)), model.score(np.arange(data.n_users)))
+
+
+def test_content_loss_adds_the_next_item_loss_of_the_items_content_alone():
+    data, _, _, _ = clustered_data()
+    plain = get_algorithm("sasrec")(SMALL_PARAMS["sasrec"] | {"epochs": 1, "content": "side", "content_loss": 0.0})
+    plain.fit(data)
+    weighted = get_algorithm("sasrec")(SMALL_PARAMS["sasrec"] | {"epochs": 1, "content": "side", "content_loss": 0.5})
+    weighted.network, weighted._unseen_logits = plain.network, plain._unseen_logits
+    items = plain.network.items
+    hidden = torch.randn(6, 16)
+    targets = torch.tensor([0, 3, 5, 16, 31, 47])
+    with torch.no_grad():
+        full = plain._next_item_loss(hidden, targets, items.weight())
+        content_only = torch.nn.functional.cross_entropy(
+            hidden @ items.content_weight()[1:].T + items.bias() + plain._unseen_logits, targets
+        )
+        assert torch.allclose(weighted._next_item_loss(hidden, targets, items.weight()), full + 0.5 * content_only)
+
+
+@pytest.mark.parametrize(
+    "params", [{"content_loss": 1.0}, {"content_rank": 4}, {"content_rank": 4, "content_loss": 1.0}]
+)
+def test_content_loss_and_rank_keep_items_without_events_near_their_cluster(params):
+    assert cold_items_from_own_cluster("side", **params) >= 0.8
 
 
 @pytest.mark.parametrize("content", ["init", "side"])

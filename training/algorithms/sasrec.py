@@ -25,7 +25,7 @@ class SASRec(SequentialRecommender):
         "fine-tune from a parent run."
     )
     params = sequential_params(architecture=(HEADS,), extra=LOSS_PARAMS)
-    architecture_params = ("embedding_size", "layers", "heads", "max_length")
+    architecture_params = ("embedding_size", "layers", "heads", "max_length", "content_rank")
     encoder_class = TransformerEncoder
 
     def _check_architecture(self, hparams: dict[str, Any]) -> None:
@@ -36,4 +36,6 @@ class SASRec(SequentialRecommender):
         encoder = TransformerEncoder(
             size, self.hparams["layers"], self.hparams["heads"], self.hparams["dropout"], self.hparams["max_length"]
         )
-        return SequenceNetwork(ItemEmbedding(n_items, size, side_features=feature_size), encoder)
+        return SequenceNetwork(
+            ItemEmbedding(n_items, size, side_features=feature_size, side_rank=self.hparams["content_rank"]), encoder
+        )

@@ -289,28 +289,44 @@ class ItemEmbedding(nn.Module):
     With ``side_features`` (content ``side``), item ``i``'s vector is a free embedding plus a learned
     projection of its features ``(f,)``, so an item with few or no events still lands near items with
     similar content, and its score gets a bias learned from its features (how much any user takes to
-    an item like it: the popularity its content predicts): the hybrid. Content ``init`` uses no side
+    an item like it: the popularity its content predicts): the hybrid. With ``side_rank`` the projection
+    reads only the features' top principal directions (:meth:`fit_content_basis`). Content ``init`` uses no side
     input; the free embeddings start from the features' principal components instead
     (:meth:`initialise_from_features`).
     """
 
-    def __init__(self, n_items: int, size: int, *, side_features: int = 0) -> None:
+    def __init__(self, n_items: int, size: int, *, side_features: int = 0, side_rank: int = 0) -> None:
         super().__init__()
         self.table = nn.Parameter(torch.empty(n_items + 1, size).normal_(0.0, INIT_STD))
         if side_features:
-            self.register_buffer("features", torch.zeros(n_items + 1, side_features))
-            self.projection = nn.Parameter(torch.empty(size, side_features).normal_(0.0, INIT_STD))
-            self.bias_projection = nn.Parameter(torch.zeros(side_features))
+            rank = min(side_rank, side_features) if side_rank else side_features
+            if rank < side_features:  # set by fit_content_basis; the stored features are the reduced ones
+                self.register_buffer("content_basis", torch.eye(side_features)[:, :rank].contiguous())
+                self.register_buffer("content_mean", torch.zeros(side_features))
+            self.register_buffer("features", torch.zeros(n_items + 1, rank))
+            self.projection = nn.Parameter(torch.empty(size, rank).normal_(0.0, INIT_STD))
+            self.bias_projection = nn.Parameter(torch.zeros(rank))
 
     @property
     def has_side_features(self) -> bool:
         return hasattr(self, "projection")
 
+    @property
+    def feature_size(self) -> int:
+        """Dimensions of the raw features :meth:`set_features` takes (0 without side features)."""
+        if not self.has_side_features:
+            return 0
+        return self.content_basis.shape[0] if hasattr(self, "content_basis") else self.features.shape[1]
+
+    def content_weight(self) -> torch.Tensor:
+        """``(n_items + 1, d)``: each item's vector from its content alone (with side features); row 0 is zero."""
+        return self.features @ self.projection.T
+
     def weight(self) -> torch.Tensor:
         """``(n_items + 1, d)``: token ``t``'s vector is row ``t``; row 0 is zero."""
         table = self.table
         if self.has_side_features:
-            table = table + self.features @ self.projection.T
+            table = table + self.content_weight()
         return torch.cat([torch.zeros_like(table[:1]), table[1:]])
 
     def bias(self) -> torch.Tensor | None:
@@ -319,8 +335,28 @@ class ItemEmbedding(nn.Module):
 
     @torch.no_grad()
     def set_features(self, features: torch.Tensor) -> None:
-        """Use ``features`` ``(n_items, f)`` as the side input (scaled to unit rows: 384-d text vectors vary)."""
-        self.features[1:] = F.normalize(features.float(), dim=1).to(self.features)
+        """Use ``features`` ``(n_items, f)`` as the side input (scaled to unit rows: 384-d text vectors vary),
+        reduced to the content basis if there is one (centred, projected, and scaled to unit rows again)."""
+        unit = F.normalize(features.float(), dim=1).to(self.features)
+        if hasattr(self, "content_basis"):
+            unit = F.normalize((unit - self.content_mean) @ self.content_basis, dim=1)
+        self.features[1:] = unit
+
+    @torch.no_grad()
+    def fit_content_basis(self, features: torch.Tensor) -> None:
+        """Set the content basis to the top principal directions of ``features`` ``(n_items, f)`` (unit rows).
+
+        The projection then reads only the directions along which the items' content varies most: it cannot
+        fit the many small ones to the items with events, which would not carry over to the items without.
+        """
+        if hasattr(self, "content_basis"):
+            unit = F.normalize(features.double(), dim=1)
+            mean = unit.mean(0)
+            _, _, right = torch.linalg.svd(unit - mean, full_matrices=False)
+            rank = self.content_basis.shape[1]
+            self.content_mean.copy_(mean)
+            self.content_basis.zero_()
+            self.content_basis[:, : min(rank, len(right))] = right[:rank].T.to(self.content_basis)
 
     @torch.no_grad()
     def initialise_from_features(self, features: torch.Tensor) -> None:
@@ -400,6 +436,10 @@ def sequential_params(
         Param("compile", bool, False, help="torch.compile the encoder on CUDA (ignored on the CPU)."),
         Param("content", str, "none", help="Item features: none; init (item embeddings start from them); side "
               "(a learned projection of them is added to every item's embedding).", choices=CONTENT_MODES),
+        Param("content_rank", int, 16, help="With content side: the projection reads the features' top this many "
+              "principal directions (0: every dimension).", minimum=0, maximum=4096),
+        Param("content_loss", float, 1.0, help="With content side: weight of a second next-item loss that scores "
+              "every item by its content alone, as items without events are scored.", minimum=0.0, maximum=10.0),
         Param("finetune", str, "all", help="From a parent run: train every layer, or only the top layer, the "
               "output normalisation and the item embeddings.", choices=FINETUNE_MODES),
     )  # fmt: skip
@@ -495,6 +535,8 @@ class SequentialRecommender(Recommender):
             self.network = self._build_network(data.n_items, side).to(self.device)
             if features is not None and self.hparams["content"] == "init":
                 self._network.items.initialise_from_features(features)
+            if side:
+                self._network.items.fit_content_basis(features)
         self.n_users, self.n_items = data.n_users, data.n_items
         self._compiled_hidden = None
         self._unseen_logits = None
@@ -515,9 +557,13 @@ class SequentialRecommender(Recommender):
 
     def _attach_side_features(self, features: torch.Tensor) -> None:
         items = self._network.items
-        if not items.has_side_features or items.features.shape[1] != features.shape[1]:
-            fresh = ItemEmbedding(self.n_items, items.table.shape[1], side_features=features.shape[1])
+        if items.feature_size != features.shape[1]:
+            fresh = ItemEmbedding(
+                self.n_items, items.table.shape[1], side_features=features.shape[1],
+                side_rank=self.hparams["content_rank"],
+            )  # fmt: skip
             fresh.table = items.table
+            fresh.fit_content_basis(features)
             self._network.items = fresh.to(self.device)
         self._network.items.set_features(features)
 
@@ -582,6 +628,16 @@ class SequentialRecommender(Recommender):
         self, hidden: torch.Tensor, targets: torch.Tensor, table: torch.Tensor, domain: int | None = None
     ) -> torch.Tensor:
         """Cross-entropy of ``targets`` ``(P,)`` (item indexes) given states ``(P, d)``."""
+        loss = self._item_loss(hidden, targets, table, domain)
+        items, weight = self._network.items, self.hparams["content_loss"]
+        if weight and items.has_side_features:
+            loss = loss + weight * self._item_loss(hidden, targets, items.content_weight(), domain)
+        return loss
+
+    def _item_loss(
+        self, hidden: torch.Tensor, targets: torch.Tensor, table: torch.Tensor, domain: int | None
+    ) -> torch.Tensor:
+        """Cross-entropy of ``targets`` with the items' vectors ``table`` ``(n_items + 1, d)``."""
         if self.hparams.get("loss", "softmax") == "softmax":
             return F.cross_entropy(self._training_logits(self._network.logits(hidden, table, domain)), targets)
         item_logits = self._network.items.bias()
@@ -675,11 +731,19 @@ class SequentialRecommender(Recommender):
     def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
         state = {name.removeprefix("network."): value for name, value in tensors.items() if name != "histories"}
         if self.network is None or self._shapes_differ(state):
-            feature_size = state["items.features"].shape[1] if "items.features" in state else 0
+            feature_size = self._adopt_side_shape(state)
             self.network = self._build_network(len(state["items.table"]) - 1, feature_size).to(self.device)
         self._network.load_state_dict(state)
         self._network.eval()
         self.histories = tensors["histories"].long().to(self.device)
+
+    def _adopt_side_shape(self, state: dict[str, torch.Tensor]) -> int:
+        """The raw feature size of a network ``state``'s side features (0 without), taking its content rank."""
+        if "items.features" not in state:
+            return 0
+        basis = state.get("items.content_basis")
+        self.hparams["content_rank"] = 0 if basis is None else basis.shape[1]
+        return state["items.features"].shape[1] if basis is None else basis.shape[0]
 
     def _shapes_differ(self, state: dict[str, torch.Tensor]) -> bool:
         current = self._network.state_dict()
@@ -709,9 +773,9 @@ class SequentialRecommender(Recommender):
         self._check_architecture(self.hparams | adopted)
         self.hparams.update(adopted)
         parent_state = parent_network.state_dict()
-        side = self.hparams["content"] == "side" and "items.features" in parent_state
+        feature_size = self._adopt_side_shape(parent_state) if self.hparams["content"] == "side" else 0
         with self._seeded():
-            network = self._build_network(len(item_map), parent_state["items.features"].shape[1] if side else 0)
+            network = self._build_network(len(item_map), feature_size)
         network.to(self.device)
         token_map = torch.from_numpy(np.concatenate([[0], item_map + 1])).to(self.device)  # 0: padding or unknown
         known = token_map > 0
