@@ -18,10 +18,10 @@ ranking over the scenario's films, training and validation items excluded, NDCG@
 (1 layer, embedding size 32, 16 or 8: the largest within a quarter of (b)'s parameters; early-stopping
 patience 30 epochs instead of 10);
 (e) cold items: 10% of the films are held out of training entirely; content (sentence-encoder
-embeddings of title and genres) and hybrid (SASRec with those embeddings as side input, early-stopped
-on each user's last warm rating) rank the cold films for the users who rated them, against popularity
-(which knows nothing of them: every cold film ties, and the ties are ordered at random, averaged over
-20 orders).
+embeddings of title and genres) and hybrid (SASRec with those embeddings as side input, its defaults or the
+given --content-rank, early-stopped on each user's last warm rating) rank the cold films for the users
+who rated them, against popularity (which knows nothing of them: every cold film ties, and the ties are
+ordered at random, averaged over 20 orders).
 """
 
 from __future__ import annotations
@@ -89,6 +89,12 @@ def main() -> None:
         "--save-features), for a machine without the encoder package.",
     )
     parser.add_argument("--save-features", type=Path, help="Encode each dataset's films into this folder and stop.")
+    parser.add_argument(
+        "--content-rank",
+        type=int,
+        help="The hybrid's content_rank (principal directions of the text embeddings its projection reads; "
+        "0: all); by default the model's default.",
+    )
     args = parser.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     figures: dict[str, float | int | str] = {"device": args.device, "epochs_cap": args.epochs}
@@ -103,7 +109,7 @@ def main() -> None:
         if args.features:
             dataset.features = np.load(args.features / f"{name}.npy")
         results = adaptation(dataset, args.device, args.epochs) if "adaptation" in args.parts else {}
-        cold = cold_items(dataset, args.device, args.epochs) if "cold" in args.parts else {}
+        cold = cold_items(dataset, args.device, args.epochs, args.content_rank) if "cold" in args.parts else {}
         figures.update(flatten(name, results, cold))
         sections.append(markdown(name, results, cold))
         if "teacher-init" in args.parts:
@@ -118,6 +124,7 @@ def main() -> None:
         args.out,
         f"## Multi-scenario adaptation: {', '.join(args.parts)} (`benchmarks/multi_scenario.py`, {args.device})\n\n"
         f"`.venv/bin/python benchmarks/multi_scenario.py --device {args.device} --parts {' '.join(args.parts)}"
+        f"{'' if args.content_rank is None else f' --content-rank {args.content_rank}'}"
         f"{'' if args.out == 'multi_scenario' else ' --out ' + args.out}` — {machine()}. "
         "Rule, protocol and models are in the script's docstring.\n\n" + "\n\n".join(sections),
     )
@@ -362,7 +369,7 @@ def encode(dataset: Dataset, device: str) -> np.ndarray:
     return TextEncoder.shared(device).encode(texts)
 
 
-def cold_items(dataset: Dataset, device: str, epochs: int) -> dict[str, float]:
+def cold_items(dataset: Dataset, device: str, epochs: int, content_rank: int | None = None) -> dict[str, float]:
     data = dataset.data
     rng = np.random.default_rng(11)
     cold = rng.choice(data.n_items, size=max(1, data.n_items // 10), replace=False)
@@ -389,6 +396,7 @@ def cold_items(dataset: Dataset, device: str, epochs: int) -> dict[str, float]:
     validation = warm_split.test
     train = select_events(train, np.concatenate([warm_split.train_events, warm_split.validation_events]))
     out = {"cold_items": len(cold), "cold_events": int(is_cold.sum())}
+    rank = {} if content_rank is None else {"content_rank": content_rank}
     popularity = get_algorithm("popularity")({}, device=device, seed=7)
     popularity.fit(train)
     # Popularity gives every cold film the same score, so its ranking is the tie order. By item index that order
@@ -405,7 +413,7 @@ def cold_items(dataset: Dataset, device: str, epochs: int) -> dict[str, float]:
     out["popularity_recall"] = statistics.mean(m["recall@10"] for m in random_ties)
     for label, algorithm, params in (
         ("content", "content", {}),
-        ("hybrid", "sasrec", {"content": "side", "epochs": epochs}),
+        ("hybrid", "sasrec", {"content": "side", "epochs": epochs} | rank),
     ):
         model = get_algorithm(algorithm)(params, device=device, seed=7)
         timer = Timer()
@@ -413,6 +421,7 @@ def cold_items(dataset: Dataset, device: str, epochs: int) -> dict[str, float]:
         metrics = evaluate(model, train, test, ks=[10], exclude=exclude)["metrics"]
         out[f"{label}_ndcg"], out[f"{label}_recall"] = metrics["ndcg@10"], metrics["recall@10"]
     out["hybrid_epochs"] = timer.summary()["epochs"]
+    out["hybrid_content_rank"] = model.hparams["content_rank"]
     return out
 
 
@@ -500,7 +509,7 @@ def markdown(name: str, results: dict, cold: dict) -> str:
             f"{cold['popularity_ndcg']:.4f} (mean of {TIE_ORDERS} random tie orders; by item index "
             f"{cold['popularity_index_ties_ndcg']:.4f}), content {cold['content_ndcg']:.4f}, hybrid "
             f"{cold['hybrid_ndcg']:.4f} ({cold['hybrid_ndcg'] / cold['popularity_ndcg']:.2f}× popularity; "
-            f"{cold['hybrid_epochs']} epochs)."
+            f"{cold['hybrid_epochs']} epochs, content_rank {cold['hybrid_content_rank']})."
         )
     return text
 

@@ -436,7 +436,7 @@ def sequential_params(
         Param("compile", bool, False, help="torch.compile the encoder on CUDA (ignored on the CPU)."),
         Param("content", str, "none", help="Item features: none; init (item embeddings start from them); side "
               "(a learned projection of them is added to every item's embedding).", choices=CONTENT_MODES),
-        Param("content_rank", int, 16, help="With content side: the projection reads the features' top this many "
+        Param("content_rank", int, 0, help="With content side: the projection reads the features' top this many "
               "principal directions (0: every dimension).", minimum=0, maximum=4096),
         Param("content_loss", float, 1.0, help="With content side: weight of a second next-item loss that scores "
               "every item by its content alone, as items without events are scored.", minimum=0.0, maximum=10.0),
