@@ -54,6 +54,7 @@ GROUPS = (
 ML100K_GENRES = ("unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary",
                  "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller",
                  "War", "Western")  # fmt: skip
+DEFAULT_DATASETS = ["ml-100k", "ml-latest-small"]
 TARGETS = {"finetune_gain_smallest": 0.10, "finetune_worst_loss": -0.01, "student_share_of_ndcg": 0.95,
            "student_parameter_share": 0.25, "hybrid_over_popularity_cold": 3.0}  # fmt: skip
 
@@ -69,7 +70,7 @@ class Dataset:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--datasets", nargs="+", default=["ml-100k", "ml-latest-small"])
+    parser.add_argument("--datasets", nargs="+", default=DEFAULT_DATASETS)
     parser.add_argument("--data-root", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--epochs", type=int, default=200)
@@ -124,6 +125,7 @@ def main() -> None:
         args.out,
         f"## Multi-scenario adaptation: {', '.join(args.parts)} (`benchmarks/multi_scenario.py`, {args.device})\n\n"
         f"`.venv/bin/python benchmarks/multi_scenario.py --device {args.device} --parts {' '.join(args.parts)}"
+        f"{'' if args.datasets == DEFAULT_DATASETS else ' --datasets ' + ' '.join(args.datasets)}"
         f"{'' if args.content_rank is None else f' --content-rank {args.content_rank}'}"
         f"{'' if args.out == 'multi_scenario' else ' --out ' + args.out}` — {machine()}. "
         "Rule, protocol and models are in the script's docstring.\n\n" + "\n\n".join(sections),
