@@ -5,7 +5,6 @@ from training.algorithms.registry import register
 from training.algorithms.sequential import (
     LOSS_PARAMS,
     GRUEncoder,
-    ItemEmbedding,
     SequenceNetwork,
     SequentialRecommender,
     sequential_params,
@@ -24,12 +23,10 @@ class GRU4Rec(SequentialRecommender):
         "parent run."
     )
     params = sequential_params(layers=1, architecture=(HIDDEN_SIZE,), extra=LOSS_PARAMS)
-    architecture_params = ("embedding_size", "hidden_size", "layers", "max_length", "content_rank")
+    architecture_params = ("embedding_size", "hidden_size", "layers", "max_length")
     encoder_class = GRUEncoder
 
     def _build_network(self, n_items: int, feature_size: int) -> SequenceNetwork:
         size = self.hparams["embedding_size"]
         encoder = GRUEncoder(size, self.hparams["hidden_size"], self.hparams["layers"], self.hparams["dropout"])
-        return SequenceNetwork(
-            ItemEmbedding(n_items, size, side_features=feature_size, side_rank=self.hparams["content_rank"]), encoder
-        )
+        return SequenceNetwork(self._item_embedding(n_items, size, feature_size), encoder)

@@ -6,7 +6,6 @@ from training.algorithms.registry import register
 from training.algorithms.sequential import (
     HEADS,
     LOSS_PARAMS,
-    ItemEmbedding,
     SequenceNetwork,
     SequentialRecommender,
     TransformerEncoder,
@@ -25,7 +24,7 @@ class SASRec(SequentialRecommender):
         "fine-tune from a parent run."
     )
     params = sequential_params(architecture=(HEADS,), extra=LOSS_PARAMS)
-    architecture_params = ("embedding_size", "layers", "heads", "max_length", "content_rank")
+    architecture_params = ("embedding_size", "layers", "heads", "max_length")
     encoder_class = TransformerEncoder
 
     def _check_architecture(self, hparams: dict[str, Any]) -> None:
@@ -36,6 +35,4 @@ class SASRec(SequentialRecommender):
         encoder = TransformerEncoder(
             size, self.hparams["layers"], self.hparams["heads"], self.hparams["dropout"], self.hparams["max_length"]
         )
-        return SequenceNetwork(
-            ItemEmbedding(n_items, size, side_features=feature_size, side_rank=self.hparams["content_rank"]), encoder
-        )
+        return SequenceNetwork(self._item_embedding(n_items, size, feature_size), encoder)

@@ -496,6 +496,10 @@ class SequentialRecommender(Recommender):
     def _build_network(self, n_items: int, feature_size: int) -> SequenceNetwork:
         raise NotImplementedError
 
+    def _item_embedding(self, n_items: int, size: int, feature_size: int) -> ItemEmbedding:
+        """The item vectors for :meth:`_build_network`, with side features of ``feature_size`` (0: none)."""
+        return ItemEmbedding(n_items, size, side_features=feature_size, side_rank=self.hparams["content_rank"])
+
     # -- fitting
 
     def fit(
@@ -558,10 +562,7 @@ class SequentialRecommender(Recommender):
     def _attach_side_features(self, features: torch.Tensor) -> None:
         items = self._network.items
         if items.feature_size != features.shape[1]:
-            fresh = ItemEmbedding(
-                self.n_items, items.table.shape[1], side_features=features.shape[1],
-                side_rank=self.hparams["content_rank"],
-            )  # fmt: skip
+            fresh = self._item_embedding(self.n_items, items.table.shape[1], features.shape[1])
             fresh.table = items.table
             fresh.fit_content_basis(features)
             self._network.items = fresh.to(self.device)

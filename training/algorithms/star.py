@@ -86,7 +86,7 @@ class STAR(SequentialRecommender):
         "Scores each user in a chosen domain (default: their most frequent one)."
     )
     params = sequential_params(architecture=(HEADS, AUXILIARY_SIZE))
-    architecture_params = ("embedding_size", "layers", "heads", "max_length", "auxiliary_size", "content_rank")
+    architecture_params = ("embedding_size", "layers", "heads", "max_length", "auxiliary_size")
     encoder_class = TransformerEncoder
     uses_domains: ClassVar[bool] = True
 
@@ -117,7 +117,7 @@ class STAR(SequentialRecommender):
             size, self.hparams["layers"], self.hparams["heads"], self.hparams["dropout"], self.hparams["max_length"],
             n_domains,
         )  # fmt: skip
-        items = ItemEmbedding(n_items, size, side_features=feature_size, side_rank=self.hparams["content_rank"])
+        items = self._item_embedding(n_items, size, feature_size)
         return StarNetwork(items, encoder, n_domains, self.hparams["auxiliary_size"])
 
     # -- fitting
