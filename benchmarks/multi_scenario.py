@@ -18,10 +18,12 @@ ranking over the scenario's films, training and validation items excluded, NDCG@
 (1 layer, embedding size 32, 16 or 8: the largest within a quarter of (b)'s parameters; early-stopping
 patience 30 epochs instead of 10);
 (e) cold items: 10% of the films are held out of training entirely; content (sentence-encoder
-embeddings of title and genres) and hybrid (SASRec with those embeddings as side input, its defaults or the
-given --content-rank, early-stopped on each user's last warm rating) rank the cold films for the users
-who rated them, against popularity (which knows nothing of them: every cold film ties, and the ties are
-ordered at random, averaged over 20 orders).
+embeddings of title and genres) and hybrid (SASRec with those embeddings as side input) rank the cold films
+for the users who rated them, against popularity (which knows nothing of them: every cold film ties, and the
+ties are ordered at random, averaged over 20 orders). The hybrid's content_rank (16, 64 or all 384
+dimensions; or the given --content-rank) and epoch count are chosen by pseudo-cold validation, without the
+cold films: another 10% of the warm films are held out of a fitting, and the (rank, epoch) that ranks them
+best wins; the hybrid is then fitted on every warm film for that many epochs.
 """
 
 from __future__ import annotations
@@ -94,7 +96,7 @@ def main() -> None:
         "--content-rank",
         type=int,
         help="The hybrid's content_rank (principal directions of the text embeddings its projection reads; "
-        "0: all); by default the model's default.",
+        "0: all); by default pseudo-cold validation chooses among 16, 64 and all.",
     )
     args = parser.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
@@ -375,30 +377,13 @@ def cold_items(dataset: Dataset, device: str, epochs: int, content_rank: int | N
     data = dataset.data
     rng = np.random.default_rng(11)
     cold = rng.choice(data.n_items, size=max(1, data.n_items // 10), replace=False)
-    is_cold = np.isin(data.items, cold)
     features = dataset.features if dataset.features is not None else encode(dataset, device)
-    warm_events = np.flatnonzero(~is_cold)
-    train = dataclasses.replace(
-        data,
-        users=data.users[warm_events],
-        items=data.items[warm_events],
-        weights=data.weights[warm_events],
-        timestamps=data.timestamps[warm_events],
-        item_features=features,
-    )
-    test = HeldOut.from_pairs(data.n_users, data.n_items, data.users[is_cold], data.items[is_cold])
-    # Rank only among the cold films: every warm film is excluded for every evaluated user.
-    evaluated = test.users_with_items()
-    warm_items = np.setdiff1d(np.arange(data.n_items), cold)
-    exclude = HeldOut.from_pairs(
-        data.n_users, data.n_items, np.repeat(evaluated, len(warm_items)), np.tile(warm_items, len(evaluated))
-    )
-    # The hybrid stops early on each user's last warm rating, the rest trains it (and the content model).
+    train, test, exclude = hold_out_items(dataclasses.replace(data, item_features=features), cold)
+    # Each user's last warm rating is the hybrid's warm validation; the rest trains the models.
     warm_split = split_leave_last_out(train)
     validation = warm_split.test
     train = select_events(train, np.concatenate([warm_split.train_events, warm_split.validation_events]))
-    out = {"cold_items": len(cold), "cold_events": int(is_cold.sum())}
-    rank = {} if content_rank is None else {"content_rank": content_rank}
+    out = {"cold_items": len(cold), "cold_events": test.n_pairs}
     popularity = get_algorithm("popularity")({}, device=device, seed=7)
     popularity.fit(train)
     # Popularity gives every cold film the same score, so its ranking is the tie order. By item index that order
@@ -413,18 +398,88 @@ def cold_items(dataset: Dataset, device: str, epochs: int, content_rank: int | N
     ]
     out["popularity_ndcg"] = statistics.mean(m["ndcg@10"] for m in random_ties)
     out["popularity_recall"] = statistics.mean(m["recall@10"] for m in random_ties)
-    for label, algorithm, params in (
-        ("content", "content", {}),
-        ("hybrid", "sasrec", {"content": "side", "epochs": epochs} | rank),
-    ):
-        model = get_algorithm(algorithm)(params, device=device, seed=7)
-        timer = Timer()
-        model.fit(train, timer, validation=validation)
-        metrics = evaluate(model, train, test, ks=[10], exclude=exclude)["metrics"]
-        out[f"{label}_ndcg"], out[f"{label}_recall"] = metrics["ndcg@10"], metrics["recall@10"]
-    out["hybrid_epochs"] = timer.summary()["epochs"]
-    out["hybrid_content_rank"] = model.hparams["content_rank"]
+    content = get_algorithm("content")({}, device=device, seed=7)
+    content.fit(train)
+    metrics = evaluate(content, train, test, ks=[10], exclude=exclude)["metrics"]
+    out["content_ndcg"], out["content_recall"] = metrics["ndcg@10"], metrics["recall@10"]
+
+    ranks = RANK_CANDIDATES if content_rank is None else (content_rank,)
+    choice = choose_hybrid(train, validation, device, epochs, ranks)
+    hybrid = get_algorithm("sasrec")(
+        {"content": "side", "content_rank": choice["rank"], "epochs": choice["epoch"]}, device=device, seed=7
+    )
+    hybrid.fit(train)  # exactly the chosen epochs: no validation to stop on
+    metrics = evaluate(hybrid, train, test, ks=[10], exclude=exclude)["metrics"]
+    out["hybrid_ndcg"], out["hybrid_recall"] = metrics["ndcg@10"], metrics["recall@10"]
+    out["hybrid_warm_validation_ndcg"] = evaluate(hybrid, train, validation, ks=[10])["metrics"]["ndcg@10"]
+    out["hybrid_epochs"] = choice["epoch"]
+    out["hybrid_content_rank"] = choice["rank"]
+    out.update({key: value for key, value in choice.items() if key.startswith("fold_")})
     return out
+
+
+RANK_CANDIDATES = (16, 64, 0)  # content_rank values the pseudo-cold validation chooses from (0: all 384)
+
+
+def hold_out_items(data: InteractionData, items: np.ndarray) -> tuple[InteractionData, HeldOut, HeldOut]:
+    """``data`` without any event of ``items``; those events as a test set; and the exclusion that ranks each
+    tested user's held-out films among ``items`` only (every other film is excluded)."""
+    held = np.isin(data.items, items)
+    test = HeldOut.from_pairs(data.n_users, data.n_items, data.users[held], data.items[held])
+    tested = test.users_with_items()
+    others = np.setdiff1d(np.arange(data.n_items), items)
+    exclude = HeldOut.from_pairs(
+        data.n_users, data.n_items, np.repeat(tested, len(others)), np.tile(others, len(tested))
+    )
+    return select_events(data, np.flatnonzero(~held)), test, exclude
+
+
+def choose_hybrid(train: InteractionData, validation: HeldOut, device: str, epochs: int, ranks) -> dict:
+    """Pseudo-cold validation: the hybrid's content_rank and epoch count, chosen without the cold films.
+
+    A tenth of the films with training events are held out of ``train`` as if cold; the hybrid is fitted on
+    the rest once per candidate rank (early-stopped on the warm validation, its held-out films left out of it),
+    and after every epoch ranks the held-out films for the users who rated them, as the cold films are
+    ranked. The (rank, epoch) with the best NDCG@10 there wins; the warm validation NDCG@10 at that epoch
+    and at the run's best warm epoch show what stopping there costs the films with events.
+    """
+    rng = np.random.default_rng(13)
+    seen = np.unique(train.items)
+    pseudo = rng.choice(seen, size=max(1, len(seen) // 10), replace=False)
+    fold_train, fold_test, fold_exclude = hold_out_items(train, pseudo)
+    users, items = validation.pairs()
+    kept = ~np.isin(items, pseudo)
+    fold_validation = HeldOut.from_pairs(train.n_users, train.n_items, users[kept], items[kept])
+    best: dict = {"fold_cold_ndcg": -1.0}
+    for rank in ranks:
+        model = get_algorithm("sasrec")(
+            {"content": "side", "content_rank": rank, "epochs": epochs}, device=device, seed=7
+        )
+        curve: list[tuple[float, float]] = []  # (pseudo-cold NDCG@10, warm validation NDCG@10) per epoch
+
+        def observe(report: EpochReport, model=model, curve=curve) -> None:
+            cold = evaluate(model, fold_train, fold_test, ks=[10], exclude=fold_exclude)["metrics"]["ndcg@10"]
+            curve.append((cold, report.validation.get("ndcg@10", 0.0)))
+
+        model.fit(fold_train, observe, validation=fold_validation)
+        epoch = max(range(len(curve)), key=lambda i: curve[i][0])
+        warm_best = max(warm for _, warm in curve)
+        print(
+            f"  content_rank {rank}: pseudo-cold NDCG@10 best {curve[epoch][0]:.4f} after epoch {epoch + 1} "
+            f"(of {len(curve)}), warm validation there {curve[epoch][1]:.4f} (best {warm_best:.4f})",
+            file=sys.stderr,
+            flush=True,
+        )
+        if curve[epoch][0] > best["fold_cold_ndcg"]:
+            best = {
+                "rank": rank,
+                "epoch": epoch + 1,
+                "fold_cold_ndcg": curve[epoch][0],
+                "fold_warm_validation_ndcg": curve[epoch][1],
+                "fold_warm_validation_ndcg_best": warm_best,
+                "fold_cold_items": len(pseudo),
+            }
+    return best
 
 
 TIE_ORDERS = 20
@@ -511,7 +566,11 @@ def markdown(name: str, results: dict, cold: dict) -> str:
             f"{cold['popularity_ndcg']:.4f} (mean of {TIE_ORDERS} random tie orders; by item index "
             f"{cold['popularity_index_ties_ndcg']:.4f}), content {cold['content_ndcg']:.4f}, hybrid "
             f"{cold['hybrid_ndcg']:.4f} ({cold['hybrid_ndcg'] / cold['popularity_ndcg']:.2f}× popularity; "
-            f"{cold['hybrid_epochs']} epochs, content_rank {cold['hybrid_content_rank']})."
+            f"{cold['hybrid_epochs']} epochs, content_rank {cold['hybrid_content_rank']}, chosen on "
+            f"{cold['fold_cold_items']} pseudo-cold films where they reached {cold['fold_cold_ndcg']:.4f}; its "
+            f"warm validation NDCG@10 {cold['hybrid_warm_validation_ndcg']:.4f}, and on the pseudo-cold fitting "
+            f"{cold['fold_warm_validation_ndcg']:.4f} at the chosen epoch against "
+            f"{cold['fold_warm_validation_ndcg_best']:.4f} at the best warm epoch)."
         )
     return text
 
