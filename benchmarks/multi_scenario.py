@@ -108,6 +108,7 @@ def main() -> None:
             np.save(args.save_features / f"{name}.npy", encode(load(name, args.data_root / name), "cpu"))
         return
     for name in args.datasets:
+        say(f"==> {name}: {', '.join(args.parts)}")
         dataset = load(name, args.data_root / name)
         if args.features:
             dataset.features = np.load(args.features / f"{name}.npy")
@@ -212,7 +213,14 @@ def fit(algorithm: str, train, validation, device: str, epochs: int, *, before=N
         before(model)
     timer = Timer()
     model.fit(train, timer, validation=validation)
-    return model, timer.summary()
+    summary = timer.summary()
+    say(f"    {algorithm}: {summary['epochs']} epochs, {summary['seconds_total']:.0f} s")
+    return model, summary
+
+
+def say(message: str) -> None:
+    """Progress on standard error (the figures go to standard output at the end)."""
+    print(message, file=sys.stderr, flush=True)
 
 
 def scores(model, train, test, validation) -> dict[str, float]:
@@ -250,6 +258,7 @@ def adaptation(dataset: Dataset, device: str, epochs: int) -> dict[str, dict]:
     group_split = split_leave_last_out(data)
     groups = item_groups(dataset)
     event_group = groups[data.items]
+    say("  the group (pretraining, STAR)")
     pretrained, pretrain_time = fit("sasrec", group_split.train, group_split.validation, device, epochs)
     star_train = dataclasses.replace(group_split.train, domains=event_group[group_split.train_events])
     star, star_time = fit(
@@ -263,6 +272,7 @@ def adaptation(dataset: Dataset, device: str, epochs: int) -> dict[str, dict]:
     results = {"_group": {"pretrain": pretrain_time, "star": star_time}}
     for index, (name, _) in enumerate(GROUPS):
         member, split, users, items = split_subset(data, group_split, event_group == index)
+        say(f"  {name} (alone, fine-tuned, student)")
         train, validation, test = split.train, split.validation, split.test
         alone, alone_time = fit("sasrec", train, validation, device, epochs)
         tuned, tuned_time = fit(
@@ -301,10 +311,12 @@ def teacher_init_ablation(dataset: Dataset, device: str, epochs: int) -> dict[st
     data = dataset.data
     group_split = split_leave_last_out(data)
     event_group = item_groups(dataset)[data.items]
+    say("  the group (pretraining)")
     pretrained, _ = fit("sasrec", group_split.train, group_split.validation, device, epochs)
     results = {}
     for index, (name, _) in enumerate(GROUPS):
         member, split, _, items = split_subset(data, group_split, event_group == index)
+        say(f"  {name} (fine-tuned, students fresh and from the teacher's items)")
         train, validation, test = split.train, split.validation, split.test
         start = lambda model, items=items: model.initialize_from(pretrained, items)  # noqa: E731
         tuned, _ = fit("sasrec", train, validation, device, epochs, before=start)
@@ -404,6 +416,7 @@ def cold_items(dataset: Dataset, device: str, epochs: int, content_rank: int | N
     out["content_ndcg"], out["content_recall"] = metrics["ndcg@10"], metrics["recall@10"]
 
     ranks = RANK_CANDIDATES if content_rank is None else (content_rank,)
+    say("  cold films (hybrid candidates on the pseudo-cold films, then the chosen one)")
     choice = choose_hybrid(train, validation, device, epochs, ranks)
     hybrid = get_algorithm("sasrec")(
         {"content": "side", "content_rank": choice["rank"], "epochs": choice["epoch"]}, device=device, seed=7
@@ -411,6 +424,7 @@ def cold_items(dataset: Dataset, device: str, epochs: int, content_rank: int | N
     hybrid.fit(train)  # exactly the chosen epochs: no validation to stop on
     metrics = evaluate(hybrid, train, test, ks=[10], exclude=exclude)["metrics"]
     out["hybrid_ndcg"], out["hybrid_recall"] = metrics["ndcg@10"], metrics["recall@10"]
+    say(f"    hybrid, content_rank {choice['rank']}, {choice['epoch']} epochs: cold NDCG@10 {metrics['ndcg@10']:.4f}")
     out["hybrid_warm_validation_ndcg"] = evaluate(hybrid, train, validation, ks=[10])["metrics"]["ndcg@10"]
     out["hybrid_epochs"] = choice["epoch"]
     out["hybrid_content_rank"] = choice["rank"]
@@ -464,11 +478,9 @@ def choose_hybrid(train: InteractionData, validation: HeldOut, device: str, epoc
         model.fit(fold_train, observe, validation=fold_validation)
         epoch = max(range(len(curve)), key=lambda i: curve[i][0])
         warm_best = max(warm for _, warm in curve)
-        print(
-            f"  content_rank {rank}: pseudo-cold NDCG@10 best {curve[epoch][0]:.4f} after epoch {epoch + 1} "
-            f"(of {len(curve)}), warm validation there {curve[epoch][1]:.4f} (best {warm_best:.4f})",
-            file=sys.stderr,
-            flush=True,
+        say(
+            f"    hybrid, content_rank {rank}: pseudo-cold NDCG@10 best {curve[epoch][0]:.4f} after epoch {epoch + 1} "
+            f"(of {len(curve)}), warm validation there {curve[epoch][1]:.4f} (best {warm_best:.4f})"
         )
         if curve[epoch][0] > best["fold_cold_ndcg"]:
             best = {
