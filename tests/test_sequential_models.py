@@ -178,21 +178,32 @@ def test_content_rank_reads_the_features_top_principal_directions_and_a_fine_tun
     assert torch.equal(loaded.score(np.arange(data.n_users)), model.score(np.arange(data.n_users)))
 
 
-def test_content_loss_adds_the_next_item_loss_of_the_items_content_alone():
+@pytest.mark.parametrize("name", ["sasrec", "gru4rec", "star", "distill"])
+def test_every_training_loss_adds_the_weighted_next_item_loss_of_the_items_content_alone(name):
     data, _, _, _ = clustered_data()
-    plain = get_algorithm("sasrec")(SMALL_PARAMS["sasrec"] | {"epochs": 1, "content": "side", "content_loss": 0.0})
-    plain.fit(data)
-    weighted = get_algorithm("sasrec")(SMALL_PARAMS["sasrec"] | {"epochs": 1, "content": "side", "content_loss": 0.5})
-    weighted.network, weighted._unseen_logits = plain.network, plain._unseen_logits
-    items = plain.network.items
-    hidden = torch.randn(6, 16)
-    targets = torch.tensor([0, 3, 5, 16, 31, 47])
+    model = get_algorithm(name)(SMALL_PARAMS.get(name, SMALL | {"layers": 1}) | {"epochs": 1, "content": "side"})
+    if name == "distill":
+        teacher = get_algorithm("sasrec")(SMALL_PARAMS["sasrec"] | {"epochs": 1})
+        teacher.fit(data)
+        model.attach_teacher(teacher, np.arange(data.n_items))
+    model.fit(data)
+    network = model.network
+    network.eval()  # no dropout: the same batch gives the same states
+    windows = model._windows(UserSequences.from_data(data))
+    inputs, target_events = windows.inputs[:12], windows.target_events[:12]
+    trained = target_events >= 0
+    domain = 0 if name == "star" else None
     with torch.no_grad():
-        full = plain._next_item_loss(hidden, targets, items.weight())
+        hidden = network.hidden(inputs, network.items.weight(), domain)[trained]
+        targets = model._items_by_event[target_events[trained]]
         content_only = torch.nn.functional.cross_entropy(
-            hidden @ items.content_weight()[1:].T + items.bias() + plain._unseen_logits, targets
+            network.logits(hidden, network.items.content_weight(), domain) + model._unseen_logits, targets
         )
-        assert torch.allclose(weighted._next_item_loss(hidden, targets, items.weight()), full + 0.5 * content_only)
+        losses = {}
+        for weight in (0.0, 0.5):
+            model.hparams["content_loss"] = weight
+            losses[weight], _ = model._batch_loss(inputs, target_events)
+    assert torch.allclose(losses[0.5] - losses[0.0], 0.5 * content_only, atol=1e-5)
 
 
 @pytest.mark.parametrize(

@@ -628,12 +628,18 @@ class SequentialRecommender(Recommender):
     def _next_item_loss(
         self, hidden: torch.Tensor, targets: torch.Tensor, table: torch.Tensor, domain: int | None = None
     ) -> torch.Tensor:
-        """Cross-entropy of ``targets`` ``(P,)`` (item indexes) given states ``(P, d)``."""
-        loss = self._item_loss(hidden, targets, table, domain)
+        """Cross-entropy of ``targets`` ``(P,)`` (item indexes) given states ``(P, d)``, plus the content term."""
+        return self._item_loss(hidden, targets, table, domain) + self._content_only_loss(hidden, targets, domain)
+
+    def _content_only_loss(
+        self, hidden: torch.Tensor, targets: torch.Tensor, domain: int | None = None
+    ) -> torch.Tensor | float:
+        """``content_loss`` × the cross-entropy of ``targets`` with every item scored by its content alone, as
+        items without events are scored (0 without side features or weight). Every training loss adds it."""
         items, weight = self._network.items, self.hparams["content_loss"]
-        if weight and items.has_side_features:
-            loss = loss + weight * self._item_loss(hidden, targets, items.content_weight(), domain)
-        return loss
+        if not (weight and items.has_side_features):
+            return 0.0
+        return weight * self._item_loss(hidden, targets, items.content_weight(), domain)
 
     def _item_loss(
         self, hidden: torch.Tensor, targets: torch.Tensor, table: torch.Tensor, domain: int | None

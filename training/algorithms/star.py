@@ -153,8 +153,7 @@ class STAR(SequentialRecommender):
             rows = mine.any(1)
             hidden = self._hidden(inputs[rows], table, domain)[mine[rows]]
             targets = self._items_by_event[target_events[mine]]
-            logits = self._training_logits(self._network.logits(hidden, table, domain))
-            total = total + F.cross_entropy(logits, targets, reduction="sum")
+            total = total + self._next_item_loss(hidden, targets, table, domain) * len(targets)
             count += len(targets)
         return total / max(count, 1), count
 
