@@ -98,7 +98,15 @@ def main() -> None:
         help="The hybrid's content_rank (principal directions of the text embeddings its projection reads; "
         "0: all); by default pseudo-cold validation chooses among 16, 64 and all.",
     )
+    parser.add_argument(
+        "--cold-draws",
+        type=int,
+        default=1,
+        help="Repeat (e) on this many draws of the cold films (the first is the reported one) to show its spread.",
+    )
     args = parser.parse_args()
+    if args.cold_draws < 1:
+        parser.error("--cold-draws must be at least 1")
     torch.set_num_threads(max(1, torch.get_num_threads()))
     figures: dict[str, float | int | str] = {"device": args.device, "epochs_cap": args.epochs}
     sections = []
@@ -114,8 +122,12 @@ def main() -> None:
             dataset.features = np.load(args.features / f"{name}.npy")
         results = adaptation(dataset, args.device, args.epochs) if "adaptation" in args.parts else {}
         cold = cold_items(dataset, args.device, args.epochs, args.content_rank) if "cold" in args.parts else {}
-        figures.update(flatten(name, results, cold))
-        sections.append(markdown(name, results, cold))
+        draws = [cold] + [
+            cold_items(dataset, args.device, args.epochs, args.content_rank, draw)
+            for draw in range(1, args.cold_draws if cold else 0)
+        ]
+        figures.update(flatten(name, results, cold, draws))
+        sections.append(markdown(name, results, cold, draws))
         if "teacher-init" in args.parts:
             ablation = teacher_init_ablation(dataset, args.device, args.epochs)
             key = name.replace("-", "_")
@@ -130,6 +142,7 @@ def main() -> None:
         f"`.venv/bin/python benchmarks/multi_scenario.py --device {args.device} --parts {' '.join(args.parts)}"
         f"{'' if args.datasets == DEFAULT_DATASETS else ' --datasets ' + ' '.join(args.datasets)}"
         f"{'' if args.content_rank is None else f' --content-rank {args.content_rank}'}"
+        f"{'' if args.cold_draws == 1 else f' --cold-draws {args.cold_draws}'}"
         f"{'' if args.out == 'multi_scenario' else ' --out ' + args.out}` — {machine()}. "
         "Rule, protocol and models are in the script's docstring.\n\n" + "\n\n".join(sections),
     )
@@ -385,9 +398,12 @@ def encode(dataset: Dataset, device: str) -> np.ndarray:
     return TextEncoder.shared(device).encode(texts)
 
 
-def cold_items(dataset: Dataset, device: str, epochs: int, content_rank: int | None = None) -> dict[str, float]:
+def cold_items(
+    dataset: Dataset, device: str, epochs: int, content_rank: int | None = None, draw: int = 0
+) -> dict[str, float]:
+    """(e) on one draw of the cold films (``draw`` 0 is the reported one; others show how much it varies)."""
     data = dataset.data
-    rng = np.random.default_rng(11)
+    rng = np.random.default_rng(11 + draw)
     cold = rng.choice(data.n_items, size=max(1, data.n_items // 10), replace=False)
     features = dataset.features if dataset.features is not None else encode(dataset, device)
     train, test, exclude = hold_out_items(dataclasses.replace(data, item_features=features), cold)
@@ -416,7 +432,7 @@ def cold_items(dataset: Dataset, device: str, epochs: int, content_rank: int | N
     out["content_ndcg"], out["content_recall"] = metrics["ndcg@10"], metrics["recall@10"]
 
     ranks = RANK_CANDIDATES if content_rank is None else (content_rank,)
-    say("  cold films (hybrid candidates on the pseudo-cold films, then the chosen one)")
+    say(f"  cold films, draw {draw} (hybrid candidates on the pseudo-cold films, then the chosen one)")
     choice = choose_hybrid(train, validation, device, epochs, ranks)
     hybrid = get_algorithm("sasrec")(
         {"content": "side", "content_rank": choice["rank"], "epochs": choice["epoch"]}, device=device, seed=7
@@ -495,6 +511,7 @@ def choose_hybrid(train: InteractionData, validation: HeldOut, device: str, epoc
 
 
 TIE_ORDERS = 20
+DRAW_FIGURES = ("popularity_ndcg", "content_ndcg", "hybrid_ndcg", "hybrid_epochs", "hybrid_content_rank")
 
 
 class RandomTies:
@@ -513,7 +530,7 @@ class RandomTies:
 # --- report ------------------------------------------------------------------------------------------------
 
 
-def flatten(name: str, results: dict, cold: dict) -> dict:
+def flatten(name: str, results: dict, cold: dict, draws: list[dict]) -> dict:
     key = name.replace("-", "_")
     flat = {}
     for scenario, entry in results.items():
@@ -524,6 +541,12 @@ def flatten(name: str, results: dict, cold: dict) -> dict:
             else:
                 flat[f"{key}_{scenario.replace('-', '_')}_{model}"] = values
     flat.update({f"{key}_cold_{metric}": round(float(value), 5) for metric, value in cold.items()})
+    for index, draw in enumerate(draws[1:], start=1):
+        flat.update({f"{key}_cold_draw{index}_{metric}": round(float(draw[metric]), 5) for metric in DRAW_FIGURES})
+    if len(draws) > 1:
+        ratios = [draw["hybrid_ndcg"] / draw["popularity_ndcg"] for draw in draws]
+        flat[f"{key}_hybrid_over_popularity_cold_mean_of_draws"] = round(statistics.mean(ratios), 3)
+        flat[f"{key}_hybrid_over_popularity_cold_min_of_draws"] = round(min(ratios), 3)
     members = {s: e for s, e in results.items() if not s.startswith("_")}
     if members:
         smallest = min(members, key=lambda s: members[s]["events"])
@@ -541,7 +564,7 @@ def flatten(name: str, results: dict, cold: dict) -> dict:
     return flat
 
 
-def markdown(name: str, results: dict, cold: dict) -> str:
+def markdown(name: str, results: dict, cold: dict, draws: list[dict]) -> str:
     rows = []
     for scenario, entry in results.items():
         if scenario.startswith("_"):
@@ -584,6 +607,20 @@ def markdown(name: str, results: dict, cold: dict) -> str:
             f"{cold['fold_warm_validation_ndcg']:.4f} at the chosen epoch against "
             f"{cold['fold_warm_validation_ndcg_best']:.4f} at the best warm epoch)."
         )
+        if len(draws) > 1:
+            text += f"\n\nThe same on {len(draws)} draws of the cold films (the first is the one above):\n\n" + table(
+                [
+                    (
+                        str(index),
+                        f"{draw['popularity_ndcg']:.4f}",
+                        f"{draw['content_ndcg']:.4f}",
+                        f"{draw['hybrid_ndcg']:.4f} ({draw['hybrid_ndcg'] / draw['popularity_ndcg']:.2f}×)",
+                        f"{draw['hybrid_content_rank']}, {draw['hybrid_epochs']}",
+                    )
+                    for index, draw in enumerate(draws)
+                ],
+                ("draw", "popularity", "content", "hybrid", "chosen rank, epochs"),
+            )
     return text
 
 
