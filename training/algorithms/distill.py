@@ -112,7 +112,7 @@ class DistilledSASRec(SASRec):
 
     def _batch_loss(self, inputs: torch.Tensor, target_events: torch.Tensor) -> tuple[torch.Tensor, int]:
         trained = target_events >= 0
-        table = self._network.items.weight()
+        table, content = self._item_tables()
         hidden = self._hidden(inputs, table)[trained]
         student = self._training_logits(self._network.logits(hidden, table).float())
         targets = self._items_by_event[target_events[trained]]
@@ -125,7 +125,7 @@ class DistilledSASRec(SASRec):
             reduction="batchmean",
         )
         loss = alpha * temperature**2 * divergence + (1 - alpha) * F.cross_entropy(student, targets)
-        return loss + self._content_only_loss(hidden, targets), len(targets)
+        return loss + self._content_only_loss(hidden, targets, content), len(targets)
 
     def _teacher_logits(self, inputs: torch.Tensor, trained: torch.Tensor) -> torch.Tensor:
         """The teacher's scores ``(trained.sum(), n_items)`` for the student's trained prefixes, in student items."""

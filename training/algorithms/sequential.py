@@ -322,11 +322,12 @@ class ItemEmbedding(nn.Module):
         """``(n_items + 1, d)``: each item's vector from its content alone (with side features); row 0 is zero."""
         return self.features @ self.projection.T
 
-    def weight(self) -> torch.Tensor:
-        """``(n_items + 1, d)``: token ``t``'s vector is row ``t``; row 0 is zero."""
+    def weight(self, content: torch.Tensor | None = None) -> torch.Tensor:
+        """``(n_items + 1, d)``: token ``t``'s vector is row ``t``; row 0 is zero. ``content`` is
+        :meth:`content_weight` when the caller already has it."""
         table = self.table
         if self.has_side_features:
-            table = table + self.content_weight()
+            table = table + (self.content_weight() if content is None else content)
         return torch.cat([torch.zeros_like(table[:1]), table[1:]])
 
     def bias(self) -> torch.Tensor | None:
@@ -620,26 +621,42 @@ class SequentialRecommender(Recommender):
     def _batch_loss(self, inputs: torch.Tensor, target_events: torch.Tensor) -> tuple[torch.Tensor, int]:
         """Mean next-item loss over the trained positions of ``(b, L)`` windows, and their number."""
         trained = target_events >= 0
-        table = self._network.items.weight()
+        table, content = self._item_tables()
         hidden = self._hidden(inputs, table)[trained]
         targets = self._items_by_event[target_events[trained]]
-        return self._next_item_loss(hidden, targets, table), len(targets)
+        return self._next_item_loss(hidden, targets, table, content), len(targets)
+
+    def _item_tables(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """For one training batch: the item vectors, and the content-only ones when the content loss needs them
+        (else ``None``), the content projection computed once."""
+        items = self._network.items
+        if not (self.hparams["content_loss"] and items.has_side_features):
+            return items.weight(), None
+        content = items.content_weight()
+        return items.weight(content), content
 
     def _next_item_loss(
-        self, hidden: torch.Tensor, targets: torch.Tensor, table: torch.Tensor, domain: int | None = None
+        self,
+        hidden: torch.Tensor,
+        targets: torch.Tensor,
+        table: torch.Tensor,
+        content: torch.Tensor | None,
+        domain: int | None = None,
     ) -> torch.Tensor:
         """Cross-entropy of ``targets`` ``(P,)`` (item indexes) given states ``(P, d)``, plus the content term."""
-        return self._item_loss(hidden, targets, table, domain) + self._content_only_loss(hidden, targets, domain)
+        return self._item_loss(hidden, targets, table, domain) + self._content_only_loss(
+            hidden, targets, content, domain
+        )
 
     def _content_only_loss(
-        self, hidden: torch.Tensor, targets: torch.Tensor, domain: int | None = None
+        self, hidden: torch.Tensor, targets: torch.Tensor, content: torch.Tensor | None, domain: int | None = None
     ) -> torch.Tensor | float:
-        """``content_loss`` × the cross-entropy of ``targets`` with every item scored by its content alone, as
-        items without events are scored (0 without side features or weight). Every training loss adds it."""
-        items, weight = self._network.items, self.hparams["content_loss"]
-        if not (weight and items.has_side_features):
+        """``content_loss`` × the cross-entropy of ``targets`` with every item scored by its content alone
+        (``content``, from :meth:`_item_tables`), as items without events are scored; 0 when ``content`` is
+        ``None``. Every training loss adds it."""
+        if content is None:
             return 0.0
-        return weight * self._item_loss(hidden, targets, items.content_weight(), domain)
+        return self.hparams["content_loss"] * self._item_loss(hidden, targets, content, domain)
 
     def _item_loss(
         self, hidden: torch.Tensor, targets: torch.Tensor, table: torch.Tensor, domain: int | None

@@ -146,14 +146,14 @@ class STAR(SequentialRecommender):
         """Summed over the domains of the batch's targets: each domain's network reads its targets' windows."""
         trained = target_events >= 0
         target_domains = self._domains_by_event[target_events.clamp(min=0)]
-        table = self._network.items.weight()
+        table, content = self._item_tables()
         total, count = torch.zeros((), device=self.device), 0
         for domain in torch.unique(target_domains[trained]).tolist():
             mine = trained & (target_domains == domain)
             rows = mine.any(1)
             hidden = self._hidden(inputs[rows], table, domain)[mine[rows]]
             targets = self._items_by_event[target_events[mine]]
-            total = total + self._next_item_loss(hidden, targets, table, domain) * len(targets)
+            total = total + self._next_item_loss(hidden, targets, table, content, domain) * len(targets)
             count += len(targets)
         return total / max(count, 1), count
 
