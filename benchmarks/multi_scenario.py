@@ -121,13 +121,12 @@ def main() -> None:
         if args.features:
             dataset.features = np.load(args.features / f"{name}.npy")
         results = adaptation(dataset, args.device, args.epochs) if "adaptation" in args.parts else {}
-        cold = cold_items(dataset, args.device, args.epochs, args.content_rank) if "cold" in args.parts else {}
-        draws = [cold] + [
+        draws = [
             cold_items(dataset, args.device, args.epochs, args.content_rank, draw)
-            for draw in range(1, args.cold_draws if cold else 0)
+            for draw in range(args.cold_draws if "cold" in args.parts else 0)
         ]
-        figures.update(flatten(name, results, cold, draws))
-        sections.append(markdown(name, results, cold, draws))
+        figures.update(flatten(name, results, draws))
+        sections.append(markdown(name, results, draws))
         if "teacher-init" in args.parts:
             ablation = teacher_init_ablation(dataset, args.device, args.epochs)
             key = name.replace("-", "_")
@@ -530,8 +529,10 @@ class RandomTies:
 # --- report ------------------------------------------------------------------------------------------------
 
 
-def flatten(name: str, results: dict, cold: dict, draws: list[dict]) -> dict:
+def flatten(name: str, results: dict, draws: list[dict]) -> dict:
+    """Flat figures; ``draws`` are (e)'s results per draw of the cold films (the first is the reported one)."""
     key = name.replace("-", "_")
+    cold = draws[0] if draws else {}
     flat = {}
     for scenario, entry in results.items():
         for model, values in entry.items():
@@ -564,7 +565,8 @@ def flatten(name: str, results: dict, cold: dict, draws: list[dict]) -> dict:
     return flat
 
 
-def markdown(name: str, results: dict, cold: dict, draws: list[dict]) -> str:
+def markdown(name: str, results: dict, draws: list[dict]) -> str:
+    cold = draws[0] if draws else {}
     rows = []
     for scenario, entry in results.items():
         if scenario.startswith("_"):
