@@ -44,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.report import ROOT, machine, table, write_results, write_section
 from training.algorithms.base import EpochReport, HeldOut, InteractionData
 from training.algorithms.registry import get_algorithm
+from training.evaluation.compare import ratio_interval
 from training.evaluation.ranking import evaluate
 from training.evaluation.splits import select_events, split_leave_last_out, split_subset
 
@@ -240,6 +241,11 @@ def scores(model, train, test, validation) -> dict[str, float]:
     return {"ndcg": metrics["ndcg@10"], "recall": metrics["recall@10"]}
 
 
+def ndcg_per_user(model, train, test, exclude) -> np.ndarray:
+    """NDCG@10 of each user with held-out items, in ``test.users_with_items()`` order (the same for any model)."""
+    return np.asarray(evaluate(model, train, test, ks=[10], exclude=exclude)["per_user"]["ndcg@10"])
+
+
 class DomainView:
     """A group-level model seen through one scenario's users and items (and domain, for STAR)."""
 
@@ -332,13 +338,17 @@ def teacher_init_ablation(dataset: Dataset, device: str, epochs: int) -> dict[st
         train, validation, test = split.train, split.validation, split.test
         start = lambda model, items=items: model.initialize_from(pretrained, items)  # noqa: E731
         tuned, _ = fit("sasrec", train, validation, device, epochs, before=start)
-        entry = {"finetuned_ndcg": scores(tuned, train, test, validation)["ndcg"]}
+        teacher = ndcg_per_user(tuned, train, test, validation)
+        entry = {"finetuned_ndcg": teacher.mean()}
         for label, teacher_init in (("student_fresh", False), ("student_teacher_init", True)):
             student, _ = fit_student(
                 tuned, member.n_items, train, validation, device, epochs, teacher_init=teacher_init
             )
-            entry[f"{label}_ndcg"] = scores(student, train, test, validation)["ndcg"]
+            per_user = ndcg_per_user(student, train, test, validation)
+            entry[f"{label}_ndcg"] = per_user.mean()
             entry[f"{label}_share"] = entry[f"{label}_ndcg"] / entry["finetuned_ndcg"]
+            interval = ratio_interval(teacher, per_user)  # 95%, over the scenario's test users
+            entry[f"{label}_share_low"], entry[f"{label}_share_high"] = interval.low, interval.high
         entry["test_users"] = int(test.users_with_items().size)
         entry["student_embedding_size"] = student.hparams["embedding_size"]
         results[name.replace("-", "_")] = {key: round(float(value), 5) for key, value in entry.items()}
@@ -352,13 +362,19 @@ def teacher_init_markdown(ablation: dict[str, dict]) -> str:
             f"{entry['test_users']:.0f}",
             f"{entry['finetuned_ndcg']:.4f}",
             f"{entry['student_embedding_size']:.0f}",
-            f"{entry['student_fresh_ndcg']:.4f} ({entry['student_fresh_share']:.0%})",
-            f"{entry['student_teacher_init_ndcg']:.4f} ({entry['student_teacher_init_share']:.0%})",
+            *(
+                f"{entry[f'{label}_ndcg']:.4f} ({entry[f'{label}_share']:.0%}; "
+                f"{entry[f'{label}_share_low']:.0%}–{entry[f'{label}_share_high']:.0%})"
+                for label in ("student_fresh", "student_teacher_init")
+            ),
         )
         for scenario, entry in ablation.items()
     ]
     header = ("scenario", "test users", "(b) NDCG@10", "student size", "(d) fresh", "(d) from the teacher's items")
-    return "Student item embeddings, fresh or from the teacher's (NDCG@10, share of (b)'s):\n\n" + table(rows, header)
+    return (
+        "Student item embeddings, fresh or from the teacher's (NDCG@10; share of (b)'s, and its 95% bootstrap "
+        "interval over the scenario's test users):\n\n" + table(rows, header)
+    )
 
 
 def fit_student(teacher, n_items: int, train, validation, device: str, epochs: int, **params) -> tuple:
@@ -420,11 +436,11 @@ def cold_items(
         "ndcg@10"
     ]
     random_ties = [
-        evaluate(RandomTies(popularity, seed), train, test, ks=[10], exclude=exclude)["metrics"]
-        for seed in range(TIE_ORDERS)
+        evaluate(RandomTies(popularity, seed), train, test, ks=[10], exclude=exclude) for seed in range(TIE_ORDERS)
     ]
-    out["popularity_ndcg"] = statistics.mean(m["ndcg@10"] for m in random_ties)
-    out["popularity_recall"] = statistics.mean(m["recall@10"] for m in random_ties)
+    out["popularity_ndcg"] = statistics.mean(r["metrics"]["ndcg@10"] for r in random_ties)
+    out["popularity_recall"] = statistics.mean(r["metrics"]["recall@10"] for r in random_ties)
+    popularity_per_user = np.mean([r["per_user"]["ndcg@10"] for r in random_ties], axis=0)
     content = get_algorithm("content")({}, device=device, seed=7)
     content.fit(train)
     metrics = evaluate(content, train, test, ks=[10], exclude=exclude)["metrics"]
@@ -437,8 +453,11 @@ def cold_items(
         {"content": "side", "content_rank": choice["rank"], "epochs": choice["epoch"]}, device=device, seed=7
     )
     hybrid.fit(train)  # exactly the chosen epochs: no validation to stop on
-    metrics = evaluate(hybrid, train, test, ks=[10], exclude=exclude)["metrics"]
+    result = evaluate(hybrid, train, test, ks=[10], exclude=exclude)
+    metrics = result["metrics"]
     out["hybrid_ndcg"], out["hybrid_recall"] = metrics["ndcg@10"], metrics["recall@10"]
+    interval = ratio_interval(popularity_per_user, np.asarray(result["per_user"]["ndcg@10"]))  # 95%, over users
+    out["hybrid_over_popularity_low"], out["hybrid_over_popularity_high"] = interval.low, interval.high
     say(f"    hybrid, content_rank {choice['rank']}, {choice['epoch']} epochs: cold NDCG@10 {metrics['ndcg@10']:.4f}")
     out["hybrid_warm_validation_ndcg"] = evaluate(hybrid, train, validation, ks=[10])["metrics"]["ndcg@10"]
     out["hybrid_epochs"] = choice["epoch"]
@@ -510,7 +529,8 @@ def choose_hybrid(train: InteractionData, validation: HeldOut, device: str, epoc
 
 
 TIE_ORDERS = 20
-DRAW_FIGURES = ("popularity_ndcg", "content_ndcg", "hybrid_ndcg", "hybrid_epochs", "hybrid_content_rank")
+DRAW_FIGURES = ("popularity_ndcg", "content_ndcg", "hybrid_ndcg", "hybrid_over_popularity_low",
+                "hybrid_over_popularity_high", "hybrid_epochs", "hybrid_content_rank")  # fmt: skip
 
 
 class RandomTies:
@@ -602,7 +622,8 @@ def markdown(name: str, results: dict, draws: list[dict]) -> str:
             " ranked among the cold films only): NDCG@10 popularity "
             f"{cold['popularity_ndcg']:.4f} (mean of {TIE_ORDERS} random tie orders; by item index "
             f"{cold['popularity_index_ties_ndcg']:.4f}), content {cold['content_ndcg']:.4f}, hybrid "
-            f"{cold['hybrid_ndcg']:.4f} ({cold['hybrid_ndcg'] / cold['popularity_ndcg']:.2f}× popularity; "
+            f"{cold['hybrid_ndcg']:.4f} ({cold['hybrid_ndcg'] / cold['popularity_ndcg']:.2f}× popularity"
+            f"{interval_text(cold)}; "
             f"{cold['hybrid_epochs']} epochs, content_rank {cold['hybrid_content_rank']}, chosen on "
             f"{cold['fold_cold_items']} pseudo-cold films where they reached {cold['fold_cold_ndcg']:.4f}; its "
             f"warm validation NDCG@10 {cold['hybrid_warm_validation_ndcg']:.4f}, and on the pseudo-cold fitting "
@@ -616,7 +637,8 @@ def markdown(name: str, results: dict, draws: list[dict]) -> str:
                         str(index),
                         f"{draw['popularity_ndcg']:.4f}",
                         f"{draw['content_ndcg']:.4f}",
-                        f"{draw['hybrid_ndcg']:.4f} ({draw['hybrid_ndcg'] / draw['popularity_ndcg']:.2f}×)",
+                        f"{draw['hybrid_ndcg']:.4f} ({draw['hybrid_ndcg'] / draw['popularity_ndcg']:.2f}×"
+                        f"{interval_text(draw)})",
                         f"{draw['hybrid_content_rank']}, {draw['hybrid_epochs']}",
                     )
                     for index, draw in enumerate(draws)
@@ -624,6 +646,13 @@ def markdown(name: str, results: dict, draws: list[dict]) -> str:
                 ("draw", "popularity", "content", "hybrid", "chosen rank, epochs"),
             )
     return text
+
+
+def interval_text(cold: dict) -> str:
+    """The 95% bootstrap interval over the tested users of the hybrid's ratio to popularity, as text."""
+    return (
+        f", 95% interval over users {cold['hybrid_over_popularity_low']:.2f}–{cold['hybrid_over_popularity_high']:.2f}×"
+    )
 
 
 if __name__ == "__main__":

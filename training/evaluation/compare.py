@@ -52,6 +52,27 @@ def bootstrap_interval(
     return Interval(mean=float(values.mean()), low=float(low), high=float(high))
 
 
+def ratio_interval(
+    a: np.ndarray, b: np.ndarray, *, confidence: float = 0.95, resamples: int = DEFAULT_RESAMPLES, seed: int = 0
+) -> Interval:
+    """Paired percentile bootstrap interval of ``mean(b) / mean(a)`` over the same users (``(n,)`` each, in one
+    order): how sure a relative figure such as "the student keeps 92% of the teacher's NDCG" is."""
+    a, b = _vector(a), _vector(b)
+    if a.shape != b.shape:
+        raise ValueError(f"vectors must be aligned on the same users: {a.shape} vs {b.shape}")
+    if not 0 < confidence < 1:
+        raise ValueError("confidence must be between 0 and 1")
+    if not a.mean() > 0:
+        raise ValueError("the mean of a must be positive to divide by it")
+    rng = np.random.default_rng(seed)
+    samples = rng.integers(0, len(a), size=(resamples, len(a)))
+    denominators = a[samples].mean(axis=1)
+    ratios = b[samples].mean(axis=1) / np.where(denominators > 0, denominators, np.nan)
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.nanpercentile(ratios, [tail, 100 - tail])
+    return Interval(mean=float(b.mean() / a.mean()), low=float(low), high=float(high))
+
+
 def paired_test(a: np.ndarray, b: np.ndarray, *, resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> PairedTest:
     """Paired comparison of two ``(n,)`` vectors measured on the same users in the same order."""
     a, b = _vector(a), _vector(b)
