@@ -43,13 +43,8 @@ def bootstrap_interval(
 ) -> Interval:
     """Percentile bootstrap interval of the mean of ``values`` ``(n,)``."""
     values = _vector(values)
-    if not 0 < confidence < 1:
-        raise ValueError("confidence must be between 0 and 1")
-    rng = np.random.default_rng(seed)
-    means = values[rng.integers(0, len(values), size=(resamples, len(values)))].mean(axis=1)
-    tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(means, [tail, 100 - tail])
-    return Interval(mean=float(values.mean()), low=float(low), high=float(high))
+    samples = _resamples(len(values), confidence, resamples, seed)
+    return _percentile_interval(float(values.mean()), values[samples].mean(axis=1), confidence)
 
 
 def ratio_interval(
@@ -57,27 +52,18 @@ def ratio_interval(
 ) -> Interval:
     """Paired percentile bootstrap interval of ``mean(b) / mean(a)`` over the same users (``(n,)`` each, in one
     order): how sure a relative figure such as "the student keeps 92% of the teacher's NDCG" is."""
-    a, b = _vector(a), _vector(b)
-    if a.shape != b.shape:
-        raise ValueError(f"vectors must be aligned on the same users: {a.shape} vs {b.shape}")
-    if not 0 < confidence < 1:
-        raise ValueError("confidence must be between 0 and 1")
+    a, b = _pair(a, b)
     if not a.mean() > 0:
         raise ValueError("the mean of a must be positive to divide by it")
-    rng = np.random.default_rng(seed)
-    samples = rng.integers(0, len(a), size=(resamples, len(a)))
+    samples = _resamples(len(a), confidence, resamples, seed)
     denominators = a[samples].mean(axis=1)
-    ratios = b[samples].mean(axis=1) / np.where(denominators > 0, denominators, np.nan)
-    tail = (1 - confidence) / 2 * 100
-    low, high = np.nanpercentile(ratios, [tail, 100 - tail])
-    return Interval(mean=float(b.mean() / a.mean()), low=float(low), high=float(high))
+    ratios = b[samples].mean(axis=1) / np.where(denominators > 0, denominators, np.nan)  # nan: all-zero resample
+    return _percentile_interval(float(b.mean() / a.mean()), ratios, confidence)
 
 
 def paired_test(a: np.ndarray, b: np.ndarray, *, resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> PairedTest:
     """Paired comparison of two ``(n,)`` vectors measured on the same users in the same order."""
-    a, b = _vector(a), _vector(b)
-    if a.shape != b.shape:
-        raise ValueError(f"vectors must be aligned on the same users: {a.shape} vs {b.shape}")
+    a, b = _pair(a, b)
     difference = b - a
     if np.allclose(difference, 0):
         return PairedTest(0.0, Interval(0.0, 0.0, 0.0), 1.0, 1.0, len(a))
@@ -100,6 +86,26 @@ def align(user_ids_a: list[int], values_a: list[float], user_ids_b: list[int], v
         return np.zeros(0), np.zeros(0)
     left, right = zip(*pairs, strict=True)
     return np.asarray(left, dtype=np.float64), np.asarray(right, dtype=np.float64)
+
+
+def _resamples(n: int, confidence: float, resamples: int, seed: int) -> np.ndarray:
+    """``(resamples, n)`` indexes drawn with replacement, after checking ``confidence``."""
+    if not 0 < confidence < 1:
+        raise ValueError("confidence must be between 0 and 1")
+    return np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+
+
+def _percentile_interval(mean: float, statistics: np.ndarray, confidence: float) -> Interval:
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.nanpercentile(statistics, [tail, 100 - tail])
+    return Interval(mean=mean, low=float(low), high=float(high))
+
+
+def _pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    a, b = _vector(a), _vector(b)
+    if a.shape != b.shape:
+        raise ValueError(f"vectors must be aligned on the same users: {a.shape} vs {b.shape}")
+    return a, b
 
 
 def _vector(values: np.ndarray) -> np.ndarray:
