@@ -107,6 +107,13 @@ def main() -> None:
         default=1,
         help="Repeat (e) on this many draws of the cold films (the first is the reported one) to show its spread.",
     )
+    parser.add_argument(
+        "--scenarios",
+        nargs="+",
+        choices=[name for name, _ in GROUPS],
+        default=[name for name, _ in GROUPS],
+        help="teacher-init: compare the students on these scenarios only (the group is pretrained on all).",
+    )
     args = parser.parse_args()
     if args.cold_draws < 1:
         parser.error("--cold-draws must be at least 1")
@@ -131,7 +138,7 @@ def main() -> None:
         figures.update(flatten(name, results, draws))
         sections.append(markdown(name, results, draws))
         if "teacher-init" in args.parts:
-            ablation = teacher_init_ablation(dataset, args.device, args.epochs)
+            ablation = teacher_init_ablation(dataset, args.device, args.epochs, args.scenarios)
             key = name.replace("-", "_")
             figures.update({f"{key}_{scenario}_{label}": value for scenario, entry in ablation.items()
                             for label, value in entry.items()})  # fmt: skip
@@ -145,6 +152,7 @@ def main() -> None:
         f"{'' if args.datasets == DEFAULT_DATASETS else ' --datasets ' + ' '.join(args.datasets)}"
         f"{'' if args.content_rank is None else f' --content-rank {args.content_rank}'}"
         f"{'' if args.cold_draws == 1 else f' --cold-draws {args.cold_draws}'}"
+        f"{'' if len(args.scenarios) == len(GROUPS) else ' --scenarios ' + ' '.join(args.scenarios)}"
         f"{'' if args.out == 'multi_scenario' else ' --out ' + args.out}` — {machine()}. "
         "Rule, protocol and models are in the script's docstring.\n\n" + "\n\n".join(sections),
     )
@@ -326,8 +334,9 @@ def adaptation(dataset: Dataset, device: str, epochs: int) -> dict[str, dict]:
     return results
 
 
-def teacher_init_ablation(dataset: Dataset, device: str, epochs: int) -> dict[str, dict]:
-    """(b) per scenario, and its student (d) trained twice: item embeddings fresh, and from the teacher's."""
+def teacher_init_ablation(dataset: Dataset, device: str, epochs: int, scenarios) -> dict[str, dict]:
+    """(b) per scenario (of those named), and its student (d) trained twice: item embeddings fresh, and from the
+    teacher's."""
     data = dataset.data
     group_split = split_leave_last_out(data)
     event_group = item_groups(dataset)[data.items]
@@ -335,6 +344,8 @@ def teacher_init_ablation(dataset: Dataset, device: str, epochs: int) -> dict[st
     pretrained, _ = fit("sasrec", group_split.train, group_split.validation, device, epochs)
     results = {}
     for index, (name, _) in enumerate(GROUPS):
+        if name not in scenarios:
+            continue
         member, split, _, items = split_subset(data, group_split, event_group == index)
         say(f"  {name} (fine-tuned, students fresh and from the teacher's items)")
         train, validation, test = split.train, split.validation, split.test
