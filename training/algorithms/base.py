@@ -328,6 +328,30 @@ class Recommender(ABC):
         return model
 
 
+class DotProductRecommender(Recommender):
+    """A model that scores ``user vector · item vector``: it names the attributes holding its ``(n_users, d)``
+    and ``(n_items, d)`` tensors, which are also its saved state under those names."""
+
+    user_tensor: ClassVar[str]
+    item_tensor: ClassVar[str]
+
+    @torch.no_grad()
+    def score(self, users: Sequence[int] | np.ndarray) -> torch.Tensor:
+        """``x_u · y_i`` for every item: float32 ``(len(users), n_items)``."""
+        user_vectors = getattr(self, self.user_tensor)
+        return (user_vectors[self.users_tensor(users)] @ self.item_vectors().T).cpu()
+
+    def item_vectors(self) -> torch.Tensor:
+        return getattr(self, self.item_tensor)
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        return {name: getattr(self, name).detach() for name in (self.user_tensor, self.item_tensor)}
+
+    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        for name in (self.user_tensor, self.item_tensor):
+            setattr(self, name, tensors[name].float().to(self.device))
+
+
 class EarlyStopping:
     """Best-epoch tracking for iterative models, driven by validation NDCG@10.
 

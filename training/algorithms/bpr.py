@@ -1,18 +1,16 @@
 """Matrix factorisation trained with Bayesian Personalised Ranking (Rendle et al., UAI 2009)."""
 
-from collections.abc import Sequence
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from training.algorithms.base import (
+    DotProductRecommender,
     EarlyStopping,
     EpochReport,
     HeldOut,
     InteractionData,
     ProgressCallback,
-    Recommender,
     no_progress,
 )
 from training.algorithms.params import Param
@@ -20,7 +18,7 @@ from training.algorithms.registry import register
 
 
 @register
-class BPR(Recommender):
+class BPR(DotProductRecommender):
     name = "bpr"
     label = "BPR-MF"
     family = "baseline"
@@ -46,6 +44,7 @@ class BPR(Recommender):
             maximum=1000,
         ),
     )
+    user_tensor, item_tensor = "user_embeddings", "item_embeddings"
 
     def fit(
         self, data: InteractionData, progress: ProgressCallback = no_progress, *, validation: HeldOut | None = None
@@ -100,21 +99,6 @@ class BPR(Recommender):
             penalty = user.square().sum() + positive.square().sum() + negative.square().sum()
             loss = loss + self.hparams["regularization"] * penalty / len(users)
         return loss
-
-    @torch.no_grad()
-    def score(self, users: Sequence[int] | np.ndarray) -> torch.Tensor:
-        """``x_u · y_i`` for every item: float32 ``(len(users), n_items)``."""
-        return (self.user_embeddings[self.users_tensor(users)] @ self.item_embeddings.T).cpu()
-
-    def item_vectors(self) -> torch.Tensor:
-        return self.item_embeddings
-
-    def state_tensors(self) -> dict[str, torch.Tensor]:
-        return {"user_embeddings": self.user_embeddings.detach(), "item_embeddings": self.item_embeddings.detach()}
-
-    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
-        self.user_embeddings = tensors["user_embeddings"].float().to(self.device)
-        self.item_embeddings = tensors["item_embeddings"].float().to(self.device)
 
 
 class _PositivePairs:

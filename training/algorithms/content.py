@@ -8,18 +8,16 @@ item of the scenario's filter into the item index and fills ``InteractionData.it
 the items' text embeddings (``training.content``). Items whose features are zero score 0.
 """
 
-from collections.abc import Sequence
-
 import numpy as np
 import torch
 from scipy import sparse
 
 from training.algorithms.base import (
+    DotProductRecommender,
     EpochReport,
     HeldOut,
     InteractionData,
     ProgressCallback,
-    Recommender,
     no_progress,
     validation_scores,
 )
@@ -28,7 +26,7 @@ from training.algorithms.registry import register
 
 
 @register
-class ContentRecommender(Recommender):
+class ContentRecommender(DotProductRecommender):
     name = "content"
     label = "Content (text embeddings)"
     family = "content"
@@ -47,6 +45,7 @@ class ContentRecommender(Recommender):
         ),
         Param("use_event_weights", bool, False, help="Also multiply each event's weight into its recency weight."),
     )
+    user_tensor, item_tensor = "user_profiles", "item_embeddings"  # unit vectors: the score is a cosine
     uses_item_features = True
     # Not ``explainable``: a history item's share of the score depends on its recency rank in training,
     # which a history read at serving time does not carry, so the terms would not add up to the score.
@@ -74,21 +73,6 @@ class ContentRecommender(Recommender):
             weights = weights * data.weights
         shape = (data.n_users, data.n_items)
         return sparse.csr_matrix((weights.astype(np.float32), (data.users, data.items)), shape=shape)
-
-    def score(self, users: Sequence[int] | np.ndarray) -> torch.Tensor:
-        """``cos(profile[u], embedding[j])``: float32 ``(len(users), n_items)`` in [-1, 1]."""
-        return (self.user_profiles[self.users_tensor(users)] @ self.item_embeddings.T).cpu()
-
-    def item_vectors(self) -> torch.Tensor:
-        """The unit item features ``(n_items, d)``: similar items are the nearest in content."""
-        return self.item_embeddings
-
-    def state_tensors(self) -> dict[str, torch.Tensor]:
-        return {"item_embeddings": self.item_embeddings, "user_profiles": self.user_profiles}
-
-    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
-        self.item_embeddings = tensors["item_embeddings"].float().to(self.device)
-        self.user_profiles = tensors["user_profiles"].float().to(self.device)
 
 
 def _item_features(data: InteractionData) -> np.ndarray:

@@ -1,18 +1,15 @@
 """Implicit alternating least squares (Hu, Koren & Volinsky, "Collaborative Filtering for Implicit Feedback
 Datasets", ICDM 2008), with exact per-user and per-item solves batched in PyTorch."""
 
-from collections.abc import Sequence
-
-import numpy as np
 import torch
 
 from training.algorithms.base import (
+    DotProductRecommender,
     EarlyStopping,
     EpochReport,
     HeldOut,
     InteractionData,
     ProgressCallback,
-    Recommender,
     no_progress,
 )
 from training.algorithms.params import Param
@@ -23,7 +20,7 @@ SOLVE_BLOCK_ENTRIES = 1 << 24
 
 
 @register
-class IALS(Recommender):
+class IALS(DotProductRecommender):
     name = "ials"
     label = "iALS"
     family = "baseline"
@@ -45,6 +42,7 @@ class IALS(Recommender):
             maximum=100,
         ),
     )
+    user_tensor, item_tensor = "user_factors", "item_factors"
 
     def fit(
         self, data: InteractionData, progress: ProgressCallback = no_progress, *, validation: HeldOut | None = None
@@ -84,21 +82,6 @@ class IALS(Recommender):
             rhs = (1.0 + alpha) * (rows @ fixed)
             solutions.append(torch.cholesky_solve(rhs[:, :, None], torch.linalg.cholesky(lhs))[:, :, 0])
         return torch.cat(solutions) if solutions else fixed.new_zeros(0, size)
-
-    @torch.no_grad()
-    def score(self, users: Sequence[int] | np.ndarray) -> torch.Tensor:
-        """``x_u · y_i`` for every item: float32 ``(len(users), n_items)``."""
-        return (self.user_factors[self.users_tensor(users)] @ self.item_factors.T).cpu()
-
-    def item_vectors(self) -> torch.Tensor:
-        return self.item_factors
-
-    def state_tensors(self) -> dict[str, torch.Tensor]:
-        return {"user_factors": self.user_factors, "item_factors": self.item_factors}
-
-    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
-        self.user_factors = tensors["user_factors"].float().to(self.device)
-        self.item_factors = tensors["item_factors"].float().to(self.device)
 
 
 def _row_block(matrix: torch.Tensor, start: int, end: int) -> torch.Tensor:
