@@ -118,7 +118,8 @@ def main() -> None:
     if args.cold_draws < 1:
         parser.error("--cold-draws must be at least 1")
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    figures: dict[str, float | int | str] = {"device": args.device, "epochs_cap": args.epochs}
+    threads = torch.get_num_threads()  # recorded: float sums, and so the seeded figures, depend on it
+    figures: dict[str, float | int | str] = {"device": args.device, "epochs_cap": args.epochs, "torch_threads": threads}
     sections = []
     if args.save_features:
         args.save_features.mkdir(parents=True, exist_ok=True)
@@ -153,7 +154,7 @@ def main() -> None:
         f"{'' if args.content_rank is None else f' --content-rank {args.content_rank}'}"
         f"{'' if args.cold_draws == 1 else f' --cold-draws {args.cold_draws}'}"
         f"{'' if len(args.scenarios) == len(GROUPS) else ' --scenarios ' + ' '.join(args.scenarios)}"
-        f"{'' if args.out == 'multi_scenario' else ' --out ' + args.out}` — {machine()}. "
+        f"{'' if args.out == 'multi_scenario' else ' --out ' + args.out}` — {machine()}, {threads} torch threads. "
         "Rule, protocol and models are in the script's docstring.\n\n" + "\n\n".join(sections),
     )
     print(json.dumps(figures, indent=2))
