@@ -6,6 +6,7 @@ Importing this package registers every built-in algorithm.
 from training.algorithms import (  # noqa: F401
     bpr,
     content,
+    content_ridge,
     distill,
     ease,
     gru4rec,

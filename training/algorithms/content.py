@@ -21,6 +21,7 @@ from training.algorithms.base import (
     no_progress,
     validation_scores,
 )
+from training.algorithms.features import item_features, unit_rows
 from training.algorithms.params import Param
 from training.algorithms.registry import register
 
@@ -54,8 +55,8 @@ class ContentRecommender(DotProductRecommender):
         self, data: InteractionData, progress: ProgressCallback = no_progress, *, validation: HeldOut | None = None
     ) -> None:
         self.n_users, self.n_items = data.n_users, data.n_items
-        features = _unit_rows(_item_features(data))
-        profiles = _unit_rows(self._history_weights(data) @ features)
+        features = unit_rows(item_features(data, model=self.name))
+        profiles = unit_rows(self._history_weights(data) @ features)
         self.item_embeddings = torch.from_numpy(features).to(self.device)
         self.user_profiles = torch.from_numpy(profiles).to(self.device)
         progress(EpochReport(phase="fit", step=1, total=1, validation=validation_scores(self, data, validation)))
@@ -73,23 +74,3 @@ class ContentRecommender(DotProductRecommender):
             weights = weights * data.weights
         shape = (data.n_users, data.n_items)
         return sparse.csr_matrix((weights.astype(np.float32), (data.users, data.items)), shape=shape)
-
-
-def _item_features(data: InteractionData) -> np.ndarray:
-    features = data.item_features
-    if features is None:
-        raise ValueError(
-            "the content model needs item features (InteractionData.item_features, (n_items, d) float32), "
-            "e.g. the items' text embeddings; none were given"
-        )
-    features = np.asarray(features, dtype=np.float32)
-    if features.ndim != 2 or features.shape[0] != data.n_items:
-        raise ValueError(f"item_features must have shape (n_items={data.n_items}, d), not {features.shape}")
-    return features
-
-
-def _unit_rows(matrix: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length; zero rows stay zero. float32, C-contiguous."""
-    matrix = np.asarray(matrix, dtype=np.float32)
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return np.ascontiguousarray(matrix / np.maximum(norms, 1e-12), dtype=np.float32)
