@@ -42,7 +42,11 @@ def test_windows_train_every_event_but_each_users_first_exactly_once_after_its_p
     rng = np.random.default_rng(0)
     data = events(users.tolist(), rng.integers(30, size=len(users)).tolist(), n_users=len(lengths), n_items=30)
     for max_length, stride in ((4, 2), (5, 5), (6, 1), (50, 25)):
-        inputs, targets = training_windows(UserSequences.from_data(data), max_length, stride)
+        sequences = UserSequences.from_data(data)
+        inputs, targets, starts = training_windows(sequences, max_length, stride)
+        for row, start in enumerate(starts):  # each window's inputs are the items from its start on
+            window = inputs[row][inputs[row] > 0] - 1
+            assert np.array_equal(window, sequences.items[start : start + len(window)])
         trained = targets[targets >= 0]
         first_events = np.cumsum(lengths) - lengths
         assert sorted(trained) == sorted(set(range(len(users))) - set(first_events))
@@ -189,8 +193,8 @@ def test_every_training_loss_adds_the_weighted_next_item_loss_of_the_items_conte
     model.fit(data)
     network = model.network
     network.eval()  # no dropout: the same batch gives the same states
-    windows = model._windows(UserSequences.from_data(data))
-    inputs, target_events = windows.inputs[:12], windows.target_events[:12]
+    batch = model._windows(UserSequences.from_data(data)).rows(slice(0, 12))
+    inputs, target_events = batch.inputs, batch.target_events
     trained = target_events >= 0
     domain = 0 if name == "star" else None
     with torch.no_grad():
@@ -202,7 +206,7 @@ def test_every_training_loss_adds_the_weighted_next_item_loss_of_the_items_conte
         losses = {}
         for weight in (0.0, 0.5):
             model.hparams["content_loss"] = weight
-            losses[weight], _ = model._batch_loss(inputs, target_events)
+            losses[weight], _ = model._batch_loss(batch)
     assert torch.allclose(losses[0.5] - losses[0.0], 0.5 * content_only, atol=1e-5)
 
 
@@ -213,7 +217,58 @@ def test_content_loss_and_rank_keep_items_without_events_near_their_cluster(para
     assert cold_items_from_own_cluster("side", **params) >= 0.8
 
 
-@pytest.mark.parametrize("content", ["init", "side"])
+def fitted_with_prior(name: str, data: InteractionData, **params) -> Recommender:
+    """``name`` with content prior on ``data`` (a distilled student learns from a plain SASRec)."""
+    model = get_algorithm(name)(SMALL_PARAMS.get(name, SMALL | {"layers": 1}) | {"content": "prior", **params})
+    if name == "distill":
+        teacher = get_algorithm("sasrec")(SMALL_PARAMS["sasrec"] | {"epochs": 1})
+        teacher.fit(data)
+        model.attach_teacher(teacher, np.arange(data.n_items))
+    model.fit(data)
+    return model
+
+
+@pytest.mark.parametrize("name", ["sasrec", "gru4rec", "star", "distill"])
+def test_content_prior_ranks_items_without_events_exactly_as_the_content_ridge_does(name):
+    data, _, per_cluster, warm = clustered_data()
+    model = fitted_with_prior(name, data, epochs=3, prior_rank=4, max_length=4)  # 6 items a user: the prior reads all
+    ridge = get_algorithm("content_ridge")({"rank": 4})
+    ridge.fit(data)
+
+    cold = torch.tensor([item % per_cluster >= warm for item in range(data.n_items)])
+    network = model.network
+    assert torch.count_nonzero(network.items.table[1:][cold]) == 0  # STAR's auxiliary item terms too
+    gain = network.prior.log_gain.detach().exp()
+    users = np.arange(data.n_users)
+    scores = model.score(users)
+    torch.testing.assert_close(scores[:, cold], gain * ridge.score(users)[:, cold], atol=1e-5, rtol=1e-5)
+    histories = [data.items[data.users == user] for user in users]
+    torch.testing.assert_close(model.score_sequences(histories), scores, atol=1e-5, rtol=1e-5)
+
+
+def test_content_prior_recommends_items_without_events_from_the_users_cluster():
+    assert cold_items_from_own_cluster("prior", prior_rank=4) >= 0.9
+
+
+def test_content_prior_learns_its_gain_and_saves_reloads_and_fine_tunes_from_it(tmp_path):
+    data, _, _, _ = clustered_data()
+    model = fitted_with_prior("sasrec", data, epochs=3)
+    prior = model.network.prior
+    assert prior.log_gain.item() != 0.0  # it starts at a gain of 1
+    rank = prior.rank
+    assert model.parameter_count() == sum(w.numel() for w in model.network.parameters()) + (rank + 1) * rank
+
+    model.save(tmp_path)
+    loaded = Recommender.load(tmp_path)
+    users = np.arange(data.n_users)
+    assert torch.equal(loaded.score(users), model.score(users))
+
+    child = get_algorithm("sasrec")(SMALL_PARAMS["sasrec"] | {"epochs": 1, "content": "prior"}, seed=1)
+    child.initialize_from(model, np.arange(data.n_items))
+    assert torch.equal(child.network.prior.log_gain, prior.log_gain)  # the child starts from the parent's gain
+
+
+@pytest.mark.parametrize("content", ["init", "side", "prior"])
 def test_content_modes_need_item_features(content):
     model = get_algorithm("sasrec")(SMALL_PARAMS["sasrec"] | {"epochs": 1, "content": content})
     assert model.uses_item_features

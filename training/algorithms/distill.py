@@ -27,6 +27,7 @@ from training.algorithms.sequential import (
     PADDING,
     VERY_LOW_LOGIT,
     SequentialRecommender,
+    Windows,
     sequential_params,
 )
 
@@ -91,8 +92,7 @@ class DistilledSASRec(SASRec):
             )
         super().fit(data, progress, validation=validation)
 
-    def _prepare(self, data: InteractionData, features: torch.Tensor | None) -> None:
-        super()._prepare(data, features)
+    def _start_item_embeddings(self) -> None:
         if self.hparams["teacher_init"] and isinstance(self.teacher, SequentialRecommender):
             self._start_from_teacher_items(self.teacher.item_vectors())
 
@@ -110,14 +110,14 @@ class DistilledSASRec(SASRec):
         _, _, right = torch.linalg.svd(mine.double(), full_matrices=False)
         table[1:][known, :size] = (mine.double() @ right[:size].T).to(table.dtype)
 
-    def _batch_loss(self, inputs: torch.Tensor, target_events: torch.Tensor) -> tuple[torch.Tensor, int]:
-        trained = target_events >= 0
+    def _batch_loss(self, batch: Windows) -> tuple[torch.Tensor, int]:
+        trained = batch.target_events >= 0
         table, content = self._item_tables()
-        hidden = self._hidden(inputs, table)[trained]
+        hidden = self._hidden(batch.inputs, table, offsets=batch.offsets)[trained]
         student = self._training_logits(self._network.logits(hidden, table).float())
-        targets = self._items_by_event[target_events[trained]]
+        targets = self._items_by_event[batch.target_events[trained]]
         temperature, alpha = self.hparams["temperature"], self.hparams["alpha"]
-        teacher = self._training_logits(self._teacher_logits(inputs, trained))
+        teacher = self._training_logits(self._teacher_logits(batch.inputs, trained))
         divergence = F.kl_div(
             F.log_softmax(student / temperature, dim=1),
             F.log_softmax(teacher / temperature, dim=1),

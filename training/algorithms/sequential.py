@@ -41,11 +41,15 @@ from training.algorithms.base import (
     Recommender,
     no_progress,
 )
+from training.algorithms.content_ridge import L2 as RIDGE_L2
+from training.algorithms.content_ridge import RANK as RIDGE_RANK
+from training.algorithms.content_ridge import ContentRidgeFit, content_ridge_fit
+from training.algorithms.features import principal_directions
 from training.algorithms.params import HyperparameterError, Param
 
 PADDING = 0
 INIT_STD = 0.02  # normal(0, 0.02) for embeddings and linear layers, as in BERT and RecBole's SASRec
-CONTENT_MODES = ("none", "init", "side")
+CONTENT_MODES = ("none", "init", "side", "prior")
 FINETUNE_MODES = ("all", "top")
 VERY_LOW_LOGIT = -1e9  # a finite stand-in for −inf: softmax gives exactly 0, and no NaN appears in gradients
 SCORE_CHUNK = 4096  # rows per forward pass when scoring
@@ -77,6 +81,20 @@ class UserSequences:
 
     def lengths(self) -> np.ndarray:
         return np.diff(self.indptr)
+
+    def sums_before(self, values: torch.Tensor, positions: np.ndarray) -> torch.Tensor:
+        """``(len(positions), r)``: for each index into ``items``, the sum of ``values`` ``(n_items, r)`` over
+        the same user's items before it (the user's history before that event)."""
+        totals = torch.zeros(len(self.items) + 1, values.shape[1], dtype=torch.float64, device=values.device)
+        totals[1:] = values.double()[torch.from_numpy(self.items).to(values.device)].cumsum(0)
+        positions = np.asarray(positions, dtype=np.int64)
+        firsts = self.indptr[np.searchsorted(self.indptr, positions, side="right") - 1]
+        index = torch.from_numpy(np.stack([positions, firsts])).to(values.device)
+        return (totals[index[0]] - totals[index[1]]).to(values.dtype)
+
+    def window_starts(self, max_length: int) -> np.ndarray:
+        """``(n_users,)``: where each user's last ``max_length`` items (:meth:`last_tokens`) start in ``items``."""
+        return self.indptr[1:] - np.minimum(self.lengths(), max_length)
 
     def last_tokens(self, max_length: int) -> np.ndarray:
         """``(n_users, max_length)`` int64: each user's last items as tokens, oldest first, right-padded."""
@@ -110,25 +128,35 @@ class Windows:
     """Training windows: ``inputs`` ``(w, L)`` int64 tokens; ``target_events`` ``(w, L)`` int64.
 
     ``target_events[r, j]`` is the index (into the source data) of the event that position ``j`` of
-    window ``r`` learns to predict, or -1 where that position is not trained in this window.
+    window ``r`` learns to predict, or -1 where that position is not trained in this window. With a
+    content prior, ``offsets`` ``(w, r)`` is the content of each window's user's items before it.
     """
 
     inputs: torch.Tensor
     target_events: torch.Tensor
+    offsets: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.inputs)
 
+    def rows(self, index: torch.Tensor | slice) -> Windows:
+        """The windows at ``index`` (a batch)."""
+        offsets = None if self.offsets is None else self.offsets[index]
+        return Windows(self.inputs[index], self.target_events[index], offsets)
 
-def training_windows(sequences: UserSequences, max_length: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
-    """Cut every user's sequence into windows of ``max_length`` inputs; returns ``(inputs, target_events)``.
+
+def training_windows(
+    sequences: UserSequences, max_length: int, stride: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cut every user's sequence into windows of ``max_length`` inputs; returns ``(inputs, target_events, starts)``.
 
     A user with ``n`` events has ``m = n − 1`` input positions (position ``p`` predicts event
     ``p + 1``). Window ``k`` ends at ``m − k·stride`` and trains its last ``stride`` positions, each
     of which sees at least ``max_length − stride`` earlier items; the earliest window starts at the
     sequence's start and trains every position not trained yet. So each of the ``m`` positions is
     trained exactly once. Both arrays are ``(n_windows, max_length)`` int64; a window shorter than
-    ``max_length`` (a short sequence) is right-padded, with -1 targets in the padding.
+    ``max_length`` (a short sequence) is right-padded, with -1 targets in the padding. ``starts``
+    ``(n_windows,)`` int64 is where each window's first input sits in ``sequences.items``.
     """
     length, stride = max_length, max(1, min(stride, max_length))
     m = np.maximum(sequences.lengths() - 1, 0)
@@ -145,10 +173,10 @@ def training_windows(sequences: UserSequences, max_length: int, stride: int) -> 
     trained = valid & (position >= trained_start[:, None]) & (position < trained_end[:, None])
     if not len(user):
         empty = np.zeros((0, length), dtype=np.int64)
-        return empty, empty
+        return empty, empty, np.zeros(0, dtype=np.int64)
     inputs = np.where(valid, sequences.items[source] + 1, PADDING)
     target_events = np.where(trained, sequences.events[np.where(trained, source + 1, 0)], -1)
-    return inputs.astype(np.int64), target_events.astype(np.int64)
+    return inputs.astype(np.int64), target_events.astype(np.int64), source[:, 0].astype(np.int64)
 
 
 # --- layers --------------------------------------------------------------------------------------
@@ -340,7 +368,8 @@ class ItemEmbedding(nn.Module):
         reduced to the content basis if there is one (centred, projected, and scaled to unit rows again)."""
         unit = F.normalize(features.float(), dim=1).to(self.features)
         if hasattr(self, "content_basis"):
-            unit = F.normalize((unit - self.content_mean) @ self.content_basis, dim=1)
+            reduced = F.normalize((unit - self.content_mean) @ self.content_basis, dim=1)
+            unit = torch.where(unit.abs().sum(1, keepdim=True) > 0, reduced, 0.0)  # no content stays no content
         self.features[1:] = unit
 
     @torch.no_grad()
@@ -351,13 +380,9 @@ class ItemEmbedding(nn.Module):
         fit the many small ones to the items with events, which would not carry over to the items without.
         """
         if hasattr(self, "content_basis"):
-            unit = F.normalize(features.double(), dim=1)
-            mean = unit.mean(0)
-            _, _, right = torch.linalg.svd(unit - mean, full_matrices=False)
-            rank = self.content_basis.shape[1]
+            mean, basis = principal_directions(features, self.content_basis.shape[1])
             self.content_mean.copy_(mean)
-            self.content_basis.zero_()
-            self.content_basis[:, : min(rank, len(right))] = right[:rank].T.to(self.content_basis)
+            self.content_basis.copy_(basis)
 
     @torch.no_grad()
     def initialise_from_features(self, features: torch.Tensor) -> None:
@@ -372,30 +397,110 @@ class ItemEmbedding(nn.Module):
         self.table[1:, : projected.shape[1]] = projected * scale  # beyond the features' rank: keep the noise
 
 
+class ContentPrior(nn.Module):
+    """A content ridge (:mod:`training.algorithms.content_ridge`) fitted before training, whose score every logit
+    adds: the user side is the ridge's query from the content of the items read so far, the item side each item's
+    reduced content times a learned gain. An item without events, whose free embedding stays zero, is ranked by
+    this score alone; the network learns what the content does not explain.
+
+    Buffers: ``items`` ``(n_items + 1, r)`` (row 0, padding, is zero) and ``query_map`` ``(r + 1, r)``; parameter
+    ``log_gain`` (the gain is its exponential, so it stays positive and never reverses the content's order).
+    """
+
+    def __init__(self, n_items: int, rank: int) -> None:
+        super().__init__()
+        self.register_buffer("items", torch.zeros(n_items + 1, rank))
+        self.register_buffer("query_map", torch.zeros(rank + 1, rank))
+        self.log_gain = nn.Parameter(torch.zeros(()))
+
+    @property
+    def rank(self) -> int:
+        return self.items.shape[1]
+
+    @torch.no_grad()
+    def set_fit(self, fit: ContentRidgeFit) -> None:
+        self.items[1:] = fit.items.to(self.items)
+        self.query_map.copy_(fit.query_map)
+
+    def queries(self, tokens: torch.Tensor, offsets: torch.Tensor | None = None) -> torch.Tensor:
+        """``tokens`` ``(b, L)`` → ``(b, L, r)``: at position ``j``, the query of the content of tokens ``0..j``
+        plus ``offsets`` ``(b, r)`` (the content of the items each row's history had before its tokens)."""
+        profiles = self.items[tokens].cumsum(dim=1)
+        if offsets is not None:
+            profiles = profiles + offsets[:, None, :]
+        return profiles @ self.query_map[:-1] + self.query_map[-1]
+
+    def offsets(self, histories: Sequence[Sequence[int]], max_length: int) -> torch.Tensor:
+        """``(len(histories), r)``: the content of each history's items before its last ``max_length``."""
+        sums = torch.zeros(len(histories), self.rank, device=self.items.device)
+        for row, history in enumerate(histories):
+            earlier = np.asarray(history, dtype=np.int64).reshape(-1)[:-max_length]
+            if len(earlier):
+                sums[row] = self.items[torch.from_numpy(earlier + 1).to(self.items.device)].sum(0)
+        return sums
+
+    def item_side(self) -> torch.Tensor:
+        """``(n_items + 1, r)``: the items' reduced content times the gain."""
+        return self.items * self.log_gain.exp()
+
+
 class SequenceNetwork(nn.Module):
-    """Item embeddings and an encoder; logits are dot products with the (tied) item embeddings."""
+    """Item embeddings and an encoder; logits are dot products with the (tied) item embeddings.
+
+    With a :class:`ContentPrior` (content ``prior``), a state carries the prior's query beside the encoder's output
+    and an item's output vector its content beside its embedding, so one dot product gives both terms.
+    """
+
+    prior: ContentPrior | None
 
     def __init__(self, items: ItemEmbedding, encoder: nn.Module) -> None:
         super().__init__()
         self.items = items
         self.encoder = encoder
+        self.prior = None
 
-    def hidden(self, tokens: torch.Tensor, table: torch.Tensor, domain: int | None = None) -> torch.Tensor:
-        """``tokens`` ``(b, L)`` → states ``(b, L, d)``: position ``j`` has read tokens ``0..j``.
+    def hidden(
+        self,
+        tokens: torch.Tensor,
+        table: torch.Tensor,
+        domain: int | None = None,
+        offsets: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """``tokens`` ``(b, L)`` → states ``(b, L, d)`` (``(b, L, d + r)`` with a prior): position ``j`` has read
+        tokens ``0..j``; the prior reads the content of the items before them too (``offsets``, see
+        :meth:`ContentPrior.queries`).
 
         ``table`` is :meth:`ItemEmbedding.weight`, computed once per batch by the caller.
         """
-        return self.encoder(table[tokens], domain)
+        states = self.encoder(table[tokens], domain)
+        if self.prior is None:
+            return states
+        return torch.cat([states, self.prior.queries(tokens, offsets).to(states.dtype)], dim=-1)
+
+    def states(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The encoder's part ``(..., d)`` of :meth:`hidden`'s states."""
+        return hidden[..., : self.items.table.shape[1]]
+
+    def output_table(self, table: torch.Tensor) -> torch.Tensor:
+        """``(n_items + 1, d)`` (``d + r`` with a prior): what states are scored against, row 0 padding."""
+        if self.prior is None:
+            return table
+        return torch.cat([table, self.prior.item_side().to(table.dtype)], dim=1)
 
     def logits(self, hidden: torch.Tensor, table: torch.Tensor, domain: int | None = None) -> torch.Tensor:
         """``(P, d)`` states → ``(P, n_items)`` scores of every item."""
-        scores = hidden @ table[1:].T
+        scores = hidden @ self.output_table(table)[1:].T
         bias = self.items.bias()
         return scores if bias is None else scores + bias.to(scores.dtype)
 
     def item_indexed(self) -> dict[str, int]:
         """Tensors with one entry per token along an axis (name → axis): gathered, not copied, on transfer."""
-        return {"items.table": 0, "items.features": 0}
+        return {"items.table": 0, "items.features": 0, "prior.items": 0}
+
+    @torch.no_grad()
+    def forget_items(self, items: torch.Tensor) -> None:
+        """Zero the learned per-item weights of ``items`` (``(n_items,)`` bool): their free embeddings."""
+        self.items.table[1:][items] = 0.0
 
     def top_parameters(self) -> Iterator[nn.Parameter]:
         """What ``finetune="top"`` trains: the encoder's top, the output normalisation and the item embeddings."""
@@ -404,6 +509,8 @@ class SequenceNetwork(nn.Module):
         if self.items.has_side_features:
             yield self.items.projection
             yield self.items.bias_projection
+        if self.prior is not None:
+            yield self.prior.log_gain
 
 
 # --- hyperparameters -----------------------------------------------------------------------------
@@ -436,11 +543,18 @@ def sequential_params(
         Param("mixed_precision", bool, False, help="bfloat16 autocast on CUDA (ignored on the CPU)."),
         Param("compile", bool, False, help="torch.compile the encoder on CUDA (ignored on the CPU)."),
         Param("content", str, "none", help="Item features: none; init (item embeddings start from them); side "
-              "(a learned projection of them is added to every item's embedding).", choices=CONTENT_MODES),
+              "(a learned projection of them is added to every item's embedding); prior (every score adds a content "
+              "ridge fitted before training, which alone ranks the items without events).", choices=CONTENT_MODES),
         Param("content_rank", int, 0, help="With content side: the projection reads the features' top this many "
               "principal directions (0: every dimension).", minimum=0, maximum=4096),
         Param("content_loss", float, 1.0, help="With content side: weight of a second next-item loss that scores "
               "every item by its content alone, as items without events are scored.", minimum=0.0, maximum=10.0),
+        Param("prior_rank", int, RIDGE_RANK.default, help="With content prior: principal directions of the item "
+              "features the content ridge reads (0: every one).", minimum=RIDGE_RANK.minimum,
+              maximum=RIDGE_RANK.maximum),
+        Param("prior_l2", float, RIDGE_L2.default, help="With content prior: the content ridge's penalty, relative "
+              "to the product of the largest eigenvalues of its two Gram matrices.", minimum=RIDGE_L2.minimum,
+              maximum=RIDGE_L2.maximum),
         Param("finetune", str, "all", help="From a parent run: train every layer, or only the top layer, the "
               "output normalisation and the item embeddings.", choices=FINETUNE_MODES),
     )  # fmt: skip
@@ -484,6 +598,8 @@ class SequentialRecommender(Recommender):
         self._check_architecture(self.hparams)
         self.network: SequenceNetwork | None = None
         self.histories = torch.zeros(0, self.hparams["max_length"], dtype=torch.long, device=self.device)
+        # With a content prior: (n_users, r), the content of each user's training items before ``histories``.
+        self.history_offsets: torch.Tensor | None = None
         self.from_parent = False
         self.uses_item_features = self.hparams["content"] != "none"
         self._compiled_hidden: Callable[..., torch.Tensor] | None = None
@@ -512,6 +628,11 @@ class SequentialRecommender(Recommender):
             self._prepare(data, features)
             sequences = UserSequences.from_data(data)
             self.histories = torch.from_numpy(sequences.last_tokens(self.hparams["max_length"])).to(self.device)
+            prior = self._network.prior
+            self.history_offsets = None
+            if prior is not None:
+                starts = sequences.window_starts(self.hparams["max_length"])
+                self.history_offsets = sequences.sums_before(prior.items[1:], starts)
             self._items_by_event = torch.from_numpy(data.items.astype(np.int64)).to(self.device)
             self._before_training(data)
             windows = self._windows(sequences)
@@ -547,16 +668,22 @@ class SequentialRecommender(Recommender):
         self._unseen_logits = None
         if features is not None and self.hparams["content"] == "side":
             self._attach_side_features(features)
-            if not self.from_parent:  # a fine-tuned run keeps what its parent learned of every item
-                self._forget_unseen_items(data)
+        if features is not None and self.hparams["content"] == "prior":
+            self._attach_prior(features, data)
+        self._start_item_embeddings()
+        if self.hparams["content"] in ("side", "prior") and not self.from_parent:
+            self._forget_unseen_items(data)  # a fine-tuned run keeps what its parent learned of every item
+
+    def _start_item_embeddings(self) -> None:
+        """Hook for subclasses (the student's embeddings from its teacher's), before items without events are
+        reset to their content alone."""
 
     def _forget_unseen_items(self, data: InteractionData) -> None:
-        """Items without training events are their content alone: their free embeddings are zero, and they
+        """Items without training events are their content alone: their own weights are zero, and they
         are left out of the training softmax (being nobody's next item says nothing of them), so they stay zero
         and content decides where they rank when scored."""
         seen = torch.from_numpy(np.bincount(data.items, minlength=data.n_items) > 0).to(self.device)
-        with torch.no_grad():
-            self._network.items.table[1:][~seen] = 0.0
+        self._network.forget_items(~seen)
         if not bool(seen.all()):
             self._unseen_logits = torch.where(seen, 0.0, VERY_LOW_LOGIT)
 
@@ -568,6 +695,17 @@ class SequentialRecommender(Recommender):
             fresh.fit_content_basis(features)
             self._network.items = fresh.to(self.device)
         self._network.items.set_features(features)
+
+    def _attach_prior(self, features: torch.Tensor, data: InteractionData) -> None:
+        """Fit the content ridge on ``data`` and put it in the network; a prior of the same rank already there
+        (a parent's) keeps its gain."""
+        fit = content_ridge_fit(
+            features, data.csr().to(self.device), rank=self.hparams["prior_rank"], l2=self.hparams["prior_l2"]
+        )
+        network = self._network
+        if network.prior is None or network.prior.rank != fit.items.shape[1]:
+            network.prior = ContentPrior(self.n_items, fit.items.shape[1]).to(self.device)
+        network.prior.set_fit(fit)
 
     def _before_training(self, data: InteractionData) -> None:
         """Hook for subclasses (STAR's domains), called inside the seeded block before the windows are cut."""
@@ -586,8 +724,10 @@ class SequentialRecommender(Recommender):
     def _windows(self, sequences: UserSequences) -> Windows:
         length = self.hparams["max_length"]
         stride = max(1, round(length * (1.0 - self.window_overlap)))
-        inputs, targets = training_windows(sequences, length, stride)
-        return Windows(torch.from_numpy(inputs).to(self.device), torch.from_numpy(targets).to(self.device))
+        inputs, targets, starts = training_windows(sequences, length, stride)
+        prior = self._network.prior
+        offsets = None if prior is None else sequences.sums_before(prior.items[1:], starts)
+        return Windows(torch.from_numpy(inputs).to(self.device), torch.from_numpy(targets).to(self.device), offsets)
 
     def _trainable_parameters(self) -> list[nn.Parameter]:
         network = self._network
@@ -603,9 +743,8 @@ class SequentialRecommender(Recommender):
         order = torch.randperm(len(windows), device=self.device)
         total, count = torch.zeros((), device=self.device), 0
         for batch in order.split(self.hparams["batch_size"]):
-            inputs, target_events = windows.inputs[batch], windows.target_events[batch]
             with self._autocast():
-                loss, positions = self._batch_loss(inputs, target_events)
+                loss, positions = self._batch_loss(windows.rows(batch))
             if not positions:
                 continue
             optimizer.zero_grad(set_to_none=True)
@@ -618,12 +757,12 @@ class SequentialRecommender(Recommender):
         """``logits`` ``(P, n_items)`` with the items that have no training events left out of the softmax."""
         return logits if self._unseen_logits is None else logits + self._unseen_logits
 
-    def _batch_loss(self, inputs: torch.Tensor, target_events: torch.Tensor) -> tuple[torch.Tensor, int]:
-        """Mean next-item loss over the trained positions of ``(b, L)`` windows, and their number."""
-        trained = target_events >= 0
+    def _batch_loss(self, batch: Windows) -> tuple[torch.Tensor, int]:
+        """Mean next-item loss over the trained positions of a batch of ``(b, L)`` windows, and their number."""
+        trained = batch.target_events >= 0
         table, content = self._item_tables()
-        hidden = self._hidden(inputs, table)[trained]
-        targets = self._items_by_event[target_events[trained]]
+        hidden = self._hidden(batch.inputs, table, offsets=batch.offsets)[trained]
+        targets = self._items_by_event[batch.target_events[trained]]
         return self._next_item_loss(hidden, targets, table, content), len(targets)
 
     def _item_tables(self) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -667,16 +806,23 @@ class SequentialRecommender(Recommender):
         item_logits = self._network.items.bias()
         if self._unseen_logits is not None:
             item_logits = self._unseen_logits if item_logits is None else item_logits + self._unseen_logits
-        return sampled_softmax_loss(hidden, targets, table[1:], self.hparams["negatives"], item_logits)
+        output = self._network.output_table(table)[1:]
+        return sampled_softmax_loss(hidden, targets, output, self.hparams["negatives"], item_logits)
 
-    def _hidden(self, tokens: torch.Tensor, table: torch.Tensor, domain: int | None = None) -> torch.Tensor:
+    def _hidden(
+        self,
+        tokens: torch.Tensor,
+        table: torch.Tensor,
+        domain: int | None = None,
+        offsets: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """The network's states for training, through ``torch.compile`` when asked for on CUDA."""
         network = self._network
         if not (self.hparams["compile"] and self.device.type == "cuda"):
-            return network.hidden(tokens, table, domain)
+            return network.hidden(tokens, table, domain, offsets)
         if self._compiled_hidden is None:
             self._compiled_hidden = torch.compile(network.hidden, dynamic=True)
-        return self._compiled_hidden(tokens, table, domain)
+        return self._compiled_hidden(tokens, table, domain, offsets)
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self.hparams["mixed_precision"] and self.device.type == "cuda":
@@ -693,20 +839,35 @@ class SequentialRecommender(Recommender):
 
     @torch.no_grad()
     def score(self, users: Sequence[int] | np.ndarray) -> torch.Tensor:
-        """Every item's score after each user's last ``max_length`` training items: ``(len(users), n_items)``."""
-        return self._score_tokens(self.histories[self.users_tensor(users)])
+        """Every item's score after each user's last ``max_length`` training items: ``(len(users), n_items)``
+        (a content prior reads all of them)."""
+        users_tensor = self.users_tensor(users)
+        return self._score_tokens(self.histories[users_tensor], offsets=self._history_offsets(users_tensor))
+
+    def _history_offsets(self, users: torch.Tensor) -> torch.Tensor | None:
+        return None if self.history_offsets is None else self.history_offsets[users]
 
     @torch.no_grad()
     def score_sequences(self, item_index_lists: Sequence[Sequence[int]]) -> torch.Tensor:
         """Every item's score after each given history (item indexes, oldest first): ``(n, n_items)`` float32.
 
-        Only the last ``max_length`` items of a history are read; an empty history is allowed.
+        Only the last ``max_length`` items of a history are read (a content prior reads all of them); an empty
+        history is allowed.
         """
         tokens = histories_to_tokens(item_index_lists, self.n_items, self.hparams["max_length"])
-        return self._score_tokens(torch.from_numpy(tokens).to(self.device))
+        return self._score_tokens(
+            torch.from_numpy(tokens).to(self.device), offsets=self._sequence_offsets(item_index_lists)
+        )
 
-    def _score_tokens(self, tokens: torch.Tensor, domains: torch.Tensor | None = None) -> torch.Tensor:
-        """Scores after right-padded ``tokens`` ``(n, L)``; row ``r`` under domain ``domains[r]`` if given."""
+    def _sequence_offsets(self, item_index_lists: Sequence[Sequence[int]]) -> torch.Tensor | None:
+        prior = self._network.prior
+        return None if prior is None else prior.offsets(item_index_lists, self.hparams["max_length"])
+
+    def _score_tokens(
+        self, tokens: torch.Tensor, domains: torch.Tensor | None = None, offsets: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Scores after right-padded ``tokens`` ``(n, L)``; row ``r`` under domain ``domains[r]`` if given, its
+        content prior also reading ``offsets[r]`` (:meth:`ContentPrior.queries`)."""
         network = self._network
         network.eval()
         scores = torch.empty(len(tokens), self.n_items, device=self.device)
@@ -718,7 +879,7 @@ class SequentialRecommender(Recommender):
             table = network.items.weight()
             for domain, group in groups:
                 for chunk in group.split(SCORE_CHUNK):
-                    hidden = network.hidden(tokens[chunk], table, domain)
+                    hidden = network.hidden(tokens[chunk], table, domain, None if offsets is None else offsets[chunk])
                     hidden = hidden[torch.arange(len(chunk), device=self.device), last_positions(tokens[chunk])]
                     scores[chunk] = network.logits(hidden, table, domain).float()
         return scores.cpu()
@@ -731,7 +892,7 @@ class SequentialRecommender(Recommender):
         ``positions`` ``(b, L)`` bool; returns ``(positions.sum(), n_items)`` float32. Position ``j``
         is scored after tokens ``0..j``: for a window's last item that is exactly
         :meth:`score_sequences` of the window, and a distillation teacher scores every prefix a
-        student trains on in one pass.
+        student trains on in one pass. A content prior reads the windows' items only, not what came before them.
         """
         network = self._network
         network.eval()
@@ -742,24 +903,35 @@ class SequentialRecommender(Recommender):
             return network.logits(network.hidden(tokens, table)[positions], table).float()
 
     def item_vectors(self) -> torch.Tensor:
-        """The item embeddings ``(n_items, d)`` (the output weights, content projection included)."""
+        """The item vectors states are scored against ``(n_items, d)`` (content projection included; with a content
+        prior, ``(n_items, d + r)``: the gain-scaled content beside each embedding)."""
         with torch.no_grad():
-            return self._network.items.weight()[1:]
+            return self._network.output_table(self._network.items.weight())[1:]
 
     # -- state
 
     def state_tensors(self) -> dict[str, torch.Tensor]:
         state = {f"network.{name}": value.detach() for name, value in self._network.state_dict().items()}
-        return state | {"histories": self.histories}
+        offsets = {} if self.history_offsets is None else {"history_offsets": self.history_offsets}
+        return state | {"histories": self.histories} | offsets
 
     def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
-        state = {name.removeprefix("network."): value for name, value in tensors.items() if name != "histories"}
+        state = {
+            name.removeprefix("network."): value
+            for name, value in tensors.items()
+            if name not in ("histories", "history_offsets")
+        }
         if self.network is None or self._shapes_differ(state):
             feature_size = self._adopt_side_shape(state)
             self.network = self._build_network(len(state["items.table"]) - 1, feature_size).to(self.device)
+            if "prior.items" in state:
+                tokens, rank = state["prior.items"].shape
+                self.network.prior = ContentPrior(tokens - 1, rank).to(self.device)
         self._network.load_state_dict(state)
         self._network.eval()
         self.histories = tensors["histories"].long().to(self.device)
+        offsets = tensors.get("history_offsets")
+        self.history_offsets = None if offsets is None else offsets.float().to(self.device)
 
     def _adopt_side_shape(self, state: dict[str, torch.Tensor]) -> int:
         """The raw feature size of a network ``state``'s side features (0 without), taking its content rank."""
@@ -774,8 +946,11 @@ class SequentialRecommender(Recommender):
         return current.keys() != state.keys() or any(current[name].shape != state[name].shape for name in state)
 
     def parameter_count(self) -> int:
-        """Learned numbers only: the stored histories and content features are inputs, not parameters."""
-        return sum(weight.numel() for weight in self._network.parameters())
+        """Learned numbers only (a content prior's closed-form map counts): the stored histories and content
+        features are inputs, not parameters."""
+        network = self._network
+        learned = sum(weight.numel() for weight in network.parameters())
+        return learned + (network.prior.query_map.numel() if network.prior is not None else 0)
 
     # -- transfer
 
@@ -800,6 +975,8 @@ class SequentialRecommender(Recommender):
         feature_size = self._adopt_side_shape(parent_state) if self.hparams["content"] == "side" else 0
         with self._seeded():
             network = self._build_network(len(item_map), feature_size)
+        if self.hparams["content"] == "prior" and parent_network.prior is not None:
+            network.prior = ContentPrior(len(item_map), parent_network.prior.rank)  # its gain comes from the parent
         network.to(self.device)
         token_map = torch.from_numpy(np.concatenate([[0], item_map + 1])).to(self.device)  # 0: padding or unknown
         known = token_map > 0

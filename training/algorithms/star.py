@@ -33,6 +33,7 @@ from training.algorithms.sequential import (
     SequenceNetwork,
     SequentialRecommender,
     TransformerEncoder,
+    Windows,
     check_heads,
     histories_to_tokens,
     sequential_params,
@@ -68,11 +69,19 @@ class StarNetwork(SequenceNetwork):
         if domain is None:
             return shared
         domain_vector = self.domain_vectors[domain].expand(len(hidden), -1)
-        auxiliary = F.relu(self.auxiliary_hidden(torch.cat([hidden, domain_vector.to(hidden.dtype)], dim=1)))
+        states = self.states(hidden)
+        auxiliary = F.relu(self.auxiliary_hidden(torch.cat([states, domain_vector.to(hidden.dtype)], dim=1)))
         return shared + auxiliary @ self.auxiliary_items[1:].T + self.domain_item_bias[domain, 1:]
 
     def item_indexed(self) -> dict[str, int]:
         return super().item_indexed() | {"auxiliary_items": 0, "domain_item_bias": 1}
+
+    @torch.no_grad()
+    def forget_items(self, items: torch.Tensor) -> None:
+        """Their free embeddings, auxiliary vectors and domain biases."""
+        super().forget_items(items)
+        self.auxiliary_items[1:][items] = 0.0
+        self.domain_item_bias[:, 1:][:, items] = 0.0
 
 
 @register
@@ -142,17 +151,18 @@ class STAR(SequentialRecommender):
         self._domains_by_event = torch.from_numpy(domains).to(self.device)
         super().fit(data, progress, validation=validation)
 
-    def _batch_loss(self, inputs: torch.Tensor, target_events: torch.Tensor) -> tuple[torch.Tensor, int]:
+    def _batch_loss(self, batch: Windows) -> tuple[torch.Tensor, int]:
         """Summed over the domains of the batch's targets: each domain's network reads its targets' windows."""
-        trained = target_events >= 0
-        target_domains = self._domains_by_event[target_events.clamp(min=0)]
+        trained = batch.target_events >= 0
+        target_domains = self._domains_by_event[batch.target_events.clamp(min=0)]
         table, content = self._item_tables()
         total, count = torch.zeros((), device=self.device), 0
         for domain in torch.unique(target_domains[trained]).tolist():
             mine = trained & (target_domains == domain)
             rows = mine.any(1)
-            hidden = self._hidden(inputs[rows], table, domain)[mine[rows]]
-            targets = self._items_by_event[target_events[mine]]
+            part = batch.rows(rows)
+            hidden = self._hidden(part.inputs, table, domain, part.offsets)[mine[rows]]
+            targets = self._items_by_event[batch.target_events[mine]]
             total = total + self._next_item_loss(hidden, targets, table, content, domain) * len(targets)
             count += len(targets)
         return total / max(count, 1), count
@@ -167,7 +177,7 @@ class STAR(SequentialRecommender):
             domains = self.user_domains[users_tensor]
         else:
             domains = torch.full_like(users_tensor, self._checked_domain(domain))
-        return self._score_tokens(self.histories[users_tensor], domains)
+        return self._score_tokens(self.histories[users_tensor], domains, self._history_offsets(users_tensor))
 
     @torch.no_grad()
     def score_sequences(self, item_index_lists: Sequence[Sequence[int]], domain: int | None = None) -> torch.Tensor:
@@ -175,7 +185,8 @@ class STAR(SequentialRecommender):
         domain = int(torch.argmax(self.domain_events)) if domain is None else self._checked_domain(domain)
         tokens = torch.from_numpy(histories_to_tokens(item_index_lists, self.n_items, self.hparams["max_length"]))
         tokens = tokens.to(self.device)
-        return self._score_tokens(tokens, torch.full((len(tokens),), domain, device=self.device))
+        domains = torch.full((len(tokens),), domain, device=self.device)
+        return self._score_tokens(tokens, domains, self._sequence_offsets(item_index_lists))
 
     def _checked_domain(self, domain: int) -> int:
         if not 0 <= int(domain) < self.n_domains:
