@@ -17,15 +17,20 @@ ranking over the scenario's films, training and validation items excluded, NDCG@
 (c) one STAR model on the group, one domain per scenario; (d) a small student distilled from (b)
 (1 layer, embedding size 32, 16 or 8: the largest within a quarter of (b)'s parameters; early-stopping
 patience 30 epochs instead of 10);
-(e) cold items: 10% of the films are held out of training entirely; content (sentence-encoder
-embeddings of title and genres) and hybrid (SASRec with those embeddings as side input) rank the cold films
-for the users who rated them, against popularity (which knows nothing of them: every cold film ties, and the
-ties are ordered at random, averaged over 20 orders). The hybrid's content_rank (16, 64 or all 384
-dimensions; or the given --content-rank) and epoch count are chosen by pseudo-cold validation, without the
-cold films: another 10% of the warm films are held out of a fitting, and the (rank, epoch) that ranks them
-best wins; the hybrid is then fitted on every warm film for that many epochs.
-The hybrid's ratio to popularity on the cold films, and each student's share of (b)'s NDCG@10 in the teacher-init
-part, come with a 95% paired bootstrap interval over the evaluated users.
+(e) cold items: 10% of the films are held out of training entirely, and each user's last rating of a warm
+film is the warm validation. Models rank the cold films for the users who rated them, against popularity (which
+knows nothing of them: every cold film ties, and the ties are ordered at random, averaged over 20 orders):
+content (the user's recency-weighted mean of sentence-encoder embeddings of title and genres), the content ridge
+(a closed-form map from the content of a user's films to the content of the films they take), SASRec without
+content, and two hybrids: SASRec with the content ridge as a prior (content "prior": items without events are
+ranked by the ridge alone; early-stopped on the warm validation) and SASRec with the embeddings as side input
+(content "side"). Nothing looks at the cold films to choose a setting: the ridge's rank and l2 (a grid, for the
+prior hybrid too) are those that rank pseudo-cold films best on average over 3 draws (another 10% of the warm
+films held out of a fitting); the side hybrid's content_rank (16, 64 or all 384 dimensions; or the given
+--content-rank) and epoch count are chosen on the first of those draws, and it is then fitted on every warm film
+for that many epochs.
+Each hybrid's ratio to popularity on the cold films, and each student's share of (b)'s NDCG@10 in the
+teacher-init part, come with a 95% paired bootstrap interval over the evaluated users.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ from training.algorithms.base import EpochReport, HeldOut, InteractionData
 from training.algorithms.registry import get_algorithm
 from training.evaluation.compare import ratio_interval
 from training.evaluation.ranking import evaluate
+from training.evaluation.slices import activity_slices
 from training.evaluation.splits import select_events, split_leave_last_out, split_subset
 
 GROUPS = (
@@ -468,9 +474,35 @@ def cold_items(
     metrics = evaluate(content, train, test, ks=[10], exclude=exclude)["metrics"]
     out["content_ndcg"], out["content_recall"] = metrics["ndcg@10"], metrics["recall@10"]
 
+    pseudo = pseudo_cold_split(train, validation)
+    say(f"  cold films, draw {draw}: content ridge settings on the pseudo-cold films")
+    folds = [pseudo, *(pseudo_cold_split(train, validation, seed) for seed in range(14, 13 + RIDGE_FOLDS))]
+    ridge_choice = choose_ridge(folds, device)
+    ridge = get_algorithm("content_ridge")(ridge_choice["params"], device=device, seed=7)
+    ridge.fit(train)
+    ridge_result = evaluate(ridge, train, test, ks=[10], exclude=exclude)
+    out["content_ridge_ndcg"] = ridge_result["metrics"]["ndcg@10"]
+    out["content_ridge_recall"] = ridge_result["metrics"]["recall@10"]
+    out["content_ridge_rank"], out["content_ridge_l2"] = ridge_choice["params"]["rank"], ridge_choice["params"]["l2"]
+    out["fold_content_ridge_ndcg"] = ridge_choice["fold_cold_ndcg"]
+    say(f"    content ridge {ridge_choice['params']}: cold NDCG@10 {out['content_ridge_ndcg']:.4f}")
+
+    say("  the ID-only SASRec and the content-prior hybrid, early-stopped on the warm validation")
+    plain, _ = fit("sasrec", train, validation, device, epochs)
+    out.update(warm_figures("sasrec", plain, train, validation))
+    out["sasrec_ndcg"] = evaluate(plain, train, test, ks=[10], exclude=exclude)["metrics"]["ndcg@10"]
+    prior_params = {"prior_rank": ridge_choice["params"]["rank"], "prior_l2": ridge_choice["params"]["l2"]}
+    prior, _ = fit("sasrec", train, validation, device, epochs, content="prior", **prior_params)
+    out.update(warm_figures("prior_hybrid", prior, train, validation))
+    result = evaluate(prior, train, test, ks=[10], exclude=exclude)
+    out["prior_hybrid_ndcg"], out["prior_hybrid_recall"] = result["metrics"]["ndcg@10"], result["metrics"]["recall@10"]
+    interval = ratio_interval(popularity_per_user, np.asarray(result["per_user"]["ndcg@10"]))
+    out["prior_hybrid_over_popularity_low"], out["prior_hybrid_over_popularity_high"] = interval.low, interval.high
+    say(f"    content-prior hybrid: cold NDCG@10 {out['prior_hybrid_ndcg']:.4f}")
+
     ranks = RANK_CANDIDATES if content_rank is None else (content_rank,)
-    say(f"  cold films, draw {draw} (hybrid candidates on the pseudo-cold films, then the chosen one)")
-    choice = choose_hybrid(train, validation, device, epochs, ranks)
+    say("  the content-side hybrid: candidates on the pseudo-cold films, then the chosen one")
+    choice = choose_hybrid(pseudo, device, epochs, ranks)
     hybrid = get_algorithm("sasrec")(
         {"content": "side", "content_rank": choice["rank"], "epochs": choice["epoch"]}, device=device, seed=7
     )
@@ -481,7 +513,7 @@ def cold_items(
     interval = ratio_interval(popularity_per_user, np.asarray(result["per_user"]["ndcg@10"]))  # 95%, over users
     out["hybrid_over_popularity_low"], out["hybrid_over_popularity_high"] = interval.low, interval.high
     say(f"    hybrid, content_rank {choice['rank']}, {choice['epoch']} epochs: cold NDCG@10 {metrics['ndcg@10']:.4f}")
-    out["hybrid_warm_validation_ndcg"] = evaluate(hybrid, train, validation, ks=[10])["metrics"]["ndcg@10"]
+    out.update(warm_figures("hybrid", hybrid, train, validation))
     out["hybrid_epochs"] = choice["epoch"]
     out["hybrid_content_rank"] = choice["rank"]
     out.update({key: value for key, value in choice.items() if key.startswith("fold_")})
@@ -489,6 +521,60 @@ def cold_items(
 
 
 RANK_CANDIDATES = (16, 64, 0)  # content_rank values the pseudo-cold validation chooses from (0: all 384)
+# The content ridge's (rank, l2) grid for the pseudo-cold validation (rank 0: all 384 dimensions).
+RIDGE_CANDIDATES = tuple((rank, l2) for rank in (16, 32, 64, 128, 0) for l2 in (3e-4, 1e-3, 3e-3, 1e-2, 3e-2))
+RIDGE_FOLDS = 3  # draws of pseudo-cold films the ridge's settings are chosen on (the side hybrid's: the first)
+
+
+def warm_figures(label: str, model, train: InteractionData, validation: HeldOut) -> dict[str, float]:
+    """NDCG@10 on the warm validation (each user's last warm rating), and the share of its ratings of films with
+    at most 5 training ratings that made the top 10 (how the model serves films with few events)."""
+    ndcg = evaluate(model, train, validation, ks=[10])["metrics"]["ndcg@10"]
+    slices = activity_slices(model, train, validation, k=10)
+    return {
+        f"{label}_warm_validation_ndcg": ndcg,
+        f"{label}_few_event_films_recall": slices.get("slice.items.cold.recall@10", 0.0),
+        "few_event_films_validation_ratings": slices["slice.items.cold.count"],
+    }
+
+
+@dataclasses.dataclass
+class PseudoCold:
+    """``train`` with another tenth of its films held out as if cold: the fold to fit on, its test and exclusion
+    (as for the real cold films), the warm validation without those films, and the films."""
+
+    train: InteractionData
+    test: HeldOut
+    exclude: HeldOut
+    validation: HeldOut
+    films: np.ndarray
+
+
+def pseudo_cold_split(train: InteractionData, validation: HeldOut, seed: int = 13) -> PseudoCold:
+    rng = np.random.default_rng(seed)
+    seen = np.unique(train.items)
+    films = rng.choice(seen, size=max(1, len(seen) // 10), replace=False)
+    fold_train, fold_test, fold_exclude = hold_out_items(train, films)
+    users, items = validation.pairs()
+    kept = ~np.isin(items, films)
+    fold_validation = HeldOut.from_pairs(train.n_users, train.n_items, users[kept], items[kept])
+    return PseudoCold(fold_train, fold_test, fold_exclude, fold_validation, films)
+
+
+def choose_ridge(folds: list[PseudoCold], device: str) -> dict:
+    """The content ridge's rank and l2 that rank the pseudo-cold films best, on average over ``folds`` (closed
+    form: one fit each, so several draws of pseudo-cold films cost little and steady the choice)."""
+    best: dict = {"fold_cold_ndcg": -1.0}
+    for rank, l2 in RIDGE_CANDIDATES:
+        ndcgs = []
+        for fold in folds:
+            model = get_algorithm("content_ridge")({"rank": rank, "l2": l2}, device=device, seed=7)
+            model.fit(fold.train)
+            ndcgs.append(evaluate(model, fold.train, fold.test, ks=[10], exclude=fold.exclude)["metrics"]["ndcg@10"])
+        if statistics.mean(ndcgs) > best["fold_cold_ndcg"]:
+            best = {"params": {"rank": rank, "l2": l2}, "fold_cold_ndcg": statistics.mean(ndcgs)}
+    say(f"    content ridge: pseudo-cold NDCG@10 best {best['fold_cold_ndcg']:.4f} with {best['params']}")
+    return best
 
 
 def hold_out_items(data: InteractionData, items: np.ndarray) -> tuple[InteractionData, HeldOut, HeldOut]:
@@ -504,22 +590,15 @@ def hold_out_items(data: InteractionData, items: np.ndarray) -> tuple[Interactio
     return select_events(data, np.flatnonzero(~held)), test, exclude
 
 
-def choose_hybrid(train: InteractionData, validation: HeldOut, device: str, epochs: int, ranks) -> dict:
-    """Pseudo-cold validation: the hybrid's content_rank and epoch count, chosen without the cold films.
+def choose_hybrid(pseudo: PseudoCold, device: str, epochs: int, ranks) -> dict:
+    """Pseudo-cold validation: the content-side hybrid's content_rank and epoch count, chosen without the cold films.
 
-    A tenth of the films with training events are held out of ``train`` as if cold; the hybrid is fitted on
-    the rest once per candidate rank (early-stopped on the warm validation, its held-out films left out of it),
-    and after every epoch ranks the held-out films for the users who rated them, as the cold films are
-    ranked. The (rank, epoch) with the best NDCG@10 there wins; the warm validation NDCG@10 at that epoch
-    and at the run's best warm epoch show what stopping there costs the films with events.
+    The hybrid is fitted on ``pseudo.train`` once per candidate rank (early-stopped on the warm validation, the
+    pseudo-cold films left out of it), and after every epoch ranks the pseudo-cold films for the users who rated
+    them, as the cold films are ranked. The (rank, epoch) with the best NDCG@10 there wins; the warm validation
+    NDCG@10 at that epoch and at the run's best warm epoch show what stopping there costs the films with events.
     """
-    rng = np.random.default_rng(13)
-    seen = np.unique(train.items)
-    pseudo = rng.choice(seen, size=max(1, len(seen) // 10), replace=False)
-    fold_train, fold_test, fold_exclude = hold_out_items(train, pseudo)
-    users, items = validation.pairs()
-    kept = ~np.isin(items, pseudo)
-    fold_validation = HeldOut.from_pairs(train.n_users, train.n_items, users[kept], items[kept])
+    fold_train, fold_test, fold_exclude = pseudo.train, pseudo.test, pseudo.exclude
     best: dict = {"fold_cold_ndcg": -1.0}
     for rank in ranks:
         model = get_algorithm("sasrec")(
@@ -531,7 +610,7 @@ def choose_hybrid(train: InteractionData, validation: HeldOut, device: str, epoc
             cold = evaluate(model, fold_train, fold_test, ks=[10], exclude=fold_exclude)["metrics"]["ndcg@10"]
             curve.append((cold, report.validation.get("ndcg@10", 0.0)))
 
-        model.fit(fold_train, observe, validation=fold_validation)
+        model.fit(fold_train, observe, validation=pseudo.validation)
         epoch = max(range(len(curve)), key=lambda i: curve[i][0])
         warm_best = max(warm for _, warm in curve)
         say(
@@ -545,14 +624,17 @@ def choose_hybrid(train: InteractionData, validation: HeldOut, device: str, epoc
                 "fold_cold_ndcg": curve[epoch][0],
                 "fold_warm_validation_ndcg": curve[epoch][1],
                 "fold_warm_validation_ndcg_best": warm_best,
-                "fold_cold_items": len(pseudo),
+                "fold_cold_items": len(pseudo.films),
             }
     return best
 
 
 TIE_ORDERS = 20
-DRAW_FIGURES = ("popularity_ndcg", "content_ndcg", "hybrid_ndcg", "hybrid_over_popularity_low",
-                "hybrid_over_popularity_high", "hybrid_epochs", "hybrid_content_rank")  # fmt: skip
+DRAW_FIGURES = ("popularity_ndcg", "content_ndcg", "content_ridge_ndcg", "content_ridge_rank", "content_ridge_l2",
+                "prior_hybrid_ndcg", "prior_hybrid_over_popularity_low", "prior_hybrid_over_popularity_high",
+                "hybrid_ndcg", "hybrid_over_popularity_low", "hybrid_over_popularity_high", "hybrid_epochs",
+                "hybrid_content_rank")  # fmt: skip
+HYBRIDS = ("prior_hybrid", "hybrid")  # content prior, content side
 
 
 class RandomTies:
@@ -586,10 +668,10 @@ def flatten(name: str, results: dict, draws: list[dict]) -> dict:
     flat.update({f"{key}_cold_{metric}": round(float(value), 5) for metric, value in cold.items()})
     for index, draw in enumerate(draws[1:], start=1):
         flat.update({f"{key}_cold_draw{index}_{metric}": round(float(draw[metric]), 5) for metric in DRAW_FIGURES})
-    if len(draws) > 1:
-        ratios = [draw["hybrid_ndcg"] / draw["popularity_ndcg"] for draw in draws]
-        flat[f"{key}_hybrid_over_popularity_cold_mean_of_draws"] = round(statistics.mean(ratios), 3)
-        flat[f"{key}_hybrid_over_popularity_cold_min_of_draws"] = round(min(ratios), 3)
+    for hybrid in HYBRIDS if len(draws) > 1 else ():
+        ratios = [draw[f"{hybrid}_ndcg"] / draw["popularity_ndcg"] for draw in draws]
+        flat[f"{key}_{hybrid}_over_popularity_cold_mean_of_draws"] = round(statistics.mean(ratios), 3)
+        flat[f"{key}_{hybrid}_over_popularity_cold_min_of_draws"] = round(min(ratios), 3)
     members = {s: e for s, e in results.items() if not s.startswith("_")}
     if members:
         smallest = min(members, key=lambda s: members[s]["events"])
@@ -602,8 +684,8 @@ def flatten(name: str, results: dict, draws: list[dict]) -> dict:
         flat[f"{key}_student_parameter_share_max"] = round(
             max(e["student"]["parameters"] / e["finetuned"]["parameters"] for e in members.values()), 4
         )
-    if cold.get("popularity_ndcg"):
-        flat[f"{key}_hybrid_over_popularity_cold"] = round(cold["hybrid_ndcg"] / cold["popularity_ndcg"], 3)
+    for hybrid in HYBRIDS if cold.get("popularity_ndcg") else ():
+        flat[f"{key}_{hybrid}_over_popularity_cold"] = round(cold[f"{hybrid}_ndcg"] / cold["popularity_ndcg"], 3)
     return flat
 
 
@@ -639,19 +721,7 @@ def markdown(name: str, results: dict, draws: list[dict]) -> str:
             f"{group['star']['seconds_per_epoch']:.2f} s/epoch."
         )
     if cold:
-        text += (
-            f"\n\nCold films ({cold['cold_items']} films, {cold['cold_events']:,} ratings held out of training;"
-            " ranked among the cold films only): NDCG@10 popularity "
-            f"{cold['popularity_ndcg']:.4f} (mean of {TIE_ORDERS} random tie orders; by item index "
-            f"{cold['popularity_index_ties_ndcg']:.4f}), content {cold['content_ndcg']:.4f}, hybrid "
-            f"{cold['hybrid_ndcg']:.4f} ({cold['hybrid_ndcg'] / cold['popularity_ndcg']:.2f}× popularity"
-            f"{interval_text(cold)}; "
-            f"{cold['hybrid_epochs']} epochs, content_rank {cold['hybrid_content_rank']}, chosen on "
-            f"{cold['fold_cold_items']} pseudo-cold films where they reached {cold['fold_cold_ndcg']:.4f}; its "
-            f"warm validation NDCG@10 {cold['hybrid_warm_validation_ndcg']:.4f}, and on the pseudo-cold fitting "
-            f"{cold['fold_warm_validation_ndcg']:.4f} at the chosen epoch against "
-            f"{cold['fold_warm_validation_ndcg_best']:.4f} at the best warm epoch)."
-        )
+        text += f"\n\n{cold_markdown(cold)}"
         if len(draws) > 1:
             text += f"\n\nThe same on {len(draws)} draws of the cold films (the first is the one above):\n\n" + table(
                 [
@@ -659,22 +729,64 @@ def markdown(name: str, results: dict, draws: list[dict]) -> str:
                         str(index),
                         f"{draw['popularity_ndcg']:.4f}",
                         f"{draw['content_ndcg']:.4f}",
-                        f"{draw['hybrid_ndcg']:.4f} ({draw['hybrid_ndcg'] / draw['popularity_ndcg']:.2f}×"
-                        f"{interval_text(draw)})",
+                        f"{draw['content_ridge_ndcg']:.4f} (rank {draw['content_ridge_rank']}, "
+                        f"l2 {draw['content_ridge_l2']:g})",
+                        *(
+                            f"{draw[f'{hybrid}_ndcg']:.4f} ({draw[f'{hybrid}_ndcg'] / draw['popularity_ndcg']:.2f}×"
+                            f"{interval_text(draw, hybrid)})"
+                            for hybrid in HYBRIDS
+                        ),
                         f"{draw['hybrid_content_rank']}, {draw['hybrid_epochs']}",
                     )
                     for index, draw in enumerate(draws)
                 ],
-                ("draw", "popularity", "content", "hybrid", "chosen rank, epochs"),
-            )
+                ("draw", "popularity", "content", "content ridge", "hybrid, content prior", "hybrid, content side",
+                 "side: chosen rank, epochs"),
+            )  # fmt: skip
     return text
 
 
-def interval_text(cold: dict) -> str:
-    """The 95% bootstrap interval over the tested users of the hybrid's ratio to popularity, as text."""
+def cold_markdown(cold: dict) -> str:
+    """(e) on one draw: each model's NDCG@10 on the cold films, and on the warm validation where it has one."""
+
+    def warm(label: str) -> tuple[str, str]:
+        return f"{cold[f'{label}_warm_validation_ndcg']:.4f}", f"{cold[f'{label}_few_event_films_recall']:.3f}"
+
+    def cold_ndcg(label: str, interval: bool = False) -> tuple[str, str]:
+        ratio = f"{cold[f'{label}_ndcg'] / cold['popularity_ndcg']:.2f}×"
+        return f"{cold[f'{label}_ndcg']:.4f}", ratio + (interval_text(cold, label) if interval else "")
+
+    rows = [
+        ("popularity", f"{cold['popularity_ndcg']:.4f}", "1.00×", "", "", f"cold films tie: mean of {TIE_ORDERS} "
+         f"random tie orders (by item index {cold['popularity_index_ties_ndcg']:.4f})"),
+        ("content (profile mean)", *cold_ndcg("content"), "", "", "the platform's defaults"),
+        ("content ridge", *cold_ndcg("content_ridge"), "", "",
+         f"rank {cold['content_ridge_rank']}, l2 {cold['content_ridge_l2']:g}, chosen on the pseudo-cold films "
+         f"({cold['fold_content_ridge_ndcg']:.4f} there)"),
+        ("SASRec, no content", *cold_ndcg("sasrec"), *warm("sasrec"), "early-stopped on the warm validation"),
+        ("**hybrid, content prior**", *cold_ndcg("prior_hybrid", interval=True), *warm("prior_hybrid"),
+         "SASRec plus the content ridge above as a prior; early-stopped on the warm validation"),
+        ("hybrid, content side", *cold_ndcg("hybrid", interval=True), *warm("hybrid"),
+         f"content_rank {cold['hybrid_content_rank']}, {cold['hybrid_epochs']} epochs, chosen on the pseudo-cold "
+         f"films ({cold['fold_cold_ndcg']:.4f} there; at that epoch of the pseudo-cold fitting the warm validation "
+         f"was {cold['fold_warm_validation_ndcg']:.4f} against {cold['fold_warm_validation_ndcg_best']:.4f} at its "
+         "best warm epoch)"),
+    ]  # fmt: skip
+    header = ("model", "cold films NDCG@10", "vs popularity", "warm validation NDCG@10",
+              "few-event films recall@10", "settings")  # fmt: skip
     return (
-        f", 95% interval over users {cold['hybrid_over_popularity_low']:.2f}–{cold['hybrid_over_popularity_high']:.2f}×"
+        f"Cold films ({cold['cold_items']} films, {cold['cold_events']:,} ratings held out of training; ranked among "
+        f"the cold films only, for the users who rated them). Warm validation: each user's last rating of a warm "
+        f"film, ranked among every film; few-event films: the {cold['few_event_films_validation_ratings']:.0f} "
+        "validation ratings of films with at most 5 training ratings, and the share of them in the top 10.\n\n"
+        + table(rows, header)
     )
+
+
+def interval_text(cold: dict, label: str = "hybrid") -> str:
+    """The 95% bootstrap interval over the tested users of a model's ratio to popularity, as text."""
+    low, high = cold[f"{label}_over_popularity_low"], cold[f"{label}_over_popularity_high"]
+    return f", 95% interval over users {low:.2f}–{high:.2f}×"
 
 
 if __name__ == "__main__":
