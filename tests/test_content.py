@@ -206,12 +206,13 @@ def test_recent_history_weighs_more_than_old_history():
 
 
 def _taste_catalog() -> None:
-    """Two users with opposite tastes, a sequel nobody has seen yet, and an item with no text."""
+    """Users of two opposite tastes (three of each), a sequel nobody has seen yet, and an item with no text."""
     titles = {f"s{n}": title for n, title in enumerate(SCIENCE_FICTION)}
     titles |= {f"f{n}": title for n, title in enumerate(FAMILY)}
     titles |= {"cold": COLD_SEQUEL, "blank": ""}
     items_upsert(items=[ItemRow(external_id, title) for external_id, title in titles.items()])
     histories = {"fan": ["s0", "s1", "s2", "f0"], "parent": ["f0", "f1", "f2", "s0"]}
+    histories |= {f"{user}{copy}": history for user, history in histories.items() for copy in (2, 3)}
     interactions_ingest(
         events=[
             EventRow(user=user, item=item, occurred_at=START + timedelta(hours=order), kind="rating", value=5.0)
@@ -228,7 +229,9 @@ def _loaded_with_features(slice_scenario):
 
 
 @pytest.mark.django_db
-def test_the_content_model_recommends_an_item_without_events_to_a_user_with_similar_taste(encoder):
+# Eight items: the ridge reads two content directions (with more it would fit the six items with events exactly).
+@pytest.mark.parametrize(("algorithm", "params"), [("content", {}), ("content_ridge", {"rank": 2})])
+def test_a_content_model_recommends_an_item_without_events_to_a_user_with_similar_taste(encoder, algorithm, params):
     _taste_catalog()
     before = training_data_load(scenario=scenario(algorithm="content"))
 
@@ -243,7 +246,7 @@ def test_the_content_model_recommends_an_item_without_events_to_a_user_with_simi
     # The events still name the same items after the index grew.
     np.testing.assert_array_equal(training.item_ids[data.items], before.item_ids[before.data.items])
     # The fan's history ends with a family film, but three science-fiction films outweigh it.
-    model = get_algorithm("content")()
+    model = get_algorithm(algorithm)(params)
     model.fit(data)
     fan = int(np.searchsorted(training.user_ids, EndUser.objects.get(external_id="fan").pk))
     scores = model.score([fan])[0].numpy()
@@ -298,11 +301,15 @@ def test_only_catalog_editors_may_start_a_refresh(reader_api):
 
 @pytest.mark.celery
 @pytest.mark.django_db(transaction=True)
-def test_a_content_run_trains_on_a_worker_and_indexes_items_without_events(celery_worker):
+@pytest.mark.parametrize(
+    ("algorithm", "params"),
+    [("content", {}), ("content_ridge", {}), ("sasrec", {"content": "prior", "epochs": 2, "embedding_size": 16})],
+)
+def test_a_content_run_trains_on_a_worker_and_indexes_items_without_events(celery_worker, algorithm, params):
     clustered_catalog()
     items_upsert(items=[ItemRow("new", COLD_SEQUEL)])
 
-    run = training_run_create(scenario=scenario(algorithm="content"))
+    run = training_run_create(scenario=scenario(algorithm=algorithm, hyperparameters=params))
 
     wait_until(lambda: TrainingRun.objects.get(pk=run.pk).is_finished, timeout=180)
     run.refresh_from_db()

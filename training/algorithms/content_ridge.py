@@ -36,7 +36,8 @@ from training.algorithms.features import item_features, principal_directions
 from training.algorithms.params import Param
 from training.algorithms.registry import register
 
-RANK = Param("rank", int, 64, help="Principal directions of the item features the model reads (0: every one).",
+RANK = Param("rank", int, 64, help="Principal directions of the item features the model reads (0: every one); "
+             "well below the number of items with events, or it fits them exactly and carries nothing over.",
              minimum=0, maximum=4096)  # fmt: skip
 L2 = Param("l2", float, 3e-3, help="Ridge penalty, relative to the product of the largest eigenvalues of the "
            "users' and the items' content Gram matrices.", minimum=1e-9, maximum=1e3)  # fmt: skip
