@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from training.algorithms.base import InteractionData
-from training.algorithms.content_ridge import content_ridge_fit, reduced_content
+from training.algorithms.content_ridge import content_ridge_fit, reduced_content, ridge_query_map
 from training.algorithms.registry import get_algorithm
 
 
@@ -60,6 +60,24 @@ def test_the_closed_form_solves_the_ridge_normal_equations():
     system = np.kron(seen.T @ seen, users.T @ users) + penalty * np.eye(users.shape[1] * rank)
     expected = np.linalg.solve(system, (users.T @ matrix[:, :6] @ seen).reshape(-1, order="F"))
     np.testing.assert_allclose(fitted.query_map.numpy(), expected.reshape(users.shape[1], rank, order="F"), atol=1e-9)
+
+
+def test_a_map_fitted_on_some_users_is_the_map_of_the_data_without_the_others():
+    data = two_tastes(new_items=2)
+    items = reduced_content(torch.from_numpy(data.item_features).double(), 3)
+    kept = torch.tensor([user % 3 != 0 for user in range(data.n_users)])
+    # Users 0, 3, 6 and 9 left out; item 1 is only theirs in this draw or not: either way the fit must agree.
+    rows = np.isin(data.users, np.flatnonzero(kept.numpy()))
+    only_kept = interactions(
+        list(zip(data.users[rows].tolist(), data.items[rows].tolist(), strict=True)),
+        n_users=data.n_users,
+        n_items=data.n_items,
+        features=data.item_features,
+    )
+    partial = ridge_query_map(items, data.csr(), l2=0.01, users=kept)
+    dropped_users = only_kept.csr().to_dense()[kept].to_sparse_csr()  # the left-out users gone, not zero rows
+    torch.testing.assert_close(partial, ridge_query_map(items, dropped_users, l2=0.01))
+    assert not torch.allclose(partial, ridge_query_map(items, data.csr(), l2=0.01))
 
 
 def test_an_item_without_events_is_recommended_to_the_users_whose_taste_its_content_matches():

@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from training.algorithms.base import InteractionData, Recommender
+from training.algorithms.content_ridge import reduced_content, ridge_query_map
 from training.algorithms.registry import get_algorithm
-from training.algorithms.sequential import UserSequences, training_windows
+from training.algorithms.sequential import ContentPrior, UserSequences, training_windows
 
 SMALL = {"embedding_size": 16, "max_length": 10, "batch_size": 16, "learning_rate": 0.01, "dropout": 0.0}
 SMALL_PARAMS = {"sasrec": SMALL | {"layers": 1}, "gru4rec": SMALL | {"hidden_size": 32}}
@@ -248,6 +249,56 @@ def test_content_prior_ranks_items_without_events_exactly_as_the_content_ridge_d
 
 def test_content_prior_recommends_items_without_events_from_the_users_cluster():
     assert cold_items_from_own_cluster("prior", prior_rank=4) >= 0.9
+
+
+def test_content_prior_training_windows_read_the_ridge_fitted_without_their_user():
+    data, _, _, _ = clustered_data()
+    model = get_algorithm("sasrec")(
+        SMALL_PARAMS["sasrec"] | {"content": "prior", "prior_rank": 4, "prior_folds": 3, "max_length": 4, "epochs": 1}
+    )
+    features = torch.from_numpy(data.item_features)
+    with model._seeded():
+        model._prepare(data, features)
+    windows = model._windows(UserSequences.from_data(data))
+    prior, user_folds = model.network.prior, model._user_folds
+    assert torch.equal(torch.bincount(user_folds), torch.tensor([54, 53, 53]))  # 160 users in 3 even folds
+
+    items = reduced_content(features, 4)
+    for fold in range(3):
+        expected = ridge_query_map(items, data.csr(), l2=model.hparams["prior_l2"], users=user_folds != fold)
+        torch.testing.assert_close(prior.fold_maps[fold], expected)
+    first_targets = windows.target_events.clamp(min=0).max(1).values
+    window_users = torch.from_numpy(data.users)[first_targets]
+    assert torch.equal(windows.folds, user_folds[window_users])
+
+    profiles = prior.items[windows.inputs].cumsum(1) + windows.offsets[:, None, :]
+    maps = prior.fold_maps[windows.folds]
+    expected = torch.einsum("blr,brs->bls", profiles, maps[:, :-1]) + maps[:, -1:, :]
+    torch.testing.assert_close(prior.queries(windows.inputs, windows.offsets, windows.folds), expected)
+    full = profiles @ prior.query_map[:-1] + prior.query_map[-1]
+    torch.testing.assert_close(prior.queries(windows.inputs, windows.offsets), full)  # scoring: every user's fit
+    assert not torch.allclose(expected, full)
+
+    model.fit(data)
+    assert model.network.prior.fold_maps is None and model._user_folds is None
+    assert not any("fold_maps" in name for name in model.state_tensors())
+
+
+@pytest.mark.parametrize("name", ["sasrec", "star", "distill"])
+def test_every_training_loss_reads_the_cross_fitted_prior_and_scoring_the_full_one(name, monkeypatch):
+    calls: list[tuple[bool, bool]] = []  # (training, fold maps read)
+    queries = ContentPrior.queries
+
+    def recording(self, tokens, offsets=None, folds=None):
+        calls.append((self.training, folds is not None and self.fold_maps is not None))
+        return queries(self, tokens, offsets, folds)
+
+    monkeypatch.setattr(ContentPrior, "queries", recording)
+    data, _, _, _ = clustered_data()
+    model = fitted_with_prior(name, data, epochs=1, prior_rank=4)
+    model.score(np.arange(4))
+    assert {training for training, _ in calls} == {True, False}
+    assert all(training == cross_fitted for training, cross_fitted in calls)
 
 
 def test_content_prior_learns_its_gain_and_saves_reloads_and_fine_tunes_from_it(tmp_path):

@@ -69,19 +69,38 @@ def reduced_content(features: torch.Tensor, rank: int) -> torch.Tensor:
 def content_ridge_fit(features: torch.Tensor, interactions: torch.Tensor, *, rank: int, l2: float) -> ContentRidgeFit:
     """Fit the content ridge (module docstring) to the binary sparse CSR ``interactions`` ``(n_users, n_items)``
     with item ``features`` ``(n_items, f)``. Solved in float64; the result is in ``features``' dtype."""
-    items = reduced_content(features, rank).double()
-    profiles = interactions.double() @ items  # (n_users, r): X B, each user's sum of their items' content
-    users = torch.cat([profiles, torch.ones_like(profiles[:, :1])], dim=1)  # A
-    seen = torch.bincount(interactions.col_indices(), minlength=interactions.shape[1]) > 0
-    user_values, user_vectors = torch.linalg.eigh(users.T @ users)
-    item_values, item_vectors = torch.linalg.eigh(items[seen].T @ items[seen])
+    items = reduced_content(features, rank)
+    return ContentRidgeFit(items, ridge_query_map(items, interactions, l2=l2))
+
+
+def ridge_query_map(
+    items: torch.Tensor, interactions: torch.Tensor, *, l2: float, users: torch.Tensor | None = None
+) -> torch.Tensor:
+    """The content ridge's ``W`` ``(r + 1, r)`` for reduced content ``items`` ``(n_items, r)``, fitted on the rows
+    of ``interactions`` (sparse CSR ``(n_users, n_items)``) that ``users`` ``(n_users,)`` bool keeps (default:
+    every row). Fitting on part of the users gives the map that never saw the others (cross-fitting)."""
+    items64 = items.double()
+    profiles = interactions.double() @ items64  # (n_users, r): X B, each user's sum of their items' content
+    columns = interactions.col_indices()
+    if users is not None:
+        users = users.to(profiles.device)
+        profiles = profiles[users]
+        row_of_event = torch.repeat_interleave(
+            torch.arange(interactions.shape[0], device=columns.device), interactions.crow_indices().diff()
+        )
+        columns = columns[users.to(columns.device)[row_of_event]]
+    seen = torch.bincount(columns, minlength=interactions.shape[1]) > 0
+    design = torch.cat([profiles, torch.ones_like(profiles[:, :1])], dim=1)  # A
+    user_values, user_vectors = torch.linalg.eigh(design.T @ design)
+    item_values, item_vectors = torch.linalg.eigh(items64[seen].T @ items64[seen])
     user_values, item_values = user_values.clamp(min=0), item_values.clamp(min=0)
     penalty = l2 * user_values.max() * item_values.max()
     if not float(penalty) > 0:  # no events or no content: nothing to learn, every score is 0
-        return ContentRidgeFit(items.to(features.dtype), features.new_zeros(items.shape[1] + 1, items.shape[1]))
-    rotated = user_vectors.T @ (users.T @ profiles) @ item_vectors  # Uᵀ Aᵀ X B V
+        return items.new_zeros(items.shape[1] + 1, items.shape[1])
+    # AᵀXB = Aᵀ(XB): every product the solution needs comes from the users' content sums.
+    rotated = user_vectors.T @ (design.T @ profiles) @ item_vectors  # Uᵀ Aᵀ X B V
     query_map = user_vectors @ (rotated / (user_values[:, None] * item_values[None, :] + penalty)) @ item_vectors.T
-    return ContentRidgeFit(items.to(features.dtype), query_map.to(features.dtype))
+    return query_map.to(items.dtype)
 
 
 @register

@@ -113,7 +113,7 @@ class DistilledSASRec(SASRec):
     def _batch_loss(self, batch: Windows) -> tuple[torch.Tensor, int]:
         trained = batch.target_events >= 0
         table, content = self._item_tables()
-        hidden = self._hidden(batch.inputs, table, offsets=batch.offsets)[trained]
+        hidden = self._hidden(batch.inputs, table, offsets=batch.offsets, folds=batch.folds)[trained]
         student = self._training_logits(self._network.logits(hidden, table).float())
         targets = self._items_by_event[batch.target_events[trained]]
         temperature, alpha = self.hparams["temperature"], self.hparams["alpha"]

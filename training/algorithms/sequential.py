@@ -43,7 +43,7 @@ from training.algorithms.base import (
 )
 from training.algorithms.content_ridge import L2 as RIDGE_L2
 from training.algorithms.content_ridge import RANK as RIDGE_RANK
-from training.algorithms.content_ridge import ContentRidgeFit, content_ridge_fit
+from training.algorithms.content_ridge import reduced_content, ridge_query_map
 from training.algorithms.features import principal_directions
 from training.algorithms.params import HyperparameterError, Param
 
@@ -129,12 +129,14 @@ class Windows:
 
     ``target_events[r, j]`` is the index (into the source data) of the event that position ``j`` of
     window ``r`` learns to predict, or -1 where that position is not trained in this window. With a
-    content prior, ``offsets`` ``(w, r)`` is the content of each window's user's items before it.
+    content prior, ``offsets`` ``(w, r)`` is the content of each window's user's items before it, and ``folds``
+    ``(w,)`` int64 the cross-fitting fold of each window's user (:class:`ContentPrior`).
     """
 
     inputs: torch.Tensor
     target_events: torch.Tensor
     offsets: torch.Tensor | None = None
+    folds: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.inputs)
@@ -142,7 +144,8 @@ class Windows:
     def rows(self, index: torch.Tensor | slice) -> Windows:
         """The windows at ``index`` (a batch)."""
         offsets = None if self.offsets is None else self.offsets[index]
-        return Windows(self.inputs[index], self.target_events[index], offsets)
+        folds = None if self.folds is None else self.folds[index]
+        return Windows(self.inputs[index], self.target_events[index], offsets, folds)
 
 
 def training_windows(
@@ -403,14 +406,23 @@ class ContentPrior(nn.Module):
     reduced content times a learned gain. An item without events, whose free embedding stays zero, is ranked by
     this score alone; the network learns what the content does not explain.
 
-    Buffers: ``items`` ``(n_items + 1, r)`` (row 0, padding, is zero) and ``query_map`` ``(r + 1, r)``; parameter
-    ``log_gain`` (the gain is its exponential, so it stays positive and never reverses the content's order).
+    Training is cross-fitted: the ridge fitted on every user scores, but it has seen each training target, so on
+    the training windows it looks better than it is on what comes next, and a network trained against it leans on
+    it too much. While training, each user therefore belongs to one of ``k`` folds, and their windows read the map
+    fitted without that fold's users (``fold_maps``), which scores them as it will score a held-out event.
+
+    Buffers: ``items`` ``(n_items + 1, r)`` (row 0, padding, is zero), ``query_map`` ``(r + 1, r)`` and, while
+    training, ``fold_maps`` ``(k, r + 1, r)`` (not saved); parameter ``log_gain`` (the gain is its exponential, so
+    it stays positive and never reverses the content's order).
     """
+
+    fold_maps: torch.Tensor | None
 
     def __init__(self, n_items: int, rank: int) -> None:
         super().__init__()
         self.register_buffer("items", torch.zeros(n_items + 1, rank))
         self.register_buffer("query_map", torch.zeros(rank + 1, rank))
+        self.register_buffer("fold_maps", None, persistent=False)
         self.log_gain = nn.Parameter(torch.zeros(()))
 
     @property
@@ -418,17 +430,35 @@ class ContentPrior(nn.Module):
         return self.items.shape[1]
 
     @torch.no_grad()
-    def set_fit(self, fit: ContentRidgeFit) -> None:
-        self.items[1:] = fit.items.to(self.items)
-        self.query_map.copy_(fit.query_map)
+    def fit(self, items: torch.Tensor, interactions: torch.Tensor, *, l2: float, user_folds: torch.Tensor) -> None:
+        """Fit the ridge on reduced content ``items`` ``(n_items, r)`` and sparse CSR ``interactions``
+        ``(n_users, n_items)``: ``query_map`` on every user, and one map per fold of ``user_folds`` ``(n_users,)``
+        int64 (folds ``0..k−1``; a single fold keeps no fold maps: every window reads ``query_map``)."""
+        self.items[1:] = items.to(self.items)
+        self.query_map.copy_(ridge_query_map(items, interactions, l2=l2))
+        n_folds = int(user_folds.max()) + 1 if len(user_folds) else 1
+        self.fold_maps = None
+        if n_folds > 1:
+            self.fold_maps = torch.stack(
+                [ridge_query_map(items, interactions, l2=l2, users=user_folds != fold) for fold in range(n_folds)]
+            ).to(self.query_map)
 
-    def queries(self, tokens: torch.Tensor, offsets: torch.Tensor | None = None) -> torch.Tensor:
+    def queries(
+        self, tokens: torch.Tensor, offsets: torch.Tensor | None = None, folds: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """``tokens`` ``(b, L)`` → ``(b, L, r)``: at position ``j``, the query of the content of tokens ``0..j``
-        plus ``offsets`` ``(b, r)`` (the content of the items each row's history had before its tokens)."""
+        plus ``offsets`` ``(b, r)`` (the content of the items each row's history had before its tokens). With
+        ``folds`` ``(b,)`` (training windows), row ``i`` reads ``fold_maps[folds[i]]`` instead of ``query_map``."""
         profiles = self.items[tokens].cumsum(dim=1)
         if offsets is not None:
             profiles = profiles + offsets[:, None, :]
-        return profiles @ self.query_map[:-1] + self.query_map[-1]
+        if folds is None or self.fold_maps is None:
+            return profiles @ self.query_map[:-1] + self.query_map[-1]
+        queries = torch.empty_like(profiles)
+        for fold, query_map in enumerate(self.fold_maps):
+            rows = folds == fold
+            queries[rows] = profiles[rows] @ query_map[:-1] + query_map[-1]
+        return queries
 
     def offsets(self, histories: Sequence[Sequence[int]], max_length: int) -> torch.Tensor:
         """``(len(histories), r)``: the content of each history's items before its last ``max_length``."""
@@ -465,17 +495,18 @@ class SequenceNetwork(nn.Module):
         table: torch.Tensor,
         domain: int | None = None,
         offsets: torch.Tensor | None = None,
+        folds: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """``tokens`` ``(b, L)`` → states ``(b, L, d)`` (``(b, L, d + r)`` with a prior): position ``j`` has read
-        tokens ``0..j``; the prior reads the content of the items before them too (``offsets``, see
-        :meth:`ContentPrior.queries`).
+        tokens ``0..j``; the prior reads the content of the items before them too (``offsets``) and, on training
+        windows, each row's fold's map (``folds``; see :meth:`ContentPrior.queries`).
 
         ``table`` is :meth:`ItemEmbedding.weight`, computed once per batch by the caller.
         """
         states = self.encoder(table[tokens], domain)
         if self.prior is None:
             return states
-        return torch.cat([states, self.prior.queries(tokens, offsets).to(states.dtype)], dim=-1)
+        return torch.cat([states, self.prior.queries(tokens, offsets, folds).to(states.dtype)], dim=-1)
 
     def states(self, hidden: torch.Tensor) -> torch.Tensor:
         """The encoder's part ``(..., d)`` of :meth:`hidden`'s states."""
@@ -488,8 +519,16 @@ class SequenceNetwork(nn.Module):
         return torch.cat([table, self.prior.item_side().to(table.dtype)], dim=1)
 
     def logits(self, hidden: torch.Tensor, table: torch.Tensor, domain: int | None = None) -> torch.Tensor:
-        """``(P, d)`` states → ``(P, n_items)`` scores of every item."""
-        scores = hidden @ self.output_table(table)[1:].T
+        """``(P, d)`` states → ``(P, n_items)`` scores of every item: ``hidden @ output_table(table)[1:].T``, the
+        prior's part computed apart (its queries and content are fixed, so only the gain needs its gradient)."""
+        prior = self.prior
+        if prior is None:
+            scores = hidden @ table[1:].T
+        else:
+            size = table.shape[1]
+            with torch.no_grad():
+                content = hidden[..., size:] @ prior.items[1:].T.to(hidden.dtype)
+            scores = self.states(hidden) @ table[1:].T + prior.log_gain.exp().to(hidden.dtype) * content
         bias = self.items.bias()
         return scores if bias is None else scores + bias.to(scores.dtype)
 
@@ -555,6 +594,9 @@ def sequential_params(
         Param("prior_l2", float, RIDGE_L2.default, help="With content prior: the content ridge's penalty, relative "
               "to the product of the largest eigenvalues of its two Gram matrices.", minimum=RIDGE_L2.minimum,
               maximum=RIDGE_L2.maximum),
+        Param("prior_folds", int, 5, help="With content prior: user folds the ridge is cross-fitted on while "
+              "training (each user's windows read the ridge fitted without them; 1: one ridge on everyone).",
+              minimum=1, maximum=50),
         Param("finetune", str, "all", help="From a parent run: train every layer, or only the top layer, the "
               "output normalisation and the item embeddings.", choices=FINETUNE_MODES),
     )  # fmt: skip
@@ -606,6 +648,8 @@ class SequentialRecommender(Recommender):
         self._items_by_event = torch.zeros(0, dtype=torch.long)
         # With content side: 0 for the items with training events, VERY_LOW_LOGIT for those without (n_items,).
         self._unseen_logits: torch.Tensor | None = None
+        # With a content prior, while training: (n_users,) int64, each user's cross-fitting fold.
+        self._user_folds: torch.Tensor | None = None
 
     def _check_architecture(self, hparams: dict[str, Any]) -> None:
         """Checks across hyperparameters; raise :class:`HyperparameterError`."""
@@ -650,6 +694,9 @@ class SequentialRecommender(Recommender):
                     break
             stopper.restore_best()
         self._network.eval()
+        self._user_folds = None  # the fold maps are for training only: scoring reads the ridge fitted on everyone
+        if self._network.prior is not None:
+            self._network.prior.fold_maps = None
 
     def _prepare(self, data: InteractionData, features: torch.Tensor | None) -> None:
         """Build the network (or check the one a parent gave) and attach the content features."""
@@ -666,6 +713,7 @@ class SequentialRecommender(Recommender):
         self.n_users, self.n_items = data.n_users, data.n_items
         self._compiled_hidden = None
         self._unseen_logits = None
+        self._user_folds = None
         if features is not None and self.hparams["content"] == "side":
             self._attach_side_features(features)
         if features is not None and self.hparams["content"] == "prior":
@@ -697,15 +745,15 @@ class SequentialRecommender(Recommender):
         self._network.items.set_features(features)
 
     def _attach_prior(self, features: torch.Tensor, data: InteractionData) -> None:
-        """Fit the content ridge on ``data`` and put it in the network; a prior of the same rank already there
-        (a parent's) keeps its gain."""
-        fit = content_ridge_fit(
-            features, data.csr().to(self.device), rank=self.hparams["prior_rank"], l2=self.hparams["prior_l2"]
-        )
+        """Fit the content ridge on ``data`` (cross-fitted, :class:`ContentPrior`) and put it in the network; a
+        prior of the same rank already there (a parent's) keeps its gain. Call inside the seeded block."""
+        items = reduced_content(features, self.hparams["prior_rank"])
+        folds = min(self.hparams["prior_folds"], max(data.n_users, 1))
+        self._user_folds = (torch.randperm(data.n_users) % folds).to(self.device)
         network = self._network
-        if network.prior is None or network.prior.rank != fit.items.shape[1]:
-            network.prior = ContentPrior(self.n_items, fit.items.shape[1]).to(self.device)
-        network.prior.set_fit(fit)
+        if network.prior is None or network.prior.rank != items.shape[1]:
+            network.prior = ContentPrior(self.n_items, items.shape[1]).to(self.device)
+        network.prior.fit(items, data.csr().to(self.device), l2=self.hparams["prior_l2"], user_folds=self._user_folds)
 
     def _before_training(self, data: InteractionData) -> None:
         """Hook for subclasses (STAR's domains), called inside the seeded block before the windows are cut."""
@@ -726,8 +774,14 @@ class SequentialRecommender(Recommender):
         stride = max(1, round(length * (1.0 - self.window_overlap)))
         inputs, targets, starts = training_windows(sequences, length, stride)
         prior = self._network.prior
-        offsets = None if prior is None else sequences.sums_before(prior.items[1:], starts)
-        return Windows(torch.from_numpy(inputs).to(self.device), torch.from_numpy(targets).to(self.device), offsets)
+        offsets = folds = None
+        if prior is not None:
+            offsets = sequences.sums_before(prior.items[1:], starts)
+            if self._user_folds is not None:
+                users = torch.from_numpy(np.searchsorted(sequences.indptr, starts, side="right") - 1)
+                folds = self._user_folds[users.to(self.device)]
+        inputs_tensor, targets_tensor = (torch.from_numpy(array).to(self.device) for array in (inputs, targets))
+        return Windows(inputs_tensor, targets_tensor, offsets, folds)
 
     def _trainable_parameters(self) -> list[nn.Parameter]:
         network = self._network
@@ -761,7 +815,7 @@ class SequentialRecommender(Recommender):
         """Mean next-item loss over the trained positions of a batch of ``(b, L)`` windows, and their number."""
         trained = batch.target_events >= 0
         table, content = self._item_tables()
-        hidden = self._hidden(batch.inputs, table, offsets=batch.offsets)[trained]
+        hidden = self._hidden(batch.inputs, table, offsets=batch.offsets, folds=batch.folds)[trained]
         targets = self._items_by_event[batch.target_events[trained]]
         return self._next_item_loss(hidden, targets, table, content), len(targets)
 
@@ -815,14 +869,15 @@ class SequentialRecommender(Recommender):
         table: torch.Tensor,
         domain: int | None = None,
         offsets: torch.Tensor | None = None,
+        folds: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """The network's states for training, through ``torch.compile`` when asked for on CUDA."""
         network = self._network
         if not (self.hparams["compile"] and self.device.type == "cuda"):
-            return network.hidden(tokens, table, domain, offsets)
+            return network.hidden(tokens, table, domain, offsets, folds)
         if self._compiled_hidden is None:
             self._compiled_hidden = torch.compile(network.hidden, dynamic=True)
-        return self._compiled_hidden(tokens, table, domain, offsets)
+        return self._compiled_hidden(tokens, table, domain, offsets, folds)
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self.hparams["mixed_precision"] and self.device.type == "cuda":

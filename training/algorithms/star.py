@@ -161,7 +161,7 @@ class STAR(SequentialRecommender):
             mine = trained & (target_domains == domain)
             rows = mine.any(1)
             part = batch.rows(rows)
-            hidden = self._hidden(part.inputs, table, domain, part.offsets)[mine[rows]]
+            hidden = self._hidden(part.inputs, table, domain, part.offsets, part.folds)[mine[rows]]
             targets = self._items_by_event[batch.target_events[mine]]
             total = total + self._next_item_loss(hidden, targets, table, content, domain) * len(targets)
             count += len(targets)
