@@ -3,6 +3,7 @@ student, and content / hybrid models on cold items.
 
     .venv/bin/python benchmarks/multi_scenario.py [--datasets ml-100k ml-latest-small] [--device cpu|cuda]
                                                   [--epochs 200] [--parts adaptation cold] [--out NAME]
+                                                  [--hybrids prior side] [--cold-draws N]
 
 Scenarios (the rule): each film belongs to one genre group, the first of these its genres meet:
   action-thriller: Action, Adventure, Sci-Fi, Thriller, Crime, War, Western, Mystery, Horror, IMAX;
@@ -42,6 +43,7 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -108,6 +110,14 @@ def main() -> None:
         "0: all); by default pseudo-cold validation chooses among 16, 64 and all.",
     )
     parser.add_argument(
+        "--hybrids",
+        nargs="+",
+        choices=tuple(HYBRIDS),
+        default=list(HYBRIDS),
+        help="(e): the hybrids to train, content prior and content side (the side hybrid's settings search costs "
+        "most of the part's time).",
+    )
+    parser.add_argument(
         "--cold-draws",
         type=int,
         default=1,
@@ -139,7 +149,7 @@ def main() -> None:
             dataset.features = np.load(args.features / f"{name}.npy")
         results = adaptation(dataset, args.device, args.epochs) if "adaptation" in args.parts else {}
         draws = [
-            cold_items(dataset, args.device, args.epochs, args.content_rank, draw)
+            cold_items(dataset, args.device, args.epochs, args.content_rank, draw, args.hybrids)
             for draw in range(args.cold_draws if "cold" in args.parts else 0)
         ]
         figures.update(flatten(name, results, draws))
@@ -159,6 +169,7 @@ def main() -> None:
         f"{'' if args.datasets == DEFAULT_DATASETS else ' --datasets ' + ' '.join(args.datasets)}"
         f"{'' if args.content_rank is None else f' --content-rank {args.content_rank}'}"
         f"{'' if args.cold_draws == 1 else f' --cold-draws {args.cold_draws}'}"
+        f"{'' if args.hybrids == list(HYBRIDS) else ' --hybrids ' + ' '.join(args.hybrids)}"
         f"{'' if len(args.scenarios) == len(GROUPS) else ' --scenarios ' + ' '.join(args.scenarios)}"
         f"{'' if args.out == 'multi_scenario' else ' --out ' + args.out}` — {machine()}, {threads} torch threads. "
         "Rule, protocol and models are in the script's docstring.\n\n" + "\n\n".join(sections),
@@ -442,7 +453,12 @@ def encode(dataset: Dataset, device: str) -> np.ndarray:
 
 
 def cold_items(
-    dataset: Dataset, device: str, epochs: int, content_rank: int | None = None, draw: int = 0
+    dataset: Dataset,
+    device: str,
+    epochs: int,
+    content_rank: int | None = None,
+    draw: int = 0,
+    hybrids: Sequence[str] = ("prior", "side"),
 ) -> dict[str, float]:
     """(e) on one draw of the cold films (``draw`` 0 is the reported one; others show how much it varies)."""
     data = dataset.data
@@ -487,19 +503,53 @@ def cold_items(
     out["fold_content_ridge_ndcg"] = ridge_choice["fold_cold_ndcg"]
     say(f"    content ridge {ridge_choice['params']}: cold NDCG@10 {out['content_ridge_ndcg']:.4f}")
 
-    say("  the ID-only SASRec and the content-prior hybrid, early-stopped on the warm validation")
+    say("  the ID-only SASRec, early-stopped on the warm validation")
     plain, _ = fit("sasrec", train, validation, device, epochs)
-    out.update(warm_figures("sasrec", plain, train, validation))
+    out.update(warm_figures("sasrec", plain, train, validation, cold))
     out["sasrec_ndcg"] = evaluate(plain, train, test, ks=[10], exclude=exclude)["metrics"]["ndcg@10"]
+    split = ColdSplit(train, validation, test, exclude, cold, popularity_per_user)
+    if "prior" in hybrids:
+        out.update(prior_hybrid(split, device, epochs, ridge_choice))
+    if "side" in hybrids:
+        out.update(side_hybrid(split, device, epochs, pseudo, content_rank))
+    return out
+
+
+@dataclasses.dataclass
+class ColdSplit:
+    """One draw of (e): the warm training events, the warm validation, the cold films' test and exclusion, the
+    cold films, and popularity's NDCG@10 per tested user (random tie orders averaged)."""
+
+    train: InteractionData
+    validation: HeldOut
+    test: HeldOut
+    exclude: HeldOut
+    cold: np.ndarray
+    popularity_per_user: np.ndarray
+
+
+def prior_hybrid(split: ColdSplit, device: str, epochs: int, ridge_choice: dict) -> dict:
+    """(e)'s content-prior hybrid: SASRec with the chosen content ridge as its prior, early-stopped on the warm
+    validation."""
+    train, validation, test, exclude = split.train, split.validation, split.test, split.exclude
+    say("  the content-prior hybrid, early-stopped on the warm validation")
+    out = {}
     prior_params = {"prior_rank": ridge_choice["params"]["rank"], "prior_l2": ridge_choice["params"]["l2"]}
     prior, _ = fit("sasrec", train, validation, device, epochs, content="prior", **prior_params)
-    out.update(warm_figures("prior_hybrid", prior, train, validation))
+    out.update(warm_figures("prior_hybrid", prior, train, validation, split.cold))
     result = evaluate(prior, train, test, ks=[10], exclude=exclude)
     out["prior_hybrid_ndcg"], out["prior_hybrid_recall"] = result["metrics"]["ndcg@10"], result["metrics"]["recall@10"]
-    interval = ratio_interval(popularity_per_user, np.asarray(result["per_user"]["ndcg@10"]))
+    interval = ratio_interval(split.popularity_per_user, np.asarray(result["per_user"]["ndcg@10"]))
     out["prior_hybrid_over_popularity_low"], out["prior_hybrid_over_popularity_high"] = interval.low, interval.high
     say(f"    content-prior hybrid: cold NDCG@10 {out['prior_hybrid_ndcg']:.4f}")
+    return out
 
+
+def side_hybrid(split: ColdSplit, device: str, epochs: int, pseudo: PseudoCold, content_rank: int | None) -> dict:
+    """(e)'s content-side hybrid: content_rank and epochs chosen on the pseudo-cold films, then fitted for exactly
+    that many epochs."""
+    train, validation, test, exclude = split.train, split.validation, split.test, split.exclude
+    out = {}
     ranks = RANK_CANDIDATES if content_rank is None else (content_rank,)
     say("  the content-side hybrid: candidates on the pseudo-cold films, then the chosen one")
     choice = choose_hybrid(pseudo, device, epochs, ranks)
@@ -510,10 +560,10 @@ def cold_items(
     result = evaluate(hybrid, train, test, ks=[10], exclude=exclude)
     metrics = result["metrics"]
     out["hybrid_ndcg"], out["hybrid_recall"] = metrics["ndcg@10"], metrics["recall@10"]
-    interval = ratio_interval(popularity_per_user, np.asarray(result["per_user"]["ndcg@10"]))  # 95%, over users
+    interval = ratio_interval(split.popularity_per_user, np.asarray(result["per_user"]["ndcg@10"]))  # 95%, users
     out["hybrid_over_popularity_low"], out["hybrid_over_popularity_high"] = interval.low, interval.high
     say(f"    hybrid, content_rank {choice['rank']}, {choice['epoch']} epochs: cold NDCG@10 {metrics['ndcg@10']:.4f}")
-    out.update(warm_figures("hybrid", hybrid, train, validation))
+    out.update(warm_figures("hybrid", hybrid, train, validation, split.cold))
     out["hybrid_epochs"] = choice["epoch"]
     out["hybrid_content_rank"] = choice["rank"]
     out.update({key: value for key, value in choice.items() if key.startswith("fold_")})
@@ -526,14 +576,20 @@ RIDGE_CANDIDATES = tuple((rank, l2) for rank in (16, 32, 64, 128, 0) for l2 in (
 RIDGE_FOLDS = 3  # draws of pseudo-cold films the ridge's settings are chosen on (the side hybrid's: the first)
 
 
-def warm_figures(label: str, model, train: InteractionData, validation: HeldOut) -> dict[str, float]:
-    """NDCG@10 on the warm validation (each user's last warm rating), and the share of its ratings of films with
-    at most 5 training ratings that made the top 10 (how the model serves films with few events)."""
+def warm_figures(label: str, model, train: InteractionData, validation: HeldOut, cold: np.ndarray) -> dict[str, float]:
+    """NDCG@10 on the warm validation (each user's last warm rating), the share of its ratings of films with
+    at most 5 training ratings that made the top 10 (how the model serves films with few events), and the share
+    of the cold films in those users' top 10 among every film they have not rated (how often new films surface)."""
     ndcg = evaluate(model, train, validation, ks=[10])["metrics"]["ndcg@10"]
     slices = activity_slices(model, train, validation, k=10)
+    users = validation.users_with_items()
+    scores = model.score(users)
+    scores[train.csr().to_dense()[torch.from_numpy(users)] > 0] = -torch.inf
+    top = scores.topk(10, dim=1).indices.numpy()
     return {
         f"{label}_warm_validation_ndcg": ndcg,
         f"{label}_few_event_films_recall": slices.get("slice.items.cold.recall@10", 0.0),
+        f"{label}_cold_share_of_top10": float(np.isin(top, cold).mean()),
         "few_event_films_validation_ratings": slices["slice.items.cold.count"],
     }
 
@@ -634,7 +690,7 @@ DRAW_FIGURES = ("popularity_ndcg", "content_ndcg", "content_ridge_ndcg", "conten
                 "prior_hybrid_ndcg", "prior_hybrid_over_popularity_low", "prior_hybrid_over_popularity_high",
                 "hybrid_ndcg", "hybrid_over_popularity_low", "hybrid_over_popularity_high", "hybrid_epochs",
                 "hybrid_content_rank")  # fmt: skip
-HYBRIDS = ("prior_hybrid", "hybrid")  # content prior, content side
+HYBRIDS = {"prior": "prior_hybrid", "side": "hybrid"}  # --hybrids name: the figures' label
 
 
 class RandomTies:
@@ -667,8 +723,9 @@ def flatten(name: str, results: dict, draws: list[dict]) -> dict:
                 flat[f"{key}_{scenario.replace('-', '_')}_{model}"] = values
     flat.update({f"{key}_cold_{metric}": round(float(value), 5) for metric, value in cold.items()})
     for index, draw in enumerate(draws[1:], start=1):
-        flat.update({f"{key}_cold_draw{index}_{metric}": round(float(draw[metric]), 5) for metric in DRAW_FIGURES})
-    for hybrid in HYBRIDS if len(draws) > 1 else ():
+        figures = [metric for metric in DRAW_FIGURES if metric in draw]
+        flat.update({f"{key}_cold_draw{index}_{metric}": round(float(draw[metric]), 5) for metric in figures})
+    for hybrid in trained_hybrids(cold) if len(draws) > 1 else ():
         ratios = [draw[f"{hybrid}_ndcg"] / draw["popularity_ndcg"] for draw in draws]
         flat[f"{key}_{hybrid}_over_popularity_cold_mean_of_draws"] = round(statistics.mean(ratios), 3)
         flat[f"{key}_{hybrid}_over_popularity_cold_min_of_draws"] = round(min(ratios), 3)
@@ -684,7 +741,7 @@ def flatten(name: str, results: dict, draws: list[dict]) -> dict:
         flat[f"{key}_student_parameter_share_max"] = round(
             max(e["student"]["parameters"] / e["finetuned"]["parameters"] for e in members.values()), 4
         )
-    for hybrid in HYBRIDS if cold.get("popularity_ndcg") else ():
+    for hybrid in trained_hybrids(cold) if cold.get("popularity_ndcg") else ():
         flat[f"{key}_{hybrid}_over_popularity_cold"] = round(cold[f"{hybrid}_ndcg"] / cold["popularity_ndcg"], 3)
     return flat
 
@@ -722,6 +779,7 @@ def markdown(name: str, results: dict, draws: list[dict]) -> str:
         )
     if cold:
         text += f"\n\n{cold_markdown(cold)}"
+        side = "hybrid" in trained_hybrids(cold)
         if len(draws) > 1:
             text += f"\n\nThe same on {len(draws)} draws of the cold films (the first is the one above):\n\n" + table(
                 [
@@ -734,14 +792,15 @@ def markdown(name: str, results: dict, draws: list[dict]) -> str:
                         *(
                             f"{draw[f'{hybrid}_ndcg']:.4f} ({draw[f'{hybrid}_ndcg'] / draw['popularity_ndcg']:.2f}×"
                             f"{interval_text(draw, hybrid)})"
-                            for hybrid in HYBRIDS
+                            for hybrid in trained_hybrids(cold)
                         ),
-                        f"{draw['hybrid_content_rank']}, {draw['hybrid_epochs']}",
+                        *([f"{draw['hybrid_content_rank']}, {draw['hybrid_epochs']}"] if side else []),
                     )
                     for index, draw in enumerate(draws)
                 ],
-                ("draw", "popularity", "content", "content ridge", "hybrid, content prior", "hybrid, content side",
-                 "side: chosen rank, epochs"),
+                ("draw", "popularity", "content", "content ridge",
+                 *(HYBRID_TITLES[hybrid] for hybrid in trained_hybrids(cold)),
+                 *(["side: chosen rank, epochs"] if side else [])),
             )  # fmt: skip
     return text
 
@@ -749,38 +808,51 @@ def markdown(name: str, results: dict, draws: list[dict]) -> str:
 def cold_markdown(cold: dict) -> str:
     """(e) on one draw: each model's NDCG@10 on the cold films, and on the warm validation where it has one."""
 
-    def warm(label: str) -> tuple[str, str]:
-        return f"{cold[f'{label}_warm_validation_ndcg']:.4f}", f"{cold[f'{label}_few_event_films_recall']:.3f}"
+    def warm(label: str) -> tuple[str, str, str]:
+        return (f"{cold[f'{label}_warm_validation_ndcg']:.4f}", f"{cold[f'{label}_few_event_films_recall']:.3f}",
+                f"{cold[f'{label}_cold_share_of_top10']:.1%}")  # fmt: skip
 
     def cold_ndcg(label: str, interval: bool = False) -> tuple[str, str]:
         ratio = f"{cold[f'{label}_ndcg'] / cold['popularity_ndcg']:.2f}×"
         return f"{cold[f'{label}_ndcg']:.4f}", ratio + (interval_text(cold, label) if interval else "")
 
     rows = [
-        ("popularity", f"{cold['popularity_ndcg']:.4f}", "1.00×", "", "", f"cold films tie: mean of {TIE_ORDERS} "
+        ("popularity", f"{cold['popularity_ndcg']:.4f}", "1.00×", "", "", "", f"cold films tie: mean of {TIE_ORDERS} "
          f"random tie orders (by item index {cold['popularity_index_ties_ndcg']:.4f})"),
-        ("content (profile mean)", *cold_ndcg("content"), "", "", "the platform's defaults"),
-        ("content ridge", *cold_ndcg("content_ridge"), "", "",
+        ("content (profile mean)", *cold_ndcg("content"), "", "", "", "the platform's defaults"),
+        ("content ridge", *cold_ndcg("content_ridge"), "", "", "",
          f"rank {cold['content_ridge_rank']}, l2 {cold['content_ridge_l2']:g}, chosen on the pseudo-cold films "
          f"({cold['fold_content_ridge_ndcg']:.4f} there)"),
         ("SASRec, no content", *cold_ndcg("sasrec"), *warm("sasrec"), "early-stopped on the warm validation"),
-        ("**hybrid, content prior**", *cold_ndcg("prior_hybrid", interval=True), *warm("prior_hybrid"),
-         "SASRec plus the content ridge above as a prior; early-stopped on the warm validation"),
-        ("hybrid, content side", *cold_ndcg("hybrid", interval=True), *warm("hybrid"),
-         f"content_rank {cold['hybrid_content_rank']}, {cold['hybrid_epochs']} epochs, chosen on the pseudo-cold "
-         f"films ({cold['fold_cold_ndcg']:.4f} there; at that epoch of the pseudo-cold fitting the warm validation "
-         f"was {cold['fold_warm_validation_ndcg']:.4f} against {cold['fold_warm_validation_ndcg_best']:.4f} at its "
-         "best warm epoch)"),
     ]  # fmt: skip
+    if "prior_hybrid" in trained_hybrids(cold):
+        rows.append(("**hybrid, content prior**", *cold_ndcg("prior_hybrid", interval=True), *warm("prior_hybrid"),
+                     "SASRec plus the content ridge above as a prior (cross-fitted while training); early-stopped "
+                     "on the warm validation"))  # fmt: skip
+    if "hybrid" in trained_hybrids(cold):
+        rows.append(("hybrid, content side", *cold_ndcg("hybrid", interval=True), *warm("hybrid"),
+                     f"content_rank {cold['hybrid_content_rank']}, {cold['hybrid_epochs']} epochs, chosen on the "
+                     f"pseudo-cold films ({cold['fold_cold_ndcg']:.4f} there; at that epoch of the pseudo-cold "
+                     f"fitting the warm validation was {cold['fold_warm_validation_ndcg']:.4f} against "
+                     f"{cold['fold_warm_validation_ndcg_best']:.4f} at its best warm epoch)"))  # fmt: skip
     header = ("model", "cold films NDCG@10", "vs popularity", "warm validation NDCG@10",
-              "few-event films recall@10", "settings")  # fmt: skip
+              "few-event films recall@10", "cold films in the warm top 10", "settings")  # fmt: skip
     return (
         f"Cold films ({cold['cold_items']} films, {cold['cold_events']:,} ratings held out of training; ranked among "
         f"the cold films only, for the users who rated them). Warm validation: each user's last rating of a warm "
         f"film, ranked among every film; few-event films: the {cold['few_event_films_validation_ratings']:.0f} "
-        "validation ratings of films with at most 5 training ratings, and the share of them in the top 10.\n\n"
-        + table(rows, header)
+        "validation ratings of films with at most 5 training ratings, and the share of them in the top 10; cold "
+        f"films in the warm top 10: their share of those users' top 10 among every film ({cold['cold_items']} "
+        "of the catalogue are cold).\n\n" + table(rows, header)
     )
+
+
+HYBRID_TITLES = {"prior_hybrid": "hybrid, content prior", "hybrid": "hybrid, content side"}
+
+
+def trained_hybrids(cold: dict) -> list[str]:
+    """The labels of the hybrids (e) trained on a draw (``--hybrids``)."""
+    return [label for label in HYBRIDS.values() if f"{label}_ndcg" in cold]
 
 
 def interval_text(cold: dict, label: str = "hybrid") -> str:

@@ -301,6 +301,32 @@ def test_every_training_loss_reads_the_cross_fitted_prior_and_scoring_the_full_o
     assert all(training == cross_fitted for training, cross_fitted in calls)
 
 
+@pytest.mark.parametrize("name", ["sasrec", "star"])
+def test_prior_dropout_scores_a_share_of_each_batchs_items_by_the_prior_alone(name):
+    data, _, _, _ = clustered_data()
+    model = fitted_with_prior(name, data, epochs=1, prior_rank=4, prior_dropout=0.3)
+    network = model.network
+    network.train()
+    torch.manual_seed(0)
+    items = model._item_tables()
+    network.eval()
+    assert model._item_tables().kept is None  # scoring keeps every item
+    kept = items.kept
+    assert 0.5 < kept.float().mean() < 0.9  # 60 items, each dropped with probability 0.3
+    torch.testing.assert_close(items.table[1:][~kept], torch.zeros_like(items.table[1:][~kept]))
+    torch.testing.assert_close(items.table[1:][kept], network.items.weight()[1:][kept])
+
+    batch = model._windows(UserSequences.from_data(data)).rows(slice(0, 12))
+    domain = 0 if name == "star" else None
+    with torch.no_grad():
+        hidden = network.hidden(batch.inputs, items.table, domain, batch.offsets)[batch.target_events >= 0]
+        logits = network.logits(hidden, items.table, domain, items.kept)
+        full = network.logits(hidden, network.items.weight(), domain)
+    prior_only = hidden[:, network.states(hidden).shape[1] :] @ network.prior.item_side()[1:].T
+    torch.testing.assert_close(logits[:, ~kept], prior_only[:, ~kept])  # STAR's per-item domain terms dropped too
+    assert not torch.allclose(full[:, ~kept], prior_only[:, ~kept])
+
+
 def test_content_prior_learns_its_gain_and_saves_reloads_and_fine_tunes_from_it(tmp_path):
     data, _, _, _ = clustered_data()
     model = fitted_with_prior("sasrec", data, epochs=3)

@@ -112,9 +112,9 @@ class DistilledSASRec(SASRec):
 
     def _batch_loss(self, batch: Windows) -> tuple[torch.Tensor, int]:
         trained = batch.target_events >= 0
-        table, content = self._item_tables()
-        hidden = self._hidden(batch.inputs, table, offsets=batch.offsets, folds=batch.folds)[trained]
-        student = self._training_logits(self._network.logits(hidden, table).float())
+        items = self._item_tables()
+        hidden = self._hidden(batch.inputs, items.table, offsets=batch.offsets, folds=batch.folds)[trained]
+        student = self._training_logits(self._network.logits(hidden, items.table, kept=items.kept).float())
         targets = self._items_by_event[batch.target_events[trained]]
         temperature, alpha = self.hparams["temperature"], self.hparams["alpha"]
         teacher = self._training_logits(self._teacher_logits(batch.inputs, trained))
@@ -125,7 +125,7 @@ class DistilledSASRec(SASRec):
             reduction="batchmean",
         )
         loss = alpha * temperature**2 * divergence + (1 - alpha) * F.cross_entropy(student, targets)
-        return loss + self._content_only_loss(hidden, targets, content), len(targets)
+        return loss + self._content_only_loss(hidden, targets, items.content), len(targets)
 
     def _teacher_logits(self, inputs: torch.Tensor, trained: torch.Tensor) -> torch.Tensor:
         """The teacher's scores ``(trained.sum(), n_items)`` for the student's trained prefixes, in student items."""

@@ -25,7 +25,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 import torch
@@ -518,9 +518,13 @@ class SequenceNetwork(nn.Module):
             return table
         return torch.cat([table, self.prior.item_side().to(table.dtype)], dim=1)
 
-    def logits(self, hidden: torch.Tensor, table: torch.Tensor, domain: int | None = None) -> torch.Tensor:
+    def logits(
+        self, hidden: torch.Tensor, table: torch.Tensor, domain: int | None = None, kept: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """``(P, d)`` states → ``(P, n_items)`` scores of every item: ``hidden @ output_table(table)[1:].T``, the
-        prior's part computed apart (its queries and content are fixed, so only the gain needs its gradient)."""
+        prior's part computed apart (its queries and content are fixed, so only the gain needs its gradient).
+        ``kept`` ``(n_items,)`` bool (training, :class:`BatchItems`): the items whose own per-item terms count;
+        the others' rows of ``table`` are zero already."""
         prior = self.prior
         if prior is None:
             scores = hidden @ table[1:].T
@@ -530,6 +534,8 @@ class SequenceNetwork(nn.Module):
                 content = hidden[..., size:] @ prior.items[1:].T.to(hidden.dtype)
             scores = self.states(hidden) @ table[1:].T + prior.log_gain.exp().to(hidden.dtype) * content
         bias = self.items.bias()
+        if bias is not None and kept is not None:
+            bias = bias * kept
         return scores if bias is None else scores + bias.to(scores.dtype)
 
     def item_indexed(self) -> dict[str, int]:
@@ -594,6 +600,10 @@ def sequential_params(
         Param("prior_l2", float, RIDGE_L2.default, help="With content prior: the content ridge's penalty, relative "
               "to the product of the largest eigenvalues of its two Gram matrices.", minimum=RIDGE_L2.minimum,
               maximum=RIDGE_L2.maximum),
+        Param("prior_dropout", float, 0.1, help="With content prior: share of the items each training batch scores "
+              "by the prior alone, their own embedding dropped, as items without events are scored; this puts "
+              "content-only scores on the scale of the others, so new items neither crowd out nor vanish behind "
+              "items with events (0: off).", minimum=0.0, maximum=0.9),
         Param("prior_folds", int, 5, help="With content prior: user folds the ridge is cross-fitted on while "
               "training (each user's windows read the ridge fitted without them; 1: one ridge on everyone).",
               minimum=1, maximum=50),
@@ -618,6 +628,17 @@ def check_heads(hparams: dict[str, Any]) -> None:
 
 
 # --- the shared recommender ----------------------------------------------------------------------
+
+
+class BatchItems(NamedTuple):
+    """One training batch's item vectors (:meth:`SequentialRecommender._item_tables`): ``table``
+    ``(n_items + 1, d)``; ``content`` the content-only vectors when the content loss needs them; ``kept``
+    ``(n_items,)`` bool with a content prior and ``prior_dropout``: the items scored with their own embedding in
+    this batch (the others' rows of ``table`` are zero, so the prior alone scores them), else ``None``."""
+
+    table: torch.Tensor
+    content: torch.Tensor | None
+    kept: torch.Tensor | None
 
 
 class SequentialRecommender(Recommender):
@@ -814,31 +835,30 @@ class SequentialRecommender(Recommender):
     def _batch_loss(self, batch: Windows) -> tuple[torch.Tensor, int]:
         """Mean next-item loss over the trained positions of a batch of ``(b, L)`` windows, and their number."""
         trained = batch.target_events >= 0
-        table, content = self._item_tables()
-        hidden = self._hidden(batch.inputs, table, offsets=batch.offsets, folds=batch.folds)[trained]
+        items = self._item_tables()
+        hidden = self._hidden(batch.inputs, items.table, offsets=batch.offsets, folds=batch.folds)[trained]
         targets = self._items_by_event[batch.target_events[trained]]
-        return self._next_item_loss(hidden, targets, table, content), len(targets)
+        return self._next_item_loss(hidden, targets, items), len(targets)
 
-    def _item_tables(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """For one training batch: the item vectors, and the content-only ones when the content loss needs them
-        (else ``None``), the content projection computed once."""
-        items = self._network.items
-        if not (self.hparams["content_loss"] and items.has_side_features):
-            return items.weight(), None
-        content = items.content_weight()
-        return items.weight(content), content
+    def _item_tables(self) -> BatchItems:
+        """For one training batch: the item vectors, the content-only ones when the content loss needs them
+        (the content projection computed once), and with a content prior the items that keep their embedding
+        (each dropped with probability ``prior_dropout``, in the batch's inputs and outputs alike)."""
+        network = self._network
+        items = network.items
+        content = items.content_weight() if self.hparams["content_loss"] and items.has_side_features else None
+        table, kept = items.weight(content), None
+        if network.prior is not None and self.hparams["prior_dropout"] > 0 and network.training:
+            kept = torch.rand(self.n_items, device=table.device) >= self.hparams["prior_dropout"]
+            table = table * torch.cat([kept.new_ones(1), kept])[:, None].to(table.dtype)
+        return BatchItems(table, content, kept)
 
     def _next_item_loss(
-        self,
-        hidden: torch.Tensor,
-        targets: torch.Tensor,
-        table: torch.Tensor,
-        content: torch.Tensor | None,
-        domain: int | None = None,
+        self, hidden: torch.Tensor, targets: torch.Tensor, items: BatchItems, domain: int | None = None
     ) -> torch.Tensor:
         """Cross-entropy of ``targets`` ``(P,)`` (item indexes) given states ``(P, d)``, plus the content term."""
-        return self._item_loss(hidden, targets, table, domain) + self._content_only_loss(
-            hidden, targets, content, domain
+        return self._item_loss(hidden, targets, items.table, domain, items.kept) + self._content_only_loss(
+            hidden, targets, items.content, domain
         )
 
     def _content_only_loss(
@@ -852,12 +872,21 @@ class SequentialRecommender(Recommender):
         return self.hparams["content_loss"] * self._item_loss(hidden, targets, content, domain)
 
     def _item_loss(
-        self, hidden: torch.Tensor, targets: torch.Tensor, table: torch.Tensor, domain: int | None
+        self,
+        hidden: torch.Tensor,
+        targets: torch.Tensor,
+        table: torch.Tensor,
+        domain: int | None,
+        kept: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Cross-entropy of ``targets`` with the items' vectors ``table`` ``(n_items + 1, d)``."""
+        """Cross-entropy of ``targets`` with the items' vectors ``table`` ``(n_items + 1, d)`` (``kept``: see
+        :class:`BatchItems`)."""
         if self.hparams.get("loss", "softmax") == "softmax":
-            return F.cross_entropy(self._training_logits(self._network.logits(hidden, table, domain)), targets)
+            logits = self._network.logits(hidden, table, domain, kept)
+            return F.cross_entropy(self._training_logits(logits), targets)
         item_logits = self._network.items.bias()
+        if item_logits is not None and kept is not None:
+            item_logits = item_logits * kept
         if self._unseen_logits is not None:
             item_logits = self._unseen_logits if item_logits is None else item_logits + self._unseen_logits
         output = self._network.output_table(table)[1:]

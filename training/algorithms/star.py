@@ -64,14 +64,17 @@ class StarNetwork(SequenceNetwork):
     def n_domains(self) -> int:
         return self.domain_vectors.shape[0]
 
-    def logits(self, hidden: torch.Tensor, table: torch.Tensor, domain: int | None = None) -> torch.Tensor:
-        shared = super().logits(hidden, table)
+    def logits(
+        self, hidden: torch.Tensor, table: torch.Tensor, domain: int | None = None, kept: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        shared = super().logits(hidden, table, kept=kept)
         if domain is None:
             return shared
         domain_vector = self.domain_vectors[domain].expand(len(hidden), -1)
         states = self.states(hidden)
         auxiliary = F.relu(self.auxiliary_hidden(torch.cat([states, domain_vector.to(hidden.dtype)], dim=1)))
-        return shared + auxiliary @ self.auxiliary_items[1:].T + self.domain_item_bias[domain, 1:]
+        per_item = auxiliary @ self.auxiliary_items[1:].T + self.domain_item_bias[domain, 1:]
+        return shared + (per_item if kept is None else per_item * kept)
 
     def item_indexed(self) -> dict[str, int]:
         return super().item_indexed() | {"auxiliary_items": 0, "domain_item_bias": 1}
@@ -155,15 +158,15 @@ class STAR(SequentialRecommender):
         """Summed over the domains of the batch's targets: each domain's network reads its targets' windows."""
         trained = batch.target_events >= 0
         target_domains = self._domains_by_event[batch.target_events.clamp(min=0)]
-        table, content = self._item_tables()
+        items = self._item_tables()
         total, count = torch.zeros((), device=self.device), 0
         for domain in torch.unique(target_domains[trained]).tolist():
             mine = trained & (target_domains == domain)
             rows = mine.any(1)
             part = batch.rows(rows)
-            hidden = self._hidden(part.inputs, table, domain, part.offsets, part.folds)[mine[rows]]
+            hidden = self._hidden(part.inputs, items.table, domain, part.offsets, part.folds)[mine[rows]]
             targets = self._items_by_event[batch.target_events[mine]]
-            total = total + self._next_item_loss(hidden, targets, table, content, domain) * len(targets)
+            total = total + self._next_item_loss(hidden, targets, items, domain) * len(targets)
             count += len(targets)
         return total / max(count, 1), count
 
