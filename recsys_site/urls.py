@@ -3,8 +3,10 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from dashboards.urls import auth_urlpatterns
+from recsys_site.api import api_root
 
 api_v1 = [
+    path("", api_root, name="api-root"),
     path("", include("catalog.api.urls")),
     path("", include("scenarios.api.urls")),
     path("", include("training.api.urls")),

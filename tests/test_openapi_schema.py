@@ -21,3 +21,14 @@ def test_swagger_ui_is_served_from_local_assets(admin_client):
     html = page.content.decode()
     assert "swagger-ui" in html
     assert "cdn" not in html.lower()  # the machines are offline: no CDN may be referenced
+
+
+@pytest.mark.django_db
+def test_the_api_root_links_the_collections_and_the_documentation(client):
+    root = client.get("/api/v1/")  # no credentials needed to find one's way
+    assert root.status_code == 200
+    links = root.json()
+    assert links["items"] == "http://testserver/api/v1/items/"
+    assert links["docs"] == "http://testserver/api/v1/docs/"
+    assert set(links) >= {"end_users", "interactions", "scenarios", "algorithms", "schema"}
+    assert client.get(links["items"]).status_code == 401  # the collections themselves need credentials
