@@ -88,9 +88,13 @@ class UserSequences:
         totals = torch.zeros(len(self.items) + 1, values.shape[1], dtype=torch.float64, device=values.device)
         totals[1:] = values.double()[torch.from_numpy(self.items).to(values.device)].cumsum(0)
         positions = np.asarray(positions, dtype=np.int64)
-        firsts = self.indptr[np.searchsorted(self.indptr, positions, side="right") - 1]
+        firsts = self.indptr[self.users_at(positions)]
         index = torch.from_numpy(np.stack([positions, firsts])).to(values.device)
         return (totals[index[0]] - totals[index[1]]).to(values.dtype)
+
+    def users_at(self, positions: np.ndarray) -> np.ndarray:
+        """``(len(positions),)`` int64: the user whose sequence each index into ``items`` falls in."""
+        return np.searchsorted(self.indptr, positions, side="right") - 1
 
     def window_starts(self, max_length: int) -> np.ndarray:
         """``(n_users,)``: where each user's last ``max_length`` items (:meth:`last_tokens`) start in ``items``."""
@@ -799,8 +803,7 @@ class SequentialRecommender(Recommender):
         if prior is not None:
             offsets = sequences.sums_before(prior.items[1:], starts)
             if self._user_folds is not None:
-                users = torch.from_numpy(np.searchsorted(sequences.indptr, starts, side="right") - 1)
-                folds = self._user_folds[users.to(self.device)]
+                folds = self._user_folds[torch.from_numpy(sequences.users_at(starts)).to(self.device)]
         inputs_tensor, targets_tensor = (torch.from_numpy(array).to(self.device) for array in (inputs, targets))
         return Windows(inputs_tensor, targets_tensor, offsets, folds)
 
