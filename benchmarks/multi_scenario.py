@@ -2,8 +2,10 @@
 student, and content / hybrid models on cold items.
 
     .venv/bin/python benchmarks/multi_scenario.py [--datasets ml-100k ml-latest-small] [--device cpu|cuda]
-                                                  [--epochs 200] [--parts adaptation cold] [--out NAME]
+                                                  [--epochs 200] [--out NAME]
+                                                  [--parts adaptation cold teacher-init students]
                                                   [--hybrids prior side] [--cold-draws N]
+                                                  [--scenarios NAME ...] [--seeds N]
 
 Scenarios (the rule): each film belongs to one genre group, the first of these its genres meet:
   action-thriller: Action, Adventure, Sci-Fi, Thriller, Crime, War, Western, Mystery, Horror, IMAX;
@@ -16,8 +18,8 @@ of that split on its films, so pretraining on the group never sees a scenario's 
 ranking over the scenario's films, training and validation items excluded, NDCG@10 and Recall@10.
 (a) SASRec on each scenario alone; (b) SASRec pretrained on the group, fine-tuned per scenario;
 (c) one STAR model on the group, one domain per scenario; (d) a small student distilled from (b)
-(1 layer, embedding size 32, 16 or 8: the largest within a quarter of (b)'s parameters; early-stopping
-patience 30 epochs instead of 10);
+(1 layer; its embedding size the largest multiple of its 2 heads, up to 32, within a quarter of (b)'s
+parameters; early-stopping patience 30 epochs instead of 10);
 (e) cold items: 10% of the films are held out of training entirely, and each user's last rating of a warm
 film is the warm validation. Models rank the cold films for the users who rated them, against popularity (which
 knows nothing of them: every cold film ties, and the ties are ordered at random, averaged over 20 orders):
@@ -31,7 +33,9 @@ films held out of a fitting); the side hybrid's content_rank (16, 64 or all 384 
 --content-rank) and epoch count are chosen on the first of those draws, and it is then fitted on every warm film
 for that many epochs.
 Each hybrid's ratio to popularity on the cold films, and each student's share of (b)'s NDCG@10 in the
-teacher-init part, come with a 95% paired bootstrap interval over the evaluated users.
+teacher-init and students parts, come with a 95% paired bootstrap interval over the evaluated users.
+teacher-init trains each student twice, item embeddings fresh and from the teacher's; students repeats
+(b) and (d) under --seeds seeds (from one pretrained group model) and reports the share of their means.
 """
 
 from __future__ import annotations
@@ -91,10 +95,11 @@ def main() -> None:
     parser.add_argument(
         "--parts",
         nargs="+",
-        choices=("adaptation", "cold", "teacher-init"),
+        choices=("adaptation", "cold", "teacher-init", "students"),
         default=["adaptation", "cold"],
         help="(a) to (d); (e) cold items (needs the text encoder or --features); teacher-init: (b) and (d) "
-        "with and without the student starting from the teacher's item embeddings.",
+        "with and without the student starting from the teacher's item embeddings; students: (b) and (d) over "
+        "--seeds seeds.",
     )
     parser.add_argument(
         "--features",
@@ -128,11 +133,14 @@ def main() -> None:
         nargs="+",
         choices=[name for name, _ in GROUPS],
         default=[name for name, _ in GROUPS],
-        help="teacher-init: compare the students on these scenarios only (the group is pretrained on all).",
+        help="teacher-init, students: train the students on these scenarios only (the group is pretrained on all).",
     )
+    parser.add_argument("--seeds", type=int, default=3, help="students: fine-tune and distil under this many seeds.")
     args = parser.parse_args()
     if args.cold_draws < 1:
         parser.error("--cold-draws must be at least 1")
+    if args.seeds < 1:
+        parser.error("--seeds must be at least 1")
     torch.set_num_threads(max(1, torch.get_num_threads()))
     threads = torch.get_num_threads()  # recorded: float sums, and so the seeded figures, depend on it
     figures: dict[str, float | int | str] = {"device": args.device, "epochs_cap": args.epochs, "torch_threads": threads}
@@ -156,10 +164,12 @@ def main() -> None:
         sections.append(markdown(name, results, draws))
         if "teacher-init" in args.parts:
             ablation = teacher_init_ablation(dataset, args.device, args.epochs, args.scenarios)
-            key = name.replace("-", "_")
-            figures.update({f"{key}_{scenario}_{label}": value for scenario, entry in ablation.items()
-                            for label, value in entry.items()})  # fmt: skip
+            figures.update(per_scenario_figures(name, ablation))
             sections.append(teacher_init_markdown(ablation))
+        if "students" in args.parts:
+            runs = student_seeds(dataset, args.device, args.epochs, args.scenarios, args.seeds)
+            figures.update(per_scenario_figures(name, runs))
+            sections.append(student_seeds_markdown(runs))
     figures.update({f"target_{key}": value for key, value in TARGETS.items()})
     write_results(args.out, figures)
     write_section(
@@ -171,10 +181,17 @@ def main() -> None:
         f"{'' if args.cold_draws == 1 else f' --cold-draws {args.cold_draws}'}"
         f"{'' if args.hybrids == list(HYBRIDS) else ' --hybrids ' + ' '.join(args.hybrids)}"
         f"{'' if len(args.scenarios) == len(GROUPS) else ' --scenarios ' + ' '.join(args.scenarios)}"
+        f"{'' if args.seeds == 3 or 'students' not in args.parts else f' --seeds {args.seeds}'}"
         f"{'' if args.out == 'multi_scenario' else ' --out ' + args.out}` — {machine()}, {threads} torch threads. "
         "Rule, protocol and models are in the script's docstring.\n\n" + "\n\n".join(sections),
     )
     print(json.dumps(figures, indent=2))
+
+
+def per_scenario_figures(dataset: str, results: dict[str, dict]) -> dict[str, float]:
+    """``{scenario: {label: value}}`` as flat ``DATASET_SCENARIO_LABEL`` keys."""
+    key = dataset.replace("-", "_")
+    return {f"{key}_{scenario}_{label}": value for scenario, entry in results.items() for label, value in entry.items()}
 
 
 # --- data ------------------------------------------------------------------------------------------------
@@ -248,8 +265,8 @@ class Timer:
         }
 
 
-def fit(algorithm: str, train, validation, device: str, epochs: int, *, before=None, **params) -> tuple:
-    model = get_algorithm(algorithm)({"epochs": epochs, **params}, device=device, seed=7)
+def fit(algorithm: str, train, validation, device: str, epochs: int, *, before=None, seed: int = 7, **params) -> tuple:
+    model = get_algorithm(algorithm)({"epochs": epochs, **params}, device=device, seed=seed)
     if before is not None:
         before(model)
     timer = Timer()
@@ -416,6 +433,81 @@ def teacher_init_markdown(ablation: dict[str, dict]) -> str:
     )
 
 
+def student_seeds(dataset: Dataset, device: str, epochs: int, scenarios, seeds: int) -> dict[str, dict]:
+    """(b) per scenario (of those named) and its student (d), fine-tuned and distilled under ``seeds`` seeds from
+    one pretrained group model: each seed's share of (b)'s NDCG@10, and the share of the seeds' mean, with a
+    paired bootstrap interval over the scenario's test users (each user's NDCG@10 averaged over the seeds)."""
+    data = dataset.data
+    group_split = split_leave_last_out(data)
+    event_group = item_groups(dataset)[data.items]
+    say("  the group (pretraining)")
+    pretrained, _ = fit("sasrec", group_split.train, group_split.validation, device, epochs)
+    results = {}
+    for index, (name, _) in enumerate(GROUPS):
+        if name not in scenarios:
+            continue
+        member, split, _, items = split_subset(data, group_split, event_group == index)
+        train, validation, test = split.train, split.validation, split.test
+        teachers, students, entry = [], [], {}
+        for seed in range(7, 7 + seeds):
+            say(f"  {name}, seed {seed} (fine-tuned, student)")
+            start = lambda model, items=items: model.initialize_from(pretrained, items)  # noqa: E731
+            tuned, _ = fit("sasrec", train, validation, device, epochs, before=start, seed=seed)
+            student, student_time = fit_student(tuned, member.n_items, train, validation, device, epochs, seed=seed)
+            teachers.append(ndcg_per_user(tuned, train, test, validation))
+            students.append(ndcg_per_user(student, train, test, validation))
+            entry[f"seed{seed}_finetuned_ndcg"] = teachers[-1].mean()
+            entry[f"seed{seed}_student_ndcg"] = students[-1].mean()
+            entry[f"seed{seed}_student_share"] = students[-1].mean() / teachers[-1].mean()
+            entry[f"seed{seed}_student_epochs"] = student_time["epochs"]
+        teacher, pupil = np.mean(teachers, axis=0), np.mean(students, axis=0)
+        interval = ratio_interval(teacher, pupil)  # 95%, over the scenario's test users
+        entry.update(
+            seeds=seeds,
+            test_users=int(test.users_with_items().size),
+            finetuned_ndcg=teacher.mean(),
+            student_ndcg=pupil.mean(),
+            student_share=pupil.mean() / teacher.mean(),
+            student_share_low=interval.low,
+            student_share_high=interval.high,
+            student_embedding_size=student.hparams["embedding_size"],
+            finetuned_parameters=tuned.parameter_count(),
+            student_parameters=student.parameter_count(),
+            finetuned_latency_ms=latency_ms(tuned, member.n_users),
+            student_latency_ms=latency_ms(student, member.n_users),
+        )
+        results[name.replace("-", "_")] = {key: round(float(value), 5) for key, value in entry.items()}
+    return results
+
+
+def student_seeds_markdown(runs: dict[str, dict]) -> str:
+    rows = []
+    for scenario, entry in runs.items():
+        seeds = range(7, 7 + int(entry["seeds"]))
+        rows.append(
+            (
+                scenario.replace("_", "-"),
+                f"{entry['test_users']:.0f}",
+                f"{entry['student_embedding_size']:.0f}",
+                ", ".join(f"{entry[f'seed{seed}_student_share']:.0%}" for seed in seeds),
+                f"{entry['finetuned_ndcg']:.4f}",
+                f"{entry['student_ndcg']:.4f}",
+                f"{entry['student_share']:.0%} ({entry['student_share_low']:.0%}–{entry['student_share_high']:.0%})",
+                f"{entry['student_parameters']:,.0f} vs {entry['finetuned_parameters']:,.0f}",
+                f"{entry['student_latency_ms']:.1f} vs {entry['finetuned_latency_ms']:.1f}",
+            )
+        )
+    header = ("scenario", "test users", "student size", "(d) share of (b), each seed", "(b) NDCG@10, mean",
+              "(d) NDCG@10, mean", "(d) share of (b), mean (95% interval)", "parameters (d) vs (b)",
+              "latency ms / 256 users (d) vs (b)")  # fmt: skip
+    return (
+        "The student against its teacher over several seeds (each seed fine-tunes (b) from the same pretrained "
+        "group model and distils (d) from it; the mean share is the seeds' mean (d) over their mean (b), its "
+        "interval resamples the scenario's test users), and the last seed's sizes and scoring times (median of 5 "
+        "timed calls scoring every item for up to 256 users):\n\n" + table(rows, header)
+    )
+
+
 def fit_student(teacher, n_items: int, train, validation, device: str, epochs: int, **params) -> tuple:
     """(d): a student of ``teacher`` (same items), as large as a quarter of the teacher's parameters allows."""
     return fit(
@@ -432,13 +524,17 @@ def fit_student(teacher, n_items: int, train, validation, device: str, epochs: i
 
 
 def student_size(teacher_parameters: int, n_items: int) -> int:
-    """The student's embedding size: the largest of 32, 16 and 8 that keeps it within a quarter of the teacher's
-    parameters (with many items the item table dominates both, so the size must shrink with the item count)."""
-    for size in (32, 16):
-        network = get_algorithm("distill")({"embedding_size": size})._build_network(n_items, 0)
+    """The student's embedding size: the largest multiple of its attention heads, from 32 down, that keeps it within
+    a quarter of the teacher's parameters (with many items the item table dominates both, so the size must shrink
+    with the item count)."""
+    student = get_algorithm("distill")
+    heads = student().hparams["heads"]
+    sizes = range(32 // heads * heads, 3, -heads)  # the smallest embedding size a model takes is 4
+    for size in sizes:
+        network = student({"embedding_size": size})._build_network(n_items, 0)
         if sum(weight.numel() for weight in network.parameters()) <= teacher_parameters / 4:
             return size
-    return 8
+    return sizes[-1]
 
 
 # --- (e) cold items --------------------------------------------------------------------------------------
