@@ -5,7 +5,7 @@ student, and content / hybrid models on cold items.
                                                   [--epochs 200] [--out NAME]
                                                   [--parts adaptation cold teacher-init students]
                                                   [--hybrids prior side] [--cold-draws N]
-                                                  [--scenarios NAME ...] [--seeds N]
+                                                  [--scenarios NAME ...] [--seeds N] [--student-layers 1|2]
 
 Scenarios (the rule): each film belongs to one genre group, the first of these its genres meet:
   action-thriller: Action, Adventure, Sci-Fi, Thriller, Crime, War, Western, Mystery, Horror, IMAX;
@@ -35,7 +35,8 @@ for that many epochs.
 Each hybrid's ratio to popularity on the cold films, and each student's share of (b)'s NDCG@10 in the
 teacher-init and students parts, come with a 95% paired bootstrap interval over the evaluated users.
 teacher-init trains each student twice, item embeddings fresh and from the teacher's; students repeats
-(b) and (d) under --seeds seeds (from one pretrained group model) and reports the share of their means.
+(b) and (d) under --seeds seeds (from one pretrained group model) and reports the share of their means, with
+students of --student-layers layers (1, as elsewhere, or 2), each as large as the quarter allows.
 """
 
 from __future__ import annotations
@@ -136,6 +137,13 @@ def main() -> None:
         help="teacher-init, students: train the students on these scenarios only (the group is pretrained on all).",
     )
     parser.add_argument("--seeds", type=int, default=3, help="students: fine-tune and distil under this many seeds.")
+    parser.add_argument(
+        "--student-layers",
+        type=int,
+        choices=(1, 2),
+        default=1,
+        help="students: the students' encoder layers (their size is then the largest within a quarter of (b)'s).",
+    )
     args = parser.parse_args()
     if args.cold_draws < 1:
         parser.error("--cold-draws must be at least 1")
@@ -167,7 +175,7 @@ def main() -> None:
             figures.update(per_scenario_figures(name, ablation))
             sections.append(teacher_init_markdown(ablation))
         if "students" in args.parts:
-            runs = student_seeds(dataset, args.device, args.epochs, args.scenarios, args.seeds)
+            runs = student_seeds(dataset, args.device, args.epochs, args.scenarios, args.seeds, args.student_layers)
             figures.update(per_scenario_figures(name, runs))
             sections.append(student_seeds_markdown(runs))
     figures.update({f"target_{key}": value for key, value in TARGETS.items()})
@@ -182,6 +190,7 @@ def main() -> None:
         f"{'' if args.hybrids == list(HYBRIDS) else ' --hybrids ' + ' '.join(args.hybrids)}"
         f"{'' if len(args.scenarios) == len(GROUPS) else ' --scenarios ' + ' '.join(args.scenarios)}"
         f"{'' if args.seeds == 3 or 'students' not in args.parts else f' --seeds {args.seeds}'}"
+        f"{f' --student-layers {args.student_layers}' if args.student_layers > 1 and 'students' in args.parts else ''}"
         f"{'' if args.out == 'multi_scenario' else ' --out ' + args.out}` — {machine()}, {threads} torch threads. "
         "Rule, protocol and models are in the script's docstring.\n\n" + "\n\n".join(sections),
     )
@@ -433,7 +442,7 @@ def teacher_init_markdown(ablation: dict[str, dict]) -> str:
     )
 
 
-def student_seeds(dataset: Dataset, device: str, epochs: int, scenarios, seeds: int) -> dict[str, dict]:
+def student_seeds(dataset: Dataset, device: str, epochs: int, scenarios, seeds: int, layers: int) -> dict[str, dict]:
     """(b) per scenario (of those named) and its student (d), fine-tuned and distilled under ``seeds`` seeds from
     one pretrained group model: each seed's share of (b)'s NDCG@10, and the share of the seeds' mean, with a
     paired bootstrap interval over the scenario's test users (each user's NDCG@10 averaged over the seeds)."""
@@ -453,7 +462,9 @@ def student_seeds(dataset: Dataset, device: str, epochs: int, scenarios, seeds: 
             say(f"  {name}, seed {seed} (fine-tuned, student)")
             start = lambda model, items=items: model.initialize_from(pretrained, items)  # noqa: E731
             tuned, _ = fit("sasrec", train, validation, device, epochs, before=start, seed=seed)
-            student, student_time = fit_student(tuned, member.n_items, train, validation, device, epochs, seed=seed)
+            student, student_time = fit_student(
+                tuned, member.n_items, train, validation, device, epochs, layers, seed=seed
+            )
             teachers.append(ndcg_per_user(tuned, train, test, validation))
             students.append(ndcg_per_user(student, train, test, validation))
             entry[f"seed{seed}_finetuned_ndcg"] = teachers[-1].mean()
@@ -471,6 +482,7 @@ def student_seeds(dataset: Dataset, device: str, epochs: int, scenarios, seeds: 
             student_share_low=interval.low,
             student_share_high=interval.high,
             student_embedding_size=student.hparams["embedding_size"],
+            student_layers=layers,
             finetuned_parameters=tuned.parameter_count(),
             student_parameters=student.parameter_count(),
             finetuned_latency_ms=latency_ms(tuned, member.n_users),
@@ -508,7 +520,7 @@ def student_seeds_markdown(runs: dict[str, dict]) -> str:
     )
 
 
-def fit_student(teacher, n_items: int, train, validation, device: str, epochs: int, **params) -> tuple:
+def fit_student(teacher, n_items: int, train, validation, device: str, epochs: int, layers: int = 1, **params) -> tuple:
     """(d): a student of ``teacher`` (same items), as large as a quarter of the teacher's parameters allows."""
     return fit(
         "distill",
@@ -516,14 +528,15 @@ def fit_student(teacher, n_items: int, train, validation, device: str, epochs: i
         validation,
         device,
         epochs,
-        embedding_size=student_size(teacher.parameter_count(), n_items),
+        layers=layers,
+        embedding_size=student_size(teacher.parameter_count(), n_items, layers),
         early_stopping_patience=30,  # a small student's validation score is flat for its first epochs
         before=lambda model: model.attach_teacher(teacher, np.arange(n_items)),
         **params,
     )
 
 
-def student_size(teacher_parameters: int, n_items: int) -> int:
+def student_size(teacher_parameters: int, n_items: int, layers: int = 1) -> int:
     """The student's embedding size: the largest multiple of its attention heads, from 32 down, that keeps it within
     a quarter of the teacher's parameters (with many items the item table dominates both, so the size must shrink
     with the item count)."""
@@ -531,7 +544,7 @@ def student_size(teacher_parameters: int, n_items: int) -> int:
     heads = student().hparams["heads"]
     sizes = range(32 // heads * heads, 3, -heads)  # the smallest embedding size a model takes is 4
     for size in sizes:
-        network = student({"embedding_size": size})._build_network(n_items, 0)
+        network = student({"embedding_size": size, "layers": layers})._build_network(n_items, 0)
         if sum(weight.numel() for weight in network.parameters()) <= teacher_parameters / 4:
             return size
     return sizes[-1]
