@@ -378,22 +378,28 @@ def adaptation(dataset: Dataset, device: str, epochs: int) -> dict[str, dict]:
     return results
 
 
-def teacher_init_ablation(dataset: Dataset, device: str, epochs: int, scenarios) -> dict[str, dict]:
-    """(b) per scenario (of those named), and its student (d) trained twice: item embeddings fresh, and from the
-    teacher's."""
+def pretrained_scenarios(dataset: Dataset, device: str, epochs: int, scenarios):
+    """SASRec pretrained on the group's split, then ``(name, member data, member split, member items, pretrained)``
+    for each of the named scenarios, in the rule's order."""
     data = dataset.data
     group_split = split_leave_last_out(data)
     event_group = item_groups(dataset)[data.items]
     say("  the group (pretraining)")
     pretrained, _ = fit("sasrec", group_split.train, group_split.validation, device, epochs)
-    results = {}
     for index, (name, _) in enumerate(GROUPS):
-        if name not in scenarios:
-            continue
-        member, split, _, items = split_subset(data, group_split, event_group == index)
+        if name in scenarios:
+            member, split, _, items = split_subset(data, group_split, event_group == index)
+            yield name, member, split, items, pretrained
+
+
+def teacher_init_ablation(dataset: Dataset, device: str, epochs: int, scenarios) -> dict[str, dict]:
+    """(b) per scenario (of those named), and its student (d) trained twice: item embeddings fresh, and from the
+    teacher's."""
+    results = {}
+    for name, member, split, items, pretrained in pretrained_scenarios(dataset, device, epochs, scenarios):
         say(f"  {name} (fine-tuned, students fresh and from the teacher's items)")
         train, validation, test = split.train, split.validation, split.test
-        start = lambda model, items=items: model.initialize_from(pretrained, items)  # noqa: E731
+        start = lambda model, items=items, pretrained=pretrained: model.initialize_from(pretrained, items)  # noqa: E731
         tuned, _ = fit("sasrec", train, validation, device, epochs, before=start)
         teacher = ndcg_per_user(tuned, train, test, validation)
         entry = {"finetuned_ndcg": teacher.mean()}
@@ -446,21 +452,13 @@ def student_seeds(dataset: Dataset, device: str, epochs: int, scenarios, seeds: 
     """(b) per scenario (of those named) and its student (d), fine-tuned and distilled under ``seeds`` seeds from
     one pretrained group model: each seed's share of (b)'s NDCG@10, and the share of the seeds' mean, with a
     paired bootstrap interval over the scenario's test users (each user's NDCG@10 averaged over the seeds)."""
-    data = dataset.data
-    group_split = split_leave_last_out(data)
-    event_group = item_groups(dataset)[data.items]
-    say("  the group (pretraining)")
-    pretrained, _ = fit("sasrec", group_split.train, group_split.validation, device, epochs)
     results = {}
-    for index, (name, _) in enumerate(GROUPS):
-        if name not in scenarios:
-            continue
-        member, split, _, items = split_subset(data, group_split, event_group == index)
+    for name, member, split, items, pretrained in pretrained_scenarios(dataset, device, epochs, scenarios):
         train, validation, test = split.train, split.validation, split.test
         teachers, students, entry = [], [], {}
         for seed in range(7, 7 + seeds):
             say(f"  {name}, seed {seed} (fine-tuned, student)")
-            start = lambda model, items=items: model.initialize_from(pretrained, items)  # noqa: E731
+            start = lambda model, items=items, pretrained=pretrained: model.initialize_from(pretrained, items)  # noqa: E731
             tuned, _ = fit("sasrec", train, validation, device, epochs, before=start, seed=seed)
             student, student_time = fit_student(
                 tuned, member.n_items, train, validation, device, epochs, layers, seed=seed
