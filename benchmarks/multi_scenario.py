@@ -73,6 +73,7 @@ ML100K_GENRES = ("unknown", "Action", "Adventure", "Animation", "Children's", "C
                  "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller",
                  "War", "Western")  # fmt: skip
 DEFAULT_DATASETS = ["ml-100k", "ml-latest-small"]
+FIRST_SEED = 7  # every model's seed; the students part counts up from it
 TARGETS = {"finetune_gain_smallest": 0.10, "finetune_worst_loss": -0.01, "student_share_of_ndcg": 0.95,
            "student_parameter_share": 0.25, "hybrid_over_popularity_cold": 3.0}  # fmt: skip
 
@@ -180,6 +181,11 @@ def main() -> None:
             sections.append(student_seeds_markdown(runs))
     figures.update({f"target_{key}": value for key, value in TARGETS.items()})
     write_results(args.out, figures)
+    student_flags = "".join(
+        f" --{flag.replace('_', '-')} {getattr(args, flag)}"
+        for flag in ("seeds", "student_layers")
+        if "students" in args.parts and getattr(args, flag) != parser.get_default(flag)
+    )
     write_section(
         args.out,
         f"## Multi-scenario adaptation: {', '.join(args.parts)} (`benchmarks/multi_scenario.py`, {args.device})\n\n"
@@ -189,8 +195,7 @@ def main() -> None:
         f"{'' if args.cold_draws == 1 else f' --cold-draws {args.cold_draws}'}"
         f"{'' if args.hybrids == list(HYBRIDS) else ' --hybrids ' + ' '.join(args.hybrids)}"
         f"{'' if len(args.scenarios) == len(GROUPS) else ' --scenarios ' + ' '.join(args.scenarios)}"
-        f"{'' if args.seeds == 3 or 'students' not in args.parts else f' --seeds {args.seeds}'}"
-        f"{f' --student-layers {args.student_layers}' if args.student_layers > 1 and 'students' in args.parts else ''}"
+        f"{student_flags}"
         f"{'' if args.out == 'multi_scenario' else ' --out ' + args.out}` — {machine()}, {threads} torch threads. "
         "Rule, protocol and models are in the script's docstring.\n\n" + "\n\n".join(sections),
     )
@@ -274,7 +279,9 @@ class Timer:
         }
 
 
-def fit(algorithm: str, train, validation, device: str, epochs: int, *, before=None, seed: int = 7, **params) -> tuple:
+def fit(
+    algorithm: str, train, validation, device: str, epochs: int, *, before=None, seed: int = FIRST_SEED, **params
+) -> tuple:
     model = get_algorithm(algorithm)({"epochs": epochs, **params}, device=device, seed=seed)
     if before is not None:
         before(model)
@@ -283,6 +290,12 @@ def fit(algorithm: str, train, validation, device: str, epochs: int, *, before=N
     summary = timer.summary()
     say(f"    {algorithm}: {summary['epochs']} epochs, {summary['seconds_total']:.0f} s")
     return model, summary
+
+
+def fine_tune(pretrained, items: np.ndarray, train, validation, device: str, epochs: int, seed: int = FIRST_SEED):
+    """(b): SASRec started from the group's ``pretrained`` model (its ``items`` are the scenario's), then trained."""
+    start = lambda model: model.initialize_from(pretrained, items)  # noqa: E731
+    return fit("sasrec", train, validation, device, epochs, before=start, seed=seed)
 
 
 def say(message: str) -> None:
@@ -347,14 +360,7 @@ def adaptation(dataset: Dataset, device: str, epochs: int) -> dict[str, dict]:
         say(f"  {name} (alone, fine-tuned, student)")
         train, validation, test = split.train, split.validation, split.test
         alone, alone_time = fit("sasrec", train, validation, device, epochs)
-        tuned, tuned_time = fit(
-            "sasrec",
-            train,
-            validation,
-            device,
-            epochs,
-            before=lambda model, items=items: model.initialize_from(pretrained, items),
-        )
+        tuned, tuned_time = fine_tune(pretrained, items, train, validation, device, epochs)
         student, student_time = fit_student(tuned, member.n_items, train, validation, device, epochs)
         results[name] = {
             "users": member.n_users,
@@ -399,8 +405,7 @@ def teacher_init_ablation(dataset: Dataset, device: str, epochs: int, scenarios)
     for name, member, split, items, pretrained in pretrained_scenarios(dataset, device, epochs, scenarios):
         say(f"  {name} (fine-tuned, students fresh and from the teacher's items)")
         train, validation, test = split.train, split.validation, split.test
-        start = lambda model, items=items, pretrained=pretrained: model.initialize_from(pretrained, items)  # noqa: E731
-        tuned, _ = fit("sasrec", train, validation, device, epochs, before=start)
+        tuned, _ = fine_tune(pretrained, items, train, validation, device, epochs)
         teacher = ndcg_per_user(tuned, train, test, validation)
         entry = {"finetuned_ndcg": teacher.mean()}
         for label, teacher_init in (("student_fresh", False), ("student_teacher_init", True)):
@@ -456,10 +461,9 @@ def student_seeds(dataset: Dataset, device: str, epochs: int, scenarios, seeds: 
     for name, member, split, items, pretrained in pretrained_scenarios(dataset, device, epochs, scenarios):
         train, validation, test = split.train, split.validation, split.test
         teachers, students, entry = [], [], {}
-        for seed in range(7, 7 + seeds):
+        for seed in range(FIRST_SEED, FIRST_SEED + seeds):
             say(f"  {name}, seed {seed} (fine-tuned, student)")
-            start = lambda model, items=items, pretrained=pretrained: model.initialize_from(pretrained, items)  # noqa: E731
-            tuned, _ = fit("sasrec", train, validation, device, epochs, before=start, seed=seed)
+            tuned, _ = fine_tune(pretrained, items, train, validation, device, epochs, seed=seed)
             student, student_time = fit_student(
                 tuned, member.n_items, train, validation, device, epochs, layers, seed=seed
             )
@@ -493,7 +497,7 @@ def student_seeds(dataset: Dataset, device: str, epochs: int, scenarios, seeds: 
 def student_seeds_markdown(runs: dict[str, dict]) -> str:
     rows = []
     for scenario, entry in runs.items():
-        seeds = range(7, 7 + int(entry["seeds"]))
+        seeds = range(FIRST_SEED, FIRST_SEED + int(entry["seeds"]))
         rows.append(
             (
                 scenario.replace("_", "-"),
