@@ -5,7 +5,7 @@ student, and content / hybrid models on cold items.
                                                   [--epochs 200] [--out NAME]
                                                   [--parts adaptation cold teacher-init students]
                                                   [--hybrids prior side] [--cold-draws N]
-                                                  [--scenarios NAME ...] [--seeds N] [--student-layers 1|2]
+                                                  [--scenarios NAME ...] [--seeds N] [--student-layers 1 [2]]
 
 Scenarios (the rule): each film belongs to one genre group, the first of these its genres meet:
   action-thriller: Action, Adventure, Sci-Fi, Thriller, Crime, War, Western, Mystery, Horror, IMAX;
@@ -36,7 +36,8 @@ Each hybrid's ratio to popularity on the cold films, and each student's share of
 teacher-init and students parts, come with a 95% paired bootstrap interval over the evaluated users.
 teacher-init trains each student twice, item embeddings fresh and from the teacher's; students repeats
 (b) and (d) under --seeds seeds (from one pretrained group model) and reports the share of their means, with
-students of --student-layers layers (1, as elsewhere, or 2), each as large as the quarter allows.
+students of --student-layers layers (1, as elsewhere, or 2), each as large as the quarter allows; given
+both depths, each seed trains both students and keeps the one with the better validation NDCG@10.
 """
 
 from __future__ import annotations
@@ -141,15 +142,19 @@ def main() -> None:
     parser.add_argument(
         "--student-layers",
         type=int,
+        nargs="+",
         choices=(1, 2),
-        default=1,
-        help="students: the students' encoder layers (their size is then the largest within a quarter of (b)'s).",
+        default=[1],
+        help="students: the students' encoder layers (their size is then the largest within a quarter of (b)'s); "
+        "given both, each seed keeps the student with the better validation NDCG@10.",
     )
     args = parser.parse_args()
     if args.cold_draws < 1:
         parser.error("--cold-draws must be at least 1")
     if args.seeds < 1:
         parser.error("--seeds must be at least 1")
+    if len(set(args.student_layers)) < len(args.student_layers):
+        parser.error("--student-layers names a depth twice")
     torch.set_num_threads(max(1, torch.get_num_threads()))
     threads = torch.get_num_threads()  # recorded: float sums, and so the seeded figures, depend on it
     figures: dict[str, float | int | str] = {"device": args.device, "epochs_cap": args.epochs, "torch_threads": threads}
@@ -182,7 +187,7 @@ def main() -> None:
     figures.update({f"target_{key}": value for key, value in TARGETS.items()})
     write_results(args.out, figures)
     student_flags = "".join(
-        f" --{flag.replace('_', '-')} {getattr(args, flag)}"
+        f" --{flag.replace('_', '-')} {' '.join(map(str, np.atleast_1d(getattr(args, flag))))}"
         for flag in ("seeds", "student_layers")
         if "students" in args.parts and getattr(args, flag) != parser.get_default(flag)
     )
@@ -191,6 +196,7 @@ def main() -> None:
         f"## Multi-scenario adaptation: {', '.join(args.parts)} (`benchmarks/multi_scenario.py`, {args.device})\n\n"
         f"`.venv/bin/python benchmarks/multi_scenario.py --device {args.device} --parts {' '.join(args.parts)}"
         f"{'' if args.datasets == DEFAULT_DATASETS else ' --datasets ' + ' '.join(args.datasets)}"
+        f"{'' if args.epochs == parser.get_default('epochs') else f' --epochs {args.epochs}'}"
         f"{'' if args.content_rank is None else f' --content-rank {args.content_rank}'}"
         f"{'' if args.cold_draws == 1 else f' --cold-draws {args.cold_draws}'}"
         f"{'' if args.hybrids == list(HYBRIDS) else ' --hybrids ' + ' '.join(args.hybrids)}"
@@ -276,6 +282,7 @@ class Timer:
             "seconds_to_best": times[best] if times else 0.0,
             "seconds_total": times[-1] if times else 0.0,
             "epochs": len(times),
+            "best_validation_ndcg": self.epochs[best][1] if self.epochs else 0.0,
         }
 
 
@@ -453,27 +460,40 @@ def teacher_init_markdown(ablation: dict[str, dict]) -> str:
     )
 
 
-def student_seeds(dataset: Dataset, device: str, epochs: int, scenarios, seeds: int, layers: int) -> dict[str, dict]:
+def student_seeds(
+    dataset: Dataset, device: str, epochs: int, scenarios, seeds: int, depths: Sequence[int]
+) -> dict[str, dict]:
     """(b) per scenario (of those named) and its student (d), fine-tuned and distilled under ``seeds`` seeds from
     one pretrained group model: each seed's share of (b)'s NDCG@10, and the share of the seeds' mean, with a
-    paired bootstrap interval over the scenario's test users (each user's NDCG@10 averaged over the seeds)."""
+    paired bootstrap interval over the scenario's test users (each user's NDCG@10 averaged over the seeds).
+    Each seed trains a student of each of the ``depths`` (layer counts) and keeps the one with the best
+    validation NDCG@10; the test ratings are read only for the kept one."""
     results = {}
     for name, member, split, items, pretrained in pretrained_scenarios(dataset, device, epochs, scenarios):
         train, validation, test = split.train, split.validation, split.test
-        teachers, students, entry = [], [], {}
+        teachers, students, kept, entry = [], [], [], {}
         for seed in range(FIRST_SEED, FIRST_SEED + seeds):
-            say(f"  {name}, seed {seed} (fine-tuned, student)")
-            tuned, _ = fine_tune(pretrained, items, train, validation, device, epochs, seed=seed)
-            student, student_time = fit_student(
-                tuned, member.n_items, train, validation, device, epochs, layers, seed=seed
-            )
+            say(f"  {name}, seed {seed} (fine-tuned, student of {' or '.join(map(str, depths))} layers)")
+            tuned, tuned_time = fine_tune(pretrained, items, train, validation, device, epochs, seed=seed)
+            entry[f"seed{seed}_finetuned_validation_ndcg"] = tuned_time["best_validation_ndcg"]
+            candidates = []
+            for layers in depths:
+                student, student_time = fit_student(
+                    tuned, member.n_items, train, validation, device, epochs, layers, seed=seed
+                )
+                entry[f"seed{seed}_student_{layers}_layers_validation_ndcg"] = student_time["best_validation_ndcg"]
+                candidates.append((student_time["best_validation_ndcg"], -layers, student, student_time))
+            *_, student, student_time = max(candidates, key=lambda candidate: candidate[:2])  # ties: fewer layers
+            kept.append(student)
             teachers.append(ndcg_per_user(tuned, train, test, validation))
             students.append(ndcg_per_user(student, train, test, validation))
             entry[f"seed{seed}_finetuned_ndcg"] = teachers[-1].mean()
             entry[f"seed{seed}_student_ndcg"] = students[-1].mean()
             entry[f"seed{seed}_student_share"] = students[-1].mean() / teachers[-1].mean()
             entry[f"seed{seed}_student_epochs"] = student_time["epochs"]
+            entry[f"seed{seed}_student_layers"] = student.hparams["layers"]
         teacher, pupil = np.mean(teachers, axis=0), np.mean(students, axis=0)
+        largest = max(kept, key=lambda model: model.parameter_count())  # the kept students' sizes differ by depth
         interval = ratio_interval(teacher, pupil)  # 95%, over the scenario's test users
         entry.update(
             seeds=seeds,
@@ -483,12 +503,12 @@ def student_seeds(dataset: Dataset, device: str, epochs: int, scenarios, seeds: 
             student_share=pupil.mean() / teacher.mean(),
             student_share_low=interval.low,
             student_share_high=interval.high,
-            student_embedding_size=student.hparams["embedding_size"],
-            student_layers=layers,
+            student_embedding_size=largest.hparams["embedding_size"],
+            student_layers=largest.hparams["layers"],
             finetuned_parameters=tuned.parameter_count(),
-            student_parameters=student.parameter_count(),
+            student_parameters=largest.parameter_count(),
             finetuned_latency_ms=latency_ms(tuned, member.n_users),
-            student_latency_ms=latency_ms(student, member.n_users),
+            student_latency_ms=max(latency_ms(model, member.n_users) for model in kept),
         )
         results[name.replace("-", "_")] = {key: round(float(value), 5) for key, value in entry.items()}
     return results
@@ -502,8 +522,11 @@ def student_seeds_markdown(runs: dict[str, dict]) -> str:
             (
                 scenario.replace("_", "-"),
                 f"{entry['test_users']:.0f}",
-                f"{entry['student_embedding_size']:.0f}",
-                ", ".join(f"{entry[f'seed{seed}_student_share']:.0%}" for seed in seeds),
+                f"{entry['student_embedding_size']:.0f} × {entry['student_layers']:.0f}",
+                ", ".join(
+                    f"{entry[f'seed{seed}_student_share']:.0%} ({entry[f'seed{seed}_student_layers']:.0f})"
+                    for seed in seeds
+                ),
                 f"{entry['finetuned_ndcg']:.4f}",
                 f"{entry['student_ndcg']:.4f}",
                 f"{entry['student_share']:.0%} ({entry['student_share_low']:.0%}–{entry['student_share_high']:.0%})",
@@ -511,14 +534,17 @@ def student_seeds_markdown(runs: dict[str, dict]) -> str:
                 f"{entry['student_latency_ms']:.1f} vs {entry['finetuned_latency_ms']:.1f}",
             )
         )
-    header = ("scenario", "test users", "student size", "(d) share of (b), each seed", "(b) NDCG@10, mean",
+    header = ("scenario", "test users", "largest student, size × layers", "(d) share of (b), each seed (layers)",
+              "(b) NDCG@10, mean",
               "(d) NDCG@10, mean", "(d) share of (b), mean (95% interval)", "parameters (d) vs (b)",
               "latency ms / 256 users (d) vs (b)")  # fmt: skip
     return (
         "The student against its teacher over several seeds (each seed fine-tunes (b) from the same pretrained "
-        "group model and distils (d) from it; the mean share is the seeds' mean (d) over their mean (b), its "
-        "interval resamples the scenario's test users), and the last seed's sizes and scoring times (median of 5 "
-        "timed calls scoring every item for up to 256 users):\n\n" + table(rows, header)
+        "group model and distils (d) from it, keeping of the students of each depth tried the one best on the "
+        "validation ratings; the mean share is the seeds' mean (d) over their mean (b), its interval resamples the "
+        "scenario's test users), the largest kept student's size against the last seed's (b), and the slowest kept "
+        "student's scoring time (median of 5 timed calls scoring every item for up to 256 users):\n\n"
+        + table(rows, header)
     )
 
 
