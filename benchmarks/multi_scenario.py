@@ -482,8 +482,10 @@ def student_seeds(
                     tuned, member.n_items, train, validation, device, epochs, layers, seed=seed
                 )
                 entry[f"seed{seed}_student_{layers}_layers_validation_ndcg"] = student_time["best_validation_ndcg"]
-                candidates.append((student_time["best_validation_ndcg"], -layers, student, student_time))
-            *_, student, student_time = max(candidates, key=lambda candidate: candidate[:2])  # ties: fewer layers
+                candidates.append((student, student_time))
+            student, student_time = max(  # ties go to fewer layers
+                candidates, key=lambda fitted: (fitted[1]["best_validation_ndcg"], -fitted[0].hparams["layers"])
+            )
             kept.append(student)
             teachers.append(ndcg_per_user(tuned, train, test, validation))
             students.append(ndcg_per_user(student, train, test, validation))
@@ -535,9 +537,8 @@ def student_seeds_markdown(runs: dict[str, dict]) -> str:
             )
         )
     header = ("scenario", "test users", "largest student, size × layers", "(d) share of (b), each seed (layers)",
-              "(b) NDCG@10, mean",
-              "(d) NDCG@10, mean", "(d) share of (b), mean (95% interval)", "parameters (d) vs (b)",
-              "latency ms / 256 users (d) vs (b)")  # fmt: skip
+              "(b) NDCG@10, mean", "(d) NDCG@10, mean", "(d) share of (b), mean (95% interval)",
+              "parameters (d) vs (b)", "latency ms / 256 users (d) vs (b)")  # fmt: skip
     return (
         "The student against its teacher over several seeds (each seed fine-tunes (b) from the same pretrained "
         "group model and distils (d) from it, keeping of the students of each depth tried the one best on the "
