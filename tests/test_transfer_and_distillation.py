@@ -1,5 +1,6 @@
 """Transfer between runs: fine-tuning from a parent's weights, distillation from a teacher, STAR serving members."""
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,10 @@ from dashboards.services import account_create
 from tests.test_groups import _group
 from tests.test_sequential_models import SMALL_PARAMS, successor_data
 from training.algorithms.base import EpochReport
+from training.algorithms.distill import Subspace
+from training.algorithms.params import HyperparameterError
 from training.algorithms.registry import get_algorithm
+from training.algorithms.sequential import MixedItemEmbedding, UserSequences, training_windows
 from training.artifacts import artifact_load
 from training.models import RunStatus, TrainingRun
 from training.services import training_run_create, training_run_execute, training_run_promote
@@ -85,8 +89,35 @@ def test_the_distillation_loss_falls_over_a_few_steps(alpha):
     assert agreement >= 0.8  # the student learnt the teacher's (and the data's) next item
 
 
+def _teacher_states(teacher, data, max_length: int, unknown: int | None = None) -> torch.Tensor:
+    """The teacher's states at every prefix a student of ``max_length`` trains on (item ``unknown``, which the
+    teacher does not know, read as padding)."""
+    inputs, targets, _ = training_windows(UserSequences.from_data(data), max_length, max_length // 2)
+    if unknown is not None:
+        inputs[inputs == unknown + 1] = 0  # tokens are item indexes + 1
+    return teacher.position_states(torch.from_numpy(inputs), torch.from_numpy(targets >= 0)).double()
+
+
+def test_a_subspace_keeps_the_best_rank_k_approximation_of_the_scores():
+    generator = torch.Generator().manual_seed(0)
+    states = torch.randn(300, 12, generator=generator, dtype=torch.float64) @ torch.randn(
+        12, 12, generator=generator, dtype=torch.float64
+    )
+    vectors = 3.0 * torch.randn(40, 12, generator=generator, dtype=torch.float64)
+    scores = states @ vectors.T
+    left, singular, right = torch.linalg.svd(scores, full_matrices=False)
+    for k in (3, 6, 12, 20):
+        subspace = Subspace.fit(states, vectors, k)
+        kept = min(k, 12)
+        assert subspace.states.shape == subspace.items.shape == (12, kept)
+        best = left[:, :kept] * singular[:kept] @ right[:kept]
+        assert torch.allclose((states @ subspace.states) @ (vectors @ subspace.items).T, best, atol=1e-8)
+        # the item side keeps the teacher's mean square per dimension
+        assert (vectors @ subspace.items).square().mean().item() == pytest.approx(vectors.square().mean().item())
+
+
 @pytest.mark.parametrize("size", [16, 8])
-def test_the_student_starts_from_the_teachers_item_embeddings_projected_to_its_size(size):
+def test_the_student_starts_from_the_teachers_item_embeddings_mapped_to_keep_its_scores(size):
     teacher, data = _fitted_parent(epochs=3)
     student = get_algorithm("distill")(
         {"embedding_size": size, "max_length": 10, "epochs": 1, "learning_rate": 1e-6, "dropout": 0.0}, seed=0
@@ -97,13 +128,115 @@ def test_the_student_starts_from_the_teachers_item_embeddings_projected_to_its_s
     student.fit(data)
 
     known = teacher.item_vectors()[:-1].double()
-    _, _, right = torch.linalg.svd(known, full_matrices=False)
-    best_of_rank = known @ right[:size].T @ right[:size] @ known.T  # the teacher's dot products, rank ``size``
+    scores = (
+        _teacher_states(teacher, data, 10, unknown=data.n_items - 1) @ known.T
+    )  # the teacher's scores where the student trains
+    left, singular, right = torch.linalg.svd(scores, full_matrices=False)
+    best_of_rank = left[:, :size] * singular[:size] @ right[:size]
     table = student.network.items.table[1:].detach().double()
-    assert torch.allclose(table[:-1] @ table[:-1].T, best_of_rank, atol=1e-4)
-    if size == teacher.hparams["embedding_size"]:
-        assert torch.allclose(best_of_rank, known @ known.T, atol=1e-6)
+    # some map of the teacher's states into the student's dimensions, scored against the student's item
+    # vectors, gives the best rank-``size`` approximation of the teacher's scores
+    mapped = torch.linalg.lstsq(table[:-1], best_of_rank.T).solution.T @ table[:-1].T
+    assert torch.allclose(mapped, best_of_rank, atol=1e-3 * best_of_rank.abs().max().item())
+    assert table[:-1].square().mean().item() == pytest.approx(known.square().mean().item(), rel=0.05)
     assert table[-1].abs().max() < 0.1  # the fresh normal(0, 0.02) row
+
+
+def test_a_hint_turns_the_students_states_towards_the_teachers():
+    teacher, data = _fitted_parent(epochs=10)
+    teacher_states = _teacher_states(teacher, data, 10)
+    goal = teacher_states @ Subspace.fit(teacher_states, teacher.item_vectors().double(), 8).states
+    distances = {}
+    for hint in (0.0, 5.0):
+        student = get_algorithm("distill")(
+            {"embedding_size": 8, "max_length": 10, "batch_size": 16, "learning_rate": 0.01, "dropout": 0.0,
+             "epochs": 12, "hint": hint},
+            seed=0,
+        )  # fmt: skip
+        student.attach_teacher(teacher, np.arange(data.n_items))
+        student.fit(data)
+        states = _teacher_states(student, data, 10)  # the student's own states at the same prefixes
+        distances[hint] = (1.0 - torch.nn.functional.cosine_similarity(states, goal, dim=1)).mean().item()
+    assert distances[5.0] < 0.7 * distances[0.0]
+
+
+class _SequenceScorer:
+    """A teacher that scores item sequences but has no states."""
+
+    name, n_items = "scorer", 20
+
+    def score_sequences(self, histories) -> torch.Tensor:
+        return torch.zeros(len(histories), self.n_items)
+
+
+def test_a_hint_needs_a_sequential_teacher():
+    student = get_algorithm("distill")({"max_length": 10, "hint": 1.0})
+    with pytest.raises(ValueError, match="hint needs a sequential teacher"):
+        student.attach_teacher(_SequenceScorer(), np.arange(20))
+    get_algorithm("distill")({"max_length": 10}).attach_teacher(_SequenceScorer(), np.arange(20))
+
+
+MIXED = {"embedding_size": 8, "tail_size": 2, "head_items": 6, "max_length": 10, "batch_size": 16,
+         "learning_rate": 0.01, "dropout": 0.0}  # fmt: skip
+
+
+def _skewed_data():
+    """successor_data with items 0-5 far more often someone's next item than the rest."""
+    data = successor_data()
+    walks = np.asarray(data.items).reshape(data.n_users, -1)
+    walks[: data.n_users // 2] %= 6  # half the users circle over the first six items
+    return dataclasses.replace(data, items=walks.ravel())
+
+
+def test_a_mixed_dimension_student_gives_its_tail_items_narrow_embeddings(tmp_path):
+    data = _skewed_data()
+    teacher = get_algorithm("sasrec")(SASREC | {"epochs": 10}, seed=1)
+    teacher.fit(data)
+    student = get_algorithm("distill")(MIXED | {"epochs": 8}, seed=0)
+    full = get_algorithm("distill")(MIXED | {"tail_size": 0, "epochs": 1}, seed=0)
+    student.attach_teacher(teacher, np.arange(data.n_items))
+    full.attach_teacher(teacher, np.arange(data.n_items))
+    predicted = student.parameter_count_for(data.n_items)
+
+    student.fit(data)
+    full.fit(data)
+
+    items = student.network.items
+    assert items.head.nonzero().ravel().tolist() == [0, 1, 2, 3, 4, 5]  # the six with the most events
+    assert student.parameter_count() == predicted
+    # 14 tail items at 2 dimensions and a 2 x 8 projection instead of 14 x 8 free numbers
+    assert full.parameter_count() - student.parameter_count() == 14 * 8 - (14 * 2 + 2 * 8)
+    users = np.arange(data.n_users)
+    agreement = (student.score(users).argmax(1) == teacher.score(users).argmax(1)).float().mean()
+    assert agreement >= 0.5
+    student.save(tmp_path)
+    loaded = get_algorithm("distill").load(tmp_path)
+    assert torch.allclose(loaded.score(users), student.score(users))
+    child = get_algorithm("sasrec")(SASREC, seed=0)
+    child.initialize_from(student, np.arange(data.n_items))  # a full table: each item's mixed vector
+    assert torch.allclose(child.network.items.weight(), items.weight())
+
+
+def test_a_mixed_embedding_takes_vectors_whole_in_the_head_and_best_of_rank_in_the_tail():
+    head = torch.tensor([True, False, True, False, False, False])
+    items = MixedItemEmbedding(head, size=4, tail_size=2)
+    vectors = torch.randn(5, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    chosen = torch.tensor([True, True, True, True, False, True])  # item 4 keeps its fresh vector
+
+    items.assign(chosen, vectors)
+
+    weight = items.weight().detach().double()[1:]
+    assert torch.allclose(weight[[0, 2]], vectors[[0, 2]], atol=1e-6)
+    left, singular, right = torch.linalg.svd(vectors[[1, 3, 4]], full_matrices=False)
+    assert torch.allclose(weight[[1, 3, 5]], left[:, :2] * singular[:2] @ right[:2], atol=1e-6)
+    assert sum(weight.numel() for weight in items.parameters()) == 3 * 4 + 4 * 2 + 2 * 4
+
+
+def test_a_tail_must_be_narrower_than_the_embeddings_and_takes_no_content():
+    with pytest.raises(HyperparameterError, match="tail_size"):
+        get_algorithm("distill")({"embedding_size": 8, "tail_size": 8})
+    with pytest.raises(HyperparameterError, match="content"):
+        get_algorithm("distill")({"embedding_size": 8, "tail_size": 2, "content": "side"})
 
 
 def test_a_student_needs_a_teacher_whose_items_cover_its_own():

@@ -8,10 +8,19 @@ the same prefixes :meth:`score_sequences` would read), any other teacher through
 ``score_sequences`` one prefix at a time. Teacher items are mapped into the student's item space
 through ``item_map``; items the teacher does not know get a vanishing teacher probability, and
 inside the teacher's input they become padding.
+
+A sequential teacher also gives the student a start and, optionally, a hint. Before training, the
+teacher's states at the student's training prefixes and its item vectors are mapped into the
+student's ``d`` dimensions so that their products are the best rank-``d`` approximation of the
+teacher's scores there (:class:`Subspace`); the student's item embeddings start as the mapped item
+vectors (``teacher_init``), and with ``hint`` > 0 the loss adds ``hint`` times the mean cosine
+distance of the student's states to the mapped teacher states (a cosine, because a normalised
+state's length is not the student's to choose).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, ClassVar
 
 import numpy as np
@@ -19,25 +28,78 @@ import torch
 import torch.nn.functional as F
 
 from training.algorithms.base import HeldOut, InteractionData, ProgressCallback, Recommender, no_progress
-from training.algorithms.params import Param
+from training.algorithms.params import HyperparameterError, Param
 from training.algorithms.registry import register
 from training.algorithms.sasrec import SASRec
 from training.algorithms.sequential import (
     HEADS,
     PADDING,
+    SCORE_CHUNK,
     VERY_LOW_LOGIT,
+    ItemEmbedding,
+    MixedItemEmbedding,
     SequentialRecommender,
+    UserSequences,
     Windows,
     sequential_params,
+    training_windows,
 )
+
+
+@dataclasses.dataclass(frozen=True)
+class Subspace:
+    """Maps of a teacher's states (``states``, ``(D, k)``) and item vectors (``items``, ``(D, k)``) into ``k``
+    dimensions: ``(H @ states) @ (E @ items).T`` is the best rank-``k`` approximation of the scores ``H @ E.T``
+    in the least-squares sense, with ``k = min(d, D)``. The item side keeps the teacher's vectors' mean square
+    per dimension; the state side takes the singular values."""
+
+    states: torch.Tensor
+    items: torch.Tensor
+
+    @classmethod
+    def fit(cls, states: torch.Tensor, vectors: torch.Tensor, size: int) -> Subspace:
+        """From the teacher's ``states`` ``(P, D)`` and ``vectors`` ``(n, D)`` (float64)."""
+        return cls.from_grams(states.T @ states / max(len(states), 1), vectors.T @ vectors / max(len(vectors), 1), size)
+
+    @classmethod
+    def from_grams(cls, states: torch.Tensor, items: torch.Tensor, size: int) -> Subspace:
+        """From the mean outer products ``(D, D)`` of the teacher's states and of its item vectors (float64)."""
+        root_states, unroot_states = _square_roots(states)
+        root_items, unroot_items = _square_roots(items)
+        left, singular, right = torch.linalg.svd(root_states @ root_items)
+        k = min(size, states.shape[1])
+        scale = (torch.trace(items) / items.shape[0]).sqrt().clamp_min(1e-12)
+        return cls(
+            states=unroot_states @ left[:, :k] * (singular[:k] / scale),
+            items=unroot_items @ right[:k].T * scale,
+        )
+
+
+def _square_roots(gram: torch.Tensor, floor: float = 1e-8) -> tuple[torch.Tensor, torch.Tensor]:
+    """The symmetric square root of a positive semi-definite matrix and of its inverse, eigenvalues floored at
+    ``floor`` times the largest."""
+    values, vectors = torch.linalg.eigh(gram)
+    values = values.clamp_min(floor * values.max().clamp_min(1e-300))
+    return (vectors * values.sqrt()) @ vectors.T, (vectors / values.sqrt()) @ vectors.T
+
 
 DISTILLATION_PARAMS = (
     Param("temperature", float, 2.0, help="Softmax temperature T of both distributions in the KL term.",
           minimum=0.05, maximum=100.0),
     Param("alpha", float, 0.5, help="Weight of the distillation (KL) term; 1 − alpha weighs the ground truth.",
           minimum=0.0, maximum=1.0),
-    Param("teacher_init", bool, True, help="Start the student's item embeddings from the teacher's, projected "
-          "onto their top principal directions (a sequential teacher only)."),
+    Param("teacher_init", bool, True, help="Start the student's item embeddings from the teacher's, mapped into "
+          "the student's dimensions so that they keep as much of the teacher's scores as those dimensions can (a "
+          "sequential teacher only)."),
+    Param("hint", float, 0.0, help="Weight of a hint term: the mean cosine distance of the student's states to the "
+          "teacher's, mapped into the student's dimensions (a sequential teacher only; 0: off).", minimum=0.0,
+          maximum=100.0),
+    Param("tail_size", int, 0, help="Mixed-dimension item embeddings: the items outside the head (head_items) get "
+          "embeddings of this many dimensions, mapped up to embedding_size by one shared projection, which leaves "
+          "more of the parameters to the items that are often someone's next (0: every item its full size; "
+          "content none only).", minimum=0, maximum=1024),
+    Param("head_items", int, 500, help="With tail_size: how many items, those with the most training events, keep "
+          "full-size embeddings.", minimum=1, maximum=10_000_000),
 )  # fmt: skip
 
 
@@ -61,6 +123,29 @@ class DistilledSASRec(SASRec):
         super().__init__(params, device=device, seed=seed)
         self.teacher: Recommender | None = None
         self._teacher_items = torch.zeros(0, dtype=torch.long)
+        # While fitting from a sequential teacher: its state and item-vector maps into our dimensions.
+        self._subspace: Subspace | None = None
+        # With tail_size: (n_items,) bool, the items with full-size embeddings (set by fit, or by loading).
+        self._head: torch.Tensor | None = None
+
+    def _check_architecture(self, hparams: dict[str, Any]) -> None:
+        super()._check_architecture(hparams)
+        if hparams["tail_size"] and hparams["tail_size"] >= hparams["embedding_size"]:
+            raise HyperparameterError(
+                {"tail_size": f"must be below embedding_size ({hparams['embedding_size']}), or 0 for no tail"}
+            )
+        if hparams["tail_size"] and hparams["content"] != "none":
+            raise HyperparameterError({"tail_size": "mixed-dimension embeddings take no content: set content to none"})
+
+    def _item_embedding(self, n_items: int, size: int, feature_size: int) -> ItemEmbedding:
+        if self._head is None:
+            return super()._item_embedding(n_items, size, feature_size)
+        return MixedItemEmbedding(self._head, size, self.hparams["tail_size"])
+
+    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        rows = tensors.get("network.items.rows")
+        self._head = None if rows is None else rows[1:] < len(tensors["network.items.table"])
+        super().load_state_tensors(tensors)
 
     def attach_teacher(self, teacher: Recommender, item_map: np.ndarray) -> None:
         """Learn from ``teacher``; ``item_map`` ``(n_items,)`` int64 is its index of each of our items, or -1."""
@@ -75,8 +160,21 @@ class DistilledSASRec(SASRec):
                 )
         elif not callable(getattr(teacher, "score_sequences", None)):
             raise ValueError(f"a {teacher.name} model cannot be a teacher: it cannot score item sequences")
+        elif self.hparams["hint"] > 0:
+            raise ValueError(f"hint needs a sequential teacher, whose states it reads; a {teacher.name} has none")
         self.teacher = teacher
         self._teacher_items = torch.from_numpy(item_map)
+
+    def parameter_count_for(self, n_items: int) -> int:
+        """The parameters this student will have once fitted on ``n_items`` items (to size it before fitting)."""
+        fitted_head = self._head
+        self._head = None
+        if self.hparams["tail_size"] and n_items > self.hparams["head_items"]:
+            self._head = torch.arange(n_items) < self.hparams["head_items"]  # which items does not change the count
+        try:
+            return sum(weight.numel() for weight in self._build_network(n_items, 0).parameters())
+        finally:
+            self._head = fitted_head
 
     def initialize_from(self, parent: Recommender, item_map: np.ndarray) -> None:
         raise NotImplementedError(f"{self.name} learns from a teacher (attach_teacher), it does not start from one")
@@ -90,25 +188,52 @@ class DistilledSASRec(SASRec):
             raise ValueError(
                 f"the teacher's item_map covers {len(self._teacher_items)} items, the data has {data.n_items}"
             )
-        super().fit(data, progress, validation=validation)
-
-    def _start_item_embeddings(self) -> None:
-        if self.hparams["teacher_init"] and isinstance(self.teacher, SequentialRecommender):
-            self._start_from_teacher_items(self.teacher.item_vectors())
+        self._head = None
+        if self.hparams["tail_size"] and data.n_items > self.hparams["head_items"]:
+            events = torch.from_numpy(np.bincount(data.items, minlength=data.n_items))
+            self._head = torch.zeros(data.n_items, dtype=torch.bool)
+            self._head[torch.sort(events, descending=True, stable=True).indices[: self.hparams["head_items"]]] = True
+        self._subspace = None
+        mapped = isinstance(self.teacher, SequentialRecommender) and bool((self._teacher_items >= 0).any())
+        if mapped and (self.hparams["teacher_init"] or self.hparams["hint"]):
+            self._subspace = self._teacher_subspace(data)
+        try:
+            super().fit(data, progress, validation=validation)
+        finally:
+            self._subspace = None
 
     @torch.no_grad()
-    def _start_from_teacher_items(self, vectors: torch.Tensor) -> None:
-        """Set the item embeddings of the items the teacher knows to its ``vectors`` ``(teacher items, D)``
-        projected onto their top ``d`` right singular directions (the rank-``d`` subspace that keeps their dot
-        products best); the other items, and the dimensions beyond ``D``, keep their fresh initialisation."""
-        table = self._network.items.table
-        known = (self._teacher_items >= 0).to(table.device)
-        if not bool(known.any()):
+    def _teacher_subspace(self, data: InteractionData) -> Subspace:
+        """The maps of the teacher's states and item vectors into our ``d`` dimensions whose product is the best
+        rank-``d`` approximation of the teacher's scores (least squares) at the prefixes we train on."""
+        teacher, size = self.teacher, self.hparams["embedding_size"]
+        assert isinstance(teacher, SequentialRecommender)
+        length = self.hparams["max_length"]
+        inputs, targets, _ = training_windows(
+            UserSequences.from_data(data), length, max(1, round(length * (1.0 - self.window_overlap)))
+        )
+        token_map = torch.cat([torch.zeros(1, dtype=torch.long), self._teacher_items + 1]).to(teacher.device)
+        gram, count = None, 0
+        for rows, trained in zip(
+            torch.from_numpy(inputs).split(SCORE_CHUNK), torch.from_numpy(targets >= 0).split(SCORE_CHUNK), strict=True
+        ):
+            states = teacher.position_states(token_map[rows.to(teacher.device)], trained.to(teacher.device)).double()
+            gram = states.T @ states if gram is None else gram + states.T @ states
+            count += len(states)
+        known = self._teacher_items >= 0
+        vectors = teacher.item_vectors().double()[self._teacher_items[known].to(teacher.device)]
+        return Subspace.from_grams(gram.cpu() / max(count, 1), (vectors.T @ vectors).cpu() / len(vectors), size)
+
+    @torch.no_grad()
+    def _start_item_embeddings(self) -> None:
+        """The items the teacher knows start from its item vectors mapped into our dimensions (the others, and
+        any dimensions beyond the teacher's, keep their fresh initialisation)."""
+        if not (self.hparams["teacher_init"] and self._subspace is not None):
             return
-        mine = vectors.to(table.device, torch.float32)[self._teacher_items.to(table.device)[known]]
-        size = min(table.shape[1], mine.shape[1])
-        _, _, right = torch.linalg.svd(mine.double(), full_matrices=False)
-        table[1:][known, :size] = (mine.double() @ right[:size].T).to(table.dtype)
+        items = self._network.items
+        known = self._teacher_items >= 0
+        vectors = self.teacher.item_vectors().double().cpu()[self._teacher_items[known]] @ self._subspace.items
+        items.assign(known.to(self.device), vectors.to(self.device))
 
     def _batch_loss(self, batch: Windows) -> tuple[torch.Tensor, int]:
         trained = batch.target_events >= 0
@@ -116,32 +241,39 @@ class DistilledSASRec(SASRec):
         hidden = self._hidden(batch.inputs, items.table, offsets=batch.offsets, folds=batch.folds)[trained]
         student = self._training_logits(self._network.logits(hidden, items.table, kept=items.kept).float())
         targets = self._items_by_event[batch.target_events[trained]]
-        temperature, alpha = self.hparams["temperature"], self.hparams["alpha"]
-        teacher = self._training_logits(self._teacher_logits(batch.inputs, trained))
+        temperature, alpha, hint = self.hparams["temperature"], self.hparams["alpha"], self.hparams["hint"]
+        teacher_states, teacher_logits = self._teacher_outputs(batch.inputs, trained)
         divergence = F.kl_div(
             F.log_softmax(student / temperature, dim=1),
-            F.log_softmax(teacher / temperature, dim=1),
+            F.log_softmax(self._training_logits(teacher_logits) / temperature, dim=1),
             log_target=True,
             reduction="batchmean",
         )
         loss = alpha * temperature**2 * divergence + (1 - alpha) * F.cross_entropy(student, targets)
+        if hint and self._subspace is not None and teacher_states is not None:
+            goal = (teacher_states.double() @ self._subspace.states.to(teacher_states.device)).to(hidden.device)
+            states = self._network.states(hidden)[:, : goal.shape[1]].float()
+            loss = loss + hint * (1.0 - F.cosine_similarity(states, goal.float(), dim=1)).mean()
         return loss + self._content_only_loss(hidden, targets, items.content), len(targets)
 
-    def _teacher_logits(self, inputs: torch.Tensor, trained: torch.Tensor) -> torch.Tensor:
-        """The teacher's scores ``(trained.sum(), n_items)`` for the student's trained prefixes, in student items."""
+    def _teacher_outputs(self, inputs: torch.Tensor, trained: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """The teacher's states (``None`` for a teacher that is not sequential) and scores ``(trained.sum(),
+        n_items)`` for the student's trained prefixes, the scores in student items."""
         teacher = self.teacher
         assert teacher is not None
         item_map = self._teacher_items.to(inputs.device)
+        states = None
         if isinstance(teacher, SequentialRecommender):
             token_map = torch.cat([torch.zeros(1, dtype=torch.long, device=inputs.device), item_map + 1])
-            logits = teacher.position_scores(token_map[inputs].to(teacher.device), trained.to(teacher.device))
+            states = teacher.position_states(token_map[inputs].to(teacher.device), trained.to(teacher.device))
+            logits = teacher.state_scores(states)
         else:
             logits = teacher.score_sequences(self._prefixes(inputs, trained, item_map))
         logits = logits.to(inputs.device).float()
         known = item_map >= 0
         mapped = torch.full((len(logits), self.n_items), VERY_LOW_LOGIT, device=inputs.device)
         mapped[:, known] = logits[:, item_map[known]]
-        return mapped
+        return states, mapped
 
     @staticmethod
     def _prefixes(inputs: torch.Tensor, trained: torch.Tensor, item_map: torch.Tensor) -> list[np.ndarray]:

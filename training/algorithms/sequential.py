@@ -403,6 +403,62 @@ class ItemEmbedding(nn.Module):
         scale = INIT_STD / projected.std().clamp(min=1e-12)
         self.table[1:, : projected.shape[1]] = projected * scale  # beyond the features' rank: keep the noise
 
+    @torch.no_grad()
+    def assign(self, items: torch.Tensor, vectors: torch.Tensor) -> None:
+        """Set the first ``k`` dimensions of the free embeddings of ``items`` (``(n_items,)`` bool) to ``vectors``
+        ``(items.sum(), k)``; the other items and dimensions keep theirs."""
+        self.table[1:][items, : vectors.shape[1]] = vectors.to(self.table)
+
+
+class MixedItemEmbedding(ItemEmbedding):
+    """Item vectors of mixed dimensions (Ginart et al., 2019): the ``head`` items (the frequent ones) have free
+    ``d``-dimensional embeddings, the others ``t``-dimensional ones mapped up to ``d`` by one shared projection.
+
+    Most of a full table's parameters go to items that are rarely anyone's next item; a narrow tail gives its
+    share to the head and the encoder. Parameters: ``table`` ``(1 + head items, d)`` (row 0 is padding),
+    ``tail`` ``(tail items, t)`` and ``tail_projection`` ``(t, d)``; buffer ``rows`` ``(n_items + 1,)``: token
+    ``t``'s row in ``cat([table, tail @ tail_projection])``. No content side input.
+    """
+
+    def __init__(self, head: torch.Tensor, size: int, tail_size: int) -> None:
+        """``head`` ``(n_items,)`` bool: the items with full-size embeddings."""
+        nn.Module.__init__(self)
+        tokens = torch.cat([torch.ones(1, dtype=torch.bool), head.bool().cpu()])  # token 0, padding, is a head row
+        n_head, n_tail = int(tokens.sum()), int((~tokens).sum())
+        rows = torch.empty(len(tokens), dtype=torch.long)
+        rows[tokens], rows[~tokens] = torch.arange(n_head), n_head + torch.arange(n_tail)
+        self.register_buffer("rows", rows)
+        self.table = nn.Parameter(torch.empty(n_head, size).normal_(0.0, INIT_STD))
+        self.tail = nn.Parameter(torch.empty(n_tail, tail_size).normal_(0.0, INIT_STD))
+        self.tail_projection = nn.Parameter(torch.empty(tail_size, size).normal_(0.0, tail_size**-0.5))
+
+    @property
+    def head(self) -> torch.Tensor:
+        """``(n_items,)`` bool: the items with full-size embeddings."""
+        return self.rows[1:] < len(self.table)
+
+    def weight(self, content: torch.Tensor | None = None) -> torch.Tensor:
+        table = torch.cat([self.table, self.tail @ self.tail_projection])[self.rows]
+        return torch.cat([torch.zeros_like(table[:1]), table[1:]])
+
+    @torch.no_grad()
+    def assign(self, items: torch.Tensor, vectors: torch.Tensor) -> None:
+        """As :meth:`ItemEmbedding.assign`: head items take their vectors as they are; the tail items among
+        ``items`` take the best rank-``t`` fit of theirs (least squares), which sets the tail projection too."""
+        size = min(vectors.shape[1], self.table.shape[1])
+        vectors = vectors[:, :size].to(self.table.device, torch.float64)
+        head = self.head.to(items.device)
+        self.table[self.rows[1:][items & head], :size] = vectors[head[items]].to(self.table)
+        tail = vectors[~head[items]]
+        rank = min(self.tail.shape[1], *tail.shape)
+        if rank == 0:
+            return
+        left, singular, right = torch.linalg.svd(tail, full_matrices=False)
+        self.tail[self.rows[1:][items & ~head] - len(self.table), :rank] = (left[:, :rank] * singular[:rank]).to(
+            self.tail
+        )
+        self.tail_projection[:rank, :size] = right[:rank].to(self.tail_projection)
+
 
 class ContentPrior(nn.Module):
     """A content ridge (:mod:`training.algorithms.content_ridge`) fitted before training, whose score every logit
@@ -554,10 +610,7 @@ class SequenceNetwork(nn.Module):
     def top_parameters(self) -> Iterator[nn.Parameter]:
         """What ``finetune="top"`` trains: the encoder's top, the output normalisation and the item embeddings."""
         yield from self.encoder.top_parameters()
-        yield self.items.table
-        if self.items.has_side_features:
-            yield self.items.projection
-            yield self.items.bias_projection
+        yield from self.items.parameters()  # the free embeddings (and any content or tail projection)
         if self.prior is not None:
             yield self.prior.log_gain
 
@@ -981,13 +1034,26 @@ class SequentialRecommender(Recommender):
         :meth:`score_sequences` of the window, and a distillation teacher scores every prefix a
         student trains on in one pass. A content prior reads the windows' items only, not what came before them.
         """
+        return self.state_scores(self.position_states(tokens, positions))
+
+    @torch.no_grad()
+    def position_states(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """The states ``(positions.sum(), d)`` that :meth:`position_scores` scores (``d + r`` with a content prior:
+        they are scored against :meth:`item_vectors`)."""
         network = self._network
         network.eval()
         if tokens.shape[1] > self.hparams["max_length"]:
             raise ValueError(f"windows of {tokens.shape[1]} are longer than max_length {self.hparams['max_length']}")
         with self._autocast():
-            table = network.items.weight()
-            return network.logits(network.hidden(tokens, table)[positions], table).float()
+            return network.hidden(tokens, network.items.weight())[positions]
+
+    @torch.no_grad()
+    def state_scores(self, states: torch.Tensor) -> torch.Tensor:
+        """Every item's score ``(P, n_items)`` float32 for states ``(P, d)`` of :meth:`position_states`."""
+        network = self._network
+        network.eval()
+        with self._autocast():
+            return network.logits(states, network.items.weight()).float()
 
     def item_vectors(self) -> torch.Tensor:
         """The item vectors states are scored against ``(n_items, d)`` (content projection included; with a content
@@ -1010,7 +1076,8 @@ class SequentialRecommender(Recommender):
         }
         if self.network is None or self._shapes_differ(state):
             feature_size = self._adopt_side_shape(state)
-            self.network = self._build_network(len(state["items.table"]) - 1, feature_size).to(self.device)
+            tokens = state["items.rows"] if "items.rows" in state else state["items.table"]  # mixed: one row each
+            self.network = self._build_network(len(tokens) - 1, feature_size).to(self.device)
             if "prior.items" in state:
                 tokens, rank = state["prior.items"].shape
                 self.network.prior = ContentPrior(tokens - 1, rank).to(self.device)
@@ -1059,6 +1126,9 @@ class SequentialRecommender(Recommender):
         self._check_architecture(self.hparams | adopted)
         self.hparams.update(adopted)
         parent_state = parent_network.state_dict()
+        if isinstance(parent_network.items, MixedItemEmbedding):  # the child learns every item at full size
+            parent_state = {name: value for name, value in parent_state.items() if not name.startswith("items.")}
+            parent_state["items.table"] = parent_network.items.weight().detach()
         feature_size = self._adopt_side_shape(parent_state) if self.hparams["content"] == "side" else 0
         with self._seeded():
             network = self._build_network(len(item_map), feature_size)
