@@ -142,40 +142,6 @@ def test_the_student_starts_from_the_teachers_item_embeddings_mapped_to_keep_its
     assert table[-1].abs().max() < 0.1  # the fresh normal(0, 0.02) row
 
 
-def test_a_hint_turns_the_students_states_towards_the_teachers():
-    teacher, data = _fitted_parent(epochs=10)
-    teacher_states = _teacher_states(teacher, data, 10)
-    goal = teacher_states @ Subspace.fit(teacher_states, teacher.item_vectors().double(), 8).states
-    distances = {}
-    for hint in (0.0, 5.0):
-        student = get_algorithm("distill")(
-            {"embedding_size": 8, "max_length": 10, "batch_size": 16, "learning_rate": 0.01, "dropout": 0.0,
-             "epochs": 12, "hint": hint},
-            seed=0,
-        )  # fmt: skip
-        student.attach_teacher(teacher, np.arange(data.n_items))
-        student.fit(data)
-        states = _teacher_states(student, data, 10)  # the student's own states at the same prefixes
-        distances[hint] = (1.0 - torch.nn.functional.cosine_similarity(states, goal, dim=1)).mean().item()
-    assert distances[5.0] < 0.7 * distances[0.0]
-
-
-class _SequenceScorer:
-    """A teacher that scores item sequences but has no states."""
-
-    name, n_items = "scorer", 20
-
-    def score_sequences(self, histories) -> torch.Tensor:
-        return torch.zeros(len(histories), self.n_items)
-
-
-def test_a_hint_needs_a_sequential_teacher():
-    student = get_algorithm("distill")({"max_length": 10, "hint": 1.0})
-    with pytest.raises(ValueError, match="hint needs a sequential teacher"):
-        student.attach_teacher(_SequenceScorer(), np.arange(20))
-    get_algorithm("distill")({"max_length": 10}).attach_teacher(_SequenceScorer(), np.arange(20))
-
-
 MIXED = {"embedding_size": 8, "tail_size": 2, "head_items": 6, "max_length": 10, "batch_size": 16,
          "learning_rate": 0.01, "dropout": 0.0}  # fmt: skip
 

@@ -9,13 +9,11 @@ the same prefixes :meth:`score_sequences` would read), any other teacher through
 through ``item_map``; items the teacher does not know get a vanishing teacher probability, and
 inside the teacher's input they become padding.
 
-A sequential teacher also gives the student a start and, optionally, a hint. Before training, the
+A sequential teacher also gives the student its start (``teacher_init``): before training, the
 teacher's states at the student's training prefixes and its item vectors are mapped into the
 student's ``d`` dimensions so that their products are the best rank-``d`` approximation of the
-teacher's scores there (:class:`Subspace`); the student's item embeddings start as the mapped item
-vectors (``teacher_init``), and with ``hint`` > 0 the loss adds ``hint`` times the mean cosine
-distance of the student's states to the mapped teacher states (a cosine, because a normalised
-state's length is not the student's to choose).
+teacher's scores there (:class:`Subspace`), and the student's item embeddings start as the mapped
+item vectors.
 """
 
 from __future__ import annotations
@@ -91,9 +89,6 @@ DISTILLATION_PARAMS = (
     Param("teacher_init", bool, True, help="Start the student's item embeddings from the teacher's, mapped into "
           "the student's dimensions so that they keep as much of the teacher's scores as those dimensions can (a "
           "sequential teacher only)."),
-    Param("hint", float, 0.0, help="Weight of a hint term: the mean cosine distance of the student's states to the "
-          "teacher's, mapped into the student's dimensions (a sequential teacher only; 0: off).", minimum=0.0,
-          maximum=100.0),
     Param("tail_size", int, 0, help="Mixed-dimension item embeddings: the items outside the head (head_items) get "
           "embeddings of this many dimensions, mapped up to embedding_size by one shared projection, which leaves "
           "more of the parameters to the items that are often someone's next (0: every item its full size; "
@@ -123,7 +118,7 @@ class DistilledSASRec(SASRec):
         super().__init__(params, device=device, seed=seed)
         self.teacher: Recommender | None = None
         self._teacher_items = torch.zeros(0, dtype=torch.long)
-        # While fitting from a sequential teacher: its state and item-vector maps into our dimensions.
+        # While fitting from a sequential teacher with teacher_init: its maps into our dimensions.
         self._subspace: Subspace | None = None
         # With tail_size: (n_items,) bool, the items with full-size embeddings (set by fit, or by loading).
         self._head: torch.Tensor | None = None
@@ -160,8 +155,6 @@ class DistilledSASRec(SASRec):
                 )
         elif not callable(getattr(teacher, "score_sequences", None)):
             raise ValueError(f"a {teacher.name} model cannot be a teacher: it cannot score item sequences")
-        elif self.hparams["hint"] > 0:
-            raise ValueError(f"hint needs a sequential teacher, whose states it reads; a {teacher.name} has none")
         self.teacher = teacher
         self._teacher_items = torch.from_numpy(item_map)
 
@@ -195,7 +188,7 @@ class DistilledSASRec(SASRec):
             self._head[torch.sort(events, descending=True, stable=True).indices[: self.hparams["head_items"]]] = True
         self._subspace = None
         mapped = isinstance(self.teacher, SequentialRecommender) and bool((self._teacher_items >= 0).any())
-        if mapped and (self.hparams["teacher_init"] or self.hparams["hint"]):
+        if mapped and self.hparams["teacher_init"]:
             self._subspace = self._teacher_subspace(data)
         try:
             super().fit(data, progress, validation=validation)
@@ -228,7 +221,7 @@ class DistilledSASRec(SASRec):
     def _start_item_embeddings(self) -> None:
         """The items the teacher knows start from its item vectors mapped into our dimensions (the others, and
         any dimensions beyond the teacher's, keep their fresh initialisation)."""
-        if not (self.hparams["teacher_init"] and self._subspace is not None):
+        if self._subspace is None:
             return
         items = self._network.items
         known = self._teacher_items >= 0
@@ -241,39 +234,32 @@ class DistilledSASRec(SASRec):
         hidden = self._hidden(batch.inputs, items.table, offsets=batch.offsets, folds=batch.folds)[trained]
         student = self._training_logits(self._network.logits(hidden, items.table, kept=items.kept).float())
         targets = self._items_by_event[batch.target_events[trained]]
-        temperature, alpha, hint = self.hparams["temperature"], self.hparams["alpha"], self.hparams["hint"]
-        teacher_states, teacher_logits = self._teacher_outputs(batch.inputs, trained)
+        temperature, alpha = self.hparams["temperature"], self.hparams["alpha"]
+        teacher = self._training_logits(self._teacher_logits(batch.inputs, trained))
         divergence = F.kl_div(
             F.log_softmax(student / temperature, dim=1),
-            F.log_softmax(self._training_logits(teacher_logits) / temperature, dim=1),
+            F.log_softmax(teacher / temperature, dim=1),
             log_target=True,
             reduction="batchmean",
         )
         loss = alpha * temperature**2 * divergence + (1 - alpha) * F.cross_entropy(student, targets)
-        if hint and self._subspace is not None and teacher_states is not None:
-            goal = (teacher_states.double() @ self._subspace.states.to(teacher_states.device)).to(hidden.device)
-            states = self._network.states(hidden)[:, : goal.shape[1]].float()
-            loss = loss + hint * (1.0 - F.cosine_similarity(states, goal.float(), dim=1)).mean()
         return loss + self._content_only_loss(hidden, targets, items.content), len(targets)
 
-    def _teacher_outputs(self, inputs: torch.Tensor, trained: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
-        """The teacher's states (``None`` for a teacher that is not sequential) and scores ``(trained.sum(),
-        n_items)`` for the student's trained prefixes, the scores in student items."""
+    def _teacher_logits(self, inputs: torch.Tensor, trained: torch.Tensor) -> torch.Tensor:
+        """The teacher's scores ``(trained.sum(), n_items)`` for the student's trained prefixes, in student items."""
         teacher = self.teacher
         assert teacher is not None
         item_map = self._teacher_items.to(inputs.device)
-        states = None
         if isinstance(teacher, SequentialRecommender):
             token_map = torch.cat([torch.zeros(1, dtype=torch.long, device=inputs.device), item_map + 1])
-            states = teacher.position_states(token_map[inputs].to(teacher.device), trained.to(teacher.device))
-            logits = teacher.state_scores(states)
+            logits = teacher.position_scores(token_map[inputs].to(teacher.device), trained.to(teacher.device))
         else:
             logits = teacher.score_sequences(self._prefixes(inputs, trained, item_map))
         logits = logits.to(inputs.device).float()
         known = item_map >= 0
         mapped = torch.full((len(logits), self.n_items), VERY_LOW_LOGIT, device=inputs.device)
         mapped[:, known] = logits[:, item_map[known]]
-        return states, mapped
+        return mapped
 
     @staticmethod
     def _prefixes(inputs: torch.Tensor, trained: torch.Tensor, item_map: torch.Tensor) -> list[np.ndarray]:
