@@ -6,6 +6,7 @@ student, and content / hybrid models on cold items.
                                                   [--parts adaptation cold teacher-init students]
                                                   [--hybrids prior side] [--cold-draws N]
                                                   [--scenarios NAME ...] [--seeds N] [--student-layers 1 [2]]
+                                                  [--student-tail-size T] [--student-head-items H]
 
 Scenarios (the rule): each film belongs to one genre group, the first of these its genres meet:
   action-thriller: Action, Adventure, Sci-Fi, Thriller, Crime, War, Western, Mystery, Horror, IMAX;
@@ -37,7 +38,9 @@ teacher-init and students parts, come with a 95% paired bootstrap interval over 
 teacher-init trains each student twice, item embeddings fresh and from the teacher's; students repeats
 (b) and (d) under --seeds seeds (from one pretrained group model) and reports the share of their means, with
 students of --student-layers layers (1, as elsewhere, or 2), each as large as the quarter allows; given
-both depths, each seed trains both students and keeps the one with the better validation NDCG@10.
+both depths, each seed trains both students and keeps the one with the better validation NDCG@10. With
+--student-tail-size T, its students have mixed-dimension embeddings: the --student-head-items (500) films with the
+most training ratings keep the full size, the others T dimensions mapped up by one shared projection.
 """
 
 from __future__ import annotations
@@ -148,6 +151,19 @@ def main() -> None:
         help="students: the students' encoder layers (their size is then the largest within a quarter of (b)'s); "
         "given both, each seed keeps the student with the better validation NDCG@10.",
     )
+    parser.add_argument(
+        "--student-tail-size",
+        type=int,
+        default=0,
+        help="students: give every film but the --student-head-items most rated embeddings of this many dimensions "
+        "(mixed-dimension embeddings; 0: every film the student's full size).",
+    )
+    parser.add_argument(
+        "--student-head-items",
+        type=int,
+        default=500,
+        help="students, with --student-tail-size: the films with full-size embeddings.",
+    )
     args = parser.parse_args()
     if args.cold_draws < 1:
         parser.error("--cold-draws must be at least 1")
@@ -155,6 +171,10 @@ def main() -> None:
         parser.error("--seeds must be at least 1")
     if len(set(args.student_layers)) < len(args.student_layers):
         parser.error("--student-layers names a depth twice")
+    if args.student_tail_size < 0 or args.student_head_items < 1:
+        parser.error("--student-tail-size must be at least 0 and --student-head-items at least 1")
+    tail = {"tail_size": args.student_tail_size, "head_items": args.student_head_items}
+    tail = tail if args.student_tail_size else {}
     torch.set_num_threads(max(1, torch.get_num_threads()))
     threads = torch.get_num_threads()  # recorded: float sums, and so the seeded figures, depend on it
     figures: dict[str, float | int | str] = {"device": args.device, "epochs_cap": args.epochs, "torch_threads": threads}
@@ -181,15 +201,19 @@ def main() -> None:
             figures.update(per_scenario_figures(name, ablation))
             sections.append(teacher_init_markdown(ablation))
         if "students" in args.parts:
-            runs = student_seeds(dataset, args.device, args.epochs, args.scenarios, args.seeds, args.student_layers)
+            runs = student_seeds(
+                dataset, args.device, args.epochs, args.scenarios, args.seeds, args.student_layers, **tail
+            )
             figures.update(per_scenario_figures(name, runs))
             sections.append(student_seeds_markdown(runs))
     figures.update({f"target_{key}": value for key, value in TARGETS.items()})
     write_results(args.out, figures)
     student_flags = "".join(
         f" --{flag.replace('_', '-')} {' '.join(map(str, np.atleast_1d(getattr(args, flag))))}"
-        for flag in ("seeds", "student_layers")
-        if "students" in args.parts and getattr(args, flag) != parser.get_default(flag)
+        for flag in ("seeds", "student_layers", "student_tail_size", "student_head_items")
+        if "students" in args.parts
+        and getattr(args, flag) != parser.get_default(flag)
+        and (flag != "student_head_items" or args.student_tail_size)
     )
     write_section(
         args.out,
@@ -461,13 +485,13 @@ def teacher_init_markdown(ablation: dict[str, dict]) -> str:
 
 
 def student_seeds(
-    dataset: Dataset, device: str, epochs: int, scenarios, seeds: int, depths: Sequence[int]
+    dataset: Dataset, device: str, epochs: int, scenarios, seeds: int, depths: Sequence[int], **student_params
 ) -> dict[str, dict]:
     """(b) per scenario (of those named) and its student (d), fine-tuned and distilled under ``seeds`` seeds from
     one pretrained group model: each seed's share of (b)'s NDCG@10, and the share of the seeds' mean, with a
     paired bootstrap interval over the scenario's test users (each user's NDCG@10 averaged over the seeds).
-    Each seed trains a student of each of the ``depths`` (layer counts) and keeps the one with the best
-    validation NDCG@10; the test ratings are read only for the kept one."""
+    Each seed trains a student (with ``student_params``) of each of the ``depths`` (layer counts) and keeps the
+    one with the best validation NDCG@10; the test ratings are read only for the kept one."""
     results = {}
     for name, member, split, items, pretrained in pretrained_scenarios(dataset, device, epochs, scenarios):
         train, validation, test = split.train, split.validation, split.test
@@ -479,7 +503,7 @@ def student_seeds(
             candidates = []
             for layers in depths:
                 student, student_time = fit_student(
-                    tuned, member.n_items, train, validation, device, epochs, layers, seed=seed
+                    tuned, member.n_items, train, validation, device, epochs, layers, seed=seed, **student_params
                 )
                 entry[f"seed{seed}_student_{layers}_layers_validation_ndcg"] = student_time["best_validation_ndcg"]
                 candidates.append((student, student_time))
@@ -507,6 +531,8 @@ def student_seeds(
             student_share_high=interval.high,
             student_embedding_size=largest.hparams["embedding_size"],
             student_layers=largest.hparams["layers"],
+            student_tail_size=largest.hparams["tail_size"],
+            student_head_items=largest.hparams["head_items"],
             finetuned_parameters=tuned.parameter_count(),
             student_parameters=largest.parameter_count(),
             finetuned_latency_ms=latency_ms(tuned, member.n_users),
@@ -524,7 +550,12 @@ def student_seeds_markdown(runs: dict[str, dict]) -> str:
             (
                 scenario.replace("_", "-"),
                 f"{entry['test_users']:.0f}",
-                f"{entry['student_embedding_size']:.0f} × {entry['student_layers']:.0f}",
+                f"{entry['student_embedding_size']:.0f} × {entry['student_layers']:.0f}"
+                + (
+                    f", tail {entry['student_tail_size']:.0f} beyond {entry['student_head_items']:.0f} films"
+                    if entry.get("student_tail_size")
+                    else ""
+                ),
                 ", ".join(
                     f"{entry[f'seed{seed}_student_share']:.0%} ({entry[f'seed{seed}_student_layers']:.0f})"
                     for seed in seeds
@@ -549,32 +580,38 @@ def student_seeds_markdown(runs: dict[str, dict]) -> str:
     )
 
 
-def fit_student(teacher, n_items: int, train, validation, device: str, epochs: int, layers: int = 1, **params) -> tuple:
-    """(d): a student of ``teacher`` (same items), as large as a quarter of the teacher's parameters allows."""
+def fit_student(
+    teacher, n_items: int, train, validation, device: str, epochs: int, layers: int = 1, *, seed=FIRST_SEED, **params
+) -> tuple:
+    """(d): a student of ``teacher`` (same items) with hyperparameters ``params``, as large as a quarter of the
+    teacher's parameters allows."""
     return fit(
         "distill",
         train,
         validation,
         device,
         epochs,
+        seed=seed,
         layers=layers,
-        embedding_size=student_size(teacher.parameter_count(), n_items, layers),
+        embedding_size=student_size(teacher.parameter_count(), n_items, layers, **params),
         early_stopping_patience=30,  # a small student's validation score is flat for its first epochs
         before=lambda model: model.attach_teacher(teacher, np.arange(n_items)),
         **params,
     )
 
 
-def student_size(teacher_parameters: int, n_items: int, layers: int = 1) -> int:
-    """The student's embedding size: the largest multiple of its attention heads, from 32 down, that keeps it within
-    a quarter of the teacher's parameters (with many items the item table dominates both, so the size must shrink
-    with the item count)."""
+def student_size(teacher_parameters: int, n_items: int, layers: int = 1, **params) -> int:
+    """The student's embedding size: the largest multiple of its attention heads, from 32 down (and above a
+    ``tail_size`` in ``params``), that keeps it within a quarter of the teacher's parameters (with many items the
+    item table dominates both, so the size must shrink with the item count)."""
     student = get_algorithm("distill")
     heads = student().hparams["heads"]
-    sizes = range(32 // heads * heads, 3, -heads)  # the smallest embedding size a model takes is 4
+    smallest = max(4, params.get("tail_size", 0) + 1)  # the smallest embedding size a model takes is 4
+    sizes = range(32 // heads * heads, smallest - 1, -heads)
     for size in sizes:
-        network = student({"embedding_size": size, "layers": layers})._build_network(n_items, 0)
-        if sum(weight.numel() for weight in network.parameters()) <= teacher_parameters / 4:
+        if student({"embedding_size": size, "layers": layers, **params}).parameter_count_for(n_items) <= (
+            teacher_parameters / 4
+        ):
             return size
     return sizes[-1]
 
