@@ -31,6 +31,21 @@ def test_bad_hyperparameter_is_a_400_naming_the_field(api):
     assert not Scenario.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("algorithm", "hyperparameters", "field"),
+    [
+        ("sasrec", {"embedding_size": 30, "heads": 4}, "heads"),
+        ("distill", {"embedding_size": 16, "tail_size": 16}, "tail_size"),
+    ],
+)
+def test_hyperparameters_are_checked_together_too(api, algorithm, hyperparameters, field):
+    response = api.post(URL, _scenario(algorithm=algorithm, hyperparameters=hyperparameters), format="json")
+
+    assert response.status_code == 400
+    assert list(response.json()) == [f"hyperparameters.{field}"]
+    assert not Scenario.objects.exists()
+
+
 def test_unknown_algorithm_is_refused(api):
     response = api.post(URL, _scenario(algorithm="deep-magic"), format="json")
     assert response.status_code == 400

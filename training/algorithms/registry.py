@@ -3,7 +3,7 @@
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from training.algorithms.params import HyperparameterError, validate_params
+from training.algorithms.params import HyperparameterError
 
 if TYPE_CHECKING:
     from training.algorithms.base import Recommender
@@ -45,8 +45,9 @@ def algorithm_names() -> list[str]:
 
 
 def algorithm_params_validate(*, name: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Validate hyperparameters for ``name``; raises ``UnknownAlgorithm`` or ``HyperparameterError``."""
-    return validate_params(get_algorithm(name).params, params)
+    """Validate hyperparameters for ``name``, each and together (a model built with them would take them); raises
+    ``UnknownAlgorithm`` or ``HyperparameterError``."""
+    return get_algorithm(name)(params).hparams
 
 
 def _load_builtin_algorithms() -> None:
