@@ -161,13 +161,22 @@ class DistilledSASRec(SASRec):
     def parameter_count_for(self, n_items: int) -> int:
         """The parameters this student will have once fitted on ``n_items`` items (to size it before fitting)."""
         fitted_head = self._head
-        self._head = None
-        if self.hparams["tail_size"] and n_items > self.hparams["head_items"]:
-            self._head = torch.arange(n_items) < self.hparams["head_items"]  # which items does not change the count
+        self._head = self._head_of(np.zeros(n_items, dtype=np.int64))  # which items does not change the count
         try:
             return sum(weight.numel() for weight in self._build_network(n_items, 0).parameters())
         finally:
             self._head = fitted_head
+
+    def _head_of(self, events: np.ndarray) -> torch.Tensor | None:
+        """``(n_items,)`` bool: the ``head_items`` items with the most ``events`` (ties: the lower index), or
+        ``None`` when every item keeps its full size (no tail, or no more items than the head)."""
+        if not self.hparams["tail_size"] or len(events) <= self.hparams["head_items"]:
+            return None
+        head = torch.zeros(len(events), dtype=torch.bool)
+        head[
+            torch.sort(torch.from_numpy(events), descending=True, stable=True).indices[: self.hparams["head_items"]]
+        ] = True
+        return head
 
     def initialize_from(self, parent: Recommender, item_map: np.ndarray) -> None:
         raise NotImplementedError(f"{self.name} learns from a teacher (attach_teacher), it does not start from one")
@@ -181,11 +190,7 @@ class DistilledSASRec(SASRec):
             raise ValueError(
                 f"the teacher's item_map covers {len(self._teacher_items)} items, the data has {data.n_items}"
             )
-        self._head = None
-        if self.hparams["tail_size"] and data.n_items > self.hparams["head_items"]:
-            events = torch.from_numpy(np.bincount(data.items, minlength=data.n_items))
-            self._head = torch.zeros(data.n_items, dtype=torch.bool)
-            self._head[torch.sort(events, descending=True, stable=True).indices[: self.hparams["head_items"]]] = True
+        self._head = self._head_of(np.bincount(data.items, minlength=data.n_items))
         self._subspace = None
         mapped = isinstance(self.teacher, SequentialRecommender) and bool((self._teacher_items >= 0).any())
         if mapped and self.hparams["teacher_init"]:
@@ -202,9 +207,7 @@ class DistilledSASRec(SASRec):
         teacher, size = self.teacher, self.hparams["embedding_size"]
         assert isinstance(teacher, SequentialRecommender)
         length = self.hparams["max_length"]
-        inputs, targets, _ = training_windows(
-            UserSequences.from_data(data), length, max(1, round(length * (1.0 - self.window_overlap)))
-        )
+        inputs, targets, _ = training_windows(UserSequences.from_data(data), length, self._window_stride())
         token_map = torch.cat([torch.zeros(1, dtype=torch.long), self._teacher_items + 1]).to(teacher.device)
         gram, count = None, 0
         for rows, trained in zip(

@@ -847,10 +847,12 @@ class SequentialRecommender(Recommender):
             )
         return torch.from_numpy(np.asarray(data.item_features, dtype=np.float32)).to(self.device)
 
+    def _window_stride(self) -> int:
+        """How far apart training windows start (they overlap by ``window_overlap``)."""
+        return max(1, round(self.hparams["max_length"] * (1.0 - self.window_overlap)))
+
     def _windows(self, sequences: UserSequences) -> Windows:
-        length = self.hparams["max_length"]
-        stride = max(1, round(length * (1.0 - self.window_overlap)))
-        inputs, targets, starts = training_windows(sequences, length, stride)
+        inputs, targets, starts = training_windows(sequences, self.hparams["max_length"], self._window_stride())
         prior = self._network.prior
         offsets = folds = None
         if prior is not None:
