@@ -7,6 +7,7 @@ student, and content / hybrid models on cold items.
                                                   [--hybrids prior side] [--cold-draws N]
                                                   [--scenarios NAME ...] [--seeds N] [--student-layers 1 [2]]
                                                   [--student-tail-size T] [--student-head-items H]
+                                                  [--student-serving-weight W]
 
 Scenarios (the rule): each film belongs to one genre group, the first of these its genres meet:
   action-thriller: Action, Adventure, Sci-Fi, Thriller, Crime, War, Western, Mystery, Horror, IMAX;
@@ -40,7 +41,9 @@ teacher-init trains each student twice, item embeddings fresh and from the teach
 students of --student-layers layers (1, as elsewhere, or 2), each as large as the quarter allows; given
 both depths, each seed trains both students and keeps the one with the better validation NDCG@10. With
 --student-tail-size T, its students have mixed-dimension embeddings: the --student-head-items (500) films with the
-most training ratings keep the full size, the others T dimensions mapped up by one shared projection.
+most training ratings keep the full size, the others T dimensions mapped up by one shared projection. With
+--student-serving-weight W, they also match (b)'s scores after each user's whole training history (the input both
+are scored from; no test or validation rating is read there), each such position weighing W training positions.
 """
 
 from __future__ import annotations
@@ -164,6 +167,13 @@ def main() -> None:
         default=500,
         help="students, with --student-tail-size: the films with full-size embeddings.",
     )
+    parser.add_argument(
+        "--student-serving-weight",
+        type=float,
+        default=0.0,
+        help="students: the students' serving_weight (they also match (b) after each user's whole training "
+        "history, each such position weighing this many training positions; 0: training prefixes only).",
+    )
     args = parser.parse_args()
     if args.cold_draws < 1:
         parser.error("--cold-draws must be at least 1")
@@ -171,10 +181,14 @@ def main() -> None:
         parser.error("--seeds must be at least 1")
     if len(set(args.student_layers)) < len(args.student_layers):
         parser.error("--student-layers names a depth twice")
-    if args.student_tail_size < 0 or args.student_head_items < 1:
-        parser.error("--student-tail-size must be at least 0 and --student-head-items at least 1")
-    tail = {"tail_size": args.student_tail_size, "head_items": args.student_head_items}
-    tail = tail if args.student_tail_size else {}
+    if args.student_tail_size < 0 or args.student_head_items < 1 or args.student_serving_weight < 0:
+        parser.error(
+            "--student-tail-size and --student-serving-weight must be at least 0 and --student-head-items at least 1"
+        )
+    student_params = {"tail_size": args.student_tail_size, "head_items": args.student_head_items}
+    student_params = student_params if args.student_tail_size else {}
+    if args.student_serving_weight:
+        student_params["serving_weight"] = args.student_serving_weight
     torch.set_num_threads(max(1, torch.get_num_threads()))
     threads = torch.get_num_threads()  # recorded: float sums, and so the seeded figures, depend on it
     figures: dict[str, float | int | str] = {"device": args.device, "epochs_cap": args.epochs, "torch_threads": threads}
@@ -202,7 +216,7 @@ def main() -> None:
             sections.append(teacher_init_markdown(ablation))
         if "students" in args.parts:
             runs = student_seeds(
-                dataset, args.device, args.epochs, args.scenarios, args.seeds, args.student_layers, **tail
+                dataset, args.device, args.epochs, args.scenarios, args.seeds, args.student_layers, **student_params
             )
             figures.update(per_scenario_figures(name, runs))
             sections.append(student_seeds_markdown(runs))
@@ -210,7 +224,7 @@ def main() -> None:
     write_results(args.out, figures)
     student_flags = "".join(
         f" --{flag.replace('_', '-')} {' '.join(map(str, np.atleast_1d(getattr(args, flag))))}"
-        for flag in ("seeds", "student_layers", "student_tail_size", "student_head_items")
+        for flag in ("seeds", "student_layers", "student_tail_size", "student_head_items", "student_serving_weight")
         if "students" in args.parts
         and getattr(args, flag) != parser.get_default(flag)
         and (flag != "student_head_items" or args.student_tail_size)
@@ -533,6 +547,7 @@ def student_seeds(
             student_layers=largest.hparams["layers"],
             student_tail_size=largest.hparams["tail_size"],
             student_head_items=largest.hparams["head_items"],
+            student_serving_weight=largest.hparams["serving_weight"],
             finetuned_parameters=tuned.parameter_count(),
             student_parameters=largest.parameter_count(),
             finetuned_latency_ms=latency_ms(tuned, member.n_users),
@@ -554,6 +569,11 @@ def student_seeds_markdown(runs: dict[str, dict]) -> str:
                 + (
                     f", tail {entry['student_tail_size']:.0f} beyond {entry['student_head_items']:.0f} films"
                     if entry.get("student_tail_size")
+                    else ""
+                )
+                + (
+                    f", serving weight {entry['student_serving_weight']:g}"
+                    if entry.get("student_serving_weight")
                     else ""
                 ),
                 ", ".join(

@@ -9,7 +9,7 @@ import torch
 
 from dashboards.services import account_create
 from tests.test_groups import _group
-from tests.test_sequential_models import SMALL_PARAMS, successor_data
+from tests.test_sequential_models import SMALL_PARAMS, events, successor_data
 from training.algorithms.base import EpochReport
 from training.algorithms.distill import Subspace
 from training.algorithms.params import HyperparameterError
@@ -203,6 +203,25 @@ def test_a_tail_must_be_narrower_than_the_embeddings_and_takes_no_content():
         get_algorithm("distill")({"embedding_size": 8, "tail_size": 8})
     with pytest.raises(HyperparameterError, match="content"):
         get_algorithm("distill")({"embedding_size": 8, "tail_size": 2, "content": "side"})
+
+
+@pytest.mark.parametrize("serving_weight", [0.0, 1.0])
+def test_serving_weight_teaches_the_student_the_teachers_scores_after_each_users_latest_history(serving_weight):
+    teacher, walks = _fitted_parent(epochs=15)
+    # One event per user: no training prefix has a next item, so only the latest histories can teach anything.
+    data = events(list(range(40)), [user % walks.n_items for user in range(40)], n_users=40, n_items=walks.n_items)
+    student = get_algorithm("distill")(
+        {"embedding_size": 8, "max_length": 10, "batch_size": 8, "learning_rate": 0.03, "dropout": 0.0,
+         "epochs": 40, "alpha": 1.0, "teacher_init": False, "serving_weight": serving_weight},
+        seed=0,
+    )  # fmt: skip
+    student.attach_teacher(teacher, np.arange(data.n_items))
+    student.fit(data)
+
+    users = np.arange(data.n_users)
+    expected = teacher.score_sequences([[item] for item in data.items]).argmax(1)  # the walk's next item
+    agreement = float((student.score(users).argmax(1) == expected).float().mean())
+    assert agreement >= 0.8 if serving_weight else agreement <= 0.2
 
 
 def test_a_student_needs_a_teacher_whose_items_cover_its_own():

@@ -14,6 +14,11 @@ teacher's states at the student's training prefixes and its item vectors are map
 student's ``d`` dimensions so that their products are the best rank-``d`` approximation of the
 teacher's scores there (:class:`Subspace`), and the student's item embeddings start as the mapped
 item vectors.
+
+With ``serving_weight`` the student also learns the teacher's scores after each user's whole training
+history: the input it is scored from when it serves (:meth:`SequentialRecommender.score`), which no
+training prefix reaches, since that has no next item to predict. Only the distillation term applies
+there; the validation and test items are not read.
 """
 
 from __future__ import annotations
@@ -95,7 +100,14 @@ DISTILLATION_PARAMS = (
           "content none only).", minimum=0, maximum=1024),
     Param("head_items", int, 500, help="With tail_size: how many items, those with the most training events, keep "
           "full-size embeddings.", minimum=1, maximum=10_000_000),
+    Param("serving_weight", float, 0.0, help="Also match the teacher after each user's whole training history, the "
+          "input the student serves from (no true next item there: the distillation term alone), each such position "
+          "weighing this many training positions (0: training prefixes only).", minimum=0.0, maximum=1000.0),
 )  # fmt: skip
+
+# A position's target in the student's windows when it has no true next item: the user's latest history, where the
+# student learns the teacher's scores alone (serving_weight).
+SERVING = -2
 
 
 @register
@@ -201,24 +213,39 @@ class DistilledSASRec(SASRec):
             self._subspace = None
 
     @torch.no_grad()
-    def _teacher_subspace(self, data: InteractionData) -> Subspace:
+    def _teacher_subspace(self, data: InteractionData) -> Subspace | None:
         """The maps of the teacher's states and item vectors into our ``d`` dimensions whose product is the best
-        rank-``d`` approximation of the teacher's scores (least squares) at the prefixes we train on."""
+        rank-``d`` approximation of the teacher's scores (least squares) at the prefixes we train on (``None``
+        when there are none)."""
         teacher, size = self.teacher, self.hparams["embedding_size"]
         assert isinstance(teacher, SequentialRecommender)
-        length = self.hparams["max_length"]
-        inputs, targets, _ = training_windows(UserSequences.from_data(data), length, self._window_stride())
+        sequences = UserSequences.from_data(data)
+        inputs, targets, _ = training_windows(sequences, self.hparams["max_length"], self._window_stride())
+        trained = targets >= 0
+        if self.hparams["serving_weight"]:
+            serving, at = self._serving_rows(sequences)
+            inputs, trained = np.concatenate([inputs, serving]), np.concatenate([trained, at])
         token_map = torch.cat([torch.zeros(1, dtype=torch.long), self._teacher_items + 1]).to(teacher.device)
         gram, count = None, 0
-        for rows, trained in zip(
-            torch.from_numpy(inputs).split(SCORE_CHUNK), torch.from_numpy(targets >= 0).split(SCORE_CHUNK), strict=True
+        for rows, positions in zip(
+            torch.from_numpy(inputs).split(SCORE_CHUNK), torch.from_numpy(trained).split(SCORE_CHUNK), strict=True
         ):
-            states = teacher.position_states(token_map[rows.to(teacher.device)], trained.to(teacher.device)).double()
+            states = teacher.position_states(token_map[rows.to(teacher.device)], positions.to(teacher.device)).double()
             gram = states.T @ states if gram is None else gram + states.T @ states
             count += len(states)
+        if not count:
+            return None
         known = self._teacher_items >= 0
         vectors = teacher.item_vectors().double()[self._teacher_items[known].to(teacher.device)]
-        return Subspace.from_grams(gram.cpu() / max(count, 1), (vectors.T @ vectors).cpu() / len(vectors), size)
+        return Subspace.from_grams(gram.cpu() / count, (vectors.T @ vectors).cpu() / len(vectors), size)
+
+    def _serving_rows(self, sequences: UserSequences) -> tuple[np.ndarray, np.ndarray]:
+        """Each user's latest history, the tokens it is scored from (:meth:`score`), for the users with events:
+        ``(tokens, positions)``, both ``(n, max_length)``, ``positions`` true at each row's last item."""
+        tokens = sequences.last_tokens(self.hparams["max_length"])[sequences.lengths() > 0]
+        positions = np.zeros(tokens.shape, dtype=bool)
+        positions[np.arange(len(tokens)), (tokens != PADDING).sum(1) - 1] = True
+        return tokens, positions
 
     @torch.no_grad()
     def _start_item_embeddings(self) -> None:
@@ -231,22 +258,41 @@ class DistilledSASRec(SASRec):
         vectors = self.teacher.item_vectors().double().cpu()[self._teacher_items[known]] @ self._subspace.items
         items.assign(known.to(self.device), vectors.to(self.device))
 
+    def _windows(self, sequences: UserSequences) -> Windows:
+        """The training windows, and with ``serving_weight`` one more per user: its latest history, whose last
+        position learns the teacher's scores alone."""
+        windows = super()._windows(sequences)
+        if not self.hparams["serving_weight"]:
+            return windows
+        tokens, positions = (torch.from_numpy(array).to(self.device) for array in self._serving_rows(sequences))
+        targets = torch.where(positions, SERVING, -1)
+        users = torch.from_numpy(np.flatnonzero(sequences.lengths() > 0)).to(self.device)
+        offsets = None if windows.offsets is None else torch.cat([windows.offsets, self.history_offsets[users]])
+        folds = None if windows.folds is None else torch.cat([windows.folds, self._user_folds[users]])
+        return Windows(torch.cat([windows.inputs, tokens]), torch.cat([windows.target_events, targets]), offsets, folds)
+
     def _batch_loss(self, batch: Windows) -> tuple[torch.Tensor, int]:
         trained = batch.target_events >= 0
+        scored = trained | (batch.target_events == SERVING)
         items = self._item_tables()
-        hidden = self._hidden(batch.inputs, items.table, offsets=batch.offsets, folds=batch.folds)[trained]
+        hidden = self._hidden(batch.inputs, items.table, offsets=batch.offsets, folds=batch.folds)[scored]
         student = self._training_logits(self._network.logits(hidden, items.table, kept=items.kept).float())
-        targets = self._items_by_event[batch.target_events[trained]]
         temperature, alpha = self.hparams["temperature"], self.hparams["alpha"]
-        teacher = self._training_logits(self._teacher_logits(batch.inputs, trained))
+        teacher = self._training_logits(self._teacher_logits(batch.inputs, scored))
         divergence = F.kl_div(
             F.log_softmax(student / temperature, dim=1),
             F.log_softmax(teacher / temperature, dim=1),
             log_target=True,
-            reduction="batchmean",
-        )
-        loss = alpha * temperature**2 * divergence + (1 - alpha) * F.cross_entropy(student, targets)
-        return loss + self._content_only_loss(hidden, targets, items.content), len(targets)
+            reduction="none",
+        ).sum(1)
+        with_truth = trained[scored]
+        weights = torch.where(with_truth, 1.0, self.hparams["serving_weight"])
+        loss = alpha * temperature**2 * (weights * divergence).sum() / weights.sum().clamp_min(1e-12)
+        if bool(with_truth.any()):
+            targets = self._items_by_event[batch.target_events[trained]]
+            loss = loss + (1 - alpha) * F.cross_entropy(student[with_truth], targets)
+            loss = loss + self._content_only_loss(hidden[with_truth], targets, items.content)
+        return loss, len(divergence)
 
     def _teacher_logits(self, inputs: torch.Tensor, trained: torch.Tensor) -> torch.Tensor:
         """The teacher's scores ``(trained.sum(), n_items)`` for the student's trained prefixes, in student items."""
