@@ -44,6 +44,7 @@ from training.algorithms.sequential import (
     SequentialRecommender,
     UserSequences,
     Windows,
+    last_positions,
     sequential_params,
     training_windows,
 )
@@ -223,7 +224,7 @@ class DistilledSASRec(SASRec):
         inputs, targets, _ = training_windows(sequences, self.hparams["max_length"], self._window_stride())
         trained = targets >= 0
         if self.hparams["serving_weight"]:
-            serving, at = self._serving_rows(sequences)
+            _, serving, at = self._serving_rows(sequences)
             inputs, trained = np.concatenate([inputs, serving]), np.concatenate([trained, at])
         token_map = torch.cat([torch.zeros(1, dtype=torch.long), self._teacher_items + 1]).to(teacher.device)
         gram, count = None, 0
@@ -239,13 +240,15 @@ class DistilledSASRec(SASRec):
         vectors = teacher.item_vectors().double()[self._teacher_items[known].to(teacher.device)]
         return Subspace.from_grams(gram.cpu() / count, (vectors.T @ vectors).cpu() / len(vectors), size)
 
-    def _serving_rows(self, sequences: UserSequences) -> tuple[np.ndarray, np.ndarray]:
+    def _serving_rows(self, sequences: UserSequences) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Each user's latest history, the tokens it is scored from (:meth:`score`), for the users with events:
-        ``(tokens, positions)``, both ``(n, max_length)``, ``positions`` true at each row's last item."""
-        tokens = sequences.last_tokens(self.hparams["max_length"])[sequences.lengths() > 0]
+        ``(users, tokens, positions)``, ``tokens`` and ``positions`` ``(len(users), max_length)``, ``positions``
+        true at each row's last item."""
+        users = np.flatnonzero(sequences.lengths() > 0)
+        tokens = sequences.last_tokens(self.hparams["max_length"])[users]
         positions = np.zeros(tokens.shape, dtype=bool)
-        positions[np.arange(len(tokens)), (tokens != PADDING).sum(1) - 1] = True
-        return tokens, positions
+        positions[np.arange(len(tokens)), last_positions(torch.from_numpy(tokens)).numpy()] = True
+        return users, tokens, positions
 
     @torch.no_grad()
     def _start_item_embeddings(self) -> None:
@@ -264,9 +267,8 @@ class DistilledSASRec(SASRec):
         windows = super()._windows(sequences)
         if not self.hparams["serving_weight"]:
             return windows
-        tokens, positions = (torch.from_numpy(array).to(self.device) for array in self._serving_rows(sequences))
+        users, tokens, positions = (torch.from_numpy(array).to(self.device) for array in self._serving_rows(sequences))
         targets = torch.where(positions, SERVING, -1)
-        users = torch.from_numpy(np.flatnonzero(sequences.lengths() > 0)).to(self.device)
         offsets = None if windows.offsets is None else torch.cat([windows.offsets, self.history_offsets[users]])
         folds = None if windows.folds is None else torch.cat([windows.folds, self._user_folds[users]])
         return Windows(torch.cat([windows.inputs, tokens]), torch.cat([windows.target_events, targets]), offsets, folds)
