@@ -16,6 +16,7 @@ from training.algorithms.params import HyperparameterError
 from training.algorithms.registry import get_algorithm
 from training.algorithms.sequential import MixedItemEmbedding, UserSequences, training_windows
 from training.artifacts import artifact_load
+from training.evaluation.splits import split_leave_last_out
 from training.models import RunStatus, TrainingRun
 from training.services import training_run_create, training_run_execute, training_run_promote
 
@@ -181,6 +182,50 @@ def test_a_mixed_dimension_student_gives_its_tail_items_narrow_embeddings(tmp_pa
     child = get_algorithm("sasrec")(SASREC, seed=0)
     child.initialize_from(student, np.arange(data.n_items))  # a full table: each item's mixed vector
     assert torch.allclose(child.network.items.weight(), items.weight())
+
+
+def test_head_by_teacher_gives_full_embeddings_to_the_items_the_teacher_lists_most_after_the_users_histories():
+    data = _skewed_data()  # items 0-5 have the most events, and the users who circle over them have seen them all
+    teacher = get_algorithm("sasrec")(SASREC | {"epochs": 10}, seed=1)
+    teacher.fit(data)
+    student = get_algorithm("distill")(MIXED | {"epochs": 1, "head_by": "teacher"}, seed=0)
+    student.attach_teacher(teacher, np.arange(data.n_items))
+
+    student.fit(data)
+
+    listed = np.bincount(_teacher_lists(teacher, data).ravel().numpy(), minlength=data.n_items)
+    events = np.bincount(data.items, minlength=data.n_items)
+    expected = sorted(range(data.n_items), key=lambda item: (-listed[item], -events[item], item))[:6]
+    head = student.network.items.head.nonzero().ravel().tolist()
+    assert head == sorted(expected)
+    assert head != [0, 1, 2, 3, 4, 5]  # not the items with the most events
+    assert student.parameter_count() == student.parameter_count_for(data.n_items)
+
+
+def _teacher_lists(teacher, data, k=10):
+    """The teacher's top ``k`` after each user's history, training items excluded (the reference, via score)."""
+    scores = teacher.score(np.arange(data.n_users))
+    scores[torch.from_numpy(data.users), torch.from_numpy(data.items)] = -torch.inf
+    return scores.topk(k, dim=1).indices
+
+
+def test_select_by_teacher_keeps_the_epoch_whose_lists_agree_most_with_the_teachers():
+    split = split_leave_last_out(successor_data())
+    data = split.train
+    teacher = get_algorithm("sasrec")(SASREC | {"epochs": 10}, seed=1)
+    teacher.fit(data)
+    student = get_algorithm("distill")(MIXED | {"tail_size": 0, "epochs": 6, "select_by": "teacher"}, seed=0)
+    student.attach_teacher(teacher, np.arange(data.n_items))
+    reports = []
+
+    student.fit(data, reports.append, validation=split.validation)
+
+    agreements = [report.validation["teacher_agreement@10"] for report in reports]
+    ndcgs = [report.validation["ndcg@10"] for report in reports]  # still measured, no longer deciding
+    assert np.argmax(agreements) != np.argmax(ndcgs)  # so the two rules keep different epochs here
+    theirs, ours = _teacher_lists(teacher, data), _teacher_lists(student, data)
+    kept = (ours[:, :, None] == theirs[:, None, :]).any(dim=2).float().mean().item()
+    assert kept == pytest.approx(max(agreements), abs=1e-6)
 
 
 def test_a_mixed_embedding_takes_vectors_whole_in_the_head_and_best_of_rank_in_the_tail():

@@ -30,7 +30,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from training.algorithms.base import HeldOut, InteractionData, ProgressCallback, Recommender, no_progress
+from training.algorithms.base import (
+    EarlyStopping,
+    HeldOut,
+    InteractionData,
+    ProgressCallback,
+    Recommender,
+    no_progress,
+)
 from training.algorithms.params import HyperparameterError, Param
 from training.algorithms.registry import register
 from training.algorithms.sasrec import SASRec
@@ -99,16 +106,63 @@ DISTILLATION_PARAMS = (
           "embeddings of this many dimensions, mapped up to embedding_size by one shared projection, which leaves "
           "more of the parameters to the items that are often someone's next (0: every item its full size; "
           "content none only).", minimum=0, maximum=1024),
-    Param("head_items", int, 500, help="With tail_size: how many items, those with the most training events, keep "
-          "full-size embeddings.", minimum=1, maximum=10_000_000),
+    Param("head_items", int, 500, help="With tail_size: how many items keep full-size embeddings (those first by "
+          "head_by).", minimum=1, maximum=10_000_000),
+    Param("head_by", str, "events", help="With tail_size: which items make the head: those with the most training "
+          "events, or those most often in the teacher's top 10 after the users' histories (the lists the student "
+          "will serve; training items excluded, ties to the most events).", choices=("events", "teacher")),
+    Param("select_by", str, "validation", help="The epoch the student keeps: the best by validation NDCG@10, or by "
+          "agreement with the teacher (the share of the teacher's top 10 after each user's history that the student's "
+          "top 10 holds, training items excluded; reads no held-out rating).", choices=("validation", "teacher")),
     Param("serving_weight", float, 0.0, help="Also match the teacher after each user's whole training history, the "
           "input the student serves from (no true next item there: the distillation term alone), each such position "
           "weighing this many training positions (0: training prefixes only).", minimum=0.0, maximum=1000.0),
 )  # fmt: skip
 
+# head_by and select_by "teacher": the length of the teacher's lists that choose the head, and that the student's
+# agreement with the teacher is measured on.
+TEACHER_LIST = 10
+AGREEMENT = f"teacher_agreement@{TEACHER_LIST}"
+
 # A position's target in the student's windows when it has no true next item: the user's latest history, where the
 # student learns the teacher's scores alone (serving_weight).
 SERVING = -2
+
+
+@dataclasses.dataclass(frozen=True)
+class TeacherLists:
+    """The teacher's ``k`` best items (training items excluded, best first) after the latest training history of
+    each of ``users`` (those with events): ``items`` ``(len(users), k)`` int64."""
+
+    users: np.ndarray
+    items: torch.Tensor
+
+    def agreement(self, ours: torch.Tensor) -> float:
+        """The mean share of each teacher list that ``ours`` (the same users' lists, as long) also holds."""
+        if not len(self.users):
+            return 0.0
+        shared = (ours[:, :, None] == self.items[:, None, :]).any(dim=2).sum(dim=1)
+        return float(shared.double().mean() / self.items.shape[1])
+
+
+class _TeacherAtHistories:
+    """The teacher's scores in a student's items after each user's latest training history, as a model
+    :func:`~training.evaluation.ranking.top_k_items` can rank (users without a history are not asked for)."""
+
+    name = "teacher"
+
+    def __init__(
+        self, student: DistilledSASRec, n_users: int, users: np.ndarray, tokens: np.ndarray, positions: np.ndarray
+    ) -> None:
+        self.student, self.tokens, self.positions = student, torch.from_numpy(tokens), torch.from_numpy(positions)
+        self.rows = np.full(n_users, -1, dtype=np.int64)
+        self.rows[users] = np.arange(len(users))
+
+    def score(self, users: np.ndarray) -> torch.Tensor:
+        rows = torch.from_numpy(self.rows[np.asarray(users)])
+        if bool((rows < 0).any()):
+            raise ValueError("the teacher's lists are for users with a training history")
+        return self.student._teacher_logits(self.tokens[rows], self.positions[rows]).cpu()
 
 
 @register
@@ -135,6 +189,8 @@ class DistilledSASRec(SASRec):
         self._subspace: Subspace | None = None
         # With tail_size: (n_items,) bool, the items with full-size embeddings (set by fit, or by loading).
         self._head: torch.Tensor | None = None
+        # While fitting with head_by or select_by "teacher": the teacher's lists after the users' histories.
+        self._teacher_lists: TeacherLists | None = None
 
     def _check_architecture(self, hparams: dict[str, Any]) -> None:
         super()._check_architecture(hparams)
@@ -180,16 +236,50 @@ class DistilledSASRec(SASRec):
         finally:
             self._head = fitted_head
 
-    def _head_of(self, events: np.ndarray) -> torch.Tensor | None:
-        """``(n_items,)`` bool: the ``head_items`` items with the most ``events`` (ties: the lower index), or
+    def _head_of(self, keys: np.ndarray) -> torch.Tensor | None:
+        """``(n_items,)`` bool: the ``head_items`` items with the highest ``keys`` (ties: the lower index), or
         ``None`` when every item keeps its full size (no tail, or no more items than the head)."""
-        if not self.hparams["tail_size"] or len(events) <= self.hparams["head_items"]:
+        if not self.hparams["tail_size"] or len(keys) <= self.hparams["head_items"]:
             return None
-        head = torch.zeros(len(events), dtype=torch.bool)
-        head[
-            torch.sort(torch.from_numpy(events), descending=True, stable=True).indices[: self.hparams["head_items"]]
-        ] = True
+        order = torch.sort(torch.from_numpy(keys), descending=True, stable=True).indices
+        head = torch.zeros(len(keys), dtype=torch.bool)
+        head[order[: self.hparams["head_items"]]] = True
         return head
+
+    def _head_order(self, data: InteractionData) -> np.ndarray:
+        """Each item's key for :meth:`_head_of` under ``head_by``: its training events, or how many of the
+        teacher's lists (:class:`TeacherLists`) it is in, plus its events as a fraction below one, which breaks the
+        ties."""
+        events = np.bincount(data.items, minlength=data.n_items)
+        if self._teacher_lists is None or self.hparams["head_by"] == "events":
+            return events
+        listed = np.bincount(self._teacher_lists.items.ravel().numpy(), minlength=data.n_items)
+        return listed + events / (events.max() + 1)
+
+    @torch.no_grad()
+    def _lists_of_teacher(self, data: InteractionData) -> TeacherLists:
+        """The teacher's top items after each user's latest training history (the student's serving input)."""
+        from training.evaluation.ranking import top_k_items  # training.evaluation imports the algorithms
+
+        users, tokens, positions = self._serving_rows(UserSequences.from_data(data))
+        at_histories = _TeacherAtHistories(self, data.n_users, users, tokens, positions)
+        return TeacherLists(users, top_k_items(at_histories, data, users, k=min(TEACHER_LIST, data.n_items)))
+
+    def _early_stopping(self, data: InteractionData, validation: HeldOut | None) -> EarlyStopping:
+        """With ``select_by`` "teacher", the kept epoch is the one that agrees best with the teacher's lists;
+        validation NDCG@10 is still measured each epoch."""
+        if self._teacher_lists is None or self.hparams["select_by"] != "teacher":
+            return super()._early_stopping(data, validation)
+        lists = self._teacher_lists
+
+        def agreement() -> dict[str, float]:
+            from training.evaluation.ranking import top_k_items
+
+            ours = top_k_items(self, data, lists.users, k=lists.items.shape[1])
+            return {AGREEMENT: lists.agreement(ours)}
+
+        patience = self.hparams["early_stopping_patience"]
+        return EarlyStopping(self, data, validation, patience=patience, measure=agreement, metric=AGREEMENT)
 
     def initialize_from(self, parent: Recommender, item_map: np.ndarray) -> None:
         raise NotImplementedError(f"{self.name} learns from a teacher (attach_teacher), it does not start from one")
@@ -203,7 +293,11 @@ class DistilledSASRec(SASRec):
             raise ValueError(
                 f"the teacher's item_map covers {len(self._teacher_items)} items, the data has {data.n_items}"
             )
-        self._head = self._head_of(np.bincount(data.items, minlength=data.n_items))
+        by_teacher = self.hparams["select_by"] == "teacher" or (
+            self.hparams["tail_size"] > 0 and self.hparams["head_by"] == "teacher"
+        )
+        self._teacher_lists = self._lists_of_teacher(data) if by_teacher else None
+        self._head = self._head_of(self._head_order(data))
         self._subspace = None
         mapped = isinstance(self.teacher, SequentialRecommender) and bool((self._teacher_items >= 0).any())
         if mapped and self.hparams["teacher_init"]:
@@ -211,7 +305,7 @@ class DistilledSASRec(SASRec):
         try:
             super().fit(data, progress, validation=validation)
         finally:
-            self._subspace = None
+            self._subspace = self._teacher_lists = None
 
     @torch.no_grad()
     def _teacher_subspace(self, data: InteractionData) -> Subspace | None:
@@ -308,7 +402,7 @@ class DistilledSASRec(SASRec):
             logits = teacher.score_sequences(self._prefixes(inputs, trained, item_map))
         logits = logits.to(inputs.device).float()
         known = item_map >= 0
-        mapped = torch.full((len(logits), self.n_items), VERY_LOW_LOGIT, device=inputs.device)
+        mapped = torch.full((len(logits), len(item_map)), VERY_LOW_LOGIT, device=inputs.device)
         mapped[:, known] = logits[:, item_map[known]]
         return mapped
 

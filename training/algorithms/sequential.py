@@ -763,7 +763,7 @@ class SequentialRecommender(Recommender):
                 lr=self.hparams["learning_rate"],
                 weight_decay=self.hparams["weight_decay"],
             )
-            stopper = EarlyStopping(self, data, validation, patience=self.hparams["early_stopping_patience"])
+            stopper = self._early_stopping(data, validation)
             epochs = self.hparams["epochs"]
             for epoch in range(1, epochs + 1):
                 loss = self._train_epoch(windows, optimizer)
@@ -775,6 +775,10 @@ class SequentialRecommender(Recommender):
         self._user_folds = None  # the fold maps are for training only: scoring reads the ridge fitted on everyone
         if self._network.prior is not None:
             self._network.prior.fold_maps = None
+
+    def _early_stopping(self, data: InteractionData, validation: HeldOut | None) -> EarlyStopping:
+        """What picks the epoch :meth:`fit` keeps, and stops it: validation NDCG@10."""
+        return EarlyStopping(self, data, validation, patience=self.hparams["early_stopping_patience"])
 
     def _prepare(self, data: InteractionData, features: torch.Tensor | None) -> None:
         """Build the network (or check the one a parent gave) and attach the content features."""
