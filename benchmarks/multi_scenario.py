@@ -8,6 +8,7 @@ student, and content / hybrid models on cold items.
                                                   [--scenarios NAME ...] [--seeds N] [--student-layers 1 [2]]
                                                   [--student-tail-size T] [--student-head-items H]
                                                   [--student-serving-weight W]
+                                                  [--student-param NAME=VALUE ...] [--cache DIR]
 
 Scenarios (the rule): each film belongs to one genre group, the first of these its genres meet:
   action-thriller: Action, Adventure, Sci-Fi, Thriller, Crime, War, Western, Mystery, Horror, IMAX;
@@ -44,6 +45,11 @@ both depths, each seed trains both students and keeps the one with the better va
 most training ratings keep the full size, the others T dimensions mapped up by one shared projection. With
 --student-serving-weight W, they also match (b)'s scores after each user's whole training history (the input both
 are scored from; no test or validation rating is read there), each such position weighing W training positions.
+--student-param sets any other of the students' hyperparameters (distill's, as the API takes them: e.g.
+head_by=teacher alpha=1 temperature=1 dropout=0 learning_rate=0.006).
+With --cache DIR, the teacher-init and students parts save the pretrained group model and each fine-tuned (b)
+under DIR and reuse them in a later run with the same dataset, seed, epoch cap, device and thread count (they are
+deterministic given these), so trying other students does not retrain their teachers.
 """
 
 from __future__ import annotations
@@ -55,7 +61,7 @@ import json
 import statistics
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -63,7 +69,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.report import ROOT, machine, table, write_results, write_section
-from training.algorithms.base import EpochReport, HeldOut, InteractionData
+from training.algorithms.base import EpochReport, HeldOut, InteractionData, Recommender
+from training.algorithms.params import HyperparameterError
 from training.algorithms.registry import get_algorithm
 from training.evaluation.compare import ratio_interval
 from training.evaluation.ranking import evaluate
@@ -81,6 +88,9 @@ ML100K_GENRES = ("unknown", "Action", "Adventure", "Animation", "Children's", "C
                  "War", "Western")  # fmt: skip
 DEFAULT_DATASETS = ["ml-100k", "ml-latest-small"]
 FIRST_SEED = 7  # every model's seed; the students part counts up from it
+# The students' training hyperparameters the students part records (and names in its table when not the default).
+STUDENT_TRAINING = ("alpha", "temperature", "dropout", "learning_rate")
+STUDENT_DEFAULTS = {param.name: param.default for param in get_algorithm("distill").params}
 TARGETS = {"finetune_gain_smallest": 0.10, "finetune_worst_loss": -0.01, "student_share_of_ndcg": 0.95,
            "student_parameter_share": 0.25, "hybrid_over_popularity_cold": 3.0}  # fmt: skip
 
@@ -174,6 +184,19 @@ def main() -> None:
         help="students: the students' serving_weight (they also match (b) after each user's whole training "
         "history, each such position weighing this many training positions; 0: training prefixes only).",
     )
+    parser.add_argument(
+        "--student-param",
+        nargs="+",
+        default=[],
+        metavar="NAME=VALUE",
+        help="students: more of the students' hyperparameters (distill's), e.g. head_by=teacher alpha=1.",
+    )
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        help="teacher-init, students: save the pretrained group model and the fine-tuned (b) models here, and reuse "
+        "those an earlier run saved with the same dataset, seed, epoch cap, device and thread count.",
+    )
     args = parser.parse_args()
     if args.cold_draws < 1:
         parser.error("--cold-draws must be at least 1")
@@ -189,6 +212,15 @@ def main() -> None:
     student_params = student_params if args.student_tail_size else {}
     if args.student_serving_weight:
         student_params["serving_weight"] = args.student_serving_weight
+    for setting in args.student_param:
+        name, equals, value = setting.partition("=")
+        if not equals or name in ("embedding_size", "layers", "epochs", *student_params):
+            parser.error(f"--student-param {setting}: give NAME=VALUE, for a hyperparameter no other flag sets")
+        student_params[name] = value
+    try:
+        student_params = {name: get_algorithm("distill")(student_params).hparams[name] for name in student_params}
+    except HyperparameterError as error:
+        parser.error(f"--student-param: {error}")
     torch.set_num_threads(max(1, torch.get_num_threads()))
     threads = torch.get_num_threads()  # recorded: float sums, and so the seeded figures, depend on it
     figures: dict[str, float | int | str] = {"device": args.device, "epochs_cap": args.epochs, "torch_threads": threads}
@@ -211,12 +243,19 @@ def main() -> None:
         figures.update(flatten(name, results, draws))
         sections.append(markdown(name, results, draws))
         if "teacher-init" in args.parts:
-            ablation = teacher_init_ablation(dataset, args.device, args.epochs, args.scenarios)
+            ablation = teacher_init_ablation(dataset, args.device, args.epochs, args.scenarios, args.cache)
             figures.update(per_scenario_figures(name, ablation))
             sections.append(teacher_init_markdown(ablation))
         if "students" in args.parts:
             runs = student_seeds(
-                dataset, args.device, args.epochs, args.scenarios, args.seeds, args.student_layers, **student_params
+                dataset,
+                args.device,
+                args.epochs,
+                args.scenarios,
+                args.seeds,
+                args.student_layers,
+                args.cache,
+                **student_params,
             )
             figures.update(per_scenario_figures(name, runs))
             sections.append(student_seeds_markdown(runs))
@@ -224,7 +263,14 @@ def main() -> None:
     write_results(args.out, figures)
     student_flags = "".join(
         f" --{flag.replace('_', '-')} {' '.join(map(str, np.atleast_1d(getattr(args, flag))))}"
-        for flag in ("seeds", "student_layers", "student_tail_size", "student_head_items", "student_serving_weight")
+        for flag in (
+            "seeds",
+            "student_layers",
+            "student_tail_size",
+            "student_head_items",
+            "student_serving_weight",
+            "student_param",
+        )
         if "students" in args.parts
         and getattr(args, flag) != parser.get_default(flag)
         and (flag != "student_head_items" or args.student_tail_size)
@@ -343,6 +389,26 @@ def fine_tune(pretrained, items: np.ndarray, train, validation, device: str, epo
     return fit("sasrec", train, validation, device, epochs, before=start, seed=seed)
 
 
+def remembered(cache: Path | None, key: str, train: Callable[[], tuple]) -> tuple:
+    """``train()``'s ``(model, summary)``, saved under ``cache / key``; or, when an earlier run saved that key
+    there, the saved pair (``train`` is not called). Without a ``cache``, just ``train()``."""
+    if cache is None:
+        return train()
+    folder = cache / key
+    if (folder / "summary.json").exists():
+        say(f"    {key}: from {folder}")
+        return Recommender.load(folder), json.loads((folder / "summary.json").read_text())
+    model, summary = train()
+    model.save(folder)
+    (folder / "summary.json").write_text(json.dumps(summary))  # written last: it marks a complete entry
+    return model, summary
+
+
+def cache_key(dataset: Dataset, role: str, device: str, epochs: int, seed: int = FIRST_SEED) -> str:
+    """What a cached model depends on: its data and role, seed, epoch cap, device and torch's thread count."""
+    return f"{dataset.name}-{role}-seed{seed}-epochs{epochs}-{device}-threads{torch.get_num_threads()}"
+
+
 def say(message: str) -> None:
     """Progress on standard error (the figures go to standard output at the end)."""
     print(message, file=sys.stderr, flush=True)
@@ -429,28 +495,38 @@ def adaptation(dataset: Dataset, device: str, epochs: int) -> dict[str, dict]:
     return results
 
 
-def pretrained_scenarios(dataset: Dataset, device: str, epochs: int, scenarios):
-    """SASRec pretrained on the group's split, then ``(name, member data, member split, member items, pretrained)``
-    for each of the named scenarios, in the rule's order."""
+def pretrained_scenarios(dataset: Dataset, device: str, epochs: int, scenarios, cache: Path | None = None):
+    """SASRec pretrained on the group's split (or found in ``cache``), then ``(name, member data, member split,
+    member items, pretrained)`` for each of the named scenarios, in the rule's order."""
     data = dataset.data
     group_split = split_leave_last_out(data)
     event_group = item_groups(dataset)[data.items]
     say("  the group (pretraining)")
-    pretrained, _ = fit("sasrec", group_split.train, group_split.validation, device, epochs)
+    pretrained, _ = remembered(
+        cache,
+        cache_key(dataset, "group", device, epochs),
+        lambda: fit("sasrec", group_split.train, group_split.validation, device, epochs),
+    )
     for index, (name, _) in enumerate(GROUPS):
         if name in scenarios:
             member, split, _, items = split_subset(data, group_split, event_group == index)
             yield name, member, split, items, pretrained
 
 
-def teacher_init_ablation(dataset: Dataset, device: str, epochs: int, scenarios) -> dict[str, dict]:
+def teacher_init_ablation(
+    dataset: Dataset, device: str, epochs: int, scenarios, cache: Path | None = None
+) -> dict[str, dict]:
     """(b) per scenario (of those named), and its student (d) trained twice: item embeddings fresh, and from the
     teacher's."""
     results = {}
-    for name, member, split, items, pretrained in pretrained_scenarios(dataset, device, epochs, scenarios):
+    for name, member, split, items, pretrained in pretrained_scenarios(dataset, device, epochs, scenarios, cache):
         say(f"  {name} (fine-tuned, students fresh and from the teacher's items)")
         train, validation, test = split.train, split.validation, split.test
-        tuned, _ = fine_tune(pretrained, items, train, validation, device, epochs)
+        tuned, _ = remembered(
+            cache,
+            cache_key(dataset, f"{name}-finetuned", device, epochs),
+            lambda: fine_tune(pretrained, items, train, validation, device, epochs),  # noqa: B023 (called at once)
+        )
         teacher = ndcg_per_user(tuned, train, test, validation)
         entry = {"finetuned_ndcg": teacher.mean()}
         for label, teacher_init in (("student_fresh", False), ("student_teacher_init", True)):
@@ -499,20 +575,32 @@ def teacher_init_markdown(ablation: dict[str, dict]) -> str:
 
 
 def student_seeds(
-    dataset: Dataset, device: str, epochs: int, scenarios, seeds: int, depths: Sequence[int], **student_params
+    dataset: Dataset,
+    device: str,
+    epochs: int,
+    scenarios,
+    seeds: int,
+    depths: Sequence[int],
+    cache: Path | None = None,
+    **student_params,
 ) -> dict[str, dict]:
     """(b) per scenario (of those named) and its student (d), fine-tuned and distilled under ``seeds`` seeds from
     one pretrained group model: each seed's share of (b)'s NDCG@10, and the share of the seeds' mean, with a
     paired bootstrap interval over the scenario's test users (each user's NDCG@10 averaged over the seeds).
     Each seed trains a student (with ``student_params``) of each of the ``depths`` (layer counts) and keeps the
-    one with the best validation NDCG@10; the test ratings are read only for the kept one."""
+    one with the best validation NDCG@10; the test ratings are read only for the kept one. The group model and
+    the fine-tuned (b) are taken from ``cache`` when an earlier run saved them there."""
     results = {}
-    for name, member, split, items, pretrained in pretrained_scenarios(dataset, device, epochs, scenarios):
+    for name, member, split, items, pretrained in pretrained_scenarios(dataset, device, epochs, scenarios, cache):
         train, validation, test = split.train, split.validation, split.test
         teachers, students, kept, entry = [], [], [], {}
         for seed in range(FIRST_SEED, FIRST_SEED + seeds):
             say(f"  {name}, seed {seed} (fine-tuned, student of {' or '.join(map(str, depths))} layers)")
-            tuned, tuned_time = fine_tune(pretrained, items, train, validation, device, epochs, seed=seed)
+            tuned, tuned_time = remembered(
+                cache,
+                cache_key(dataset, f"{name}-finetuned", device, epochs, seed),
+                lambda: fine_tune(pretrained, items, train, validation, device, epochs, seed=seed),  # noqa: B023
+            )
             entry[f"seed{seed}_finetuned_validation_ndcg"] = tuned_time["best_validation_ndcg"]
             candidates = []
             for layers in depths:
@@ -548,6 +636,8 @@ def student_seeds(
             student_tail_size=largest.hparams["tail_size"],
             student_head_items=largest.hparams["head_items"],
             student_serving_weight=largest.hparams["serving_weight"],
+            student_head_by_teacher=largest.hparams["head_by"] == "teacher",
+            **{f"student_{name}": largest.hparams[name] for name in STUDENT_TRAINING},
             finetuned_parameters=tuned.parameter_count(),
             student_parameters=largest.parameter_count(),
             finetuned_latency_ms=latency_ms(tuned, member.n_users),
@@ -575,6 +665,12 @@ def student_seeds_markdown(runs: dict[str, dict]) -> str:
                     f", serving weight {entry['student_serving_weight']:g}"
                     if entry.get("student_serving_weight")
                     else ""
+                )
+                + (", head by the teacher's lists" if entry.get("student_head_by_teacher") else "")
+                + "".join(
+                    f", {name.replace('_', ' ')} {entry[f'student_{name}']:g}"
+                    for name in STUDENT_TRAINING
+                    if f"student_{name}" in entry and entry[f"student_{name}"] != STUDENT_DEFAULTS[name]
                 ),
                 ", ".join(
                     f"{entry[f'seed{seed}_student_share']:.0%} ({entry[f'seed{seed}_student_layers']:.0f})"
@@ -614,9 +710,9 @@ def fit_student(
         seed=seed,
         layers=layers,
         embedding_size=student_size(teacher.parameter_count(), n_items, layers, **params),
-        early_stopping_patience=30,  # a small student's validation score is flat for its first epochs
         before=lambda model: model.attach_teacher(teacher, np.arange(n_items)),
-        **params,
+        # a small student's validation score is flat for its first epochs: patience 30 unless params say otherwise
+        **{"early_stopping_patience": 30, **params},
     )
 
 
