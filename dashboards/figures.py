@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from training.algorithms.distill import AGREEMENT
 from training.evaluation.compare import Interval
 
 LAYOUT = {"margin": {"l": 60, "r": 20, "t": 40, "b": 50}, "template": "plotly_white", "height": 360}
@@ -22,7 +23,8 @@ def to_html(figure: go.Figure, *, element_id: str) -> str:
 
 
 def training_curve(history: Sequence[dict]) -> go.Figure:
-    """Loss (left axis) and validation metrics (right axis) per epoch."""
+    """Loss (left axis) and validation metrics, and a student's agreement with its teacher (right axis), per
+    epoch."""
     epochs = [entry.get("epoch") for entry in history]
     figure = go.Figure()
     if any("loss" in entry for entry in history):
@@ -31,10 +33,10 @@ def training_curve(history: Sequence[dict]) -> go.Figure:
         )
     metrics = sorted({key for entry in history for key in entry if key not in ("phase", "epoch", "loss")})
     for name in metrics:
+        # a model's own measure (a student's agreement with its teacher) is not read from the validation set
+        label = name.replace("_", " ") if name == AGREEMENT else f"validation {name}"
         figure.add_trace(
-            go.Scatter(
-                x=epochs, y=[e.get(name) for e in history], name=f"validation {name}", yaxis="y2", mode="lines+markers"
-            )
+            go.Scatter(x=epochs, y=[e.get(name) for e in history], name=label, yaxis="y2", mode="lines+markers")
         )
     figure.update_layout(
         **LAYOUT,

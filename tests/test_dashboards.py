@@ -4,6 +4,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from dashboards.figures import training_curve
 from dashboards.services import account_create
 from scenarios.models import Scenario
 from tests.factories import clustered_catalog, scenario
@@ -191,3 +192,14 @@ def test_page_query_counts_do_not_grow_with_runs(viewer):
     add_runs(40)
     many = {url: _queries(viewer, url) for url in urls}
     assert many == few
+
+
+def test_the_training_curve_names_a_students_agreement_with_its_teacher_apart_from_validation():
+    history = [{"phase": "train", "epoch": 1, "loss": 2.0, "ndcg@10": 0.1, "teacher_agreement@10": 0.4},
+               {"phase": "train", "epoch": 2, "loss": 1.5, "ndcg@10": 0.2, "teacher_agreement@10": 0.6}]  # fmt: skip
+
+    figure = training_curve(history)
+
+    traces = {trace.name: list(trace.y) for trace in figure.data}
+    assert traces == {"training loss": [2.0, 1.5], "validation ndcg@10": [0.1, 0.2],
+                      "teacher agreement@10": [0.4, 0.6]}  # fmt: skip

@@ -113,7 +113,8 @@ DISTILLATION_PARAMS = (
           "will serve; training items excluded, ties to the most events).", choices=("events", "teacher")),
     Param("select_by", str, "validation", help="The epoch the student keeps: the best by validation NDCG@10, or by "
           "agreement with the teacher (the share of the teacher's top 10 after each user's history that the student's "
-          "top 10 holds, training items excluded; reads no held-out rating).", choices=("validation", "teacher")),
+          "top 10 holds, training items excluded; reads no held-out rating; early_stopping_patience then counts epochs "
+          "without better agreement).", choices=("validation", "teacher")),
     Param("serving_weight", float, 0.0, help="Also match the teacher after each user's whole training history, the "
           "input the student serves from (no true next item there: the distillation term alone), each such position "
           "weighing this many training positions (0: training prefixes only).", minimum=0.0, maximum=1000.0),
