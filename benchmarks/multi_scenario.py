@@ -46,7 +46,8 @@ most training ratings keep the full size, the others T dimensions mapped up by o
 --student-serving-weight W, they also match (b)'s scores after each user's whole training history (the input both
 are scored from; no test or validation rating is read there), each such position weighing W training positions.
 --student-param sets any other of the students' hyperparameters (distill's, as the API takes them: e.g.
-head_by=teacher alpha=1 temperature=1 dropout=0 learning_rate=0.006).
+head_by=teacher alpha=1 temperature=1 dropout=0 learning_rate=0.006); with select_by=teacher a seed's students are
+compared, and their time to best measured, at the epoch they keep (the one agreeing most with (b)).
 With --cache DIR, the teacher-init and students parts save the pretrained group model and each fine-tuned (b)
 under DIR and reuse them in a later run with the same dataset, seed, epoch cap, device and thread count (they are
 deterministic given these), so trying other students does not retrain their teachers.
@@ -70,6 +71,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.report import ROOT, machine, table, write_results, write_section
 from training.algorithms.base import EpochReport, HeldOut, InteractionData, Recommender
+from training.algorithms.distill import AGREEMENT
 from training.algorithms.params import HyperparameterError
 from training.algorithms.registry import get_algorithm
 from training.evaluation.compare import ratio_interval
@@ -348,25 +350,28 @@ def item_groups(dataset: Dataset) -> np.ndarray:
 
 
 class Timer:
-    """Progress callback recording when each epoch ended and its validation NDCG@10."""
+    """Progress callback recording when each epoch ended and its figures; the best epoch is the one with the
+    highest ``metric`` (the one the model keeps)."""
 
-    def __init__(self) -> None:
-        self.start = time.perf_counter()
-        self.epochs: list[tuple[float, float, float | None]] = []
+    def __init__(self, metric: str = "ndcg@10") -> None:
+        self.start, self.metric = time.perf_counter(), metric
+        self.epochs: list[tuple[float, dict[str, float]]] = []
 
     def __call__(self, report: EpochReport) -> None:
-        self.epochs.append((time.perf_counter() - self.start, report.validation.get("ndcg@10", 0.0), report.loss))
+        self.epochs.append((time.perf_counter() - self.start, report.validation))
 
     def summary(self) -> dict[str, float]:
-        times = [t for t, _, _ in self.epochs]
-        best = max(range(len(self.epochs)), key=lambda i: self.epochs[i][1]) if self.epochs else 0
+        times = [t for t, _ in self.epochs]
+        best = max(range(len(self.epochs)), key=lambda i: self.epochs[i][1].get(self.metric, 0.0)) if times else 0
         per_epoch = statistics.median(np.diff([0.0, *times])) if times else 0.0
+        kept = self.epochs[best][1] if times else {}
         return {
             "seconds_per_epoch": per_epoch,
             "seconds_to_best": times[best] if times else 0.0,
             "seconds_total": times[-1] if times else 0.0,
             "epochs": len(times),
-            "best_validation_ndcg": self.epochs[best][1] if self.epochs else 0.0,
+            "best_validation_ndcg": kept.get("ndcg@10", 0.0),  # the kept epoch's
+            **({"best_teacher_agreement": kept[AGREEMENT]} if AGREEMENT in kept else {}),
         }
 
 
@@ -376,7 +381,7 @@ def fit(
     model = get_algorithm(algorithm)({"epochs": epochs, **params}, device=device, seed=seed)
     if before is not None:
         before(model)
-    timer = Timer()
+    timer = Timer(AGREEMENT if model.hparams.get("select_by") == "teacher" else "ndcg@10")
     model.fit(train, timer, validation=validation)
     summary = timer.summary()
     say(f"    {algorithm}: {summary['epochs']} epochs, {summary['seconds_total']:.0f} s")
@@ -608,6 +613,9 @@ def student_seeds(
                     tuned, member.n_items, train, validation, device, epochs, layers, seed=seed, **student_params
                 )
                 entry[f"seed{seed}_student_{layers}_layers_validation_ndcg"] = student_time["best_validation_ndcg"]
+                if "best_teacher_agreement" in student_time:
+                    agreement = student_time["best_teacher_agreement"]
+                    entry[f"seed{seed}_student_{layers}_layers_teacher_agreement"] = agreement
                 candidates.append((student, student_time))
             student, student_time = max(  # ties go to fewer layers
                 candidates, key=lambda fitted: (fitted[1]["best_validation_ndcg"], -fitted[0].hparams["layers"])
@@ -637,6 +645,7 @@ def student_seeds(
             student_head_items=largest.hparams["head_items"],
             student_serving_weight=largest.hparams["serving_weight"],
             student_head_by_teacher=largest.hparams["head_by"] == "teacher",
+            student_select_by_teacher=largest.hparams["select_by"] == "teacher",
             **{f"student_{name}": largest.hparams[name] for name in STUDENT_TRAINING},
             finetuned_parameters=tuned.parameter_count(),
             student_parameters=largest.parameter_count(),
@@ -667,6 +676,7 @@ def student_seeds_markdown(runs: dict[str, dict]) -> str:
                     else ""
                 )
                 + (", head by the teacher's lists" if entry.get("student_head_by_teacher") else "")
+                + (", epoch by agreement with the teacher" if entry.get("student_select_by_teacher") else "")
                 + "".join(
                     f", {name.replace('_', ' ')} {entry[f'student_{name}']:g}"
                     for name in STUDENT_TRAINING
