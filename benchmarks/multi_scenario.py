@@ -74,6 +74,7 @@ from training.algorithms.base import EpochReport, HeldOut, InteractionData, Reco
 from training.algorithms.distill import AGREEMENT
 from training.algorithms.params import HyperparameterError
 from training.algorithms.registry import get_algorithm
+from training.algorithms.sequential import MixedItemEmbedding
 from training.evaluation.compare import ratio_interval
 from training.evaluation.ranking import evaluate
 from training.evaluation.slices import activity_slices
@@ -641,7 +642,8 @@ def student_seeds(
             student_share_high=interval.high,
             student_embedding_size=largest.hparams["embedding_size"],
             student_layers=largest.hparams["layers"],
-            student_tail_size=largest.hparams["tail_size"],
+            # a scenario with no more films than the head gives every film the full size: no tail
+            student_tail_size=largest.hparams["tail_size"] * isinstance(largest.network.items, MixedItemEmbedding),
             student_head_items=largest.hparams["head_items"],
             student_serving_weight=largest.hparams["serving_weight"],
             student_head_by_teacher=largest.hparams["head_by"] == "teacher",
