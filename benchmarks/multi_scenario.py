@@ -677,7 +677,11 @@ def student_seeds_markdown(runs: dict[str, dict]) -> str:
                     if entry.get("student_serving_weight")
                     else ""
                 )
-                + (", head by the teacher's lists" if entry.get("student_head_by_teacher") else "")
+                + (
+                    ", head by the teacher's lists"
+                    if entry.get("student_head_by_teacher") and entry.get("student_tail_size")
+                    else ""
+                )
                 + (", epoch by agreement with the teacher" if entry.get("student_select_by_teacher") else "")
                 + "".join(
                     f", {name.replace('_', ' ')} {entry[f'student_{name}']:g}"
