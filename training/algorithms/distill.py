@@ -130,6 +130,18 @@ AGREEMENT = f"teacher_agreement@{TEACHER_LIST}"
 SERVING = -2
 
 
+# (users, tokens, positions): see DistilledSASRec._serving_rows.
+ServingRows = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def _top_k_items(model: Any, data: InteractionData, users: np.ndarray, k: int) -> torch.Tensor:
+    """:func:`~training.evaluation.ranking.top_k_items` (imported when first needed: training.evaluation imports
+    the algorithms)."""
+    from training.evaluation.ranking import top_k_items
+
+    return top_k_items(model, data, users, k=k)
+
+
 @dataclasses.dataclass(frozen=True)
 class TeacherLists:
     """The teacher's ``k`` best items (training items excluded, best first) after the latest training history of
@@ -192,6 +204,8 @@ class DistilledSASRec(SASRec):
         self._head: torch.Tensor | None = None
         # While fitting with head_by or select_by "teacher": the teacher's lists after the users' histories.
         self._teacher_lists: TeacherLists | None = None
+        # While fitting: each user's latest history (_serving_rows), read by the lists, the init and the windows.
+        self._serving: ServingRows | None = None
 
     def _check_architecture(self, hparams: dict[str, Any]) -> None:
         super()._check_architecture(hparams)
@@ -258,13 +272,11 @@ class DistilledSASRec(SASRec):
         return listed + events / (events.max() + 1)
 
     @torch.no_grad()
-    def _lists_of_teacher(self, data: InteractionData) -> TeacherLists:
+    def _lists_of_teacher(self, data: InteractionData, serving: ServingRows) -> TeacherLists:
         """The teacher's top items after each user's latest training history (the student's serving input)."""
-        from training.evaluation.ranking import top_k_items  # training.evaluation imports the algorithms
-
-        users, tokens, positions = self._serving_rows(UserSequences.from_data(data))
+        users, tokens, positions = serving
         at_histories = _TeacherAtHistories(self, data.n_users, users, tokens, positions)
-        return TeacherLists(users, top_k_items(at_histories, data, users, k=min(TEACHER_LIST, data.n_items)))
+        return TeacherLists(users, _top_k_items(at_histories, data, users, min(TEACHER_LIST, data.n_items)))
 
     def _early_stopping(self, data: InteractionData, validation: HeldOut | None) -> EarlyStopping:
         """With ``select_by`` "teacher", the kept epoch is the one that agrees best with the teacher's lists;
@@ -274,10 +286,7 @@ class DistilledSASRec(SASRec):
         lists = self._teacher_lists
 
         def agreement() -> dict[str, float]:
-            from training.evaluation.ranking import top_k_items
-
-            ours = top_k_items(self, data, lists.users, k=lists.items.shape[1])
-            return {AGREEMENT: lists.agreement(ours)}
+            return {AGREEMENT: lists.agreement(_top_k_items(self, data, lists.users, lists.items.shape[1]))}
 
         patience = self.hparams["early_stopping_patience"]
         return EarlyStopping(self, data, validation, patience=patience, measure=agreement, metric=AGREEMENT)
@@ -294,33 +303,34 @@ class DistilledSASRec(SASRec):
             raise ValueError(
                 f"the teacher's item_map covers {len(self._teacher_items)} items, the data has {data.n_items}"
             )
+        sequences = UserSequences.from_data(data)
+        self._serving = self._serving_rows(sequences)
         by_teacher = self.hparams["select_by"] == "teacher" or (
             self.hparams["tail_size"] > 0 and self.hparams["head_by"] == "teacher"
         )
-        self._teacher_lists = self._lists_of_teacher(data) if by_teacher else None
+        self._teacher_lists = self._lists_of_teacher(data, self._serving) if by_teacher else None
         self._head = self._head_of(self._head_order(data))
         self._subspace = None
         mapped = isinstance(self.teacher, SequentialRecommender) and bool((self._teacher_items >= 0).any())
         if mapped and self.hparams["teacher_init"]:
-            self._subspace = self._teacher_subspace(data)
+            self._subspace = self._teacher_subspace(sequences, self._serving)
         try:
             super().fit(data, progress, validation=validation)
         finally:
-            self._subspace = self._teacher_lists = None
+            self._subspace = self._teacher_lists = self._serving = None
 
     @torch.no_grad()
-    def _teacher_subspace(self, data: InteractionData) -> Subspace | None:
+    def _teacher_subspace(self, sequences: UserSequences, serving: ServingRows) -> Subspace | None:
         """The maps of the teacher's states and item vectors into our ``d`` dimensions whose product is the best
         rank-``d`` approximation of the teacher's scores (least squares) at the prefixes we train on (``None``
         when there are none)."""
         teacher, size = self.teacher, self.hparams["embedding_size"]
         assert isinstance(teacher, SequentialRecommender)
-        sequences = UserSequences.from_data(data)
         inputs, targets, _ = training_windows(sequences, self.hparams["max_length"], self._window_stride())
         trained = targets >= 0
         if self.hparams["serving_weight"]:
-            _, serving, at = self._serving_rows(sequences)
-            inputs, trained = np.concatenate([inputs, serving]), np.concatenate([trained, at])
+            _, tokens, at = serving
+            inputs, trained = np.concatenate([inputs, tokens]), np.concatenate([trained, at])
         token_map = torch.cat([torch.zeros(1, dtype=torch.long), self._teacher_items + 1]).to(teacher.device)
         gram, count = None, 0
         for rows, positions in zip(
@@ -335,7 +345,7 @@ class DistilledSASRec(SASRec):
         vectors = teacher.item_vectors().double()[self._teacher_items[known].to(teacher.device)]
         return Subspace.from_grams(gram.cpu() / count, (vectors.T @ vectors).cpu() / len(vectors), size)
 
-    def _serving_rows(self, sequences: UserSequences) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _serving_rows(self, sequences: UserSequences) -> ServingRows:
         """Each user's latest history, the tokens it is scored from (:meth:`score`), for the users with events:
         ``(users, tokens, positions)``, ``tokens`` and ``positions`` ``(len(users), max_length)``, ``positions``
         true at each row's last item."""
@@ -362,7 +372,8 @@ class DistilledSASRec(SASRec):
         windows = super()._windows(sequences)
         if not self.hparams["serving_weight"]:
             return windows
-        users, tokens, positions = (torch.from_numpy(array).to(self.device) for array in self._serving_rows(sequences))
+        assert self._serving is not None  # set by fit for its duration, from the same training data
+        users, tokens, positions = (torch.from_numpy(array).to(self.device) for array in self._serving)
         targets = torch.where(positions, SERVING, -1)
         offsets = None if windows.offsets is None else torch.cat([windows.offsets, self.history_offsets[users]])
         folds = None if windows.folds is None else torch.cat([windows.folds, self._user_folds[users]])
