@@ -49,8 +49,9 @@ are scored from; no test or validation rating is read there), each such position
 head_by=teacher alpha=1 temperature=1 dropout=0 learning_rate=0.006); with select_by=teacher a seed's students are
 compared, and their time to best measured, at the epoch they keep (the one agreeing most with (b)).
 With --cache DIR, the teacher-init and students parts save the pretrained group model and each fine-tuned (b)
-under DIR and reuse them in a later run with the same dataset, seed, epoch cap, device and thread count (they are
-deterministic given these), so trying other students does not retrain their teachers.
+under DIR and reuse them in a later run with the same dataset, seed, epoch cap, device and thread count, so trying
+other students does not retrain their teachers (and they all learn from the same ones: retrained, the teachers
+repeat on one machine, but CPU float sums may differ on another).
 """
 
 from __future__ import annotations
@@ -692,6 +693,7 @@ def student_seeds_markdown(runs: dict[str, dict]) -> str:
                     f"{entry[f'seed{seed}_student_share']:.0%} ({entry[f'seed{seed}_student_layers']:.0f})"
                     for seed in seeds
                 ),
+                ", ".join(agreement_text(entry, seed) for seed in seeds),
                 f"{entry['finetuned_ndcg']:.4f}",
                 f"{entry['student_ndcg']:.4f}",
                 f"{entry['student_share']:.0%} ({entry['student_share_low']:.0%}–{entry['student_share_high']:.0%})",
@@ -700,16 +702,26 @@ def student_seeds_markdown(runs: dict[str, dict]) -> str:
             )
         )
     header = ("scenario", "test users", "largest student, size × layers", "(d) share of (b), each seed (layers)",
-              "(b) NDCG@10, mean", "(d) NDCG@10, mean", "(d) share of (b), mean (95% interval)",
-              "parameters (d) vs (b)", "latency ms / 256 users (d) vs (b)")  # fmt: skip
+              "(d)'s agreement with (b)'s top 10, each seed", "(b) NDCG@10, mean", "(d) NDCG@10, mean",
+              "(d) share of (b), mean (95% interval)", "parameters (d) vs (b)",
+              "latency ms / 256 users (d) vs (b)")  # fmt: skip
     return (
         "The student against its teacher over several seeds (each seed fine-tunes (b) from the same pretrained "
         "group model and distils (d) from it, keeping of the students of each depth tried the one best on the "
         "validation ratings; the mean share is the seeds' mean (d) over their mean (b), its interval resamples the "
-        "scenario's test users), the largest kept student's size against the last seed's (b), and the slowest kept "
+        "scenario's test users), each kept student's agreement with its (b) (the share of (b)'s top ten after each "
+        "user's training history that the student's top ten hold, training films excluded; where the student keeps "
+        "its epoch by it), the largest kept student's size against the last seed's (b), and the slowest kept "
         "student's scoring time (median of 5 timed calls scoring every item for up to 256 users):\n\n"
         + table(rows, header)
     )
+
+
+def agreement_text(entry: dict, seed: int) -> str:
+    """The share of (b)'s top ten after the users' histories that the seed's kept student holds, where measured
+    (select_by teacher)."""
+    agreement = entry.get(f"seed{seed}_student_{entry[f'seed{seed}_student_layers']:.0f}_layers_teacher_agreement")
+    return "–" if agreement is None else f"{agreement:.0%}"
 
 
 def fit_student(
