@@ -649,6 +649,7 @@ def student_seeds(
             student_serving_weight=largest.hparams["serving_weight"],
             student_head_by_teacher=largest.hparams["head_by"] == "teacher",
             student_select_by_teacher=largest.hparams["select_by"] == "teacher",
+            student_cosine_schedule=largest.hparams["learning_rate_schedule"] == "cosine",
             **{f"student_{name}": largest.hparams[name] for name in STUDENT_TRAINING},
             finetuned_parameters=tuned.parameter_count(),
             student_parameters=largest.parameter_count(),
@@ -684,6 +685,7 @@ def student_seeds_markdown(runs: dict[str, dict]) -> str:
                     else ""
                 )
                 + (", epoch by agreement with the teacher" if entry.get("student_select_by_teacher") else "")
+                + (", cosine learning-rate schedule" if entry.get("student_cosine_schedule") else "")
                 + "".join(
                     f", {name.replace('_', ' ')} {entry[f'student_{name}']:g}"
                     for name in STUDENT_TRAINING

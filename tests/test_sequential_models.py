@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import math
 
 import numpy as np
 import pytest
@@ -373,6 +374,29 @@ def test_mixed_precision_and_compile_are_accepted_and_ignored_on_the_cpu(name):
     flagged.fit(data)
     users = np.arange(data.n_users)
     assert torch.equal(plain.score(users), flagged.score(users))
+
+
+@pytest.mark.parametrize("name", ["sasrec", "gru4rec"])
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_learning_rate_schedule_sets_each_epochs_step_and_both_learn_the_successor_rule(name, schedule):
+    steps = []
+
+    class Recorded(get_algorithm(name)):
+        def _train_epoch(self, windows, optimizer):
+            steps.append(optimizer.param_groups[0]["lr"])
+            return super()._train_epoch(windows, optimizer)
+
+    data = successor_data()
+    epochs = 30
+    model = Recorded(SMALL_PARAMS[name] | {"epochs": epochs, "learning_rate_schedule": schedule}, seed=0)
+    model.fit(data)
+    rate = SMALL["learning_rate"]
+    if schedule == "cosine":  # from the full step down along half a cosine, the last epoch's step near 0
+        assert steps == pytest.approx([rate * (1 + math.cos(math.pi * epoch / epochs)) / 2 for epoch in range(epochs)])
+    else:
+        assert steps == pytest.approx([rate] * epochs)
+    last = data.items.reshape(data.n_users, -1)[:, -1]
+    assert np.mean(model.score(np.arange(data.n_users)).argmax(1).numpy() == (last + 1) % data.n_items) >= 0.9
 
 
 @pytest.mark.parametrize("name", ["sasrec", "gru4rec"])

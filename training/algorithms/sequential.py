@@ -51,6 +51,7 @@ PADDING = 0
 INIT_STD = 0.02  # normal(0, 0.02) for embeddings and linear layers, as in BERT and RecBole's SASRec
 CONTENT_MODES = ("none", "init", "side", "prior")
 FINETUNE_MODES = ("all", "top")
+LEARNING_RATE_SCHEDULES = ("constant", "cosine")
 VERY_LOW_LOGIT = -1e9  # a finite stand-in for −inf: softmax gives exactly 0, and no NaN appears in gradients
 SCORE_CHUNK = 4096  # rows per forward pass when scoring
 
@@ -636,6 +637,9 @@ def sequential_params(
         Param("dropout", float, 0.2, help="Dropout on embeddings and hidden layers.", minimum=0.0, maximum=0.9),
         *extra,
         Param("learning_rate", float, learning_rate, help="AdamW step size.", minimum=1e-6, maximum=1.0),
+        Param("learning_rate_schedule", str, "constant", help="constant; or cosine: the step falls from "
+              "learning_rate to 0 along half a cosine over epochs (early stopping still picks the epoch kept).",
+              choices=LEARNING_RATE_SCHEDULES),
         Param("weight_decay", float, 0.0, help="AdamW's decoupled weight decay.", minimum=0.0, maximum=1.0),
         Param("batch_size", int, 256, help="Training windows (of up to max_length positions each) per step.",
               minimum=1, maximum=1 << 16),
@@ -765,8 +769,13 @@ class SequentialRecommender(Recommender):
             )
             stopper = self._early_stopping(data, validation)
             epochs = self.hparams["epochs"]
+            schedule = None
+            if self.hparams["learning_rate_schedule"] == "cosine":
+                schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
             for epoch in range(1, epochs + 1):
                 loss = self._train_epoch(windows, optimizer)
+                if schedule is not None:
+                    schedule.step()
                 progress(EpochReport(phase="train", step=epoch, total=epochs, loss=loss, validation=stopper.observe()))
                 if stopper.should_stop:
                     break
