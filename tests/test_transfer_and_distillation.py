@@ -6,15 +6,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from dashboards.services import account_create
 from tests.test_groups import _group
 from tests.test_sequential_models import SMALL_PARAMS, events, successor_data
 from training.algorithms.base import EpochReport
-from training.algorithms.distill import Subspace
+from training.algorithms.distill import Subspace, softened_divergence
 from training.algorithms.params import HyperparameterError
 from training.algorithms.registry import get_algorithm
-from training.algorithms.sequential import MixedItemEmbedding, UserSequences, training_windows
+from training.algorithms.sequential import VERY_LOW_LOGIT, MixedItemEmbedding, UserSequences, training_windows
 from training.artifacts import artifact_load
 from training.evaluation.splits import split_leave_last_out
 from training.models import RunStatus, TrainingRun
@@ -88,6 +89,50 @@ def test_the_distillation_loss_falls_over_a_few_steps(alpha):
     users = np.arange(data.n_users)
     agreement = (student.score(users).argmax(1) == teacher.score(users).argmax(1)).float().mean()
     assert agreement >= 0.8  # the student learnt the teacher's (and the data's) next item
+
+
+@pytest.mark.parametrize("temperature", [1.0, 2.0])
+def test_the_softened_divergence_is_the_kl_divergence_of_the_tempered_softmaxes_and_has_its_gradient(temperature):
+    generator = torch.Generator().manual_seed(0)
+    student = (3 * torch.randn(64, 300, generator=generator, dtype=torch.float64)).requires_grad_()
+    teacher = 3 * torch.randn(64, 300, generator=generator, dtype=torch.float64)
+    teacher[:, :7] = VERY_LOW_LOGIT  # items out of the softmax, as _training_logits leaves them
+    with torch.no_grad():
+        student[:, 3:9] = VERY_LOW_LOGIT
+    textbook = F.kl_div(
+        F.log_softmax(student / temperature, dim=1),
+        F.log_softmax(teacher / temperature, dim=1),
+        log_target=True,
+        reduction="none",
+    ).sum(1)
+
+    ours = softened_divergence(student, teacher, temperature)
+
+    assert torch.allclose(ours, textbook, rtol=1e-9, atol=1e-9)
+    weights = torch.rand(64, generator=generator, dtype=torch.float64)
+    (expected,) = torch.autograd.grad((weights * textbook).sum(), student)
+    (gradient,) = torch.autograd.grad((weights * ours).sum(), student)
+    assert torch.allclose(gradient, expected, rtol=1e-9, atol=1e-12)
+
+
+def test_the_teachers_scores_reach_the_student_through_the_item_map():
+    teacher, data = _fitted_parent(epochs=1)
+    n = data.n_items
+    inputs, targets, _ = training_windows(UserSequences.from_data(data), 10, 5)
+    inputs[inputs == n] = 0  # the teacher's last item is the one the mapped student below does not know
+    tokens, positions = torch.from_numpy(inputs), torch.from_numpy(targets >= 0)
+    direct = teacher.position_scores(tokens, positions)
+    same = get_algorithm("distill")({"max_length": 10})
+    same.attach_teacher(teacher, np.arange(n))
+    reversed_map = np.arange(n)[::-1].copy()  # student item j is teacher item n - 1 - j ...
+    reversed_map[0] = -1  # ... but student item 0 is new to the teacher
+    mapped = get_algorithm("distill")({"max_length": 10})
+    mapped.attach_teacher(teacher, reversed_map)
+
+    assert torch.equal(same._teacher_logits(tokens, positions), direct)
+    through_map = mapped._teacher_logits(torch.where(tokens > 0, n + 1 - tokens, 0), positions)
+    assert torch.equal(through_map[:, 1:], direct.flip(1)[:, 1:])
+    assert bool((through_map[:, 0] == VERY_LOW_LOGIT).all())
 
 
 def _teacher_states(teacher, data, max_length: int, unknown: int | None = None) -> torch.Tensor:

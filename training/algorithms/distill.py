@@ -178,6 +178,28 @@ class _TeacherAtHistories:
         return self.student._teacher_logits(self.tokens[rows], self.positions[rows]).cpu()
 
 
+def softened_divergence(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
+    """``KL(softmax(teacher / T) ‖ softmax(student / T))`` of each row of two ``(P, n)`` score matrices, ``(P,)``,
+    differentiable in ``student``.
+
+    Written as ``logsumexp(s) − p·s − (logsumexp(t) − p·t)`` with ``p = softmax(t)`` (``s``, ``t`` the scores over
+    ``T``): two reductions over the student's scores where the textbook form (``F.kl_div`` of two
+    ``log_softmax``) makes several full-size temporaries, the costliest step of a student's training on many
+    items. Its gradient is the same, ``(softmax(s) − p) / T``.
+    """
+    if temperature != 1.0:
+        student, teacher = student / temperature, teacher / temperature
+    with torch.no_grad():
+        target = torch.softmax(teacher, dim=1)
+        teacher_part = torch.logsumexp(teacher, dim=1) - _row_dots(target, teacher)
+    return torch.logsumexp(student, dim=1) - _row_dots(target, student) - teacher_part
+
+
+def _row_dots(left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+    """``(left * right).sum(1)`` of two ``(P, n)`` matrices, without the ``(P, n)`` product."""
+    return torch.bmm(left[:, None, :], right[:, :, None]).reshape(len(left))
+
+
 @register
 class DistilledSASRec(SASRec):
     name = "distill"
@@ -198,6 +220,7 @@ class DistilledSASRec(SASRec):
         super().__init__(params, device=device, seed=seed)
         self.teacher: Recommender | None = None
         self._teacher_items = torch.zeros(0, dtype=torch.long)
+        self._teacher_identity = False
         # While fitting from a sequential teacher with teacher_init: its maps into our dimensions.
         self._subspace: Subspace | None = None
         # With tail_size: (n_items,) bool, the items with full-size embeddings (set by fit, or by loading).
@@ -241,6 +264,8 @@ class DistilledSASRec(SASRec):
             raise ValueError(f"a {teacher.name} model cannot be a teacher: it cannot score item sequences")
         self.teacher = teacher
         self._teacher_items = torch.from_numpy(item_map)
+        # The same items in the same order: the teacher's scores need no mapping.
+        self._teacher_identity = teacher.n_items == len(item_map) and bool((item_map == np.arange(len(item_map))).all())
 
     def parameter_count_for(self, n_items: int) -> int:
         """The parameters this student will have once fitted on ``n_items`` items (to size it before fitting)."""
@@ -387,18 +412,14 @@ class DistilledSASRec(SASRec):
         student = self._training_logits(self._network.logits(hidden, items.table, kept=items.kept).float())
         temperature, alpha = self.hparams["temperature"], self.hparams["alpha"]
         teacher = self._training_logits(self._teacher_logits(batch.inputs, scored))
-        divergence = F.kl_div(
-            F.log_softmax(student / temperature, dim=1),
-            F.log_softmax(teacher / temperature, dim=1),
-            log_target=True,
-            reduction="none",
-        ).sum(1)
+        divergence = softened_divergence(student, teacher, temperature)
         with_truth = trained[scored]
         weights = torch.where(with_truth, 1.0, self.hparams["serving_weight"])
         loss = alpha * temperature**2 * (weights * divergence).sum() / weights.sum().clamp_min(1e-12)
         if bool(with_truth.any()):
             targets = self._items_by_event[batch.target_events[trained]]
-            loss = loss + (1 - alpha) * F.cross_entropy(student[with_truth], targets)
+            if alpha < 1:  # at alpha 1 the ground truth weighs nothing: not computed
+                loss = loss + (1 - alpha) * F.cross_entropy(student[with_truth], targets)
             loss = loss + self._content_only_loss(hidden[with_truth], targets, items.content)
         return loss, len(divergence)
 
@@ -413,6 +434,8 @@ class DistilledSASRec(SASRec):
         else:
             logits = teacher.score_sequences(self._prefixes(inputs, trained, item_map))
         logits = logits.to(inputs.device).float()
+        if self._teacher_identity:
+            return logits
         known = item_map >= 0
         mapped = torch.full((len(logits), len(item_map)), VERY_LOW_LOGIT, device=inputs.device)
         mapped[:, known] = logits[:, item_map[known]]
