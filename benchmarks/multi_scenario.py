@@ -5,6 +5,7 @@ student, and content / hybrid models on cold items.
                                                   [--epochs 200] [--out NAME]
                                                   [--parts adaptation cold teacher-init students]
                                                   [--hybrids prior side] [--cold-draws N]
+                                                  [--prior-param NAME=VALUE ...]
                                                   [--scenarios NAME ...] [--seeds N] [--student-layers 1 [2]]
                                                   [--student-tail-size T] [--student-head-items H]
                                                   [--student-serving-weight W]
@@ -34,7 +35,8 @@ ranked by the ridge alone; early-stopped on the warm validation) and SASRec with
 prior hybrid too) are those that rank pseudo-cold films best on average over 3 draws (another 10% of the warm
 films held out of a fitting); the side hybrid's content_rank (16, 64 or all 384 dimensions; or the given
 --content-rank) and epoch count are chosen on the first of those draws, and it is then fitted on every warm film
-for that many epochs.
+for that many epochs. --prior-param sets others of the content-prior hybrid's hyperparameters (SASRec's, e.g.
+prior_dropout=0 prior_folds=1, to see what its training adds to the warm films; the cold films are the ridge's).
 Each hybrid's ratio to popularity on the cold films, and each student's share of (b)'s NDCG@10 in the
 teacher-init and students parts, come with a 95% paired bootstrap interval over the evaluated users.
 teacher-init trains each student twice, item embeddings fresh and from the teacher's; students repeats
@@ -146,6 +148,13 @@ def main() -> None:
         "most of the part's time).",
     )
     parser.add_argument(
+        "--prior-param",
+        nargs="+",
+        default=[],
+        metavar="NAME=VALUE",
+        help="(e): more of the content-prior hybrid's hyperparameters (SASRec's), e.g. prior_dropout=0 prior_folds=1.",
+    )
+    parser.add_argument(
         "--cold-draws",
         type=int,
         default=1,
@@ -225,6 +234,7 @@ def main() -> None:
         student_params = {name: get_algorithm("distill")(student_params).hparams[name] for name in student_params}
     except HyperparameterError as error:
         parser.error(f"--student-param: {error}")
+    prior_params = hybrid_params(parser, args.prior_param)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     threads = torch.get_num_threads()  # recorded: float sums, and so the seeded figures, depend on it
     figures: dict[str, float | int | str] = {"device": args.device, "epochs_cap": args.epochs, "torch_threads": threads}
@@ -241,7 +251,7 @@ def main() -> None:
             dataset.features = np.load(args.features / f"{name}.npy")
         results = adaptation(dataset, args.device, args.epochs) if "adaptation" in args.parts else {}
         draws = [
-            cold_items(dataset, args.device, args.epochs, args.content_rank, draw, args.hybrids)
+            cold_items(dataset, args.device, args.epochs, args.content_rank, draw, args.hybrids, prior_params)
             for draw in range(args.cold_draws if "cold" in args.parts else 0)
         ]
         figures.update(flatten(name, results, draws))
@@ -288,12 +298,31 @@ def main() -> None:
         f"{'' if args.content_rank is None else f' --content-rank {args.content_rank}'}"
         f"{'' if args.cold_draws == 1 else f' --cold-draws {args.cold_draws}'}"
         f"{'' if args.hybrids == list(HYBRIDS) else ' --hybrids ' + ' '.join(args.hybrids)}"
+        f"{' --prior-param ' + ' '.join(args.prior_param) if args.prior_param and 'cold' in args.parts else ''}"
         f"{'' if len(args.scenarios) == len(GROUPS) else ' --scenarios ' + ' '.join(args.scenarios)}"
         f"{student_flags}"
         f"{'' if args.out == 'multi_scenario' else ' --out ' + args.out}` — {machine()}, {threads} torch threads. "
         "Rule, protocol and models are in the script's docstring.\n\n" + "\n\n".join(sections),
     )
     print(json.dumps(figures, indent=2))
+
+
+PRIOR_HYBRID_SET = ("content", "prior_rank", "prior_l2", "epochs")  # what (e) itself sets for the prior hybrid
+
+
+def hybrid_params(parser: argparse.ArgumentParser, settings: Sequence[str]) -> dict:
+    """``--prior-param``'s ``NAME=VALUE`` settings as SASRec takes them (the parser exits on a bad one)."""
+    params = {}
+    for setting in settings:
+        name, equals, value = setting.partition("=")
+        if not equals or name in PRIOR_HYBRID_SET:
+            parser.error(f"--prior-param {setting}: give NAME=VALUE, for a hyperparameter (e) does not set itself")
+        params[name] = value
+    try:
+        checked = get_algorithm("sasrec")({"content": "prior", **params}).hparams
+    except HyperparameterError as error:
+        parser.error(f"--prior-param: {error}")
+    return {name: checked[name] for name in params}
 
 
 def per_scenario_figures(dataset: str, results: dict[str, dict]) -> dict[str, float]:
@@ -780,8 +809,10 @@ def cold_items(
     content_rank: int | None = None,
     draw: int = 0,
     hybrids: Sequence[str] = ("prior", "side"),
+    prior_params: dict | None = None,
 ) -> dict[str, float]:
-    """(e) on one draw of the cold films (``draw`` 0 is the reported one; others show how much it varies)."""
+    """(e) on one draw of the cold films (``draw`` 0 is the reported one; others show how much it varies);
+    ``prior_params`` are more of the content-prior hybrid's hyperparameters."""
     data = dataset.data
     rng = np.random.default_rng(11 + draw)
     cold = rng.choice(data.n_items, size=max(1, data.n_items // 10), replace=False)
@@ -830,7 +861,7 @@ def cold_items(
     out["sasrec_ndcg"] = evaluate(plain, train, test, ks=[10], exclude=exclude)["metrics"]["ndcg@10"]
     split = ColdSplit(train, validation, test, exclude, cold, popularity_per_user)
     if "prior" in hybrids:
-        out.update(prior_hybrid(split, device, epochs, ridge_choice))
+        out.update(prior_hybrid(split, device, epochs, ridge_choice, **(prior_params or {})))
     if "side" in hybrids:
         out.update(side_hybrid(split, device, epochs, pseudo, content_rank))
     return out
@@ -849,13 +880,13 @@ class ColdSplit:
     popularity_per_user: np.ndarray
 
 
-def prior_hybrid(split: ColdSplit, device: str, epochs: int, ridge_choice: dict) -> dict:
-    """(e)'s content-prior hybrid: SASRec with the chosen content ridge as its prior, early-stopped on the warm
-    validation."""
+def prior_hybrid(split: ColdSplit, device: str, epochs: int, ridge_choice: dict, **params) -> dict:
+    """(e)'s content-prior hybrid: SASRec with the chosen content ridge as its prior (and ``params``, recorded
+    where numeric), early-stopped on the warm validation."""
     train, validation, test, exclude = split.train, split.validation, split.test, split.exclude
     say("  the content-prior hybrid, early-stopped on the warm validation")
-    out = {}
-    prior_params = {"prior_rank": ridge_choice["params"]["rank"], "prior_l2": ridge_choice["params"]["l2"]}
+    out = {f"prior_hybrid_{name}": float(value) for name, value in params.items() if isinstance(value, int | float)}
+    prior_params = {"prior_rank": ridge_choice["params"]["rank"], "prior_l2": ridge_choice["params"]["l2"], **params}
     prior, _ = fit("sasrec", train, validation, device, epochs, content="prior", **prior_params)
     out.update(warm_figures("prior_hybrid", prior, train, validation, split.cold))
     result = evaluate(prior, train, test, ks=[10], exclude=exclude)
@@ -1147,9 +1178,12 @@ def cold_markdown(cold: dict) -> str:
         ("SASRec, no content", *cold_ndcg("sasrec"), *warm("sasrec"), "early-stopped on the warm validation"),
     ]  # fmt: skip
     if "prior_hybrid" in trained_hybrids(cold):
+        given = [
+            f"{name} {cold[f'prior_hybrid_{name}']:g}" for name in PRIOR_SETTINGS if f"prior_hybrid_{name}" in cold
+        ]
         rows.append(("**hybrid, content prior**", *cold_ndcg("prior_hybrid", interval=True), *warm("prior_hybrid"),
                      "SASRec plus the content ridge above as a prior (cross-fitted while training); early-stopped "
-                     "on the warm validation"))  # fmt: skip
+                     f"on the warm validation{''.join(f'; {text}' for text in given)}"))  # fmt: skip
     if "hybrid" in trained_hybrids(cold):
         rows.append(("hybrid, content side", *cold_ndcg("hybrid", interval=True), *warm("hybrid"),
                      f"content_rank {cold['hybrid_content_rank']}, {cold['hybrid_epochs']} epochs, chosen on the "
@@ -1168,6 +1202,7 @@ def cold_markdown(cold: dict) -> str:
     )
 
 
+PRIOR_SETTINGS = [param.name for param in get_algorithm("sasrec").params if param.name not in PRIOR_HYBRID_SET]
 HYBRID_TITLES = {"prior_hybrid": "hybrid, content prior", "hybrid": "hybrid, content side"}
 
 
