@@ -1181,9 +1181,11 @@ def cold_markdown(cold: dict) -> str:
         given = [
             f"{name} {cold[f'prior_hybrid_{name}']:g}" for name in PRIOR_SETTINGS if f"prior_hybrid_{name}" in cold
         ]
+        folds = cold.get("prior_hybrid_prior_folds", SASREC_DEFAULTS["prior_folds"])
         rows.append(("**hybrid, content prior**", *cold_ndcg("prior_hybrid", interval=True), *warm("prior_hybrid"),
-                     "SASRec plus the content ridge above as a prior (cross-fitted while training); early-stopped "
-                     f"on the warm validation{''.join(f'; {text}' for text in given)}"))  # fmt: skip
+                     "SASRec plus the content ridge above as a prior"
+                     f"{' (cross-fitted while training)' if folds > 1 else ''}; early-stopped on the warm validation"
+                     f"{''.join(f'; {text}' for text in given)}"))  # fmt: skip
     if "hybrid" in trained_hybrids(cold):
         rows.append(("hybrid, content side", *cold_ndcg("hybrid", interval=True), *warm("hybrid"),
                      f"content_rank {cold['hybrid_content_rank']}, {cold['hybrid_epochs']} epochs, chosen on the "
@@ -1202,6 +1204,7 @@ def cold_markdown(cold: dict) -> str:
     )
 
 
+SASREC_DEFAULTS = {param.name: param.default for param in get_algorithm("sasrec").params}
 PRIOR_SETTINGS = [param.name for param in get_algorithm("sasrec").params if param.name not in PRIOR_HYBRID_SET]
 HYBRID_TITLES = {"prior_hybrid": "hybrid, content prior", "hybrid": "hybrid, content side"}
 
