@@ -225,16 +225,10 @@ def main() -> None:
     student_params = student_params if args.student_tail_size else {}
     if args.student_serving_weight:
         student_params["serving_weight"] = args.student_serving_weight
-    for setting in args.student_param:
-        name, equals, value = setting.partition("=")
-        if not equals or name in ("embedding_size", "layers", "epochs", *student_params):
-            parser.error(f"--student-param {setting}: give NAME=VALUE, for a hyperparameter no other flag sets")
-        student_params[name] = value
-    try:
-        student_params = {name: get_algorithm("distill")(student_params).hparams[name] for name in student_params}
-    except HyperparameterError as error:
-        parser.error(f"--student-param: {error}")
-    prior_params = hybrid_params(parser, args.prior_param)
+    student_params = named_params(
+        parser, "--student-param", "distill", args.student_param, ("embedding_size", "layers", "epochs"), student_params
+    )
+    prior_params = named_params(parser, "--prior-param", "sasrec", args.prior_param, PRIOR_HYBRID_SET, {}, PRIOR_MODE)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     threads = torch.get_num_threads()  # recorded: float sums, and so the seeded figures, depend on it
     figures: dict[str, float | int | str] = {"device": args.device, "epochs_cap": args.epochs, "torch_threads": threads}
@@ -307,21 +301,31 @@ def main() -> None:
     print(json.dumps(figures, indent=2))
 
 
-PRIOR_HYBRID_SET = ("content", "prior_rank", "prior_l2", "epochs")  # what (e) itself sets for the prior hybrid
+PRIOR_MODE = {"content": "prior"}
+PRIOR_HYBRID_SET = (*PRIOR_MODE, "prior_rank", "prior_l2", "epochs")  # what (e) itself sets for the prior hybrid
 
 
-def hybrid_params(parser: argparse.ArgumentParser, settings: Sequence[str]) -> dict:
-    """``--prior-param``'s ``NAME=VALUE`` settings as SASRec takes them (the parser exits on a bad one)."""
-    params = {}
+def named_params(
+    parser: argparse.ArgumentParser,
+    flag: str,
+    algorithm: str,
+    settings: Sequence[str],
+    reserved: Sequence[str],
+    given: dict,
+    context: dict | None = None,
+) -> dict:
+    """``given`` plus a flag's ``NAME=VALUE`` settings, as ``algorithm`` takes them (checked with ``context``
+    beside them; the parser exits on a bad one, or on a name in ``reserved`` or ``given``)."""
+    params = dict(given)
     for setting in settings:
         name, equals, value = setting.partition("=")
-        if not equals or name in PRIOR_HYBRID_SET:
-            parser.error(f"--prior-param {setting}: give NAME=VALUE, for a hyperparameter (e) does not set itself")
+        if not equals or name in (*reserved, *params):
+            parser.error(f"{flag} {setting}: give NAME=VALUE, for a hyperparameter no other flag or part sets")
         params[name] = value
     try:
-        checked = get_algorithm("sasrec")({"content": "prior", **params}).hparams
+        checked = get_algorithm(algorithm)({**(context or {}), **params}).hparams
     except HyperparameterError as error:
-        parser.error(f"--prior-param: {error}")
+        parser.error(f"{flag}: {error}")
     return {name: checked[name] for name in params}
 
 
@@ -1205,7 +1209,7 @@ def cold_markdown(cold: dict) -> str:
 
 
 SASREC_DEFAULTS = {param.name: param.default for param in get_algorithm("sasrec").params}
-PRIOR_SETTINGS = [param.name for param in get_algorithm("sasrec").params if param.name not in PRIOR_HYBRID_SET]
+PRIOR_SETTINGS = [name for name in SASREC_DEFAULTS if name not in PRIOR_HYBRID_SET]
 HYBRID_TITLES = {"prior_hybrid": "hybrid, content prior", "hybrid": "hybrid, content side"}
 
 
