@@ -385,19 +385,19 @@ def item_groups(dataset: Dataset) -> np.ndarray:
 
 
 class Timer:
-    """Progress callback recording when each epoch ended and its figures; the best epoch is the one with the
-    highest ``metric`` (the one the model keeps)."""
+    """Progress callback recording when each epoch ended and its figures."""
 
-    def __init__(self, metric: str = "ndcg@10") -> None:
-        self.start, self.metric = time.perf_counter(), metric
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
         self.epochs: list[tuple[float, dict[str, float]]] = []
 
     def __call__(self, report: EpochReport) -> None:
         self.epochs.append((time.perf_counter() - self.start, report.validation))
 
-    def summary(self) -> dict[str, float]:
+    def summary(self, kept_epoch: int | None) -> dict[str, float]:
+        """Times and figures; "best" is the ``kept_epoch`` whose weights the model kept (the last when None)."""
         times = [t for t, _ in self.epochs]
-        best = max(range(len(self.epochs)), key=lambda i: self.epochs[i][1].get(self.metric, 0.0)) if times else 0
+        best = min(kept_epoch or len(times), len(times)) - 1
         per_epoch = statistics.median(np.diff([0.0, *times])) if times else 0.0
         kept = self.epochs[best][1] if times else {}
         return {
@@ -416,9 +416,9 @@ def fit(
     model = get_algorithm(algorithm)({"epochs": epochs, **params}, device=device, seed=seed)
     if before is not None:
         before(model)
-    timer = Timer(AGREEMENT if model.hparams.get("select_by") == "teacher" else "ndcg@10")
+    timer = Timer()
     model.fit(train, timer, validation=validation)
-    summary = timer.summary()
+    summary = timer.summary(model.kept_epoch)
     say(f"    {algorithm}: {summary['epochs']} epochs, {summary['seconds_total']:.0f} s")
     return model, summary
 

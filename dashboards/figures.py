@@ -22,9 +22,9 @@ def to_html(figure: go.Figure, *, element_id: str) -> str:
     return figure.to_html(full_html=False, include_plotlyjs=False, div_id=element_id, config=CONFIG)
 
 
-def training_curve(history: Sequence[dict]) -> go.Figure:
+def training_curve(history: Sequence[dict], kept_epoch: int | None = None) -> go.Figure:
     """Loss (left axis) and validation metrics, and a student's agreement with its teacher (right axis), per
-    epoch."""
+    epoch; a dotted line marks the ``kept_epoch`` whose weights the model kept."""
     epochs = [entry.get("epoch") for entry in history]
     figure = go.Figure()
     if any("loss" in entry for entry in history):
@@ -38,6 +38,8 @@ def training_curve(history: Sequence[dict]) -> go.Figure:
         figure.add_trace(
             go.Scatter(x=epochs, y=[e.get(name) for e in history], name=label, yaxis="y2", mode="lines+markers")
         )
+    if kept_epoch is not None:
+        figure.add_vline(x=kept_epoch, line_dash="dot", line_color="#666", annotation_text=f"kept: epoch {kept_epoch}")
     figure.update_layout(
         **LAYOUT,
         title="Training curve",

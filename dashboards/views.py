@@ -190,7 +190,9 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     ancestors, children = training_selectors.run_lineage(run=run)
     context = {
         "run": run,
-        "curve": figures.to_html(figures.training_curve(run.history), element_id="curve-plot") if run.history else None,
+        "curve": figures.to_html(figures.training_curve(run.history, run.kept_epoch), element_id="curve-plot")
+        if run.history
+        else None,
         "metrics_plot": figures.to_html(figures.metrics_by_k(run.metrics, ks), element_id="metrics-plot")
         if run.metrics
         else None,

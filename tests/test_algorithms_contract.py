@@ -142,6 +142,8 @@ def test_reports_progress_and_keeps_the_best_validation_state(name):
     reported = [report.validation["ndcg@10"] for report in reports if "ndcg@10" in report.validation]
     assert reports and reported
     assert mean_ndcg(model, split.train, split.validation) == pytest.approx(max(reported), abs=1e-9)
+    iterative = reports[0].phase == "train"
+    assert model.kept_epoch == (reports[int(np.argmax(reported))].step if iterative else None)
 
 
 @pytest.mark.parametrize("name", algorithm_names())
@@ -149,9 +151,10 @@ def test_an_empty_validation_set_counts_as_none(name):
     data = planted_data()
     empty = HeldOut.from_pairs(data.n_users, data.n_items, np.zeros(0), np.zeros(0))
     reports: list[EpochReport] = []
-    fitted(name, data, progress=reports.append, validation=empty)
+    model = fitted(name, data, progress=reports.append, validation=empty)
     assert reports and all(report.validation == {} for report in reports)
     assert reports[-1].step == reports[-1].total  # nothing stopped it early
+    assert model.kept_epoch == (reports[-1].step if reports[0].phase == "train" else None)  # the last epoch's
 
 
 @pytest.mark.parametrize("name", algorithm_names())

@@ -128,6 +128,7 @@ def test_run_page_shows_curve_metrics_lineage_and_checksum(viewer):
     assert run.artifact_sha256 in page and 'data-testid="lineage"' in page
     assert 'data-testid="slices-table"' in page
     assert "plotly/plotly.min.js" in page
+    assert run.kept_epoch and f"kept the weights of epoch {run.kept_epoch}<" in page
 
 
 def test_compare_page_shows_intervals_tests_and_histogram(viewer):
@@ -203,3 +204,11 @@ def test_the_training_curve_names_a_students_agreement_with_its_teacher_apart_fr
     traces = {trace.name: list(trace.y) for trace in figure.data}
     assert traces == {"training loss": [2.0, 1.5], "validation ndcg@10": [0.1, 0.2],
                       "teacher agreement@10": [0.4, 0.6]}  # fmt: skip
+
+
+def test_the_training_curve_marks_the_kept_epoch():
+    history = [{"phase": "train", "epoch": epoch, "loss": 1.0 / epoch, "ndcg@10": 0.1} for epoch in (1, 2, 3)]
+
+    assert not training_curve(history).layout.shapes
+    (line,) = training_curve(history, kept_epoch=2).layout.shapes
+    assert (line.x0, line.x1, line.line.dash) == (2, 2, "dot")

@@ -56,6 +56,19 @@ def test_a_run_records_metrics_snapshot_history_and_artifact():
     assert run.device == "cpu" and run.worker
 
 
+def test_a_run_records_the_epoch_whose_weights_it_kept(api):
+    clustered_catalog()
+    iterative = _trained("bpr", epochs=12, early_stopping_patience=12)
+    one_shot = training_run_create(scenario=iterative.scenario, algorithm="popularity", params={})
+    training_run_execute(run_id=one_shot.pk, device="cpu")
+    one_shot.refresh_from_db()
+
+    ndcgs = [entry["ndcg@10"] for entry in iterative.history]
+    assert iterative.kept_epoch == iterative.history[int(np.argmax(ndcgs))]["epoch"]
+    assert api.get(f"/api/v1/runs/{iterative.pk}/").json()["kept_epoch"] == iterative.kept_epoch
+    assert one_shot.kept_epoch is None and api.get(f"/api/v1/runs/{one_shot.pk}/").json()["kept_epoch"] is None
+
+
 def test_the_same_seed_reproduces_the_metrics_exactly():
     clustered_catalog()
     first = _trained("bpr", epochs=3)

@@ -268,6 +268,7 @@ def test_select_by_teacher_keeps_the_epoch_whose_lists_agree_most_with_the_teach
     agreements = [report.validation["teacher_agreement@10"] for report in reports]
     ndcgs = [report.validation["ndcg@10"] for report in reports]  # still measured, no longer deciding
     assert np.argmax(agreements) != np.argmax(ndcgs)  # so the two rules keep different epochs here
+    assert student.kept_epoch == reports[int(np.argmax(agreements))].step
     theirs, ours = _teacher_lists(teacher, data), _teacher_lists(student, data)
     kept = (ours[:, :, None] == theirs[:, None, :]).any(dim=2).float().mean().item()
     assert kept == pytest.approx(max(agreements), abs=1e-6)

@@ -63,6 +63,9 @@ class TrainingRun(models.Model):
     data_snapshot = models.JSONField(default=dict, blank=True)
     metrics = models.JSONField(default=dict, blank=True)
     history = models.JSONField(default=list, blank=True, help_text="Per epoch: loss and validation metrics.")
+    kept_epoch = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The epoch whose weights the model kept (early stopping's best)."
+    )
     artifact_path = models.CharField(max_length=500, blank=True, default="")
     artifact_sha256 = models.CharField(max_length=64, blank=True, default="")
     artifact_size = models.BigIntegerField(null=True, blank=True)

@@ -256,6 +256,7 @@ def _execute(run: TrainingRun, device: str) -> str:
         artifact_sha256=saved.sha256,
         artifact_size=saved.size,
         serving=serving,
+        kept_epoch=model.kept_epoch,
     )
 
 

@@ -212,6 +212,8 @@ class Recommender(ABC):
         self.seed = seed
         self.n_users = 0
         self.n_items = 0
+        # After an iterative fit: the epoch (1-based) whose state the model kept; None for a model fitted in one go.
+        self.kept_epoch: int | None = None
 
     @abstractmethod
     def fit(
@@ -363,7 +365,8 @@ class EarlyStopping:
 
     ``measure`` adds figures of the model's own to each epoch's (no arguments, returns ``{name: value}``);
     ``metric`` names the figure that picks the best epoch, validation NDCG@10 by default. A measured
-    ``metric`` is there with or without a validation set.
+    ``metric`` is there with or without a validation set. :meth:`restore_best` records the kept epoch on the
+    model (``kept_epoch``): the best one, or the last when nothing picked one.
     """
 
     metric = "ndcg@10"
@@ -382,6 +385,8 @@ class EarlyStopping:
         self.measure, self.metric = measure, metric or type(self).metric
         self.best_score = -1.0
         self.best_state: dict[str, torch.Tensor] | None = None
+        self.best_epoch: int | None = None
+        self.epochs = 0  # observed so far
         self.epochs_without_improvement = 0
 
     @property
@@ -391,6 +396,7 @@ class EarlyStopping:
     def observe(self) -> dict[str, float]:
         """Score the current model; returns ``{"ndcg@10": value}`` (empty without validation) and what
         ``measure`` gives."""
+        self.epochs += 1
         scores = validation_scores(self.model, self.train, self.validation)
         if self.measure is not None:
             scores |= self.measure()
@@ -398,7 +404,7 @@ class EarlyStopping:
             return scores
         score = scores[self.metric]
         if score > self.best_score:
-            self.best_score, self.epochs_without_improvement = score, 0
+            self.best_score, self.best_epoch, self.epochs_without_improvement = score, self.epochs, 0
             self.best_state = {key: value.detach().clone() for key, value in self.model.state_tensors().items()}
         else:
             self.epochs_without_improvement += 1
@@ -407,6 +413,7 @@ class EarlyStopping:
     def restore_best(self) -> None:
         if self.best_state is not None:
             self.model.load_state_tensors(self.best_state)
+        self.model.kept_epoch = self.best_epoch if self.best_state is not None else (self.epochs or None)
 
 
 def validation_scores(model: Recommender, train: InteractionData, validation: HeldOut | None) -> dict[str, float]:

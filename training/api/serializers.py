@@ -37,6 +37,7 @@ class TrainingRunSerializer(serializers.ModelSerializer):
             "data_snapshot",
             "metrics",
             "history",
+            "kept_epoch",
             "artifact_sha256",
             "artifact_size",
             "serving",
