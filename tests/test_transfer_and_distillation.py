@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from dashboards.services import account_create
 from tests.test_groups import _group
 from tests.test_sequential_models import SMALL_PARAMS, events, successor_data
+from training.algorithms import distill
 from training.algorithms.base import EpochReport
 from training.algorithms.distill import Subspace, softened_divergence
 from training.algorithms.params import HyperparameterError
@@ -133,6 +134,35 @@ def test_the_teachers_scores_reach_the_student_through_the_item_map():
     through_map = mapped._teacher_logits(torch.where(tokens > 0, n + 1 - tokens, 0), positions)
     assert torch.equal(through_map[:, 1:], direct.flip(1)[:, 1:])
     assert bool((through_map[:, 0] == VERY_LOW_LOGIT).all())
+
+
+def test_a_student_computes_its_teachers_targets_once_and_learns_as_from_each_batchs_own(monkeypatch):
+    teacher, data = _fitted_parent(epochs=3)
+    windows = len(training_windows(UserSequences.from_data(data), 10, 5)[0]) + data.n_users  # serving_weight: +1 each
+    scored = []
+    position_scores = teacher.position_scores
+    monkeypatch.setattr(
+        teacher, "position_scores", lambda tokens, at: scored.append(len(tokens)) or position_scores(tokens, at)
+    )
+    params = {"embedding_size": 8, "max_length": 10, "batch_size": 8, "epochs": 3, "dropout": 0.0, "alpha": 0.5,
+              "temperature": 2.0, "serving_weight": 1.0}  # fmt: skip
+
+    def fitted() -> tuple[dict[str, torch.Tensor], list[float]]:
+        student, reports = get_algorithm("distill")(params, seed=0), []
+        student.attach_teacher(teacher, np.arange(data.n_items)[::-1].copy())  # mapped: student item j is n - 1 - j
+        student.fit(data, reports.append)
+        return student.state_tensors(), [report.loss for report in reports]
+
+    kept, kept_losses = fitted()
+    assert sum(scored) == windows  # each window once, before the first epoch
+    scored.clear()
+    monkeypatch.setattr(distill, "TEACHER_TARGET_BYTES", 0)  # too little memory to keep them: each batch's own
+    batched, batched_losses = fitted()
+    assert sum(scored) == windows * params["epochs"]
+
+    assert kept_losses == pytest.approx(batched_losses, rel=1e-5)
+    for name, value in kept.items():
+        assert torch.allclose(value, batched[name], atol=1e-5), name
 
 
 def _teacher_states(teacher, data, max_length: int, unknown: int | None = None) -> torch.Tensor:

@@ -182,22 +182,61 @@ def softened_divergence(student: torch.Tensor, teacher: torch.Tensor, temperatur
     """``KL(softmax(teacher / T) ‖ softmax(student / T))`` of each row of two ``(P, n)`` score matrices, ``(P,)``,
     differentiable in ``student``.
 
-    Written as ``logsumexp(s) − p·s − (logsumexp(t) − p·t)`` with ``p = softmax(t)`` (``s``, ``t`` the scores over
-    ``T``): two reductions over the student's scores where the textbook form (``F.kl_div`` of two
-    ``log_softmax``) makes several full-size temporaries, the costliest step of a student's training on many
-    items. Its gradient is the same, ``(softmax(s) − p) / T``.
+    Written as the cross-entropy of ``p = softmax(t)`` against the student's ``s``, ``logsumexp(s) − p·s``, less
+    ``p``'s entropy ``H(p) = logsumexp(t) − p·t`` (``s``, ``t`` the scores over ``T``): one fused pass over the
+    student's scores (PyTorch's cross-entropy with probability targets, about twice as fast forward and backward
+    as a ``logsumexp`` and a row dot product) where the textbook form (``F.kl_div`` of two ``log_softmax``) makes
+    several full-size temporaries, in the costliest step of a student's training on many items. Its gradient is
+    the same, ``(softmax(s) − p) / T``.
     """
+    return divergence_to(student, *softened_targets(teacher, temperature), temperature)
+
+
+@torch.no_grad()
+def softened_targets(teacher: torch.Tensor, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The teacher's side of :func:`softened_divergence`, which the student's training does not change: for each
+    row of a ``(P, n)`` score matrix, ``p = softmax(teacher / T)`` ``(P, n)`` and its entropy ``(P,)``."""
     if temperature != 1.0:
-        student, teacher = student / temperature, teacher / temperature
-    with torch.no_grad():
-        target = torch.softmax(teacher, dim=1)
-        teacher_part = torch.logsumexp(teacher, dim=1) - _row_dots(target, teacher)
-    return torch.logsumexp(student, dim=1) - _row_dots(target, student) - teacher_part
+        teacher = teacher / temperature
+    target = torch.softmax(teacher, dim=1)
+    return target, F.cross_entropy(teacher, target, reduction="none")  # p's entropy: its cross-entropy with itself
 
 
-def _row_dots(left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
-    """``(left * right).sum(1)`` of two ``(P, n)`` matrices, without the ``(P, n)`` product."""
-    return torch.bmm(left[:, None, :], right[:, :, None]).reshape(len(left))
+def divergence_to(student: torch.Tensor, target: torch.Tensor, entropy: torch.Tensor, temperature: float):
+    """:func:`softened_divergence` from the teacher's side already computed (:func:`softened_targets`)."""
+    if temperature != 1.0:
+        student = student / temperature
+    return F.cross_entropy(student, target, reduction="none") - entropy
+
+
+# The most memory (bytes) a student's fit gives to its teacher's targets, kept for the whole fit rather than computed
+# again in every epoch (TeacherTargets); a fit whose targets would take more computes each batch's as it goes.
+TEACHER_TARGET_BYTES = 2 * 1024**3
+
+
+@dataclasses.dataclass(frozen=True)
+class TeacherTargets:
+    """The teacher's softened distribution (:func:`softened_targets`) at every position a student's windows score,
+    computed once before training: the teacher does not change, so each epoch would compute the same again (its
+    forward pass, its scores over every item and their softmax, about a fifth of a student's epoch on thousands of
+    items). Window ``w``'s positions, in the order ``positions[w]`` lists them, are rows ``starts[w]`` to
+    ``starts[w] + counts[w]`` of ``target`` ``(P, n_items)`` and ``entropy`` ``(P,)``."""
+
+    starts: torch.Tensor
+    counts: torch.Tensor
+    target: torch.Tensor
+    entropy: torch.Tensor
+
+    @classmethod
+    def size_in_bytes(cls, positions: int, n_items: int) -> int:
+        return positions * (n_items + 1) * torch.finfo(torch.float32).bits // 8
+
+    def rows(self, windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The targets and entropies of the positions of ``windows`` ``(b,)`` (indexes), window after window."""
+        counts = self.counts[windows]
+        shift = self.starts[windows] - (torch.cumsum(counts, 0) - counts)  # each window's rows: start - rows before
+        index = torch.repeat_interleave(shift, counts) + torch.arange(int(counts.sum()), device=counts.device)
+        return self.target[index], self.entropy[index]
 
 
 @register
@@ -229,6 +268,8 @@ class DistilledSASRec(SASRec):
         self._teacher_lists: TeacherLists | None = None
         # While fitting: each user's latest history (_serving_rows), read by the lists, the init and the windows.
         self._serving: ServingRows | None = None
+        # While fitting, where they fit in TEACHER_TARGET_BYTES: the teacher's targets at the training windows.
+        self._targets: TeacherTargets | None = None
 
     def _check_architecture(self, hparams: dict[str, Any]) -> None:
         super()._check_architecture(hparams)
@@ -342,7 +383,7 @@ class DistilledSASRec(SASRec):
         try:
             super().fit(data, progress, validation=validation)
         finally:
-            self._subspace = self._teacher_lists = self._serving = None
+            self._subspace = self._teacher_lists = self._serving = self._targets = None
 
     @torch.no_grad()
     def _teacher_subspace(self, sequences: UserSequences, serving: ServingRows) -> Subspace | None:
@@ -393,26 +434,55 @@ class DistilledSASRec(SASRec):
 
     def _windows(self, sequences: UserSequences) -> Windows:
         """The training windows, and with ``serving_weight`` one more per user: its latest history, whose last
-        position learns the teacher's scores alone."""
+        position learns the teacher's scores alone. Numbered (``ids``), with the teacher's targets at them kept
+        where they fit in ``TEACHER_TARGET_BYTES`` (:class:`TeacherTargets`)."""
         windows = super()._windows(sequences)
-        if not self.hparams["serving_weight"]:
-            return windows
-        assert self._serving is not None  # set by fit for its duration, from the same training data
-        users, tokens, positions = (torch.from_numpy(array).to(self.device) for array in self._serving)
-        targets = torch.where(positions, SERVING, -1)
-        offsets = None if windows.offsets is None else torch.cat([windows.offsets, self.history_offsets[users]])
-        folds = None if windows.folds is None else torch.cat([windows.folds, self._user_folds[users]])
-        return Windows(torch.cat([windows.inputs, tokens]), torch.cat([windows.target_events, targets]), offsets, folds)
+        if self.hparams["serving_weight"]:
+            assert self._serving is not None  # set by fit for its duration, from the same training data
+            users, tokens, positions = (torch.from_numpy(array).to(self.device) for array in self._serving)
+            targets = torch.where(positions, SERVING, -1)
+            offsets = None if windows.offsets is None else torch.cat([windows.offsets, self.history_offsets[users]])
+            folds = None if windows.folds is None else torch.cat([windows.folds, self._user_folds[users]])
+            windows = Windows(
+                torch.cat([windows.inputs, tokens]), torch.cat([windows.target_events, targets]), offsets, folds
+            )
+        windows = dataclasses.replace(windows, ids=torch.arange(len(windows), device=self.device))
+        self._targets = self._teacher_targets(windows)
+        return windows
+
+    @torch.no_grad()
+    def _teacher_targets(self, windows: Windows) -> TeacherTargets | None:
+        """The teacher's targets at every position the windows score, or ``None`` where they would take more than
+        ``TEACHER_TARGET_BYTES``."""
+        scored = _scored(windows.target_events)
+        counts = scored.sum(1)
+        total = int(counts.sum())
+        if TeacherTargets.size_in_bytes(total, self.n_items) > TEACHER_TARGET_BYTES:
+            return None
+        target = torch.empty((total, self.n_items), device=self.device)
+        entropy = torch.empty(total, device=self.device)
+        row = 0
+        for chunk in windows.ids.split(self.hparams["batch_size"]):  # a training batch's worth at a time
+            scores = self._training_logits(self._teacher_logits(windows.inputs[chunk], scored[chunk]))
+            target[row : row + len(scores)], entropy[row : row + len(scores)] = softened_targets(
+                scores, self.hparams["temperature"]
+            )
+            row += len(scores)
+        return TeacherTargets(torch.cumsum(counts, 0) - counts, counts, target, entropy)
 
     def _batch_loss(self, batch: Windows) -> tuple[torch.Tensor, int]:
         trained = batch.target_events >= 0
-        scored = trained | (batch.target_events == SERVING)
+        scored = _scored(batch.target_events)
         items = self._item_tables()
         hidden = self._hidden(batch.inputs, items.table, offsets=batch.offsets, folds=batch.folds)[scored]
         student = self._training_logits(self._network.logits(hidden, items.table, kept=items.kept).float())
         temperature, alpha = self.hparams["temperature"], self.hparams["alpha"]
-        teacher = self._training_logits(self._teacher_logits(batch.inputs, scored))
-        divergence = softened_divergence(student, teacher, temperature)
+        if self._targets is not None and batch.ids is not None:
+            target, entropy = self._targets.rows(batch.ids)
+        else:
+            teacher = self._training_logits(self._teacher_logits(batch.inputs, scored))
+            target, entropy = softened_targets(teacher, temperature)
+        divergence = divergence_to(student, target, entropy, temperature)
         with_truth = trained[scored]
         weights = torch.where(with_truth, 1.0, self.hparams["serving_weight"])
         loss = alpha * temperature**2 * (weights * divergence).sum() / weights.sum().clamp_min(1e-12)
@@ -450,3 +520,9 @@ class DistilledSASRec(SASRec):
             teacher_items[row, : column + 1][teacher_items[row, : column + 1] >= 0]
             for row, column in zip(rows, columns, strict=True)
         ]
+
+
+def _scored(target_events: torch.Tensor) -> torch.Tensor:
+    """The positions of windows ``(w, L)`` a student learns at: those with a next item and, with ``serving_weight``,
+    each user's latest history (``SERVING``)."""
+    return (target_events >= 0) | (target_events == SERVING)

@@ -135,22 +135,23 @@ class Windows:
     ``target_events[r, j]`` is the index (into the source data) of the event that position ``j`` of
     window ``r`` learns to predict, or -1 where that position is not trained in this window. With a
     content prior, ``offsets`` ``(w, r)`` is the content of each window's user's items before it, and ``folds``
-    ``(w,)`` int64 the cross-fitting fold of each window's user (:class:`ContentPrior`).
+    ``(w,)`` int64 the cross-fitting fold of each window's user (:class:`ContentPrior`). ``ids`` ``(w,)`` int64, where
+    a model keeps something per window (a student its teacher's targets), is each window's index among all of them.
     """
 
     inputs: torch.Tensor
     target_events: torch.Tensor
     offsets: torch.Tensor | None = None
     folds: torch.Tensor | None = None
+    ids: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.inputs)
 
     def rows(self, index: torch.Tensor | slice) -> Windows:
         """The windows at ``index`` (a batch)."""
-        offsets = None if self.offsets is None else self.offsets[index]
-        folds = None if self.folds is None else self.folds[index]
-        return Windows(self.inputs[index], self.target_events[index], offsets, folds)
+        offsets, folds, ids = (None if part is None else part[index] for part in (self.offsets, self.folds, self.ids))
+        return Windows(self.inputs[index], self.target_events[index], offsets, folds, ids)
 
 
 def training_windows(
