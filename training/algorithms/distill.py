@@ -219,7 +219,7 @@ class TeacherTargets:
     """The teacher's softened distribution (:func:`softened_targets`) at every position a student's windows score,
     computed once before training: the teacher does not change, so each epoch would compute the same again (its
     forward pass, its scores over every item and their softmax, about a fifth of a student's epoch on thousands of
-    items). Window ``w``'s positions, in the order ``positions[w]`` lists them, are rows ``starts[w]`` to
+    items). Window ``w``'s scored positions, first to last, are rows ``starts[w]`` to
     ``starts[w] + counts[w]`` of ``target`` ``(P, n_items)`` and ``entropy`` ``(P,)``."""
 
     starts: torch.Tensor
