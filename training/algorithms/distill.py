@@ -227,9 +227,9 @@ class TeacherTargets:
     target: torch.Tensor
     entropy: torch.Tensor
 
-    @classmethod
-    def size_in_bytes(cls, positions: int, n_items: int) -> int:
-        return positions * (n_items + 1) * torch.finfo(torch.float32).bits // 8
+    @staticmethod
+    def size_in_bytes(positions: int, n_items: int) -> int:
+        return positions * (n_items + 1) * torch.float32.itemsize
 
     def rows(self, windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The targets and entropies of the positions of ``windows`` ``(b,)`` (indexes), window after window."""
@@ -463,12 +463,16 @@ class DistilledSASRec(SASRec):
         entropy = torch.empty(total, device=self.device)
         row = 0
         for chunk in windows.ids.split(self.hparams["batch_size"]):  # a training batch's worth at a time
-            scores = self._training_logits(self._teacher_logits(windows.inputs[chunk], scored[chunk]))
-            target[row : row + len(scores)], entropy[row : row + len(scores)] = softened_targets(
-                scores, self.hparams["temperature"]
-            )
-            row += len(scores)
+            part, part_entropy = self._batch_targets(windows.inputs[chunk], scored[chunk])
+            target[row : row + len(part)], entropy[row : row + len(part)] = part, part_entropy
+            row += len(part)
         return TeacherTargets(torch.cumsum(counts, 0) - counts, counts, target, entropy)
+
+    def _batch_targets(self, inputs: torch.Tensor, scored: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The teacher's targets and their entropies (:func:`softened_targets`) at the ``scored`` positions of the
+        windows ``inputs``."""
+        teacher = self._training_logits(self._teacher_logits(inputs, scored))
+        return softened_targets(teacher, self.hparams["temperature"])
 
     def _batch_loss(self, batch: Windows) -> tuple[torch.Tensor, int]:
         trained = batch.target_events >= 0
@@ -477,11 +481,10 @@ class DistilledSASRec(SASRec):
         hidden = self._hidden(batch.inputs, items.table, offsets=batch.offsets, folds=batch.folds)[scored]
         student = self._training_logits(self._network.logits(hidden, items.table, kept=items.kept).float())
         temperature, alpha = self.hparams["temperature"], self.hparams["alpha"]
-        if self._targets is not None and batch.ids is not None:
+        if self._targets is not None:  # kept for the fit: our _windows numbered the batch's windows (ids)
             target, entropy = self._targets.rows(batch.ids)
         else:
-            teacher = self._training_logits(self._teacher_logits(batch.inputs, scored))
-            target, entropy = softened_targets(teacher, temperature)
+            target, entropy = self._batch_targets(batch.inputs, scored)
         divergence = divergence_to(student, target, entropy, temperature)
         with_truth = trained[scored]
         weights = torch.where(with_truth, 1.0, self.hparams["serving_weight"])
