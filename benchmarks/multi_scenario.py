@@ -73,7 +73,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.report import ROOT, machine, table, write_results, write_section
-from training.algorithms.base import EpochReport, HeldOut, InteractionData, Recommender
+from training.algorithms.base import EpochReport, Recommender
 from training.algorithms.distill import AGREEMENT
 from training.algorithms.params import HyperparameterError
 from training.algorithms.registry import get_algorithm
@@ -82,6 +82,7 @@ from training.evaluation.compare import ratio_interval
 from training.evaluation.ranking import evaluate
 from training.evaluation.slices import activity_slices
 from training.evaluation.splits import select_events, split_leave_last_out, split_subset
+from training.interactions import HeldOut, InteractionData
 
 GROUPS = (
     ("action-thriller", {"Action", "Adventure", "Sci-Fi", "Thriller", "Crime", "War", "Western", "Mystery", "Horror",

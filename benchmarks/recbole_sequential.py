@@ -35,9 +35,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.report import ROOT, machine, table, write_results, write_section
-from training.algorithms.base import EpochReport, HeldOut, InteractionData, Recommender
+from training.algorithms.base import EpochReport, Recommender
 from training.algorithms.registry import get_algorithm
 from training.evaluation.metrics import mean_metrics, ranking_metrics
+from training.interactions import HeldOut, InteractionData
 
 PEERS = ROOT / "benchmarks" / "peers"
 RECBOLE_PYTHON = PEERS / ".venv-recbole" / "bin" / "python"

@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 import torch
 
-from training.algorithms.base import EpochReport, HeldOut, InteractionData, Recommender, TrainingCancelled
+from training.algorithms.base import EpochReport, Recommender, TrainingCancelled
 from training.algorithms.params import HyperparameterError
 from training.algorithms.registry import algorithm_names, get_algorithm
 from training.algorithms.sequential import SequentialRecommender
 from training.evaluation.metrics import ndcg_at_k, relevance_hits
 from training.evaluation.ranking import mean_ndcg, top_k_items
 from training.evaluation.splits import split_random
+from training.interactions import HeldOut, InteractionData
 
 DEVICES = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
 

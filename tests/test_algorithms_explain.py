@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from training.algorithms.base import InteractionData
 from training.algorithms.registry import algorithm_names, get_algorithm
+from training.interactions import InteractionData
 
 
 def _data() -> InteractionData:

@@ -24,11 +24,11 @@ from catalog.services import EventRow, ItemRow, interactions_ingest, items_upser
 from scenarios.models import Scenario
 from tests.conftest import wait_until
 from tests.factories import START, clustered_catalog, scenario
-from training.algorithms.base import InteractionData
 from training.algorithms.registry import get_algorithm
 from training.content import ENCODER_NAME, TextEncoder, item_text, text_hash
 from training.data import item_features_attach, needs_item_features, protocol_split, training_data_load
 from training.embeddings_service import item_embedding_matrix, item_embeddings_refresh
+from training.interactions import InteractionData
 from training.models import EmbeddingJob, RunStatus, TrainingRun
 from training.services import training_run_create
 

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from training.algorithms.base import InteractionData
 from training.algorithms.content_ridge import content_ridge_fit, reduced_content, ridge_query_map
 from training.algorithms.registry import get_algorithm
+from training.interactions import InteractionData
 
 
 def interactions(pairs: list[tuple[int, int]], *, n_users: int, n_items: int, features: np.ndarray) -> InteractionData:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from training.algorithms.base import HeldOut, InteractionData, Recommender
+from training.algorithms.base import Recommender
 from training.evaluation.metrics import (
     average_popularity,
     catalog_coverage,
@@ -20,6 +20,7 @@ from training.evaluation.metrics import (
     relevance_hits,
 )
 from training.evaluation.ranking import evaluate, top_k_items
+from training.interactions import HeldOut, InteractionData
 
 # User 0: relevant {1, 3}, top-3 [3, 5, 1] -> hits at ranks 1 and 3.
 # User 1: relevant {4}, top-3 [0, 4, 2] -> hit at rank 2.

@@ -1,8 +1,8 @@
 import numpy as np
 
-from training.algorithms.base import HeldOut, InteractionData
 from training.algorithms.popularity import Popularity
 from training.evaluation.slices import activity_bucket, activity_slices
+from training.interactions import HeldOut, InteractionData
 
 
 def test_buckets_by_training_events():

@@ -5,7 +5,6 @@ import dataclasses
 import numpy as np
 import pytest
 
-from training.algorithms.base import InteractionData
 from training.evaluation.splits import (
     filter_k_core,
     filter_min_weight,
@@ -14,6 +13,7 @@ from training.evaluation.splits import (
     split_random,
     split_temporal,
 )
+from training.interactions import InteractionData
 
 
 def interactions(users, items, *, timestamps=None, weights=None, n_users=None, n_items=None) -> InteractionData:

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from training.algorithms.base import InteractionData, Recommender
+from training.algorithms.base import Recommender
 from training.algorithms.content_ridge import reduced_content, ridge_query_map
 from training.algorithms.registry import get_algorithm
 from training.algorithms.sequential import ContentPrior, UserSequences, training_windows
+from training.interactions import InteractionData
 
 SMALL = {"embedding_size": 16, "max_length": 10, "batch_size": 16, "learning_rate": 0.01, "dropout": 0.0}
 SMALL_PARAMS = {"sasrec": SMALL | {"layers": 1}, "gru4rec": SMALL | {"hidden_size": 32}}

@@ -12,10 +12,10 @@ import numpy as np
 
 from scenarios.models import Scenario, SplitKind
 from scenarios.selectors import scenario_item_ids, scenario_slice
-from training.algorithms.base import HeldOut, InteractionData
 from training.algorithms.registry import get_algorithm
 from training.embeddings_service import item_embedding_matrix, item_embeddings_refresh
 from training.evaluation.splits import Split, split_leave_last_out, split_random, split_temporal
+from training.interactions import HeldOut, InteractionData
 
 
 class NotEnoughData(Exception):

@@ -4,17 +4,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from training.algorithms.base import (
-    DotProductRecommender,
-    EarlyStopping,
-    EpochReport,
-    HeldOut,
-    InteractionData,
-    ProgressCallback,
-    no_progress,
-)
+from training.algorithms.base import DotProductRecommender, EarlyStopping, EpochReport, ProgressCallback, no_progress
 from training.algorithms.params import Param
 from training.algorithms.registry import register
+from training.interactions import HeldOut, InteractionData
 
 
 @register

@@ -15,8 +15,6 @@ from scipy import sparse
 from training.algorithms.base import (
     DotProductRecommender,
     EpochReport,
-    HeldOut,
-    InteractionData,
     ProgressCallback,
     no_progress,
     validation_scores,
@@ -24,6 +22,7 @@ from training.algorithms.base import (
 from training.algorithms.features import item_features, unit_rows
 from training.algorithms.params import Param
 from training.algorithms.registry import register
+from training.interactions import HeldOut, InteractionData
 
 
 @register

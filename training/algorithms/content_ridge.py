@@ -26,8 +26,6 @@ import torch
 from training.algorithms.base import (
     DotProductRecommender,
     EpochReport,
-    HeldOut,
-    InteractionData,
     ProgressCallback,
     no_progress,
     validation_scores,
@@ -35,6 +33,7 @@ from training.algorithms.base import (
 from training.algorithms.features import item_features, principal_directions
 from training.algorithms.params import Param
 from training.algorithms.registry import register
+from training.interactions import HeldOut, InteractionData
 
 RANK = Param("rank", int, 64, help="Principal directions of the item features the model reads (0: every one); "
              "well below the number of items with events, or it fits them exactly and carries nothing over.",

@@ -5,18 +5,10 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from training.algorithms.base import (
-    EpochReport,
-    HeldOut,
-    InteractionData,
-    ProgressCallback,
-    Recommender,
-    csr_rows_dense,
-    no_progress,
-    validation_scores,
-)
+from training.algorithms.base import EpochReport, ProgressCallback, Recommender, no_progress, validation_scores
 from training.algorithms.params import Param
 from training.algorithms.registry import register
+from training.interactions import HeldOut, InteractionData, csr_rows_dense
 
 # Dense user rows materialised at once while summing the Gram matrix (64 MiB of float32).
 DENSE_BLOCK_ENTRIES = 1 << 24

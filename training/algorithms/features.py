@@ -10,7 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from training.algorithms.base import InteractionData
+from training.interactions import InteractionData
 
 
 def item_features(data: InteractionData, *, model: str) -> np.ndarray:

@@ -3,17 +3,10 @@ Datasets", ICDM 2008), with exact per-user and per-item solves batched in PyTorc
 
 import torch
 
-from training.algorithms.base import (
-    DotProductRecommender,
-    EarlyStopping,
-    EpochReport,
-    HeldOut,
-    InteractionData,
-    ProgressCallback,
-    no_progress,
-)
+from training.algorithms.base import DotProductRecommender, EarlyStopping, EpochReport, ProgressCallback, no_progress
 from training.algorithms.params import Param
 from training.algorithms.registry import register
+from training.interactions import HeldOut, InteractionData
 
 # Float entries of the per-row normal equations held at once, (rows, factors, factors): 64 MiB.
 SOLVE_BLOCK_ENTRIES = 1 << 24

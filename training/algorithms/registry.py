@@ -1,4 +1,9 @@
-"""The one algorithm registry: scenario validation and training both look algorithms up here."""
+"""The one algorithm registry: scenario validation and training both look algorithms up here.
+
+Importing this module imports its package first, and ``training/algorithms/__init__.py`` imports every
+built-in algorithm, whose ``@register`` fills the registry: so the registry never imports an algorithm
+itself (they import it), and no import cycle runs through it.
+"""
 
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -32,7 +37,6 @@ def register(cls: R) -> R:
 
 
 def get_algorithm(name: str) -> type["Recommender"]:
-    _load_builtin_algorithms()
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -40,7 +44,6 @@ def get_algorithm(name: str) -> type["Recommender"]:
 
 
 def algorithm_names() -> list[str]:
-    _load_builtin_algorithms()
     return sorted(_REGISTRY)
 
 
@@ -48,11 +51,6 @@ def algorithm_params_validate(*, name: str, params: Mapping[str, Any] | None) ->
     """Validate hyperparameters for ``name``, each and together (a model built with them would take them); raises
     ``UnknownAlgorithm`` or ``HyperparameterError``."""
     return get_algorithm(name)(params).hparams
-
-
-def _load_builtin_algorithms() -> None:
-    # Importing the package runs each module's @register.
-    import training.algorithms  # noqa: F401
 
 
 __all__ = [

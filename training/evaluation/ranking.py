@@ -1,12 +1,13 @@
 """Full-ranking evaluation: score every item for every evaluated user, mask what they have seen, take the top K."""
 
+from __future__ import annotations
+
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from training.algorithms.base import HeldOut, InteractionData, Recommender, csr_rows_dense
 from training.evaluation.metrics import (
     average_popularity,
     catalog_coverage,
@@ -14,6 +15,10 @@ from training.evaluation.metrics import (
     ndcg_at_k,
     ranking_metrics,
 )
+from training.interactions import HeldOut, InteractionData, csr_rows_dense
+
+if TYPE_CHECKING:  # the algorithms use this module (validation during fit): it must not import them back
+    from training.algorithms.base import Recommender
 
 DEFAULT_KS = (5, 10, 20)
 

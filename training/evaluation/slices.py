@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from training.algorithms.base import HeldOut, InteractionData, Recommender
+from training.algorithms.base import Recommender
 from training.evaluation.metrics import ndcg_at_k, recall_at_k, relevance_hits
 from training.evaluation.ranking import top_k_items
+from training.interactions import HeldOut, InteractionData
 
 COLD, HOT = 5, 50
 SLICES = ("cold", "warm", "hot")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from training.algorithms.base import HeldOut, InteractionData
+from training.interactions import HeldOut, InteractionData
 
 DEFAULT_RATIOS = (0.8, 0.1, 0.1)
 

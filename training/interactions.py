@@ -1,0 +1,153 @@
+"""The data every algorithm and every evaluation reads: events as parallel arrays, held-out sets, CSR helpers.
+
+Users and items are dense indexes ``0..n_users-1`` and ``0..n_items-1``; the Django side maps
+external ids. Plain NumPy and PyTorch, no Django imports. It sits outside ``training.algorithms``
+because importing anything in that package imports every algorithm (its ``__init__`` registers
+them), and ``training.evaluation``, which the algorithms use, must not depend on them.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+@dataclass(frozen=True)
+class InteractionData:
+    """Events as parallel arrays, sorted by (timestamp, original order).
+
+    Shapes: ``users``, ``items``, ``timestamps`` are ``(n_events,)`` int64;
+    ``weights`` is ``(n_events,)`` float32 (the scenario's event weight times value).
+
+    Optional side inputs: ``item_features`` is ``(n_items, d)`` float32 (e.g. the items' text
+    embeddings) for models that use content; ``domains`` is ``(n_events,)`` int64, the domain
+    (member scenario) of each event, for multi-domain models such as STAR.
+    """
+
+    n_users: int
+    n_items: int
+    users: np.ndarray
+    items: np.ndarray
+    weights: np.ndarray
+    timestamps: np.ndarray
+    item_features: np.ndarray | None = None
+    domains: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.users)
+        if not (len(self.items) == len(self.weights) == len(self.timestamps) == n):
+            raise ValueError("users, items, weights and timestamps must have the same length")
+        if n and (self.users.min() < 0 or self.users.max() >= self.n_users):
+            raise ValueError("user index out of range")
+        if n and (self.items.min() < 0 or self.items.max() >= self.n_items):
+            raise ValueError("item index out of range")
+        features = self.item_features
+        if features is not None and (features.ndim != 2 or features.shape[0] != self.n_items):
+            raise ValueError(f"item_features must have shape (n_items={self.n_items}, d), not {features.shape}")
+        if self.domains is not None:
+            if self.domains.shape != (n,):
+                raise ValueError(f"domains must have shape (n_events={n},), not {self.domains.shape}")
+            if n and self.domains.min() < 0:
+                raise ValueError("domain index must not be negative")
+
+    @property
+    def n_events(self) -> int:
+        return len(self.users)
+
+    def csr(self, *, binary: bool = True) -> torch.Tensor:
+        """The user × item matrix as a sparse CSR float32 tensor (duplicates summed, or 1 when binary)."""
+        return _sparse_csr(self.users, self.items, (self.n_users, self.n_items), None if binary else self.weights)
+
+    def csr_by_item(self) -> torch.Tensor:
+        """The binary item × user matrix ``(n_items, n_users)`` as a sparse CSR float32 tensor."""
+        return _sparse_csr(self.items, self.users, (self.n_items, self.n_users), None)
+
+
+def _sparse_csr(
+    rows: np.ndarray, columns: np.ndarray, shape: tuple[int, int], values: np.ndarray | None
+) -> torch.Tensor:
+    """CSR float32 matrix of the ``(n,)`` (row, column) pairs: ``values`` summed, or 1 per distinct pair if None."""
+    indices = torch.from_numpy(np.stack([rows, columns]).astype(np.int64))
+    data = torch.ones(len(rows)) if values is None else torch.from_numpy(values.astype(np.float32))
+    # The indexes were range-checked in InteractionData.__post_init__; torch's own check would repeat that.
+    matrix = torch.sparse_coo_tensor(indices, data, shape, check_invariants=False).coalesce()
+    if values is None:
+        ones = torch.ones_like(matrix.values())
+        matrix = torch.sparse_coo_tensor(matrix.indices(), ones, shape, is_coalesced=True, check_invariants=False)
+    with warnings.catch_warnings():  # torch notes that sparse CSR is in beta; the operations used here are stable
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta", category=UserWarning)
+        return matrix.to_sparse_csr()
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """Each user's held-out items (a validation or test set) in a CSR layout.
+
+    ``indptr`` is ``(n_users + 1,)`` int64 and ``items`` is ``(n_pairs,)`` int64: user ``u``'s
+    items are ``items[indptr[u]:indptr[u + 1]]``, sorted and unique. Users with no items are
+    simply not evaluated. Build one with :meth:`from_pairs`.
+    """
+
+    n_users: int
+    n_items: int
+    indptr: np.ndarray
+    items: np.ndarray
+
+    def __post_init__(self) -> None:
+        if self.indptr.shape != (self.n_users + 1,) or self.indptr[0] != 0 or self.indptr[-1] != len(self.items):
+            raise ValueError("indptr must have n_users + 1 entries, start at 0 and end at len(items)")
+        if np.any(np.diff(self.indptr) < 0):
+            raise ValueError("indptr must not decrease")
+        if len(self.items) and (self.items.min() < 0 or self.items.max() >= self.n_items):
+            raise ValueError("item index out of range")
+
+    @classmethod
+    def from_pairs(cls, n_users: int, n_items: int, users: np.ndarray, items: np.ndarray) -> HeldOut:
+        """Build from parallel ``(n,)`` arrays of (user, item) pairs; duplicates are dropped."""
+        users, items = np.asarray(users, dtype=np.int64), np.asarray(items, dtype=np.int64)
+        if users.shape != items.shape or users.ndim != 1:
+            raise ValueError("users and items must be 1-D arrays of the same length")
+        if len(users) and (users.min() < 0 or users.max() >= n_users):
+            raise ValueError("user index out of range")
+        keys = np.unique(users * n_items + items)
+        indptr = np.zeros(n_users + 1, dtype=np.int64)
+        np.cumsum(np.bincount(keys // n_items, minlength=n_users), out=indptr[1:])
+        return cls(n_users=n_users, n_items=n_items, indptr=indptr, items=keys % n_items)
+
+    @property
+    def n_pairs(self) -> int:
+        return len(self.items)
+
+    def counts(self) -> np.ndarray:
+        """``(n_users,)`` int64: how many held-out items each user has."""
+        return np.diff(self.indptr)
+
+    def users_with_items(self) -> np.ndarray:
+        """``(n,)`` int64: the users that have at least one held-out item, ascending."""
+        return np.flatnonzero(self.counts() > 0)
+
+    def items_of(self, user: int) -> np.ndarray:
+        return self.items[self.indptr[user] : self.indptr[user + 1]]
+
+    def pairs(self) -> tuple[np.ndarray, np.ndarray]:
+        """The held-out (user, item) pairs as two ``(n_pairs,)`` arrays."""
+        return np.repeat(np.arange(self.n_users), self.counts()), self.items
+
+
+def csr_rows_dense(crow: torch.Tensor, col: torch.Tensor, rows: torch.Tensor, n_columns: int) -> torch.Tensor:
+    """Rows of a binary CSR matrix as a dense float32 ``(len(rows), n_columns)`` tensor.
+
+    ``crow`` is ``(n_rows + 1,)`` and ``col`` is ``(nnz,)``, both int64 on the same device as ``rows``.
+    """
+    starts, lengths = crow[rows], crow[rows + 1] - crow[rows]
+    total = int(lengths.sum())
+    row_of_entry = torch.repeat_interleave(torch.arange(len(rows), device=rows.device), lengths, output_size=total)
+    first_entry = torch.repeat_interleave(torch.cumsum(lengths, 0) - lengths, lengths, output_size=total)
+    position = torch.repeat_interleave(starts, lengths, output_size=total)
+    position = position + torch.arange(total, device=rows.device) - first_entry
+    dense = torch.zeros(len(rows), n_columns, device=rows.device)
+    dense[row_of_entry, col[position]] = 1.0
+    return dense
