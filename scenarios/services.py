@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from recsys_site.errors import ValidationFailed
+from scenarios.dispatch import scenario_slice_refresh_dispatch
 from scenarios.models import Scenario, SplitKind
 from scenarios.selectors import scenario_slice_size
 from training.algorithms.registry import HyperparameterError, UnknownAlgorithm, algorithm_params_validate
@@ -92,6 +93,11 @@ def scenario_slice_refresh(*, scenario: Scenario) -> dict:
     Scenario.objects.filter(pk=scenario.pk).update(slice_stats=stats, slice_computed_at=timezone.now())
     scenario.slice_stats = stats
     return stats
+
+
+def scenario_slice_refresh_queue(*, scenario: Scenario) -> str:
+    """Have a worker recompute the stored slice size once the transaction commits; returns its task id."""
+    return scenario_slice_refresh_dispatch(scenario_id=scenario.pk)
 
 
 def _clean_hyperparameters(merged: Mapping[str, Any], errors: dict[str, list[str]]) -> dict[str, Any]:
@@ -196,7 +202,7 @@ def scenario_schedule_set(*, scenario: Scenario, cron: str) -> None:
     if not cron:
         PeriodicTask.objects.filter(name=name).delete()
         return
-    fields = _cron_fields(cron)
+    fields = scenario_schedule_clean(cron=cron)
     schedule, _ = CrontabSchedule.objects.get_or_create(**fields, timezone="UTC")
     PeriodicTask.objects.update_or_create(
         name=name,
@@ -210,7 +216,8 @@ def scenario_schedule_set(*, scenario: Scenario, cron: str) -> None:
     )
 
 
-def _cron_fields(cron: str) -> dict[str, str]:
+def scenario_schedule_clean(*, cron: str) -> dict[str, str]:
+    """The five fields of a cron line by name; raises ``ValidationFailed`` on the ``schedule`` field."""
     from celery.schedules import ParseException, crontab_parser
 
     parts = cron.split()

@@ -3,15 +3,15 @@
 import logging
 
 from celery import shared_task
-from django.db import transaction
 
+from scenarios.dispatch import SLICE_REFRESH
 from scenarios.models import Scenario
 from scenarios.services import scenario_slice_refresh
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="scenarios.slice_refresh", acks_late=True, soft_time_limit=600, time_limit=660)
+@shared_task(name=SLICE_REFRESH, acks_late=True, soft_time_limit=600, time_limit=660)
 def scenario_slice_refresh_task(scenario_id: int) -> dict | None:
     """Recompute and store a scenario's slice size. Safe to run twice: it only overwrites counts."""
     scenario = Scenario.objects.filter(pk=scenario_id).first()
@@ -19,9 +19,3 @@ def scenario_slice_refresh_task(scenario_id: int) -> dict | None:
         logger.warning("scenario %s vanished before its slice refresh ran", scenario_id)
         return None
     return scenario_slice_refresh(scenario=scenario)
-
-
-def slice_refresh_dispatch(*, scenario: Scenario) -> None:
-    """Recompute the scenario's stored slice size on a worker once the current transaction commits."""
-    scenario_id = scenario.pk
-    transaction.on_commit(lambda: scenario_slice_refresh_task.delay(scenario_id))

@@ -5,8 +5,8 @@ from django.db import transaction
 
 from catalog.models import EndUser, Interaction, Item
 from recsys_site.celery import app
+from scenarios.dispatch import scenario_slice_refresh_dispatch
 from scenarios.models import Scenario
-from scenarios.tasks import scenario_slice_refresh_task
 from tests.conftest import wait_until
 
 pytestmark = [pytest.mark.celery, pytest.mark.django_db(transaction=True)]
@@ -44,12 +44,12 @@ def test_dispatch_inside_a_rolled_back_transaction_sends_nothing(celery_worker):
         pass
 
     with pytest.raises(Rollback), transaction.atomic():
-        transaction.on_commit(lambda: scenario_slice_refresh_task.delay(scenario.pk))
+        scenario_slice_refresh_dispatch(scenario_id=scenario.pk)
         raise Rollback
     # One committed dispatch after it: the queue is FIFO with one worker, so once this one is
     # done, a task sent by the rolled-back block would have been processed too.
     with transaction.atomic():
-        transaction.on_commit(lambda: scenario_slice_refresh_task.delay(scenario.pk))
+        scenario_slice_refresh_dispatch(scenario_id=scenario.pk)
 
     wait_until(lambda: Scenario.objects.get(pk=scenario.pk).slice_computed_at, timeout=60)
     wait_until(lambda: _processed("scenarios.slice_refresh") > before, timeout=10)

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from django.db import transaction
 from django.utils import timezone
 
 from catalog.models import Item, ItemEmbedding
 from training.content import EMBEDDING_DIMENSION, ENCODER_NAME, TextEncoder, item_text, text_hash
+from training.dispatch import embedding_job_dispatch
 from training.models import EmbeddingJob, RunStatus
 
 logger = logging.getLogger(__name__)
@@ -171,15 +171,8 @@ def embedding_job_create(*, created_by: Any = None, dispatch: bool = True) -> Em
         created_by=created_by if getattr(created_by, "is_authenticated", False) else None,
     )
     if dispatch:
-        transaction.on_commit(lambda: _dispatch(job.pk))
+        embedding_job_dispatch(job=job)
     return job
-
-
-def _dispatch(job_id: int) -> None:
-    from training.embedding_tasks import embed_items_task
-
-    result = embed_items_task.apply_async((job_id,), queue="cpu")
-    EmbeddingJob.objects.filter(pk=job_id, task_id="").update(task_id=result.id)
 
 
 def embedding_job_execute(

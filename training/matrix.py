@@ -18,6 +18,7 @@ from django.db.models import Q
 
 from scenarios.models import Scenario
 from training.artifacts import LoadedModel, artifact_load
+from training.dispatch import group_matrix_dispatch
 from training.evaluation.ranking import evaluate
 from training.groups import item_map, member_data_load
 from training.models import MatrixCell, RunStatus, TrainingRun
@@ -99,3 +100,8 @@ def group_matrix(*, group: Scenario) -> Matrix:
         alone = [run for run in runs if run.scenario_id == member.pk and run.parent_id is None]
         baselines[member.pk] = alone[-1].pk if alone else None
     return Matrix(runs=runs, members=members, cells=cells, baselines=baselines)
+
+
+def group_matrix_queue(*, group: Scenario) -> None:
+    """Have a worker fill in the group's missing cells once the transaction commits."""
+    group_matrix_dispatch(group_id=group.pk)

@@ -32,6 +32,7 @@ from training.algorithms.base import EpochReport, TrainingCancelled
 from training.algorithms.registry import get_algorithm
 from training.artifacts import artifact_load, artifact_save
 from training.data import NotEnoughData, TrainingData, item_features_attach, needs_item_features
+from training.dispatch import training_run_dispatch
 from training.evaluation.ranking import evaluate, item_popularity
 from training.evaluation.slices import activity_slices
 from training.groups import PreparedData, item_map, prepared_data_load
@@ -84,7 +85,7 @@ def training_run_create(
         parent=parent,
         created_by=created_by if getattr(created_by, "is_authenticated", False) else None,
     )
-    transaction.on_commit(lambda: _dispatch(run.pk, run.queue))
+    training_run_dispatch(run=run)
     return run
 
 
@@ -115,13 +116,6 @@ def _queue_for(choice: str) -> str:
     if choice not in ("cpu", "gpu"):
         raise ValidationFailed("bad queue", detail={"queue": ["must be auto, cpu or gpu"]})
     return choice
-
-
-def _dispatch(run_id: int, queue: str) -> None:
-    from training.tasks import training_run_task
-
-    result = training_run_task.apply_async((run_id,), queue=queue)
-    TrainingRun.objects.filter(pk=run_id, task_id="").update(task_id=result.id)
 
 
 # --- cancelling and reaping -------------------------------------------------------------------

@@ -13,14 +13,18 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
+from scenarios.models import Scenario
+from training.dispatch import EMBED_ITEMS, GROUP_MATRIX, TRAINING_RUN
+from training.embeddings_service import embedding_job_execute, embedding_job_finish
+from training.matrix import group_matrix_compute
 from training.models import RunStatus, TrainingRun
-from training.services import training_run_execute, training_runs_reap
+from training.services import training_run_create, training_run_execute, training_runs_reap
 
 logger = logging.getLogger(__name__)
 
 
 @shared_task(
-    name="training.run",
+    name=TRAINING_RUN,
     bind=True,
     acks_late=True,  # safe: a second delivery finds the run claimed and returns
     reject_on_worker_lost=False,
@@ -34,7 +38,7 @@ logger = logging.getLogger(__name__)
 def training_run_task(self, run_id: int) -> str:
     queue = (self.request.delivery_info or {}).get("routing_key") or "cpu"
     try:
-        device = _device_for(queue)
+        device = worker_device(queue, cuda_required=True)
     except RuntimeError as error:
         TrainingRun.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(status=RunStatus.FAILED, error=str(error))
         return RunStatus.FAILED
@@ -47,13 +51,20 @@ def training_run_task(self, run_id: int) -> str:
         return RunStatus.FAILED
 
 
-def _device_for(queue: str) -> str:
-    import torch
+def worker_device(queue: str, *, cuda_required: bool) -> str:
+    """The device for a task taken from ``queue``: CUDA on the gpu queue when this pool process sees one.
 
-    if queue == "gpu":
-        if not torch.cuda.is_available():
-            raise RuntimeError("this worker serves the gpu queue but sees no CUDA device")
+    Without a device there, a task that needs one (training) raises ``RuntimeError``; one that can do
+    without (the embedding refresh) runs on the CPU.
+    """
+    import torch  # here, in the pool process, never in the worker's parent (CUDA does not survive a fork)
+
+    if queue != "gpu":
+        return "cpu"
+    if torch.cuda.is_available():
         return "cuda"
+    if cuda_required:
+        raise RuntimeError("this worker serves the gpu queue but sees no CUDA device")
     return "cpu"
 
 
@@ -65,9 +76,6 @@ def training_runs_reap_task() -> list[int]:
 @shared_task(name="training.scheduled_retrain", acks_late=False, soft_time_limit=60, time_limit=90)
 def scheduled_retrain_task(scenario_id: int) -> int | None:
     """Queue a retrain of a scenario on its schedule (the run itself executes as training.run)."""
-    from scenarios.models import Scenario
-    from training.services import training_run_create
-
     scenario = Scenario.objects.filter(pk=scenario_id).first()
     if scenario is None:
         logger.warning("scheduled retrain of a deleted scenario %s", scenario_id)
@@ -75,15 +83,33 @@ def scheduled_retrain_task(scenario_id: int) -> int | None:
     return training_run_create(scenario=scenario).pk
 
 
-# Celery's autodiscovery imports <app>.tasks only; this registers training.embed_items too.
-from training import embedding_tasks  # noqa: E402, F401
-
-
-@shared_task(name="training.group_matrix", acks_late=True, soft_time_limit=1800, time_limit=1900)
+@shared_task(name=GROUP_MATRIX, acks_late=True, soft_time_limit=1800, time_limit=1900)
 def group_matrix_task(scenario_id: int) -> int:
     """Fill in the missing cells of a scenario group's scenario × model matrix (idempotent)."""
-    from scenarios.models import Scenario
-    from training.matrix import group_matrix_compute
-
     group = Scenario.objects.filter(pk=scenario_id).first()
     return group_matrix_compute(group=group) if group is not None else 0
+
+
+EMBED_SOFT_TIME_LIMIT = 2 * 3600  # about three million items at the measured CPU rate
+
+
+@shared_task(
+    name=EMBED_ITEMS,
+    bind=True,
+    acks_late=True,  # safe: a second delivery finds the job claimed and returns
+    reject_on_worker_lost=False,
+    soft_time_limit=EMBED_SOFT_TIME_LIMIT,
+    time_limit=EMBED_SOFT_TIME_LIMIT + 120,
+    autoretry_for=(OperationalError, InterfaceError),  # the database blinked before the job was claimed
+    retry_backoff=5,
+    retry_backoff_max=60,
+    max_retries=3,
+)
+def embed_items_task(self, job_id: int) -> str:
+    queue = (self.request.delivery_info or {}).get("routing_key") or "cpu"
+    try:
+        return embedding_job_execute(job_id=job_id, device=worker_device(queue, cuda_required=False))
+    except SoftTimeLimitExceeded:
+        return embedding_job_finish(
+            job_id=job_id, status=RunStatus.FAILED, error=f"time limit of {EMBED_SOFT_TIME_LIMIT} s exceeded"
+        )

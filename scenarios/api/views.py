@@ -1,5 +1,3 @@
-from celery.utils import uuid
-from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
@@ -11,8 +9,7 @@ from rest_framework.views import APIView
 from scenarios.api.serializers import AlgorithmSerializer, QueuedSerializer, ScenarioSerializer, SliceSizeSerializer
 from scenarios.models import Scenario
 from scenarios.selectors import scenario_slice_size
-from scenarios.services import scenario_create, scenario_update
-from scenarios.tasks import scenario_slice_refresh_task, slice_refresh_dispatch
+from scenarios.services import scenario_create, scenario_slice_refresh_queue, scenario_update
 from training.algorithms.registry import algorithm_names, get_algorithm
 
 
@@ -28,11 +25,11 @@ class ScenarioViewSet(viewsets.ModelViewSet):
 
     def perform_create(self, serializer: ScenarioSerializer) -> None:
         serializer.instance = scenario_create(data=serializer.validated_data)
-        slice_refresh_dispatch(scenario=serializer.instance)
+        scenario_slice_refresh_queue(scenario=serializer.instance)
 
     def perform_update(self, serializer: ScenarioSerializer) -> None:
         serializer.instance = scenario_update(scenario=serializer.instance, data=serializer.validated_data)
-        slice_refresh_dispatch(scenario=serializer.instance)
+        scenario_slice_refresh_queue(scenario=serializer.instance)
 
     @extend_schema(responses=SliceSizeSerializer, summary="Size of the scenario's slice, computed now")
     @action(detail=True, methods=["get"])
@@ -44,9 +41,7 @@ class ScenarioViewSet(viewsets.ModelViewSet):
     )
     @action(detail=True, methods=["post"], url_path="slice/refresh")
     def slice_refresh(self, request: Request, slug: str) -> Response:
-        scenario = self.get_object()
-        task_id = uuid()
-        transaction.on_commit(lambda: scenario_slice_refresh_task.apply_async((scenario.pk,), task_id=task_id))
+        task_id = scenario_slice_refresh_queue(scenario=self.get_object())
         return Response(
             QueuedSerializer({"task_id": task_id, "status": "queued"}).data, status=status.HTTP_202_ACCEPTED
         )
