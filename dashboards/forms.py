@@ -12,7 +12,7 @@ from django import forms
 
 from recsys_site.errors import ValidationFailed
 from scenarios.models import Scenario
-from scenarios.services import EDITABLE_FIELDS, _cron_fields, scenario_config_clean
+from scenarios.services import EDITABLE_FIELDS, scenario_config_clean, scenario_schedule_clean
 from training.algorithms.registry import algorithm_names, get_algorithm
 
 HP_PREFIX = "hp__"
@@ -119,7 +119,7 @@ class ScenarioForm(forms.ModelForm):
         schedule = " ".join(self.cleaned_data["schedule"].split())
         if schedule:
             try:
-                _cron_fields(schedule)
+                scenario_schedule_clean(cron=schedule)
             except ValidationFailed as error:
                 raise forms.ValidationError(error.detail["schedule"]) from None
         return schedule
@@ -138,12 +138,12 @@ class ScenarioForm(forms.ModelForm):
         try:
             validated = scenario_config_clean(data=data, instance=self.instance if self.instance.pk else None)
         except ValidationFailed as error:
-            self._attach(error.detail)
+            self.attach_errors(error.detail)
             return cleaned
         cleaned["hyperparameters"] = validated["hyperparameters"]
         return cleaned
 
-    def _attach(self, detail: dict[str, list[str]]) -> None:
+    def attach_errors(self, detail: dict[str, list[str]]) -> None:
         self._hyperparameter_errors = {}
         for field, messages in detail.items():
             if field.startswith("hyperparameters."):

@@ -6,7 +6,7 @@ import csv
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
-from django.db import connection, transaction
+from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -20,14 +20,17 @@ from dashboards.forms import ScenarioForm
 from dashboards.roles import user_role
 from recsys_site.errors import DomainError
 from scenarios.models import Scenario
-from scenarios.services import scenario_create, scenario_schedule_get, scenario_schedule_set, scenario_update
-from scenarios.tasks import slice_refresh_dispatch
+from scenarios.services import (
+    scenario_create,
+    scenario_schedule_get,
+    scenario_schedule_set,
+    scenario_slice_refresh_queue,
+    scenario_update,
+)
 from training import selectors as training_selectors
-from training.matrix import group_matrix
-from training.models import RunStatus, TrainingRun
+from training.matrix import group_matrix_queue
+from training.models import TrainingRun
 from training.services import training_run_cancel, training_run_create, training_run_promote
-from training.serving import sample_recommendations
-from training.tasks import group_matrix_task
 
 VIEW = "scenarios.view_scenario"
 EDIT = "scenarios.change_scenario"
@@ -91,9 +94,9 @@ def scenario_create_page(request: HttpRequest) -> HttpResponse:
         try:
             scenario = scenario_create(data=form.scenario_data())
             scenario_schedule_set(scenario=scenario, cron=form.cleaned_data["schedule"])
-            slice_refresh_dispatch(scenario=scenario)
+            scenario_slice_refresh_queue(scenario=scenario)
         except DomainError as error:
-            form._attach(error.detail if isinstance(error.detail, dict) else {"__all__": [str(error)]})
+            form.attach_errors(error.detail if isinstance(error.detail, dict) else {"__all__": [str(error)]})
         else:
             messages.success(request, f"Scenario {scenario.slug} created.")
             return redirect("dashboards:scenario-detail", slug=scenario.slug)
@@ -108,9 +111,9 @@ def scenario_edit_page(request: HttpRequest, slug: str) -> HttpResponse:
         try:
             scenario = scenario_update(scenario=Scenario.objects.get(pk=scenario.pk), data=form.scenario_data())
             scenario_schedule_set(scenario=scenario, cron=form.cleaned_data["schedule"])
-            slice_refresh_dispatch(scenario=scenario)
+            scenario_slice_refresh_queue(scenario=scenario)
         except DomainError as error:
-            form._attach(error.detail if isinstance(error.detail, dict) else {"__all__": [str(error)]})
+            form.attach_errors(error.detail if isinstance(error.detail, dict) else {"__all__": [str(error)]})
         else:
             messages.success(request, "Scenario saved.")
             return redirect("dashboards:scenario-detail", slug=scenario.slug)
@@ -277,9 +280,8 @@ def run_promote(request: HttpRequest, pk: int) -> HttpResponse:
 def compare(request: HttpRequest, slug: str) -> HttpResponse:
     scenario = get_object_or_404(Scenario, slug=slug)
     chosen = [int(value) for value in request.GET.getlist("runs") if value.isdigit()]
-    available = TrainingRun.objects.filter(scenario=scenario, status=RunStatus.SUCCEEDED).order_by("-created_at")
-    selected = [run for run in available if run.pk in chosen]
-    selected.sort(key=lambda run: chosen.index(run.pk))
+    available = training_selectors.scenario_succeeded_runs(scenario=scenario)
+    selected = training_selectors.runs_chosen(scenario=scenario, ids=chosen)
     context = {"scenario": scenario, "available": available, "chosen": chosen}
     if len(selected) >= 2:
         comparison = training_selectors.runs_compare(runs=selected)
@@ -336,32 +338,21 @@ def _test_rows(comparison, labels: list[str]) -> list[dict]:
 @needs(VIEW)
 def matrix(request: HttpRequest, slug: str) -> HttpResponse:
     group = get_object_or_404(Scenario, slug=slug)
-    result = group_matrix(group=group)
-    labels = [f"run {run.pk} · {run.algorithm} · {run.scenario.slug}" for run in result.runs]
-    values, deltas = [], []
-    for run in result.runs:
-        row, delta_row = [], []
-        for member in result.members:
-            cell = result.cells.get((run.pk, member.pk), {}).get("ndcg@10")
-            base = result.cells.get((result.baselines[member.pk], member.pk), {}).get("ndcg@10")
-            row.append(cell)
-            delta_row.append(None if cell is None or base is None else cell - base)
-        values.append(row)
-        deltas.append(delta_row)
+    table = training_selectors.group_matrix_table(group=group)
+    result, members = table.matrix, table.matrix.members
     if request.GET.get("export") == "matrix":
         rows = [
-            (label, member.slug, values[i][j], deltas[i][j])
-            for i, label in enumerate(labels)
-            for j, member in enumerate(result.members)
+            (label, member.slug, table.values[i][j], table.deltas[i][j])
+            for i, label in enumerate(table.labels)
+            for j, member in enumerate(members)
         ]
         return _csv(f"{slug}-matrix", ["run", "scenario", "ndcg@10", "change_vs_scenario_alone"], rows)
-    complete = all(value is not None for row in values for value in row)
-    heatmap = figures.matrix_heatmap(labels, [m.slug for m in result.members], values, deltas)
+    heatmap = figures.matrix_heatmap(table.labels, [m.slug for m in members], table.values, table.deltas)
     context = {
         "group": group,
         "matrix": result,
-        "complete": complete,
-        "heatmap": figures.to_html(heatmap, element_id="matrix-plot") if result.runs and result.members else None,
+        "complete": table.complete,
+        "heatmap": figures.to_html(heatmap, element_id="matrix-plot") if result.runs and members else None,
     }
     return render(request, "dashboards/matrix.html", context)
 
@@ -369,9 +360,7 @@ def matrix(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 @needs(RETRAIN)
 def matrix_compute(request: HttpRequest, slug: str) -> HttpResponse:
-    group = get_object_or_404(Scenario, slug=slug)
-    group_id = group.pk
-    transaction.on_commit(lambda: group_matrix_task.delay(group_id))
+    group_matrix_queue(group=get_object_or_404(Scenario, slug=slug))
     messages.success(request, "Missing cells are being computed on a worker; reload in a moment.")
     return redirect("dashboards:matrix", slug=slug)
 
@@ -383,43 +372,26 @@ def matrix_compute(request: HttpRequest, slug: str) -> HttpResponse:
 def samples(request: HttpRequest, slug: str) -> HttpResponse:
     scenario = get_object_or_404(Scenario.objects.select_related("live_run"), slug=slug)
     external_id = request.GET.get("user", "").strip()
-    runs = TrainingRun.objects.filter(scenario=scenario, status=RunStatus.SUCCEEDED).order_by("-created_at")
+    runs = training_selectors.scenario_succeeded_runs(scenario=scenario)
     other_id = request.GET.get("run", "")
+    k_text = request.GET.get("k", "") or "10"
+    if not k_text.isdigit():
+        return JsonResponse({"detail": "k must be a whole number from 1 to 100"}, status=400)
     context = {"scenario": scenario, "runs": runs, "user_query": external_id, "other_id": other_id}
-    if external_id:
-        user = EndUser.objects.filter(external_id=external_id).first()
-        if user is None:
-            context["not_found"] = True
-        else:
-            k = min(max(int(request.GET.get("k", 10) or 10), 1), 100)
-            columns = []
-            if scenario.live_run_id:
-                columns.append(("live model", scenario.live_run))
-            other = runs.filter(pk=other_id).first() if other_id.isdigit() else None
-            if other is not None and other.pk != scenario.live_run_id:
-                columns.append((f"run {other.pk}", other))
-            lists = []
-            for title, run in columns:
-                try:
-                    lists.append(
-                        {
-                            "title": title,
-                            "run": run,
-                            "items": sample_recommendations(scenario=scenario, run=run, user=user, k=k),
-                        }
-                    )
-                except DomainError as error:
-                    lists.append({"title": title, "run": run, "error": str(error.detail), "items": []})
-            shared = (
-                set.intersection(*[{r.item_id for r in entry["items"]} for entry in lists]) if len(lists) > 1 else set()
-            )
-            context.update(
-                end_user=user,
-                history=catalog_selectors.user_history(user=user, limit=30),
-                lists=lists,
-                shared=shared,
-                k=k,
-            )
+    user = EndUser.objects.filter(external_id=external_id).first() if external_id else None
+    if external_id and user is None:
+        context["not_found"] = True
+    elif user is not None:
+        k = min(max(int(k_text), 1), 100)
+        other = runs.filter(pk=other_id).first() if other_id.isdigit() else None
+        lists = training_selectors.sample_lists(scenario=scenario, user=user, k=k, other=other)
+        context.update(
+            end_user=user,
+            history=catalog_selectors.user_history(user=user, limit=30),
+            lists=lists,
+            shared=training_selectors.sample_lists_shared(lists),
+            k=k,
+        )
     return render(request, "dashboards/samples.html", context)
 
 

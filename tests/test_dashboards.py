@@ -212,3 +212,12 @@ def test_the_training_curve_marks_the_kept_epoch():
     assert not training_curve(history).layout.shapes
     (line,) = training_curve(history, kept_epoch=2).layout.shapes
     assert (line.x0, line.x1, line.line.dash) == (2, 2, "dot")
+
+
+@pytest.mark.parametrize("k", ["abc", "-3", "1e9"])
+def test_a_samples_k_that_is_not_a_whole_number_is_a_400_with_a_message(viewer, k):
+    scenario()
+
+    response = viewer.get(f"/scenarios/movies/samples/?user=u4&k={k}")
+
+    assert response.status_code == 400 and "k must be" in response.json()["detail"]

@@ -6,9 +6,13 @@ from dataclasses import dataclass
 
 from django.db.models import OuterRef, QuerySet, Subquery
 
+from catalog.models import EndUser
+from recsys_site.errors import DomainError
 from scenarios.models import Scenario
 from training.evaluation.compare import Interval, PairedTest, align, bootstrap_interval, paired_test
+from training.matrix import Matrix, group_matrix
 from training.models import Promotion, RunEvaluation, RunStatus, TrainingRun
+from training.serving import SampleItem, sample_recommendations
 
 COMPARED_METRICS = ("ndcg@10", "recall@10", "precision@10", "map@10", "mrr@10", "hit@10")
 
@@ -96,3 +100,72 @@ def runs_compare(*, runs: list[TrainingRun], metrics: tuple[str, ...] = COMPARED
             if metric == "ndcg@10" and run is usable[1]:
                 differences = (b - a).tolist()
     return RunComparison(usable, metrics_present, intervals, tests, differences)
+
+
+def scenario_succeeded_runs(*, scenario: Scenario) -> QuerySet[TrainingRun]:
+    """The runs of ``scenario`` that can be compared, promoted or sampled, newest first."""
+    return TrainingRun.objects.filter(scenario=scenario, status=RunStatus.SUCCEEDED).order_by("-created_at")
+
+
+def runs_chosen(*, scenario: Scenario, ids: list[int]) -> list[TrainingRun]:
+    """The succeeded runs of ``scenario`` among ``ids``, in the order of ``ids`` (others are left out)."""
+    runs = scenario_succeeded_runs(scenario=scenario).in_bulk(ids)
+    return [runs[run_id] for run_id in dict.fromkeys(ids) if run_id in runs]
+
+
+@dataclass(frozen=True)
+class MatrixTable:
+    """A group's matrix as rows (runs) × columns (members): NDCG@10 and its change against each member's
+    scenario-alone run, None where a cell is not computed yet."""
+
+    matrix: Matrix
+    labels: list[str]
+    values: list[list[float | None]]
+    deltas: list[list[float | None]]
+
+    @property
+    def complete(self) -> bool:
+        return all(value is not None for row in self.values for value in row)
+
+
+def group_matrix_table(*, group: Scenario, metric: str = "ndcg@10") -> MatrixTable:
+    matrix = group_matrix(group=group)
+    values = [
+        [matrix.cells.get((run.pk, member.pk), {}).get(metric) for member in matrix.members] for run in matrix.runs
+    ]
+    alone = [matrix.cells.get((matrix.baselines[member.pk], member.pk), {}).get(metric) for member in matrix.members]
+    deltas = [
+        [None if cell is None or base is None else cell - base for cell, base in zip(row, alone, strict=True)]
+        for row in values
+    ]
+    labels = [f"run {run.pk} · {run.algorithm} · {run.scenario.slug}" for run in matrix.runs]
+    return MatrixTable(matrix=matrix, labels=labels, values=values, deltas=deltas)
+
+
+@dataclass(frozen=True)
+class SampleList:
+    title: str
+    run: TrainingRun
+    items: list[SampleItem]
+    error: str = ""
+
+
+def sample_lists(*, scenario: Scenario, user: EndUser, k: int, other: TrainingRun | None) -> list[SampleList]:
+    """The live model's top-k for ``user`` and, beside it, another run's (when it is not the live one)."""
+    columns = [("live model", scenario.live_run)] if scenario.live_run_id else []
+    if other is not None and other.pk != scenario.live_run_id:
+        columns.append((f"run {other.pk}", other))
+    lists = []
+    for title, run in columns:
+        try:
+            lists.append(SampleList(title, run, sample_recommendations(scenario=scenario, run=run, user=user, k=k)))
+        except DomainError as error:
+            lists.append(SampleList(title, run, [], error=str(error.detail)))
+    return lists
+
+
+def sample_lists_shared(lists: list[SampleList]) -> set[int]:
+    """Ids of the items every list recommends (nothing to share with a single list)."""
+    if len(lists) < 2:
+        return set()
+    return set.intersection(*[{item.item_id for item in entry.items} for entry in lists])
