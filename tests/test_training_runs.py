@@ -220,6 +220,17 @@ def test_promotion_history_and_one_step_rollback(api, admin_user):
     assert list(Promotion.objects.values_list("action", flat=True)) == ["rollback", "promote", "promote"]
 
 
+@pytest.mark.parametrize("target", ["not a slug!", ["movies"], {"slug": "movies"}])
+def test_a_promotion_target_that_is_not_a_slug_is_a_400(api, target):
+    clustered_catalog()
+    run = _trained()
+
+    response = api.post(f"/api/v1/runs/{run.pk}/promote/", {"scenario": target}, format="json")
+
+    assert response.status_code == 400 and "scenario" in response.json()
+    assert not Promotion.objects.exists()
+
+
 def test_only_succeeded_runs_can_be_promoted(api):
     clustered_catalog()
     queued = training_run_create(scenario=scenario())
