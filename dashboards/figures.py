@@ -6,7 +6,7 @@ template (plotly.js itself is loaded once by the page from static files).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
@@ -143,7 +143,7 @@ def bar_series(x: Sequence, y: Sequence, *, title: str, x_title: str, y_title: s
     return figure
 
 
-def events_per_day(days: Sequence, kinds: dict[str, Sequence[int]]) -> go.Figure:
+def events_per_day(days: Sequence, kinds: Mapping[str, Sequence[int]]) -> go.Figure:
     figure = go.Figure()
     for kind, counts in sorted(kinds.items()):
         figure.add_trace(go.Bar(x=list(days), y=list(counts), name=kind))

@@ -41,11 +41,15 @@ class ScenarioForm(forms.ModelForm):
 
     def __init__(self, *args, schedule: str = "", **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["algorithm"].choices = [(name, get_algorithm(name).label) for name in algorithm_names()]
+        algorithm_field = self.fields["algorithm"]
+        assert isinstance(algorithm_field, forms.ChoiceField)
+        algorithm_field.choices = [(name, get_algorithm(name).label) for name in algorithm_names()]
         self.fields["schedule"].initial = schedule
         if self.instance.pk:
             self.fields["slug"].disabled = True
-            self.fields["parent"].queryset = Scenario.objects.exclude(pk=self.instance.pk)
+            parent_field = self.fields["parent"]
+            assert isinstance(parent_field, forms.ModelChoiceField)
+            parent_field.queryset = Scenario.objects.exclude(pk=self.instance.pk)
             self.initial.update(
                 include_categories=", ".join(self.instance.include_categories),
                 exclude_categories=", ".join(self.instance.exclude_categories),
@@ -121,11 +125,11 @@ class ScenarioForm(forms.ModelForm):
             try:
                 scenario_schedule_clean(cron=schedule)
             except ValidationFailed as error:
-                raise forms.ValidationError(error.detail["schedule"]) from None
+                raise forms.ValidationError(error.detail_by_field()["schedule"]) from None
         return schedule
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         algorithm = cleaned.get("algorithm")
         cleaned["hyperparameters"] = {
             key.rsplit("__", 1)[1]: value
@@ -138,7 +142,7 @@ class ScenarioForm(forms.ModelForm):
         try:
             validated = scenario_config_clean(data=data, instance=self.instance if self.instance.pk else None)
         except ValidationFailed as error:
-            self.attach_errors(error.detail)
+            self.attach_errors(error.detail_by_field())
             return cleaned
         cleaned["hyperparameters"] = validated["hyperparameters"]
         return cleaned

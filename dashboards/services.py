@@ -12,7 +12,7 @@ def roles_sync() -> None:
     """Create the role groups and give each exactly its permissions (safe to run again)."""
     for role, codenames in ROLE_PERMISSIONS.items():
         group, _ = Group.objects.get_or_create(name=role)
-        permissions = []
+        permissions: list[Permission] = []
         for codename in codenames:
             app_label, name = codename.split(".")
             permissions.extend(Permission.objects.filter(content_type__app_label=app_label, codename=name))

@@ -16,7 +16,7 @@ class PlotlyJsFinder(BaseFinder):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.storage = FileSystemStorage(location=str(_SOURCE))
-        self.storage.prefix = "plotly"
+        self.storage.prefix = "plotly"  # type: ignore[attr-defined]  # read by the finders; not in the stubs
 
     def check(self, **kwargs):
         return []

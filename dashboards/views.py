@@ -79,9 +79,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @needs(VIEW)
 def scenario_list(request: HttpRequest) -> HttpResponse:
-    scenarios = list(training_selectors.scenarios_with_latest_run())
-    latest = training_selectors.runs_by_id([s.latest_run_id for s in scenarios])
-    rows = [{"scenario": s, "latest": latest.get(s.latest_run_id)} for s in scenarios]
+    rows = training_selectors.scenario_rows()
     return render(
         request, "dashboards/scenario_list.html", {"rows": rows, "counts": catalog_selectors.catalog_counts()}
     )
@@ -96,7 +94,7 @@ def scenario_create_page(request: HttpRequest) -> HttpResponse:
             scenario_schedule_set(scenario=scenario, cron=form.cleaned_data["schedule"])
             scenario_slice_refresh_queue(scenario=scenario)
         except DomainError as error:
-            form.attach_errors(error.detail if isinstance(error.detail, dict) else {"__all__": [str(error)]})
+            form.attach_errors(error.detail_by_field())
         else:
             messages.success(request, f"Scenario {scenario.slug} created.")
             return redirect("dashboards:scenario-detail", slug=scenario.slug)
@@ -113,7 +111,7 @@ def scenario_edit_page(request: HttpRequest, slug: str) -> HttpResponse:
             scenario_schedule_set(scenario=scenario, cron=form.cleaned_data["schedule"])
             scenario_slice_refresh_queue(scenario=scenario)
         except DomainError as error:
-            form.attach_errors(error.detail if isinstance(error.detail, dict) else {"__all__": [str(error)]})
+            form.attach_errors(error.detail_by_field())
         else:
             messages.success(request, "Scenario saved.")
             return redirect("dashboards:scenario-detail", slug=scenario.slug)
@@ -129,7 +127,7 @@ def scenario_detail(request: HttpRequest, slug: str) -> HttpResponse:
         return _csv(
             f"{slug}-{metric}-timeline",
             ["run", "algorithm", "finished_at", metric, "live"],
-            [(p.run_id, p.algorithm, p.finished_at.isoformat(), p.value, p.is_live) for p in points],
+            [(p.run_id, p.algorithm, p.finished_at and p.finished_at.isoformat(), p.value, p.is_live) for p in points],
         )
     timeline = figures.to_html(figures.metric_timeline(points, promotions, metric), element_id="timeline-plot")
     context = {

@@ -10,6 +10,12 @@ class DomainError(Exception):
         super().__init__(message)
         self.detail = detail if detail is not None else message
 
+    def detail_by_field(self) -> dict[str, list[str]]:
+        """``detail`` as field → messages (a message that names no field goes under ``__all__``)."""
+        if isinstance(self.detail, dict):
+            return {str(field): list(messages) for field, messages in self.detail.items()}
+        return {"__all__": [str(self)]}
+
 
 class ValidationFailed(DomainError):
     """Input failed validation; ``detail`` maps field names (or batch indexes) to messages."""

@@ -35,7 +35,7 @@ class MappedModel:
         self.item_positions = item_map(child_item_ids=item_ids, parent_item_ids=loaded.item_ids)
         self.n_items = len(item_ids)
 
-    def score(self, users) -> torch.Tensor:
+    def score(self, users: np.ndarray) -> torch.Tensor:
         positions = self.user_positions[np.asarray(users)]
         scores = torch.from_numpy(np.repeat(self.loaded.item_popularity[None, :], len(positions), axis=0))
         known = positions >= 0

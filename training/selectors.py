@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db.models import OuterRef, QuerySet, Subquery
 
@@ -17,14 +18,19 @@ from training.serving import SampleItem, sample_recommendations
 COMPARED_METRICS = ("ndcg@10", "recall@10", "precision@10", "map@10", "mrr@10", "hit@10")
 
 
-def scenarios_with_latest_run() -> QuerySet[Scenario]:
-    """Every scenario with its live run and, annotated, its latest run's id (two queries in all)."""
+@dataclass(frozen=True)
+class ScenarioRow:
+    scenario: Scenario
+    latest: TrainingRun | None
+
+
+def scenario_rows() -> list[ScenarioRow]:
+    """Every scenario (with its live run) and its latest run, by slug: three queries however many runs."""
     latest = TrainingRun.objects.filter(scenario=OuterRef("pk")).order_by("-created_at", "-id").values("id")[:1]
-    return Scenario.objects.select_related("live_run").annotate(latest_run_id=Subquery(latest)).order_by("slug")
-
-
-def runs_by_id(ids: list[int]) -> dict[int, TrainingRun]:
-    return TrainingRun.objects.in_bulk([i for i in ids if i])
+    latest_ids = dict(Scenario.objects.annotate(latest_run_id=Subquery(latest)).values_list("pk", "latest_run_id"))
+    runs = TrainingRun.objects.in_bulk([run_id for run_id in latest_ids.values() if run_id])
+    scenarios = Scenario.objects.select_related("live_run").order_by("slug")
+    return [ScenarioRow(scenario, runs.get(latest_ids.get(scenario.pk) or 0)) for scenario in scenarios]
 
 
 def scenario_runs(*, scenario: Scenario, limit: int = 50) -> list[TrainingRun]:
@@ -39,7 +45,7 @@ def scenario_runs(*, scenario: Scenario, limit: int = 50) -> list[TrainingRun]:
 class TimelinePoint:
     run_id: int
     algorithm: str
-    finished_at: object
+    finished_at: datetime | None
     value: float | None
     is_live: bool
 
@@ -95,6 +101,7 @@ def runs_compare(*, runs: list[TrainingRun], metrics: tuple[str, ...] = COMPARED
             if run is usable[0]:
                 tests[metric].append(None)
                 continue
+            assert base is not None  # the first usable run's, set whenever a second one is compared
             a, b = align(base.user_ids, base.vectors[metric], evaluation.user_ids, evaluation.vectors[metric])
             tests[metric].append(paired_test(a, b) if len(a) >= 2 else None)
             if metric == "ndcg@10" and run is usable[1]:
@@ -128,12 +135,16 @@ class MatrixTable:
         return all(value is not None for row in self.values for value in row)
 
 
+def _cell(matrix: Matrix, run_id: int | None, member: Scenario, metric: str) -> float | None:
+    return None if run_id is None else matrix.cells.get((run_id, member.pk), {}).get(metric)
+
+
 def group_matrix_table(*, group: Scenario, metric: str = "ndcg@10") -> MatrixTable:
     matrix = group_matrix(group=group)
     values = [
         [matrix.cells.get((run.pk, member.pk), {}).get(metric) for member in matrix.members] for run in matrix.runs
     ]
-    alone = [matrix.cells.get((matrix.baselines[member.pk], member.pk), {}).get(metric) for member in matrix.members]
+    alone = [_cell(matrix, matrix.baselines[member.pk], member, metric) for member in matrix.members]
     deltas = [
         [None if cell is None or base is None else cell - base for cell, base in zip(row, alone, strict=True)]
         for row in values
@@ -152,7 +163,7 @@ class SampleList:
 
 def sample_lists(*, scenario: Scenario, user: EndUser, k: int, other: TrainingRun | None) -> list[SampleList]:
     """The live model's top-k for ``user`` and, beside it, another run's (when it is not the live one)."""
-    columns = [("live model", scenario.live_run)] if scenario.live_run_id else []
+    columns = [("live model", scenario.live_run)] if scenario.live_run is not None else []
     if other is not None and other.pk != scenario.live_run_id:
         columns.append((f"run {other.pk}", other))
     lists = []

@@ -7,7 +7,7 @@ from scenarios.services import EDITABLE_FIELDS
 class ScenarioSerializer(serializers.ModelSerializer):
     """A scenario's configuration. Cross-field rules and hyperparameters are validated by the service."""
 
-    parent = serializers.SlugRelatedField(
+    parent = serializers.SlugRelatedField(  # type: ignore[assignment]  # DRF sets declared fields apart
         slug_field="slug", queryset=Scenario.objects.all(), required=False, allow_null=True
     )
     include_categories = serializers.ListField(child=serializers.CharField(max_length=200), required=False)
@@ -47,7 +47,7 @@ class AlgorithmParamSerializer(serializers.Serializer):
 
 class AlgorithmSerializer(serializers.Serializer):
     name = serializers.CharField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # DRF sets declared fields apart
     family = serializers.CharField()
     description = serializers.CharField()
     params = AlgorithmParamSerializer(many=True)

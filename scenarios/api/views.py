@@ -4,6 +4,7 @@ from rest_framework.decorators import action
 from rest_framework.permissions import DjangoModelPermissions, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView
 
 from scenarios.api.serializers import AlgorithmSerializer, QueuedSerializer, ScenarioSerializer, SliceSizeSerializer
@@ -23,11 +24,12 @@ class ScenarioViewSet(viewsets.ModelViewSet):
     filterset_fields = ["algorithm", "parent__slug"]
     ordering_fields = ["slug", "name", "updated_at"]
 
-    def perform_create(self, serializer: ScenarioSerializer) -> None:
+    def perform_create(self, serializer: BaseSerializer) -> None:
         serializer.instance = scenario_create(data=serializer.validated_data)
         scenario_slice_refresh_queue(scenario=serializer.instance)
 
-    def perform_update(self, serializer: ScenarioSerializer) -> None:
+    def perform_update(self, serializer: BaseSerializer) -> None:
+        assert isinstance(serializer.instance, Scenario)  # the viewset's object, looked up by slug
         serializer.instance = scenario_update(scenario=serializer.instance, data=serializer.validated_data)
         scenario_slice_refresh_queue(scenario=serializer.instance)
 

@@ -1,11 +1,15 @@
+from __future__ import annotations
+
+from django.contrib.auth.models import User
 from rest_framework import serializers
 
+from scenarios.models import Scenario
 from training.models import EmbeddingJob, Promotion, TrainingRun
 
 
 class TrainingRunSerializer(serializers.ModelSerializer):
-    scenario = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    scenario: serializers.SlugRelatedField[Scenario] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    created_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(slug_field="username", read_only=True)
 
     class Meta:
         model = TrainingRun
@@ -52,12 +56,14 @@ class RunCreateInputSerializer(serializers.Serializer):
     )
     seed = serializers.IntegerField(required=False, min_value=0)
     queue = serializers.ChoiceField(choices=["auto", "cpu", "gpu"], required=False)
-    parent = serializers.PrimaryKeyRelatedField(queryset=TrainingRun.objects.all(), required=False, allow_null=True)
+    parent = serializers.PrimaryKeyRelatedField(  # type: ignore[assignment]  # DRF sets declared fields apart
+        queryset=TrainingRun.objects.all(), required=False, allow_null=True
+    )
 
 
 class PromotionSerializer(serializers.ModelSerializer):
-    scenario = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    actor = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    scenario: serializers.SlugRelatedField[Scenario] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    actor: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(slug_field="username", read_only=True)
 
     class Meta:
         model = Promotion
@@ -89,7 +95,7 @@ class SimilarQuerySerializer(serializers.Serializer):
 
 
 class EmbeddingJobSerializer(serializers.ModelSerializer):
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(slug_field="username", read_only=True)
 
     class Meta:
         model = EmbeddingJob
