@@ -29,11 +29,12 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks.datasets import filter_min_weight, reindex
 from benchmarks.report import ROOT, machine, table, write_results, write_section
 from training.algorithms.base import EpochReport
 from training.algorithms.registry import get_algorithm
 from training.evaluation.ranking import evaluate
-from training.evaluation.splits import filter_min_weight, reindex, split_random
+from training.evaluation.splits import split_random
 from training.interactions import HeldOut, InteractionData
 
 PEERS = ROOT / "benchmarks" / "peers"

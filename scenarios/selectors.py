@@ -4,12 +4,32 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 from django.db.models import QuerySet
 
 from catalog.models import Interaction, Item
 from scenarios.models import Scenario
+
+# What a run records of its scenario: the slice and the evaluation protocol it was trained and measured on.
+PROTOCOL_FIELDS = (
+    "split",
+    "validation_share",
+    "test_share",
+    "k_list",
+    "min_value",
+    "min_user_events",
+    "min_item_events",
+    "event_weights",
+    "include_categories",
+    "exclude_categories",
+)
+
+
+def scenario_protocol(*, scenario: Scenario) -> dict[str, Any]:
+    """The scenario's slice and protocol settings as JSON values (:data:`PROTOCOL_FIELDS`)."""
+    return {name: getattr(scenario, name) for name in PROTOCOL_FIELDS}
 
 
 @dataclass(frozen=True)
@@ -86,14 +106,23 @@ def scenario_slice_size(*, scenario: Scenario) -> dict:
     """Users, items and events in the scenario's slice, and the time range it covers."""
     events = scenario_slice(scenario=scenario)
     if events.n_events == 0:
-        return {"users": 0, "items": 0, "events": 0, "first_event_at": None, "last_event_at": None}
+        return {"users": 0, "items": 0, "events": 0, **events_time_range(events.timestamps)}
     return {
         "users": int(np.unique(events.user_ids).size),
         "items": int(np.unique(events.item_ids).size),
         "events": events.n_events,
-        "first_event_at": _iso(events.timestamps.min()),
-        "last_event_at": _iso(events.timestamps.max()),
+        **events_time_range(events.timestamps),
     }
+
+
+def events_time_range(timestamps: np.ndarray) -> dict[str, str | None]:
+    """``first_event_at`` and ``last_event_at`` (ISO 8601, UTC) of ``(n_events,)`` unix seconds; None when empty."""
+    if len(timestamps) == 0:
+        return {"first_event_at": None, "last_event_at": None}
+    first, last = (
+        datetime.fromtimestamp(int(moment), tz=UTC).isoformat() for moment in (timestamps.min(), timestamps.max())
+    )
+    return {"first_event_at": first, "last_event_at": last}
 
 
 def k_core_mask(user_ids: np.ndarray, item_ids: np.ndarray, *, min_user: int, min_item: int) -> np.ndarray:
@@ -140,7 +169,3 @@ def _slice_from_rows(rows: list[tuple], event_weights: dict[str, float]) -> Scen
         timestamps=np.asarray([int(moment.timestamp()) for moment in times], dtype=np.int64),
         event_ids=np.asarray(event_ids, dtype=np.int64),
     )
-
-
-def _iso(timestamp: np.integer) -> str:
-    return datetime.fromtimestamp(int(timestamp), tz=UTC).isoformat()

@@ -6,9 +6,6 @@ import numpy as np
 import pytest
 
 from training.evaluation.splits import (
-    filter_k_core,
-    filter_min_weight,
-    reindex,
     split_leave_last_out,
     split_random,
     split_temporal,
@@ -89,30 +86,6 @@ def test_held_out_pairs_already_in_training_are_dropped():
 def test_bad_ratios_are_refused(ratios):
     with pytest.raises(ValueError, match="ratios"):
         split_random(many_events(), seed=0, ratios=ratios)
-
-
-def test_min_weight_filter_keeps_events_at_or_above_the_threshold():
-    data = interactions([0, 0, 1, 1], [0, 1, 0, 1], weights=[1, 3, 5, 2])
-    kept = filter_min_weight(data, threshold=3)
-    assert kept.items.tolist() == [1, 0] and kept.weights.tolist() == [3, 5]
-
-
-def test_k_core_filter_drops_users_and_items_until_stable():
-    # Users: 0 has items {0, 1, 2}; 1 has {0, 1}; 2 has {0, 3}; 3 has {3}.
-    # 2-core, pass 1: user 3 (1 event) and item 2 (1 event) go. Pass 2: item 3 is down to user 2 and goes.
-    # Pass 3: user 2 is down to item 0 and goes. Left: users 0 and 1 with items 0 and 1.
-    data = interactions([0, 0, 0, 1, 1, 2, 2, 3], [0, 1, 2, 0, 1, 0, 3, 3])
-    core = filter_k_core(data, min_user_events=2, min_item_events=2)
-    assert sorted(zip(core.users.tolist(), core.items.tolist(), strict=True)) == [(0, 0), (0, 1), (1, 0), (1, 1)]
-    assert (core.n_users, core.n_items) == (4, 4)
-
-
-def test_reindex_numbers_only_users_and_items_with_events():
-    data = interactions([3, 3, 7], [5, 2, 5], n_users=10, n_items=8)
-    renumbered, user_ids, item_ids = reindex(data)
-    assert (renumbered.n_users, renumbered.n_items) == (2, 2)
-    assert user_ids.tolist() == [3, 7] and item_ids.tolist() == [2, 5]
-    assert renumbered.users.tolist() == [0, 0, 1] and renumbered.items.tolist() == [1, 0, 1]
 
 
 def test_a_split_keeps_the_item_features_and_the_domains_of_its_events():

@@ -6,8 +6,14 @@ only imports under ``if TYPE_CHECKING:`` are not, since they never run.
 """
 
 import ast
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
+
+from training.algorithms.registry import algorithm_names
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("catalog", "dashboards", "recsys_site", "scenarios", "training")
@@ -163,3 +169,22 @@ def test_the_check_sees_a_form_importing_a_private_service_helper(tmp_path):
     (tmp_path / "scenarios" / "forms.py").write_text("from scenarios.services import _cron_fields\n")
 
     assert private_imports(tmp_path) == ["scenarios.forms: _cron_fields"]
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "training.interactions",
+        "training.evaluation.ranking",
+        "training.algorithms.base",
+        "training.algorithms.registry",
+    ],
+)
+def test_a_fresh_interpreter_can_import_the_algorithm_layer_starting_anywhere(module):
+    # Whichever module comes first, every built-in algorithm is registered and nothing is half-initialised.
+    code = f"import {module}\nfrom training.algorithms.registry import algorithm_names\nprint(*algorithm_names())"
+
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == algorithm_names()

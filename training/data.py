@@ -5,13 +5,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 
 from scenarios.models import Scenario, SplitKind
-from scenarios.selectors import scenario_item_ids, scenario_slice
+from scenarios.selectors import events_time_range, scenario_item_ids, scenario_slice
 from training.algorithms.registry import get_algorithm
 from training.embeddings_service import item_embedding_matrix, item_embeddings_refresh
 from training.evaluation.splits import Split, split_leave_last_out, split_random, split_temporal
@@ -44,8 +43,7 @@ class TrainingData:
             "users": data.n_users,
             "items": data.n_items,
             "events": data.n_events,
-            "first_event_at": _iso(data.timestamps.min()) if data.n_events else None,
-            "last_event_at": _iso(data.timestamps.max()) if data.n_events else None,
+            **events_time_range(data.timestamps),
             "sha256": digest.hexdigest(),
         }
 
@@ -89,10 +87,6 @@ def protocol_split(*, data: InteractionData, protocol: dict, seed: int) -> Split
     if split.test.n_pairs == 0:
         raise NotEnoughData("the split left no test events: the slice is too small for this protocol")
     return split
-
-
-def _iso(timestamp: np.integer) -> str:
-    return datetime.fromtimestamp(int(timestamp), tz=UTC).isoformat()
 
 
 # --- item features (content models) -----------------------------------------------------------

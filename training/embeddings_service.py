@@ -18,6 +18,7 @@ import numpy as np
 from django.utils import timezone
 
 from catalog.models import Item, ItemEmbedding
+from catalog.services import chunked
 from training.content import EMBEDDING_DIMENSION, ENCODER_NAME, TextEncoder, item_text, text_hash
 from training.dispatch import embedding_job_dispatch
 from training.models import EmbeddingJob, RunStatus
@@ -88,7 +89,7 @@ def item_embedding_matrix(
     matrix = np.zeros((len(ids), EMBEDDING_DIMENSION), dtype=np.float32)
     present = np.zeros(len(ids), dtype=bool)
     position = {int(item_id): index for index, item_id in enumerate(ids)}
-    for chunk in _chunks(ids.tolist(), _SCAN_CHUNK):
+    for chunk in chunked(ids.tolist(), _SCAN_CHUNK):
         rows = ItemEmbedding.objects.filter(item_id__in=chunk, encoder=encoder, dimension=EMBEDDING_DIMENSION)
         for item_id, vector in rows.values_list("item_id", "vector"):
             index = position[item_id]
@@ -119,11 +120,11 @@ def _stale_items(item_ids: Sequence[int] | np.ndarray | None) -> tuple[list[_Sta
 
 def _active_item_rows() -> Iterator[list[tuple]]:
     rows = Item.objects.filter(is_active=True).order_by("id").values_list(*_TEXT_FIELDS)
-    return _chunks(rows.iterator(chunk_size=_SCAN_CHUNK), _SCAN_CHUNK)
+    return chunked(rows.iterator(chunk_size=_SCAN_CHUNK), _SCAN_CHUNK)
 
 
 def _item_rows(item_ids: list[int]) -> Iterator[list[tuple]]:
-    for chunk in _chunks(item_ids, _SCAN_CHUNK):
+    for chunk in chunked(item_ids, _SCAN_CHUNK):
         yield list(Item.objects.filter(id__in=chunk).order_by("id").values_list(*_TEXT_FIELDS))
 
 
@@ -144,17 +145,6 @@ def _store(batch: list[_Stale], vectors: np.ndarray) -> None:
         unique_fields=["item", "encoder"],
         update_fields=["text_sha256", "dimension", "vector", "updated_at"],
     )
-
-
-def _chunks(rows: Any, size: int) -> Iterator[list]:
-    batch: list = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 # --- refresh jobs ----------------------------------------------------------------------------

@@ -13,10 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from scenarios.models import Scenario
+from scenarios.selectors import scenario_protocol
 from training.data import TrainingData, protocol_split, training_data_load
 from training.evaluation.splits import Split, split_subset
-
-PROTOCOL_FIELDS = ("split", "validation_share", "test_share", "k_list")
 
 
 @dataclass(frozen=True)
@@ -49,10 +48,10 @@ def prepared_data_load(*, scenario: Scenario, protocol: dict, seed: int) -> Prep
 def member_data_load(*, member: Scenario) -> PreparedData:
     """A member's events and its part of the group's split (by the group's protocol and seed)."""
     group = member.parent
+    if group is None:
+        raise ValueError(f"scenario {member.slug} is not a member of a group")
     group_training = training_data_load(scenario=group)
-    group_split = protocol_split(
-        data=group_training.data, protocol={name: getattr(group, name) for name in PROTOCOL_FIELDS}, seed=group.seed
-    )
+    group_split = protocol_split(data=group_training.data, protocol=scenario_protocol(scenario=group), seed=group.seed)
     own_events = training_data_load(scenario=member).event_ids
     keep = np.isin(group_training.event_ids, own_events)
     data, split, users, items = split_subset(group_training.data, group_split, keep)

@@ -57,6 +57,11 @@ class InteractionData:
     def n_events(self) -> int:
         return len(self.users)
 
+    def distinct_users_per_item(self) -> np.ndarray:
+        """``(n_items,)`` int64: how many distinct users interacted with each item (the items' popularity)."""
+        pairs = np.unique(self.users.astype(np.int64) * self.n_items + self.items)
+        return np.bincount(pairs % self.n_items, minlength=self.n_items)
+
     def csr(self, *, binary: bool = True) -> torch.Tensor:
         """The user × item matrix as a sparse CSR float32 tensor (duplicates summed, or 1 when binary)."""
         return _sparse_csr(self.users, self.items, (self.n_users, self.n_items), None if binary else self.weights)

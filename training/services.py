@@ -27,31 +27,20 @@ from django.utils import timezone
 
 from recsys_site.errors import Conflict, ValidationFailed
 from scenarios.models import ComputeQueue, Scenario
+from scenarios.selectors import PROTOCOL_FIELDS, scenario_protocol
 from scenarios.services import scenario_config_clean
 from training.algorithms.base import EpochReport, TrainingCancelled
 from training.algorithms.registry import get_algorithm
 from training.artifacts import artifact_load, artifact_save
 from training.data import NotEnoughData, TrainingData, item_features_attach, needs_item_features
 from training.dispatch import training_run_dispatch
-from training.evaluation.ranking import evaluate, item_popularity
+from training.evaluation.ranking import evaluate
 from training.evaluation.slices import activity_slices
 from training.groups import PreparedData, item_map, prepared_data_load
 from training.models import Promotion, PromotionAction, RunEvaluation, RunStatus, TrainingRun
 
 logger = logging.getLogger(__name__)
 
-PROTOCOL_FIELDS = (
-    "split",
-    "validation_share",
-    "test_share",
-    "k_list",
-    "min_value",
-    "min_user_events",
-    "min_item_events",
-    "event_weights",
-    "include_categories",
-    "exclude_categories",
-)
 # Share of the progress bar each phase takes.
 FIT_START, FIT_END, EVALUATE_END = 0.05, 0.85, 0.95
 
@@ -79,7 +68,7 @@ def training_run_create(
         scenario=scenario,
         algorithm=algorithm,
         params=cleaned["hyperparameters"],
-        protocol={name: getattr(scenario, name) for name in PROTOCOL_FIELDS},
+        protocol=scenario_protocol(scenario=scenario),
         seed=scenario.seed if seed is None else seed,
         queue=_queue_for(queue or scenario.compute_queue),
         parent=parent,
@@ -200,7 +189,7 @@ def _execute(run: TrainingRun, device: str) -> str:
         started = time.perf_counter()
         model = get_algorithm(run.algorithm)(run.params, device=device, seed=run.seed)
         train = _with_domains(model, prepared)
-        if run.parent_id is not None:
+        if run.parent is not None:
             _start_from_parent(model, run.parent, training)
         model.fit(train, _ProgressRecorder(run.pk), validation=split.validation)
         timings["fit"] = time.perf_counter() - started
@@ -221,7 +210,7 @@ def _execute(run: TrainingRun, device: str) -> str:
             model=model,
             user_ids=training.user_ids,
             item_ids=training.item_ids,
-            item_popularity=item_popularity(split.train),
+            item_popularity=split.train.distinct_users_per_item(),
             directory=directory,
         )
         timings["save"] = time.perf_counter() - started

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from training.algorithms.base import DotProductRecommender, EarlyStopping, EpochReport, ProgressCallback, no_progress
-from training.algorithms.params import Param
+from training.algorithms.params import Param, early_stopping_patience
 from training.algorithms.registry import register
 from training.interactions import HeldOut, InteractionData
 
@@ -28,14 +28,7 @@ class BPR(DotProductRecommender):
         Param("epochs", int, 200, help="Most passes over the training pairs.", minimum=1, maximum=2000),
         Param("batch_size", int, 2048, help="Positive pairs per step.", minimum=1, maximum=1 << 20),
         Param("negatives", int, 1, help="Sampled negative items per positive pair.", minimum=1, maximum=100),
-        Param(
-            "early_stopping_patience",
-            int,
-            10,
-            help="Epochs without a better validation NDCG@10 before stopping.",
-            minimum=1,
-            maximum=1000,
-        ),
+        early_stopping_patience(default=10, maximum=1000),
     )
     user_tensor, item_tensor = "user_embeddings", "item_embeddings"
 

@@ -4,7 +4,7 @@ Datasets", ICDM 2008), with exact per-user and per-item solves batched in PyTorc
 import torch
 
 from training.algorithms.base import DotProductRecommender, EarlyStopping, EpochReport, ProgressCallback, no_progress
-from training.algorithms.params import Param
+from training.algorithms.params import Param, early_stopping_patience
 from training.algorithms.registry import register
 from training.interactions import HeldOut, InteractionData
 
@@ -26,14 +26,7 @@ class IALS(DotProductRecommender):
         Param("regularization", float, 50.0, help="L2 penalty λ on every factor vector.", minimum=0.0, maximum=1e6),
         Param("alpha", float, 10.0, help="Extra confidence of an observed pair.", minimum=0.0, maximum=1e6),
         Param("iterations", int, 15, help="Most alternations (users then items).", minimum=1, maximum=500),
-        Param(
-            "early_stopping_patience",
-            int,
-            3,
-            help="Iterations without a better validation NDCG@10 before stopping.",
-            minimum=1,
-            maximum=100,
-        ),
+        early_stopping_patience(default=3, maximum=100, steps="Iterations"),
     )
     user_tensor, item_tensor = "user_factors", "item_factors"
 

@@ -5,7 +5,7 @@ validate user input against it when a scenario is saved, so a bad value is a
 form/API error and never a crashed training job.
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,43 +52,7 @@ class Param:
         return value
 
     def _coerce(self, value: Any) -> Any:
-        if self.kind is bool:
-            if isinstance(value, bool):
-                return value
-            if isinstance(value, str) and value.strip().lower() in {"true", "false", "1", "0", "yes", "no"}:
-                return value.strip().lower() in {"true", "1", "yes"}
-            raise ValueError("must be true or false")
-        if self.kind is int:
-            if isinstance(value, bool):
-                raise ValueError("must be an integer")
-            if isinstance(value, float) and value.is_integer():
-                return int(value)
-            if isinstance(value, int):
-                return value
-            if isinstance(value, str):
-                try:
-                    return int(value.strip())
-                except ValueError:
-                    pass
-            raise ValueError("must be an integer")
-        if self.kind is float:
-            if isinstance(value, bool):
-                raise ValueError("must be a number")
-            if isinstance(value, int | float):
-                number = float(value)
-            elif isinstance(value, str):
-                try:
-                    number = float(value.strip())
-                except ValueError:
-                    raise ValueError("must be a number") from None
-            else:
-                raise ValueError("must be a number")
-            if number != number or number in (float("inf"), float("-inf")):
-                raise ValueError("must be a finite number")
-            return number
-        if not isinstance(value, str):
-            raise ValueError("must be a string")
-        return value
+        return _COERCERS[self.kind](value)
 
     def describe(self) -> dict[str, Any]:
         """A JSON-friendly description for forms and the API."""
@@ -101,6 +65,18 @@ class Param:
             "choices": list(self.choices) if self.choices is not None else None,
             "help": self.help,
         }
+
+
+def early_stopping_patience(*, default: int, maximum: int, steps: str = "Epochs") -> Param:
+    """The patience of validation early stopping, declared alike by every iterative model."""
+    return Param(
+        "early_stopping_patience",
+        int,
+        default,
+        help=f"{steps} without a better validation NDCG@10 before stopping.",
+        minimum=1,
+        maximum=maximum,
+    )
 
 
 def validate_params(schema: Iterable[Param], params: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -127,3 +103,49 @@ def validate_params(schema: Iterable[Param], params: Mapping[str, Any] | None) -
     if errors:
         raise HyperparameterError(dict(sorted(errors.items())))
     return cleaned
+
+
+# Each coercer takes what a form, the API or a command line sends (JSON values or strings) and returns the
+# parameter's type, or raises ValueError with the message shown to the user.
+
+
+def _to_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in {"true", "false", "1", "0", "yes", "no"}:
+        return value.strip().lower() in {"true", "1", "yes"}
+    raise ValueError("must be true or false")
+
+
+def _to_int(value: Any) -> int:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            pass
+    raise ValueError("must be an integer")
+
+
+def _to_float(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError("must be a number")
+    try:
+        number = float(value.strip() if isinstance(value, str) else value)
+    except ValueError:
+        raise ValueError("must be a number") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise ValueError("must be a finite number")
+    return number
+
+
+def _to_str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("must be a string")
+    return value
+
+
+_COERCERS: dict[type, Callable[[Any], Any]] = {bool: _to_bool, int: _to_int, float: _to_float, str: _to_str}

@@ -26,8 +26,7 @@ class Popularity(Recommender):
         if self.hparams["weighted"]:
             counts = np.bincount(data.items, weights=data.weights, minlength=data.n_items)
         else:
-            pairs = np.unique(data.users.astype(np.int64) * data.n_items + data.items)
-            counts = np.bincount(pairs % data.n_items, minlength=data.n_items)
+            counts = data.distinct_users_per_item()
         self.item_scores = torch.from_numpy(counts.astype(np.float32))
         progress(EpochReport(phase="fit", step=1, total=1, validation=validation_scores(self, data, validation)))
 

@@ -14,12 +14,9 @@ from training.evaluation.metrics import (
     recall_at_k,
     relevance_hits,
 )
-from training.evaluation.ranking import evaluate, item_popularity, mean_ndcg, top_k_items
+from training.evaluation.ranking import evaluate, mean_ndcg, top_k_items
 from training.evaluation.splits import (
     Split,
-    filter_k_core,
-    filter_min_weight,
-    reindex,
     select_events,
     split_leave_last_out,
     split_random,
@@ -32,10 +29,7 @@ __all__ = [
     "average_popularity",
     "catalog_coverage",
     "evaluate",
-    "filter_k_core",
-    "filter_min_weight",
     "hit_rate_at_k",
-    "item_popularity",
     "map_at_k",
     "mean_metrics",
     "mean_ndcg",
@@ -44,7 +38,6 @@ __all__ = [
     "precision_at_k",
     "ranking_metrics",
     "recall_at_k",
-    "reindex",
     "relevance_hits",
     "select_events",
     "split_leave_last_out",

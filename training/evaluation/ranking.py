@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -17,14 +17,20 @@ from training.evaluation.metrics import (
 )
 from training.interactions import HeldOut, InteractionData, csr_rows_dense
 
-if TYPE_CHECKING:  # the algorithms use this module (validation during fit): it must not import them back
-    from training.algorithms.base import Recommender
+
+class Scorer(Protocol):
+    """What ranking needs of a model: a recommender, or a trained model seen through another index."""
+
+    def score(self, users: np.ndarray) -> torch.Tensor:
+        """Scores of every item for each user: float32 ``(len(users), n_items)``."""
+        ...
+
 
 DEFAULT_KS = (5, 10, 20)
 
 
 def top_k_items(
-    model: Recommender,
+    model: Scorer,
     train: InteractionData,
     users: np.ndarray,
     *,
@@ -53,7 +59,7 @@ def top_k_items(
     return torch.cat(batches) if batches else torch.zeros(0, k, dtype=torch.int64)
 
 
-def mean_ndcg(model: Recommender, train: InteractionData, heldout: HeldOut, *, k: int = 10) -> float:
+def mean_ndcg(model: Scorer, train: InteractionData, heldout: HeldOut, *, k: int = 10) -> float:
     """Mean NDCG@k over the users that have held-out items (0.0 when none has); used for early stopping."""
     _check_same_space(train, heldout)
     users = heldout.users_with_items()
@@ -64,7 +70,7 @@ def mean_ndcg(model: Recommender, train: InteractionData, heldout: HeldOut, *, k
 
 
 def evaluate(
-    model: Recommender,
+    model: Scorer,
     train: InteractionData,
     heldout: HeldOut,
     *,
@@ -91,7 +97,7 @@ def evaluate(
     users = heldout.users_with_items()
     top_k = top_k_items(model, train, users, k=ks[-1], exclude=exclude, batch_size=batch_size)
     recommended = top_k.numpy()
-    popularity = item_popularity(train)
+    popularity = train.distinct_users_per_item()
     per_user = ranking_metrics(*_held_out_hits(heldout, users, top_k, batch_size), ks)
     per_user |= {f"average_popularity@{k}": average_popularity(recommended, popularity, k) for k in ks}
     metrics = mean_metrics(per_user) | {f"coverage@{k}": catalog_coverage(recommended, train.n_items, k) for k in ks}
@@ -103,18 +109,14 @@ def evaluate(
     }
 
 
-def item_popularity(train: InteractionData) -> np.ndarray:
-    """``(n_items,)`` int64: distinct training users per item."""
-    pairs = np.unique(train.users.astype(np.int64) * train.n_items + train.items)
-    return np.bincount(pairs % train.n_items, minlength=train.n_items)
-
-
 def _top_k_batch(
-    model: Recommender, users: np.ndarray, seen: list[tuple[torch.Tensor, torch.Tensor]], k: int, n_items: int
+    model: Scorer, users: np.ndarray, seen: list[tuple[torch.Tensor, torch.Tensor]], k: int, n_items: int
 ) -> torch.Tensor:
     scores = model.score(users)
     if scores.shape != (len(users), n_items):
-        raise ValueError(f"{model.name}.score returned shape {tuple(scores.shape)}, expected {(len(users), n_items)}")
+        raise ValueError(
+            f"{type(model).__name__}.score returned shape {tuple(scores.shape)}, expected {(len(users), n_items)}"
+        )
     rows = torch.from_numpy(users)
     for crow, col in seen:
         scores = scores.masked_fill(csr_rows_dense(crow, col, rows, n_items).bool(), float("-inf"))

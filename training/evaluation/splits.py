@@ -44,47 +44,6 @@ def select_events(data: InteractionData, events: np.ndarray) -> InteractionData:
     )
 
 
-def filter_min_weight(data: InteractionData, *, threshold: float) -> InteractionData:
-    """Keep the events whose weight is at least ``threshold`` (e.g. ratings ≥ 3)."""
-    return select_events(data, np.flatnonzero(data.weights >= threshold))
-
-
-def filter_k_core(data: InteractionData, *, min_user_events: int, min_item_events: int) -> InteractionData:
-    """Drop users and items with too few events, repeatedly, until every remaining one has enough.
-
-    Counts events (not distinct pairs). Dropping a user can take an item under its minimum and
-    the other way round, hence the loop.
-    """
-    if min_user_events < 0 or min_item_events < 0:
-        raise ValueError("minimum event counts must be non-negative")
-    keep = np.ones(data.n_events, dtype=bool)
-    while True:
-        user_counts = np.bincount(data.users[keep], minlength=data.n_users)
-        item_counts = np.bincount(data.items[keep], minlength=data.n_items)
-        enough = (user_counts[data.users] >= min_user_events) & (item_counts[data.items] >= min_item_events)
-        if np.array_equal(keep & enough, keep):
-            return select_events(data, np.flatnonzero(keep))
-        keep &= enough
-
-
-def reindex(data: InteractionData) -> tuple[InteractionData, np.ndarray, np.ndarray]:
-    """Renumber to the users and items that have events.
-
-    Returns the new data and the old indexes of its users ``(n_users',)`` and items ``(n_items',)``.
-    """
-    users, user_index = np.unique(data.users, return_inverse=True)
-    items, item_index = np.unique(data.items, return_inverse=True)
-    renumbered = InteractionData(
-        n_users=len(users),
-        n_items=len(items),
-        users=user_index.astype(np.int64),
-        items=item_index.astype(np.int64),
-        weights=data.weights,
-        timestamps=data.timestamps,
-    )
-    return renumbered, users, items
-
-
 def split_leave_last_out(data: InteractionData) -> Split:
     """Per user, the latest event goes to test and the one before it to validation.
 
