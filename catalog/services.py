@@ -13,7 +13,7 @@ times faster than ORM inserts. Other databases (the SQLite demo fallback) use
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -262,7 +262,7 @@ def _bulk_create_events(events: Sequence[EventRow]) -> int:
     return len(rows)
 
 
-def chunked(rows: Iterable, size: int) -> Iterable[list]:
+def chunked(rows: Iterable, size: int) -> Iterator[list]:
     """Yield lists of at most ``size`` rows."""
     batch: list = []
     for row in rows:
