@@ -309,10 +309,12 @@ def test_prior_dropout_scores_a_share_of_each_batchs_items_by_the_prior_alone(na
     torch.testing.assert_close(items.table[1:][~kept], torch.zeros_like(items.table[1:][~kept]))
     torch.testing.assert_close(items.table[1:][kept], network.items.weight()[1:][kept])
 
-    batch = model._windows(UserSequences.from_data(data)).rows(slice(0, 12))
+    sequences = UserSequences.from_data(data)
+    inputs, target_events, starts = (torch.from_numpy(part[:12]) for part in training_windows(sequences, 10, 5))
+    offsets = sequences.sums_before(network.prior.items[1:], starts.numpy())
     domain = 0 if name == "star" else None
     with torch.no_grad():
-        hidden = network.hidden(batch.inputs, items.table, domain, batch.offsets)[batch.target_events >= 0]
+        hidden = network.hidden(inputs, items.table, domain, offsets)[target_events >= 0]
         logits = network.logits(hidden, items.table, domain, items.kept)
         full = network.logits(hidden, network.items.weight(), domain)
     prior_only = hidden[:, network.states(hidden).shape[1] :] @ network.prior.item_side()[1:].T
