@@ -29,7 +29,16 @@ FAST_PARAMS: dict[str, dict] = {
         name: {"embedding_size": 16, "max_length": 8, "batch_size": 16, "epochs": 30, "learning_rate": 0.01} | extra
         for name, extra in (("sasrec", {"layers": 1}), ("gru4rec", {"hidden_size": 32}), ("star", {"layers": 1}))
     },
-    "distill": {"embedding_size": 8, "max_length": 8, "batch_size": 16, "epochs": 30, "learning_rate": 0.01},
+    # The student keeps the epoch by validation here, as the contract checks; by default it keeps the one that agrees
+    # most with its teacher (tests/test_transfer_and_distillation.py).
+    "distill": {
+        "embedding_size": 8,
+        "max_length": 8,
+        "batch_size": 16,
+        "epochs": 30,
+        "learning_rate": 0.01,
+        "select_by": "validation",
+    },
 }
 
 GROUP_SHARES = (0.4, 0.3, 0.2, 0.1)  # unequal groups, so popularity carries some signal too
@@ -91,13 +100,54 @@ def test_scores_every_item_as_finite_float32_on_the_cpu(name, device):
     assert model.score([3, 1]).shape == (2, data.n_items)
 
 
+def assert_recommends_its_best_unseen_items(model: Recommender, data: InteractionData, *, k: int = 10) -> None:
+    """Each user's top ``k`` holds no training item, and it is the ``k`` best of the others by the model's own
+    scores: a model whose scores leave nothing else to rank (every other item at −inf or NaN) fails."""
+    users = np.arange(data.n_users)
+    recommended = top_k_items(model, data, users, k=k)
+    training_pairs = set(zip(data.users.tolist(), data.items.tolist(), strict=True))
+    assert not any((user, int(item)) in training_pairs for user in users for item in recommended[user])
+    scores = model.score(users).double()
+    seen = torch.zeros_like(scores, dtype=torch.bool)
+    seen[torch.from_numpy(data.users), torch.from_numpy(data.items)] = True
+    best_unseen = scores.masked_fill(seen, -torch.inf).topk(k, dim=1).values
+    listed = scores.gather(1, recommended)
+    assert torch.isfinite(listed).all()
+    assert torch.allclose(listed, best_unseen, rtol=0, atol=1e-6)
+
+
 @pytest.mark.parametrize("name", algorithm_names())
 def test_top_k_never_recommends_a_training_item(name):
     data = planted_data()
-    model = fitted(name, data)
-    recommended = top_k_items(model, data, np.arange(data.n_users), k=10).numpy()
-    training_pairs = set(zip(data.users.tolist(), data.items.tolist(), strict=True))
-    assert not any((user, item) in training_pairs for user in range(data.n_users) for item in recommended[user])
+    assert_recommends_its_best_unseen_items(fitted(name, data), data)
+
+
+class _SeenItemsOnly(Recommender):
+    """A model that scores each user's training items and nothing else (−inf): ranked, it can only repeat them."""
+
+    name = "seen_items_only"
+
+    def fit(self, data, progress=None, *, validation=None):
+        self.n_users, self.n_items = data.n_users, data.n_items
+        self.seen = torch.full((data.n_users, data.n_items), -torch.inf)
+        self.seen[torch.from_numpy(data.users), torch.from_numpy(data.items)] = 1.0
+
+    def score(self, users):
+        return self.seen[self.users_tensor(users)]
+
+    def state_tensors(self):
+        return {"seen": self.seen}
+
+    def load_state_tensors(self, tensors):
+        self.seen = tensors["seen"]
+
+
+def test_the_training_item_check_fails_for_a_model_that_recommends_training_items():
+    data = planted_data()
+    model = _SeenItemsOnly()
+    model.fit(data)
+    with pytest.raises(AssertionError):
+        assert_recommends_its_best_unseen_items(model, data)
 
 
 @pytest.mark.parametrize("device", DEVICES)

@@ -185,14 +185,10 @@ def test_content_rank_reads_the_features_top_principal_directions_and_a_fine_tun
     assert torch.equal(loaded.score(np.arange(data.n_users)), model.score(np.arange(data.n_users)))
 
 
-@pytest.mark.parametrize("name", ["sasrec", "gru4rec", "star", "distill"])
+@pytest.mark.parametrize("name", ["sasrec", "gru4rec", "star"])
 def test_every_training_loss_adds_the_weighted_next_item_loss_of_the_items_content_alone(name):
     data, _, _, _ = clustered_data()
     model = get_algorithm(name)(SMALL_PARAMS.get(name, SMALL | {"layers": 1}) | {"epochs": 1, "content": "side"})
-    if name == "distill":
-        teacher = get_algorithm("sasrec")(SMALL_PARAMS["sasrec"] | {"epochs": 1})
-        teacher.fit(data)
-        model.attach_teacher(teacher, np.arange(data.n_items))
     model.fit(data)
     network = model.network
     network.eval()  # no dropout: the same batch gives the same states
@@ -221,17 +217,13 @@ def test_content_loss_and_rank_keep_items_without_events_near_their_cluster(para
 
 
 def fitted_with_prior(name: str, data: InteractionData, **params) -> Recommender:
-    """``name`` with content prior on ``data`` (a distilled student learns from a plain SASRec)."""
+    """``name`` with content prior on ``data``."""
     model = get_algorithm(name)(SMALL_PARAMS.get(name, SMALL | {"layers": 1}) | {"content": "prior", **params})
-    if name == "distill":
-        teacher = get_algorithm("sasrec")(SMALL_PARAMS["sasrec"] | {"epochs": 1})
-        teacher.fit(data)
-        model.attach_teacher(teacher, np.arange(data.n_items))
     model.fit(data)
     return model
 
 
-@pytest.mark.parametrize("name", ["sasrec", "gru4rec", "star", "distill"])
+@pytest.mark.parametrize("name", ["sasrec", "gru4rec", "star"])
 def test_content_prior_ranks_items_without_events_exactly_as_the_content_ridge_does(name):
     data, _, per_cluster, warm = clustered_data()
     model = fitted_with_prior(name, data, epochs=3, prior_rank=4, max_length=4)  # 6 items a user: the prior reads all
@@ -286,7 +278,7 @@ def test_content_prior_training_windows_read_the_ridge_fitted_without_their_user
     assert not any("fold_maps" in name for name in model.state_tensors())
 
 
-@pytest.mark.parametrize("name", ["sasrec", "star", "distill"])
+@pytest.mark.parametrize("name", ["sasrec", "star"])
 def test_every_training_loss_reads_the_cross_fitted_prior_and_scoring_the_full_one(name, monkeypatch):
     calls: list[tuple[bool, bool]] = []  # (training, fold maps read)
     queries = ContentPrior.queries
@@ -310,18 +302,20 @@ def test_prior_dropout_scores_a_share_of_each_batchs_items_by_the_prior_alone(na
     network = model.network
     network.train()
     torch.manual_seed(0)
-    items = model._item_tables()
+    items = model.content.batch_items(network, data.n_items)
     network.eval()
-    assert model._item_tables().kept is None  # scoring keeps every item
+    assert model.content.batch_items(network, data.n_items).kept is None  # scoring keeps every item
     kept = items.kept
     assert 0.5 < kept.float().mean() < 0.9  # 60 items, each dropped with probability 0.3
     torch.testing.assert_close(items.table[1:][~kept], torch.zeros_like(items.table[1:][~kept]))
     torch.testing.assert_close(items.table[1:][kept], network.items.weight()[1:][kept])
 
-    batch = model._windows(UserSequences.from_data(data)).rows(slice(0, 12))
+    sequences = UserSequences.from_data(data)
+    inputs, target_events, starts = (torch.from_numpy(part[:12]) for part in training_windows(sequences, 10, 5))
+    offsets = sequences.sums_before(network.prior.items[1:], starts.numpy())
     domain = 0 if name == "star" else None
     with torch.no_grad():
-        hidden = network.hidden(batch.inputs, items.table, domain, batch.offsets)[batch.target_events >= 0]
+        hidden = network.hidden(inputs, items.table, domain, offsets)[target_events >= 0]
         logits = network.logits(hidden, items.table, domain, items.kept)
         full = network.logits(hidden, network.items.weight(), domain)
     prior_only = hidden[:, network.states(hidden).shape[1] :] @ network.prior.item_side()[1:].T
@@ -383,9 +377,9 @@ def test_learning_rate_schedule_sets_each_epochs_step_and_both_learn_the_success
     steps = []
 
     class Recorded(get_algorithm(name)):
-        def _train_epoch(self, windows, optimizer):
+        def _train_epoch(self, windows, optimizer, batch_loss):
             steps.append(optimizer.param_groups[0]["lr"])
-            return super()._train_epoch(windows, optimizer)
+            return super()._train_epoch(windows, optimizer, batch_loss)
 
     data = successor_data()
     epochs = 30

@@ -95,6 +95,9 @@ def _check_parent(scenario: Scenario, algorithm: str, parent: TrainingRun | None
         problems.append(f"run {parent.pk} is {parent.status}; only a succeeded run can be a parent")
     if not needs_teacher and not getattr(algorithm_class, "supports_initialize_from", False):
         problems.append(f"{algorithm} cannot start from a parent run")
+    learns_from = getattr(algorithm_class, "can_learn_from", None)  # a student's check of its teacher
+    if learns_from is not None and not learns_from(get_algorithm(parent.algorithm)):
+        problems.append(f"{algorithm} cannot learn from a {parent.algorithm} run: its teacher must be sequential")
     if problems:
         raise ValidationFailed("bad parent", detail={"parent": problems})
 
