@@ -31,8 +31,6 @@ from safetensors.torch import load_file, save_file
 from training.algorithms.params import Param, validate_params
 from training.algorithms.registry import get_algorithm
 from training.evaluation.ranking import mean_ndcg
-
-# HeldOut and InteractionData are also kept for sequential/distill/star until they import from interactions.
 from training.interactions import HeldOut, InteractionData
 
 ARTIFACT_TENSORS = "model.safetensors"

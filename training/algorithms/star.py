@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from training.algorithms.base import HeldOut, InteractionData, ProgressCallback, no_progress
+from training.algorithms.base import ProgressCallback, no_progress
 from training.algorithms.params import Param
 from training.algorithms.registry import register
 from training.algorithms.sequential import (
@@ -38,6 +38,7 @@ from training.algorithms.sequential import (
     histories_to_tokens,
     sequential_params,
 )
+from training.interactions import HeldOut, InteractionData
 
 AUXILIARY_SIZE = Param(
     "auxiliary_size", int, 16, help="Width of the auxiliary domain network.", minimum=1, maximum=1024

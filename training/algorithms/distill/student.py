@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from training.algorithms.base import EarlyStopping, HeldOut, InteractionData, ProgressCallback, Recommender, no_progress
+from training.algorithms.base import EarlyStopping, ProgressCallback, Recommender, no_progress
 from training.algorithms.distill import targets as teacher_targets
 from training.algorithms.distill.subspace import Subspace
 from training.algorithms.distill.targets import TeacherTargets, divergence_to, teacher_distribution
@@ -43,6 +43,7 @@ from training.algorithms.sequential import (
     Windows,
     training_windows,
 )
+from training.interactions import HeldOut, InteractionData
 
 # A position's target in the student's windows when it has no true next item: the user's latest history, where the
 # student learns the teacher's scores alone (serving_weight).

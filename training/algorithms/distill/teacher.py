@@ -9,7 +9,6 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from training.algorithms.base import InteractionData
 from training.algorithms.distill.subspace import Subspace
 from training.algorithms.sequential import (
     SCORE_CHUNK,
@@ -19,6 +18,7 @@ from training.algorithms.sequential import (
     checked_item_map,
     last_positions,
 )
+from training.interactions import InteractionData
 
 # The length of the teacher's lists that choose the student's head items and that its agreement is measured on.
 TEACHER_LIST = 10

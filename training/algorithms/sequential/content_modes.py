@@ -17,11 +17,11 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 import torch
 
-from training.algorithms.base import InteractionData
 from training.algorithms.content_ridge import reduced_content
 from training.algorithms.sequential.item_embeddings import ItemEmbedding
 from training.algorithms.sequential.network import SequenceNetwork
 from training.algorithms.sequential.prior import ContentPrior
+from training.interactions import InteractionData
 
 # Makes item vectors of the network's size with side features of the given raw size (0: none).
 ItemEmbeddingFactory = Callable[[int], ItemEmbedding]

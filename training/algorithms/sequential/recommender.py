@@ -15,15 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from training.algorithms.base import (
-    EarlyStopping,
-    EpochReport,
-    HeldOut,
-    InteractionData,
-    ProgressCallback,
-    Recommender,
-    no_progress,
-)
+from training.algorithms.base import EarlyStopping, EpochReport, ProgressCallback, Recommender, no_progress
 from training.algorithms.sequential.content_modes import BatchItems, adopt_side_shape, content_mode
 from training.algorithms.sequential.item_embeddings import ItemEmbedding
 from training.algorithms.sequential.losses import VERY_LOW_LOGIT, sampled_softmax_loss
@@ -42,6 +34,7 @@ from training.algorithms.sequential.windows import (
     last_positions,
     training_windows,
 )
+from training.interactions import HeldOut, InteractionData
 
 SCORE_CHUNK = 4096  # rows per forward pass when scoring
 

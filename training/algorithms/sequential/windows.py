@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from training.algorithms.base import InteractionData
+from training.interactions import InteractionData
 
 PADDING = 0
 
