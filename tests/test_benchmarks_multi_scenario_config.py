@@ -36,6 +36,8 @@ def test_a_setting_the_benchmark_makes_itself_is_refused():
         ({"out": "x", "datasets": ["ml-100k"], "parts": ["everything"]}, "parts"),
         ({"out": "x", "datasets": ["ml-100k"], "parts": ["cold"], "epoch": 3}, "unknown setting epoch"),
         ({"out": "x", "datasets": ["ml-100k"], "parts": ["cold"], "cold": {"draws": 0}}, "cold.draws"),
+        ({"out": "x", "datasets": ["ml-100k"], "parts": ["cold"], "cold": {"draws": "3"}}, "wrong type"),
+        ({"out": "x", "datasets": ["ml-100k"], "parts": ["students"], "students": {"seeds": [1]}}, "wrong type"),
         ({"out": "x", "datasets": ["ml-100k"], "parts": ["students"], "students": {"layers": [3]}}, "layers"),
         ({"out": "x", "datasets": ["ml-100k"], "parts": ["students"], "students": {"scenarios": ["x"]}}, "scenarios"),
     ],

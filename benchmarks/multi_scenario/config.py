@@ -61,6 +61,13 @@ def config_load(*, path: Path) -> Config:
 
 def config_parse(*, raw: dict[str, Any], source: str = "") -> Config:
     """Check every setting (unknown keys included) so that a typo fails before hours of training."""
+    try:
+        return _config_parse(raw, source)
+    except TypeError as error:  # a value of the wrong type (a string for a count, a number for a list)
+        raise ConfigError(f"a setting has the wrong type: {error}") from error
+
+
+def _config_parse(raw: dict[str, Any], source: str) -> Config:
     raw = dict(raw)
     cold, students = dict(raw.pop("cold", {})), dict(raw.pop("students", {}))
     known = {field.name for field in dataclasses.fields(Config)} - {"cold", "students", "source"}
