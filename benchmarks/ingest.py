@@ -1,6 +1,6 @@
 """Ingestion speed on the real PostgreSQL: MovieLens 100K import, the bulk endpoint, and raw COPY.
 
-    .venv/bin/python benchmarks/ingest.py [--data ../shared/data/ml-100k] [--repeats 3]
+    .venv/bin/python -m benchmarks.ingest [--data ../shared/data/ml-100k] [--repeats 3]
 
 Creates (and drops) the database ``recsys_bench`` on the PostgreSQL of ``BENCH_DATABASE_ADMIN_URL``
 (default postgres://postgres@localhost:5432/postgres). The endpoint is measured through a real HTTP
@@ -22,8 +22,7 @@ from pathlib import Path
 
 import psycopg
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.report import ROOT, machine, table, write_results, write_section
+from benchmarks.results_io import ROOT, machine, write_results
 
 DB_NAME = "recsys_bench"
 TARGET_RATIO = 0.25
@@ -220,20 +219,9 @@ def _report(import_seconds: float, events: int, endpoint: float, copy: float, re
         "endpoint_to_copy_ratio": round(ratio, 3),
         "target_endpoint_to_copy_ratio": TARGET_RATIO,
         "repeats": repeats,
+        "machine": machine(),
     }
     write_results("ingest", figures)
-    rows = [
-        ("MovieLens 100K import (`manage.py import_movielens`)", f"{import_seconds:.2f} s", ""),
-        ("Bulk endpoint, batches of 5,000 over HTTP (gunicorn, 2 workers)", f"{endpoint:,.0f} events/s", ""),
-        ("Raw `COPY` of the same rows (ids resolved beforehand)", f"{copy:,.0f} rows/s", ""),
-        ("Endpoint ÷ raw COPY", f"{ratio:.1%}", f"≥ {TARGET_RATIO:.0%}"),
-    ]
-    write_section(
-        "ingest",
-        "## Ingestion (`benchmarks/ingest.py`)\n\n"
-        f"`.venv/bin/python benchmarks/ingest.py` — {events:,} MovieLens 100K ratings on the local PostgreSQL, "
-        f"median of {repeats} runs; {machine()}.\n\n" + table(rows, ("measure", "result", "target")),
-    )
     print(json.dumps(figures, indent=2))
 
 

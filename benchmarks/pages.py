@@ -1,6 +1,6 @@
 """Server time of each dashboard page with 200 runs and 100,000 events.
 
-    .venv/bin/python benchmarks/pages.py [--data ../shared/data/ml-100k] [--runs 200] [--repeats 7]
+    .venv/bin/python -m benchmarks.pages [--data ../shared/data/ml-100k] [--runs 200] [--repeats 7]
 
 Builds the database ``recsys_bench_pages`` (dropped afterwards): imports MovieLens 100K, trains two
 real runs in-process (item-kNN and EASE), and adds copies of them up to ``--runs`` runs. Each page is
@@ -11,14 +11,12 @@ the figure is the median of ``--repeats`` requests after one warm-up.
 import argparse
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import psycopg
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.report import ROOT, machine, table, write_results, write_section
+from benchmarks.results_io import ROOT, machine, write_results
 
 DB_NAME = "recsys_bench_pages"
 TARGET_MS = 300.0
@@ -140,15 +138,7 @@ def _fixtures(n_runs: int) -> dict[str, str]:
 def _report(timings: dict[str, float], n_runs: int) -> None:
     figures = {f"{_key(name)}_ms": round(ms, 1) for name, ms in timings.items()}
     figures.update(runs=n_runs, events=100_000, target_ms=TARGET_MS, slowest_ms=round(max(timings.values()), 1))
-    write_results("pages", figures)
-    rows = [(name, f"{ms:.0f} ms", "yes" if ms < TARGET_MS else "**no**") for name, ms in timings.items()]
-    write_section(
-        "pages",
-        "## Dashboard pages (`benchmarks/pages.py`)\n\n"
-        f"`.venv/bin/python benchmarks/pages.py` — server time per page (Django test client: middleware, view, "
-        f"templates, no network), median of 7 after a warm-up, with {n_runs} runs and 100,000 MovieLens events; "
-        f"{machine()}.\n\n" + table(rows, ("page", "server time", f"under {TARGET_MS:.0f} ms")),
-    )
+    write_results("pages", {**figures, "machine": machine()})
     for name, ms in timings.items():
         print(f"{name:<28} {ms:8.1f} ms")
 

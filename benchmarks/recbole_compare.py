@@ -1,6 +1,6 @@
 """RecBole 1.2.1 and this platform on MovieLens 100K under one protocol: Pop, ItemKNN, BPR and EASE.
 
-    .venv/bin/python benchmarks/recbole_compare.py [--data ../shared/data/ml-100k] [--bpr-epochs 300]
+    .venv/bin/python -m benchmarks.recbole_compare [--data ../shared/data/ml-100k] [--bpr-epochs 300]
         [--bpr-seeds 3] [--repeats 3]
 
 Protocol on both sides: ratings >= 3 kept; per-user random 8:1:1 split (train / validation / test);
@@ -17,37 +17,25 @@ models are trained ``--repeats`` times on each side and the fastest run is kept;
 import argparse
 import json
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.datasets import filter_min_weight, reindex
-from benchmarks.report import ROOT, machine, table, write_results, write_section
+from benchmarks.recbole_peer import METRICS, SEED, Model, comparison_parser, comparison_report, recbole_run_with_split
+from benchmarks.results_io import machine, table
 from training.algorithms.base import EpochReport
 from training.algorithms.registry import get_algorithm
 from training.evaluation.ranking import evaluate
 from training.evaluation.splits import split_random
 from training.interactions import HeldOut, InteractionData
 
-PEERS = ROOT / "benchmarks" / "peers"
-RECBOLE_PYTHON = PEERS / ".venv-recbole" / "bin" / "python"
-SEED = 2020
 MIN_RATING = 3.0
 RATIOS = (0.8, 0.1, 0.1)
-METRICS = (
-    ("ndcg10", "ndcg@10", "NDCG@10"),
-    ("recall10", "recall@10", "Recall@10"),
-    ("mrr10", "mrr@10", "MRR@10"),
-    ("hit10", "hit@10", "Hit@10"),
-)
 TARGET_METRIC_RATIO_MIN = 0.98
 TARGET_TRAIN_TIME_RATIO_MAX = 1.0
 TARGET_EASE_TRAIN_SECONDS_MAX = 1.0
@@ -55,15 +43,6 @@ TARGET_EASE_TRAIN_SECONDS_MAX = 1.0
 # Our sparse-tensor code triggers two torch notices (beta CSR support, invariant checks) on every call.
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
 warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly disabled")
-
-
-@dataclass(frozen=True)
-class Model:
-    key: str  # prefix of the result keys
-    label: str
-    recbole: str  # RecBole's model name, as run_recbole.py knows it
-    ours: str  # our registry name
-    params: dict
 
 
 MODELS = (
@@ -101,54 +80,28 @@ class SplitData:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "ml-100k")
+    parser = comparison_parser(__doc__)
     parser.add_argument("--bpr-epochs", type=int, default=300, help="most BPR epochs, the same on both sides")
     parser.add_argument("--repeats", type=int, default=3, help="training runs per closed-form model")
     parser.add_argument("--bpr-seeds", type=int, default=3, help="BPR runs (seeds 2020, 2021, ...), averaged")
-    parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     started = time.perf_counter()
-    torch.set_num_threads(args.threads)
-    with tempfile.TemporaryDirectory(prefix="recbole-compare-") as scratch:
-        split_path = Path(scratch) / "recbole_split.npz"
-        recbole = run_recbole(args, split_path)
-        shared_split = load_recbole_split(split_path)
+    recbole, shared_split = recbole_run_with_split(
+        name="recbole-compare",
+        data=args.data,
+        models=[model.recbole for model in MODELS] + [POP_FIXED],
+        options=[
+            *("--bpr-epochs", str(args.bpr_epochs), "--repeats", str(args.repeats)),
+            *("--bpr-seeds", ",".join(map(str, bpr_seeds(args)))),
+        ],
+        threads=args.threads,
+        load=load_recbole_split,
+    )
     ours = {model.key: run_ours(model, shared_split, args) for model in MODELS}
     own_split = our_split(args.data / "u.data")
     ours_own_split = {model.key: run_ours(model, own_split, args, seeds=[SEED]) for model in MODELS}
     figures = collect_figures(recbole, ours, ours_own_split, time.perf_counter() - started, args)
     report(figures, args)
-
-
-def run_recbole(args: argparse.Namespace, split_path: Path) -> dict:
-    """Install RecBole if needed, run benchmarks/peers/run_recbole.py; returns its JSON."""
-    subprocess.run(["bash", str(PEERS / "setup_recbole.sh")], check=True)
-    models = [model.recbole for model in MODELS] + [POP_FIXED]
-    command = [
-        str(RECBOLE_PYTHON),
-        str(PEERS / "run_recbole.py"),
-        "--data",
-        str(args.data / "u.data"),
-        "--models",
-        ",".join(models),
-        "--split-out",
-        str(split_path),
-        "--bpr-epochs",
-        str(args.bpr_epochs),
-        "--repeats",
-        str(args.repeats),
-        "--bpr-seeds",
-        ",".join(map(str, bpr_seeds(args))),
-        "--threads",
-        str(args.threads),
-    ]
-    print("==> RecBole " + ", ".join(models), file=sys.stderr, flush=True)
-    completed = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True)
-    results = json.loads(completed.stdout.strip().splitlines()[-1])
-    if not all(figures["same_split_as_first_model"] for figures in results["models"].values()):
-        raise RuntimeError("RecBole drew a different split for some model: the comparison would not be paired")
-    return results
 
 
 def load_recbole_split(path: Path) -> SplitData:
@@ -323,11 +276,7 @@ def missed_targets(figures: dict) -> list[str]:
 
 
 def report(figures: dict, args: argparse.Namespace) -> None:
-    path = write_results("recbole_compare", figures)
-    section = markdown(figures, args)
-    write_section("recbole_compare", section)
-    print(section)
-    print(f"\nwrote {path.relative_to(ROOT)} and the recbole_compare section of docs/benchmarks.md", file=sys.stderr)
+    comparison_report("recbole_compare", figures, markdown(figures, args))
 
 
 def markdown(figures: dict, args: argparse.Namespace) -> str:
@@ -339,9 +288,9 @@ def markdown(figures: dict, args: argparse.Namespace) -> str:
         for model in MODELS
     ]
     missed = figures["targets_missed"] or "none"
-    return f"""## RecBole 1.2.1 vs this platform (`benchmarks/recbole_compare.py`)
+    return f"""## RecBole 1.2.1 vs this platform (`python -m benchmarks.recbole_compare`)
 
-`.venv/bin/python benchmarks/recbole_compare.py` ({figures["benchmark_wall_seconds"]:.0f} s in all, RecBole's side
+`.venv/bin/python -m benchmarks.recbole_compare` ({figures["benchmark_wall_seconds"]:.0f} s in all, RecBole's side
 {figures["recbole_total_seconds"]:.0f} s; {figures["machine"]}, {args.threads} torch threads on both sides).
 
 - Data: MovieLens 100K, ratings ≥ 3 kept: {figures["n_users"]} users, {figures["n_items"]} items.

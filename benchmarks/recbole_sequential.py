@@ -1,6 +1,6 @@
 """RecBole 1.2.1 and this platform on MovieLens 100K under one sequential protocol: SASRec and GRU4Rec.
 
-    .venv/bin/python benchmarks/recbole_sequential.py [--data ../shared/data/ml-100k] [--sasrec-epochs 10]
+    .venv/bin/python -m benchmarks.recbole_sequential [--data ../shared/data/ml-100k] [--sasrec-epochs 10]
         [--gru4rec-epochs 10] [--stopping-step 3] [--epochs 200] [--patience 10]
 
 Protocol on both sides: every interaction kept; each user's events in time order, the last one for
@@ -23,9 +23,7 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,36 +31,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.report import ROOT, machine, table, write_results, write_section
+from benchmarks.recbole_peer import METRICS, SEED, Model, comparison_parser, comparison_report, recbole_run_with_split
+from benchmarks.results_io import machine, table
 from training.algorithms.base import EpochReport, Recommender
 from training.algorithms.registry import get_algorithm
 from training.evaluation.metrics import mean_metrics, ranking_metrics
 from training.interactions import HeldOut, InteractionData
 
-PEERS = ROOT / "benchmarks" / "peers"
-RECBOLE_PYTHON = PEERS / ".venv-recbole" / "bin" / "python"
-SEED = 2020
 K = 10
 MAX_LENGTH = 50
-METRICS = (
-    ("ndcg10", "ndcg@10", "NDCG@10"),
-    ("recall10", "recall@10", "Recall@10"),
-    ("mrr10", "mrr@10", "MRR@10"),
-    ("hit10", "hit@10", "Hit@10"),
-)
 # The product issue's target: our SASRec at least as good as RecBole's, in at most a fifth of its time.
 TARGET_SASREC_NDCG_RATIO_MIN = 1.0
 TARGET_SASREC_TIME_TO_BEST_RATIO_MAX = 0.2
-
-
-@dataclass(frozen=True)
-class Model:
-    key: str  # prefix of the result keys
-    label: str
-    recbole: str  # RecBole's model name
-    ours: str  # our registry name
-    params: dict  # sizes comparable to RecBole's defaults; the rest is the platform's defaults
 
 
 MODELS = (
@@ -92,21 +72,25 @@ class SequenceSplit:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "ml-100k")
+    parser = comparison_parser(__doc__)
     parser.add_argument("--sasrec-epochs", type=int, default=10, help="most epochs of RecBole's SASRec")
     parser.add_argument("--gru4rec-epochs", type=int, default=10, help="most epochs of RecBole's GRU4Rec")
     parser.add_argument("--stopping-step", type=int, default=3, help="RecBole's stopping_step (patience - 1)")
     parser.add_argument("--epochs", type=int, default=200, help="most epochs of ours")
     parser.add_argument("--patience", type=int, default=10, help="our early_stopping_patience")
-    parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     started = time.perf_counter()
-    torch.set_num_threads(args.threads)
-    with tempfile.TemporaryDirectory(prefix="recbole-sequential-") as scratch:
-        split_path = Path(scratch) / "recbole_split.npz"
-        recbole = run_recbole(args, split_path)
-        split = load_split(split_path)
+    recbole, split = recbole_run_with_split(
+        name="recbole-sequential",
+        data=args.data,
+        models=[model.recbole for model in MODELS],
+        options=[
+            *("--protocol", "sequential", "--stopping-step", str(args.stopping_step)),
+            *("--epochs", ",".join(f"{name}={cap}" for name, cap in recbole_caps(args).items())),
+        ],
+        threads=args.threads,
+        load=load_split,
+    )
     ours = {model.key: run_ours(model, split, args) for model in MODELS}
     figures = collect_figures(recbole, ours, split, time.perf_counter() - started, args)
     report(figures)
@@ -114,35 +98,6 @@ def main() -> None:
 
 def recbole_caps(args: argparse.Namespace) -> dict[str, int]:
     return {"SASRec": args.sasrec_epochs, "GRU4Rec": args.gru4rec_epochs}
-
-
-def run_recbole(args: argparse.Namespace, split_path: Path) -> dict:
-    """Install RecBole if needed, run benchmarks/peers/run_recbole.py in its sequential mode; returns its JSON."""
-    subprocess.run(["bash", str(PEERS / "setup_recbole.sh")], check=True)
-    command = [
-        str(RECBOLE_PYTHON),
-        str(PEERS / "run_recbole.py"),
-        "--protocol",
-        "sequential",
-        "--data",
-        str(args.data / "u.data"),
-        "--models",
-        ",".join(model.recbole for model in MODELS),
-        "--epochs",
-        ",".join(f"{name}={cap}" for name, cap in recbole_caps(args).items()),
-        "--stopping-step",
-        str(args.stopping_step),
-        "--split-out",
-        str(split_path),
-        "--threads",
-        str(args.threads),
-    ]
-    print(f"==> RecBole {', '.join(model.recbole for model in MODELS)}", file=sys.stderr, flush=True)
-    completed = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True)
-    results = json.loads(completed.stdout.strip().splitlines()[-1])
-    if not all(figures["same_split_as_first_model"] for figures in results["models"].values()):
-        raise RuntimeError("RecBole drew a different split for some model: the comparison would not be paired")
-    return results
 
 
 def load_split(path: Path) -> SequenceSplit:
@@ -337,11 +292,7 @@ def missed_targets(figures: dict) -> list[str]:
 
 
 def report(figures: dict) -> None:
-    path = write_results("recbole_sequential", figures)
-    section = markdown(figures)
-    write_section("recbole_sequential", section)
-    print(section)
-    print(f"\nwrote {path.relative_to(ROOT)} and the recbole_sequential section of docs/benchmarks.md", file=sys.stderr)
+    comparison_report("recbole_sequential", figures, markdown(figures))
 
 
 def markdown(figures: dict) -> str:
@@ -366,9 +317,9 @@ def markdown(figures: dict) -> str:
     verdict = "met" if figures["sasrec_target_met"] else f"missed ({figures['targets_missed']})"
     excluded = {model.key: figures[f"{model.key}_ndcg10_ours_history_excluded"] for model in MODELS}
     caps = f"SASRec {figures['sasrec_max_epochs_recbole']}, GRU4Rec {figures['gru4rec_max_epochs_recbole']}"
-    return f"""## RecBole 1.2.1 vs this platform: sequential models (`benchmarks/recbole_sequential.py`)
+    return f"""## RecBole 1.2.1 vs this platform: sequential models (`python -m benchmarks.recbole_sequential`)
 
-`.venv/bin/python benchmarks/recbole_sequential.py` ({figures["benchmark_wall_seconds"]:.0f} s in all, RecBole's
+`.venv/bin/python -m benchmarks.recbole_sequential` ({figures["benchmark_wall_seconds"]:.0f} s in all, RecBole's
 side {figures["recbole_total_seconds"]:.0f} s), on a machine with {figures["cpu_cores"]} CPU cores and no GPU
 ({figures["machine"]}), {figures["threads"]} torch threads on both sides.
 

@@ -1,0 +1,50 @@
+"""docs/benchmarks.md is generated from the results files: a row shows its figure, target, whether it is met and the
+command that reproduces it, and the committed doc is what the committed results give."""
+
+import json
+import shutil
+
+import pytest
+
+from benchmarks import report
+from benchmarks.results_io import RESULTS
+
+
+@pytest.fixture
+def results(tmp_path):
+    for name in report.COMMANDS:
+        shutil.copy(RESULTS / f"{name}.json", tmp_path / f"{name}.json")
+    return tmp_path
+
+
+def test_the_committed_doc_is_what_the_committed_results_give():
+    current = report.DOC.read_text()
+
+    assert report.document(report.results_load(), current) == current
+
+
+def test_a_missed_target_is_shown_as_not_met(results):
+    path = results / "ingest.json"
+    figures = json.loads(path.read_text())
+    path.write_text(json.dumps({**figures, "endpoint_to_copy_ratio": 0.1}))
+
+    text = report.generated(report.results_load(results))
+
+    row = next(line for line in text.splitlines() if line.startswith("| bulk endpoint"))
+    assert "10.0%" in row and "**no**" in row and "`.venv/bin/python -m benchmarks.ingest`" in row
+
+
+def test_a_missing_results_file_is_an_error_not_a_shorter_doc(results):
+    (results / "pages.json").unlink()
+
+    with pytest.raises(FileNotFoundError, match="pages"):
+        report.results_load(results)
+
+
+def test_the_text_outside_the_markers_is_kept():
+    current = "# Benchmarks\n\nA hand-written intro.\n\n" + report.BEGIN + "\nold\n" + report.END + "\n"
+
+    text = report.document(report.results_load(), current)
+
+    assert text.startswith("# Benchmarks\n\nA hand-written intro.\n\n" + report.BEGIN)
+    assert "\nold\n" not in text and text.endswith(report.END + "\n")
