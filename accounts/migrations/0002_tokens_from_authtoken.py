@@ -26,17 +26,19 @@ def forwards(apps, schema_editor):
         cursor.execute(f"SELECT key, user_id FROM {LEGACY_TABLE}")
         rows = cursor.fetchall()
     expiry = timezone.now() + timedelta(days=90)
-    for key, user_id in rows:
-        user = User.objects.get(pk=user_id)
-        ApiToken.objects.create(
+    passwords = dict(User.objects.filter(pk__in=[user_id for _, user_id in rows]).values_list("pk", "password"))
+    ApiToken.objects.bulk_create(
+        ApiToken(
             digest=hash_token(key),
             token_key=key[:KEY_LENGTH],
-            user=user,
+            user_id=user_id,
             expiry=expiry,
             scope="full",
             name="carried over from the plain-text token",
-            password_fingerprint=hashlib.sha256(user.password.encode()).hexdigest(),
+            password_fingerprint=hashlib.sha256(passwords[user_id].encode()).hexdigest(),
         )
+        for key, user_id in rows
+    )
     schema_editor.execute(f"DROP TABLE {LEGACY_TABLE}")
 
 
