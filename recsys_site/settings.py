@@ -17,7 +17,10 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 # The demo and development checkouts keep their settings in var/.env (never committed), so a fresh shell's
 # management command finds them; variables set in the real environment win.
-env_file_load(Path(os.environ.get("RECSYS_ENV_FILE", str(BASE_DIR / "var" / ".env"))))
+# RECSYS_ENV_FILE names another file, or none when empty (the tests read none).
+_ENV_FILE = os.environ.get("RECSYS_ENV_FILE", str(BASE_DIR / "var" / ".env"))
+if _ENV_FILE:
+    env_file_load(Path(_ENV_FILE))
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
 if DEBUG:

@@ -14,6 +14,8 @@ from pathlib import Path
 # or a broker: both are named after the checkout's path.
 _CHECKOUT = hashlib.sha256(str(Path(__file__).resolve().parent.parent).encode()).hexdigest()
 
+# A demo's var/.env (its DEBUG, its database) must not leak into the tests.
+os.environ.setdefault("RECSYS_ENV_FILE", "")
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-key-not-for-production-use-0123456789abcdef")
 os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "0")
 os.environ.setdefault("DJANGO_SESSION_COOKIE_SECURE", "0")
