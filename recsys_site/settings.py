@@ -232,6 +232,8 @@ REST_FRAMEWORK = {
 # Token secrets are stored as SHA-512 digests (django-rest-knox), with a scope and an expiry.
 KNOX_TOKEN_MODEL = "accounts.ApiToken"
 REST_KNOX = {"TOKEN_MODEL": "accounts.ApiToken", "AUTH_HEADER_PREFIX": "Token", "TOKEN_TTL": None}
+# knox's own migrations would create a table for its model even though ApiToken replaces it.
+MIGRATION_MODULES = {"knox": None}
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Recommendation operations platform API",
