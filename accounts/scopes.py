@@ -6,13 +6,13 @@ reachable only by full tokens and logged-in accounts until someone decides other
 
 from accounts.models import TokenScope
 
-_WRITES = ("POST", "PUT", "PATCH")
+_UPDATES = ("PUT", "PATCH")
 _READS = ("GET", "HEAD")
 
 SCOPE_OPERATIONS: dict[str, frozenset[tuple[str, str]]] = {
     TokenScope.INGEST: frozenset(
         [("interaction-list", "POST"), ("item-list", "POST"), ("end-user-list", "POST")]
-        + [(name, method) for name in ("item-detail", "end-user-detail") for method in _WRITES[1:]]
+        + [(name, method) for name in ("item-detail", "end-user-detail") for method in _UPDATES]
     ),
     TokenScope.RECOMMEND: frozenset(
         (name, method) for name in ("recommendations", "similar-items") for method in _READS
