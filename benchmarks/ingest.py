@@ -116,7 +116,7 @@ def _admin_token(env: dict[str, str]) -> str:
         "--email",
         "bench@localhost",
     )
-    return _manage(env, "drf_create_token", "bench").split()[2]
+    return _manage(env, "create_token", "bench", "--scope", "ingest").strip()
 
 
 def _truncate_interactions(database_url: str) -> None:

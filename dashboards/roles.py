@@ -1,13 +1,16 @@
-"""The three roles of platform accounts, as Django groups with model permissions.
+"""The roles of platform accounts, as Django groups with model permissions.
 
-- viewer: reads everything;
-- analyst: also configures scenarios, retrains, cancels and promotes;
-- admin: also manages accounts and API tokens (and may use the Django admin).
+- viewer: reads everything (an account with no role reads nothing);
+- analyst: also configures scenarios, retrains, cancels and promotes, and ingests events, items and users;
+- integration: a client system's account: ingests events, items and users and reads recommendations, nothing else;
+- admin: everything the analyst does, plus deleting catalogue rows and scenarios, managing accounts and
+  revoking anyone's API tokens (and may use the Django admin, but not make superusers).
 
-The server checks permissions on every page and API action; templates hide what a role cannot do.
+The server checks permissions on every page and API action (reads included); templates hide what a role
+cannot do. An API token acts with its account's role, narrowed by the token's scope.
 """
 
-VIEWER, ANALYST, ADMIN = "viewer", "analyst", "admin"
+VIEWER, ANALYST, INTEGRATION, ADMIN = "viewer", "analyst", "integration", "admin"
 
 _VIEW = [
     "catalog.view_item",
@@ -19,6 +22,14 @@ _VIEW = [
     "training.view_promotion",
     "django_celery_beat.view_periodictask",
     "django_celery_beat.view_crontabschedule",
+    "training.view_embeddingjob",
+]
+_INGEST = [
+    "catalog.add_item",
+    "catalog.change_item",
+    "catalog.add_enduser",
+    "catalog.change_enduser",
+    "catalog.add_interaction",
 ]
 _ANALYST = [
     "scenarios.add_scenario",
@@ -36,24 +47,21 @@ _ADMIN = [
     "auth.change_user",
     "auth.delete_user",
     "auth.view_group",
-    "authtoken.view_token",
-    "authtoken.add_token",
-    "authtoken.change_token",
-    "authtoken.delete_token",
-    "authtoken.view_tokenproxy",
-    "authtoken.add_tokenproxy",
-    "authtoken.delete_tokenproxy",
-    "catalog.add_item",
-    "catalog.change_item",
+    "accounts.view_apitoken",
+    "accounts.delete_apitoken",
     "catalog.delete_item",
-    "catalog.add_enduser",
-    "catalog.change_enduser",
     "catalog.delete_enduser",
-    "catalog.add_interaction",
     "scenarios.delete_scenario",
 ]
+# Recommendations are read with the scenario's view permission.
+_INTEGRATION = [*_INGEST, "scenarios.view_scenario"]
 
-ROLE_PERMISSIONS = {VIEWER: _VIEW, ANALYST: _VIEW + _ANALYST, ADMIN: _VIEW + _ANALYST + _ADMIN}
+ROLE_PERMISSIONS = {
+    VIEWER: _VIEW,
+    ANALYST: _VIEW + _INGEST + _ANALYST,
+    INTEGRATION: _INTEGRATION,
+    ADMIN: _VIEW + _INGEST + _ANALYST + _ADMIN,
+}
 
 
 def user_role(user) -> str | None:
@@ -63,4 +71,4 @@ def user_role(user) -> str | None:
     if user.is_superuser:
         return ADMIN
     names = set(user.groups.values_list("name", flat=True))
-    return next((role for role in (ADMIN, ANALYST, VIEWER) if role in names), None)
+    return next((role for role in (ADMIN, ANALYST, INTEGRATION, VIEWER) if role in names), None)

@@ -5,6 +5,7 @@ so a typo in a deployment shows up at start-up rather than as odd behaviour.
 """
 
 import os
+from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -12,8 +13,40 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
 
+def env_file_load(path: Path) -> bool:
+    """Read ``NAME=value`` lines from ``path`` into the environment when the file exists.
+
+    Variables already set win, so a deployment's real environment is never overridden by a leftover file.
+    The demo writes its settings to ``var/.env`` so that management commands run from a fresh shell.
+    """
+    if not path.is_file():
+        return False
+    from dotenv import load_dotenv
+
+    return load_dotenv(path, override=False)
+
+
 def env_str(name: str, default: str) -> str:
     return os.environ.get(name, default)
+
+
+def env_required(name: str, why: str) -> str:
+    """A variable that has no safe default: fail with one line that names it."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise ImproperlyConfigured(f"{name} must be set {why}")
+    return value
+
+
+def env_rate(name: str, default: str) -> str | None:
+    """A throttle rate such as ``120/min`` (per second, minute, hour or day), or ``off`` for no limit."""
+    raw = os.environ.get(name, default).strip().lower()
+    if raw in ("off", "none", ""):
+        return None
+    count, _, period = raw.partition("/")
+    if not count.isdigit() or period[:1] not in ("s", "m", "h", "d"):
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a rate (e.g. 120/min, 5000/hour or off)")
+    return raw
 
 
 def env_bool(name: str, default: bool) -> bool:

@@ -4,22 +4,31 @@ Every value comes from an environment variable (documented in README.md);
 the defaults suit local development against PostgreSQL and Redis on localhost.
 """
 
+import os
 from pathlib import Path
 
 import dj_database_url
-from django.core.exceptions import ImproperlyConfigured
+from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 from kombu import Queue
 
-from recsys_site.env import env_bool, env_int, env_list, env_str
+from recsys_site.env import env_bool, env_file_load, env_int, env_list, env_rate, env_required, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
+# The demo and development checkouts keep their settings in var/.env (never committed), so a fresh shell's
+# management command finds them; variables set in the real environment win.
+# RECSYS_ENV_FILE names another file, or none when empty (the tests read none).
+_ENV_FILE = os.environ.get("RECSYS_ENV_FILE", str(BASE_DIR / "var" / ".env"))
+if _ENV_FILE:
+    env_file_load(Path(_ENV_FILE))
+
 DEBUG = env_bool("DJANGO_DEBUG", False)
-SECRET_KEY = env_str("DJANGO_SECRET_KEY", "")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off")
-    SECRET_KEY = "insecure-development-key-only-for-debug-mode"
+if DEBUG:
+    SECRET_KEY = env_str("DJANGO_SECRET_KEY", "") or "insecure-development-key-only-for-debug-mode"
+else:
+    SECRET_KEY = env_required(
+        "DJANGO_SECRET_KEY", "when DJANGO_DEBUG is off (scripts/run_demo.sh writes one to var/.env)"
+    )
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
@@ -32,7 +41,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
+    "axes",
+    "csp",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -41,6 +52,7 @@ INSTALLED_APPS = [
     "scenarios",
     "training",
     "dashboards",
+    "accounts",
 ]
 
 MIDDLEWARE = [
@@ -52,6 +64,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: it answers a locked-out login attempt before the view runs.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "recsys_site.urls"
@@ -80,6 +95,17 @@ DATABASES = {
     )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTHENTICATION_BACKENDS = [
+    # Counts failed logins through the login page and the admin, and refuses a locked-out client.
+    "accounts.backends.LoginLockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Argon2 for new and changed passwords; older PBKDF2 hashes still verify and are upgraded at the next login.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -132,17 +158,67 @@ SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", not DEBUG)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("DJANGO_BEHIND_TLS_PROXY", False) else None
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Scripts only from this site or with the response's nonce; plotly.js injects <style> elements, hence the
+# inline styles. Images may be data: URLs (plotly's and Swagger UI's icons).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    }
+}
+
+# --- Cache (API throttles) ----------------------------------------------------------
+# Shared by every web process through Redis; ``locmem://`` keeps it in each process (the demo without Redis).
+CACHE_URL = env_str("CACHE_URL", "redis://localhost:6379/1")
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    if CACHE_URL.startswith("locmem://")
+    else {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+}
+
+# --- Failed logins (django-axes) ------------------------------------------------------
+# After this many failures for one username from one address, that pair is locked out for a while.
+AXES_FAILURE_LIMIT = env_int("RECSYS_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = env_int("RECSYS_LOGIN_LOCKOUT_MINUTES", 15, minimum=1) / 60  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
+AXES_IPWARE_PROXY_COUNT = 1 if env_bool("DJANGO_BEHIND_TLS_PROXY", False) else None
 
 # --- REST API -----------------------------------------------------------------------
 API_MAX_PAGE_SIZE = env_int("RECSYS_API_MAX_PAGE_SIZE", 1000, minimum=1)
 INGEST_MAX_BATCH = env_int("RECSYS_INGEST_MAX_BATCH", 10_000, minimum=1)
 
+# Requests per token (or per logged-in account) and per client address; "off" lifts a limit.
+RECSYS_THROTTLE_RATES = {
+    "token": env_rate("RECSYS_THROTTLE_TOKEN_RATE", "1200/min"),
+    "address": env_rate("RECSYS_THROTTLE_ADDRESS_RATE", "2400/min"),
+}
+# The schema and its interactive documentation need a login unless this opens them.
+RECSYS_API_DOCS_PUBLIC = env_bool("RECSYS_API_DOCS_PUBLIC", False)
+# Lifetime of a token made by `manage.py create_token` when no --expires-days is given.
+RECSYS_TOKEN_DEFAULT_DAYS = env_int("RECSYS_TOKEN_DEFAULT_DAYS", 90, minimum=1)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.authentication.ScopedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": ["recsys_site.permissions.RolePermissions"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "recsys_site.throttles.ClientRateThrottle",
+        "recsys_site.throttles.AddressRateThrottle",
+    ],
+    # Client addresses come from REMOTE_ADDR unless a proxy in front sets X-Forwarded-For.
+    "NUM_PROXIES": 1 if env_bool("DJANGO_BEHIND_TLS_PROXY", False) else 0,
     "DEFAULT_PAGINATION_CLASS": "recsys_site.pagination.StandardPagination",
     "PAGE_SIZE": env_int("RECSYS_API_PAGE_SIZE", 50, minimum=1),
     "DEFAULT_FILTER_BACKENDS": [
@@ -152,6 +228,12 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "recsys_site.api.exception_handler",
 }
+
+# Token secrets are stored as SHA-512 digests (django-rest-knox), with a scope and an expiry.
+KNOX_TOKEN_MODEL = "accounts.ApiToken"
+REST_KNOX = {"TOKEN_MODEL": "accounts.ApiToken", "AUTH_HEADER_PREFIX": "Token", "TOKEN_TTL": None}
+# knox's own migrations would create a table for its model even though ApiToken replaces it.
+MIGRATION_MODULES = {"knox": None}
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Recommendation operations platform API",
@@ -164,6 +246,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "SERVE_PERMISSIONS": ["recsys_site.permissions.ApiDocsAccess"],
 }
 
 # --- Celery -----------------------------------------------------------------------------

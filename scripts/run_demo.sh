@@ -17,6 +17,31 @@ PORT=${RECSYS_DEMO_PORT:-8000}
 # Decide which database and broker to use, and say so.
 eval "$(.venv/bin/python scripts/pick_backends.py)"
 
+# Keep these settings in var/.env (ignored by git), which settings.py reads: then `manage.py create_account`,
+# `create_token`, `train` or `runs` work from any fresh shell in this checkout. The secret key is made once.
+if [ -z "${DJANGO_SECRET_KEY:-}" ]; then
+  DJANGO_SECRET_KEY=$(sed -n 's/^DJANGO_SECRET_KEY=//p' var/.env 2>/dev/null || true)
+  if [ -z "$DJANGO_SECRET_KEY" ]; then
+    DJANGO_SECRET_KEY=$(.venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(50))')
+  fi
+  export DJANGO_SECRET_KEY
+fi
+if [ "$CELERY_BROKER_URL" = "filesystem://" ]; then
+  export CACHE_URL=${CACHE_URL:-locmem://}
+else
+  export CACHE_URL=${CACHE_URL:-${CELERY_BROKER_URL%/*}/1}
+fi
+(
+  umask 077
+  {
+    echo "# Written by scripts/run_demo.sh; read by recsys_site/settings.py. Not for production."
+    for name in DJANGO_DEBUG DJANGO_SECRET_KEY DATABASE_URL CELERY_BROKER_URL CACHE_URL; do
+      echo "$name=${!name}"
+    done
+  } >var/.env
+)
+echo "==> settings written to var/.env (management commands read them from any shell)"
+
 .venv/bin/python manage.py demo_setup --url "http://$HOST:$PORT"
 
 echo "==> starting the Celery worker (queues cpu, gpu; log: var/worker.log)"

@@ -9,9 +9,12 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.db import connection
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
+
+from accounts.services import api_token_create
+from dashboards.services import account_create
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -21,19 +24,40 @@ def admin_user(db):
     return get_user_model().objects.create_superuser("admin", "admin@example.com", "admin-password-123")
 
 
-@pytest.fixture
-def api(admin_user) -> APIClient:
-    """An API client authenticated with the superuser's token."""
+@pytest.fixture(autouse=True)
+def _fresh_throttles() -> Iterator[None]:
+    """Each test starts with no request counted against any rate limit (the cache is Redis, kept across tests).
+
+    Only this checkout's keys are deleted: the Redis database may hold a broker's queues.
+    """
+    if not settings.CACHES["default"]["BACKEND"].endswith("RedisCache"):
+        cache.clear()
+        yield
+        return
+    redis = cache._cache.get_client(write=True)
+    for key in redis.scan_iter(f"{settings.CACHES['default']['KEY_PREFIX']}:*"):
+        redis.delete(key)
+    yield
+
+
+def token_client(user, scope: str = "full") -> APIClient:
+    """An API client sending a fresh token of ``scope`` made for ``user``."""
+    _, secret = api_token_create(user=user, scope=scope)
     client = APIClient()
-    token = Token.objects.create(user=admin_user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {secret}")
     return client
 
 
 @pytest.fixture
+def api(admin_user) -> APIClient:
+    """An API client authenticated with a full token of the superuser."""
+    return token_client(admin_user)
+
+
+@pytest.fixture
 def reader_api(db) -> APIClient:
-    """An authenticated client with no model permissions: it may read, not write."""
-    user = get_user_model().objects.create_user("reader", "reader@example.com", "reader-password-123")
+    """An account of the viewer role: it may read, not write."""
+    user = account_create(username="reader", password="reader-password-123", role="viewer")
     client = APIClient()
     client.force_authenticate(user)
     return client

@@ -33,9 +33,10 @@ MOVIELENS = ROOT.parent / "shared" / "data" / "ml-100k"
 
 
 @pytest.fixture
-def browser():
+def browser(monkeypatch):
     # Playwright's sync API runs an event loop in this thread; the ORM calls in the test are still synchronous.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    # Allowed for this test only: monkeypatch puts the variable back when it ends.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with playwright_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         yield browser
@@ -75,6 +76,11 @@ def test_analyst_creates_retrains_inspects_compares_and_samples(live_server, cel
     _load_data()
     account_create(username="anna", password="analyst-pass-123", role="analyst")
     page = browser.new_page(viewport={"width": 1280, "height": 900})
+    # Anything the Content-Security-Policy blocks (an inline script, a handler) is reported on the console.
+    blocked = []
+    page.on(
+        "console", lambda message: blocked.append(message.text) if "Content Security Policy" in message.text else None
+    )
     base = live_server.url
     _login(page, base, "anna", "analyst-pass-123")
 
@@ -142,6 +148,11 @@ def test_analyst_creates_retrains_inspects_compares_and_samples(live_server, cel
         page.goto(f"{base}{url}")
         page.wait_for_load_state("networkidle")
         shots(page, name)
+    page.goto(f"{base}/scenarios/movies/")
+    page.locator("#timeline-plot .main-svg").first.wait_for()
+    page.goto(f"{base}/api/v1/docs/")
+    page.locator(".swagger-ui .info").first.wait_for()
+    assert blocked == []
 
 
 def test_a_viewer_cannot_retrain(live_server, browser):

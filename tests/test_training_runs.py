@@ -248,9 +248,14 @@ def test_run_overrides_are_validated(api):
 
 
 def test_a_reader_cannot_trigger_or_promote(reader_api):
-    scenario()
+    clustered_catalog()
+    run = _trained()  # succeeded: a promotion would go through if the reader were allowed it
+
     assert reader_api.post("/api/v1/scenarios/movies/runs/", {}, format="json").status_code == 403
+    assert reader_api.post(f"/api/v1/runs/{run.pk}/promote/", {}, format="json").status_code == 403
+    assert reader_api.post("/api/v1/scenarios/movies/rollback/").status_code == 403
     assert reader_api.get("/api/v1/scenarios/movies/runs/").status_code == 200
+    assert TrainingRun.objects.count() == 1 and not Promotion.objects.exists()
 
 
 def test_seen_items_include_events_after_training(api):

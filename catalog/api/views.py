@@ -3,7 +3,6 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import JSONParser
-from rest_framework.permissions import DjangoModelPermissions, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -19,6 +18,7 @@ from catalog.api.serializers import (
 from catalog.models import EndUser, Interaction, Item
 from catalog.services import interactions_ingest
 from recsys_site.errors import ValidationFailed
+from recsys_site.permissions import RolePermissions
 
 # External ids may hold dots, colons and the like; anything but a slash.
 EXTERNAL_ID_PATTERN = r"[^/]+"
@@ -27,7 +27,7 @@ EXTERNAL_ID_PATTERN = r"[^/]+"
 class ItemViewSet(viewsets.ModelViewSet):
     """Items that can be recommended, addressed by their external id."""
 
-    permission_classes = [IsAuthenticated, DjangoModelPermissions]
+    permission_classes = [RolePermissions]
     queryset = Item.objects.all()
     serializer_class = ItemSerializer
     filterset_class = ItemFilter
@@ -39,7 +39,7 @@ class ItemViewSet(viewsets.ModelViewSet):
 class EndUserViewSet(viewsets.ModelViewSet):
     """The end users recommendations are made for (not platform accounts)."""
 
-    permission_classes = [IsAuthenticated, DjangoModelPermissions]
+    permission_classes = [RolePermissions]
     queryset = EndUser.objects.all()
     serializer_class = EndUserSerializer
     filterset_class = EndUserFilter
@@ -58,8 +58,8 @@ class InteractionCursorPagination(CursorPagination):
 class InteractionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Interaction events: list and filter them, or ingest a batch with POST."""
 
-    # Ingesting needs the catalog.add_interaction permission; reading needs a login.
-    permission_classes = [IsAuthenticated, DjangoModelPermissions]
+    # Ingesting needs catalog.add_interaction; reading needs catalog.view_interaction.
+    permission_classes = [RolePermissions]
     queryset = Interaction.objects.select_related("user", "item")
     serializer_class = InteractionSerializer
     filterset_class = InteractionFilter

@@ -1,12 +1,12 @@
 from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
-from rest_framework.permissions import DjangoModelPermissions, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView
 
+from recsys_site.permissions import RolePermissions, require_permission
 from scenarios.api.serializers import AlgorithmSerializer, QueuedSerializer, ScenarioSerializer, SliceSizeSerializer
 from scenarios.models import Scenario
 from scenarios.selectors import scenario_slice_size
@@ -17,7 +17,7 @@ from training.algorithms.registry import algorithm_names, get_algorithm
 class ScenarioViewSet(viewsets.ModelViewSet):
     """Scenarios: each is one recommendation surface with its slice, protocol, model and serving policy."""
 
-    permission_classes = [IsAuthenticated, DjangoModelPermissions]
+    permission_classes = [RolePermissions]
     queryset = Scenario.objects.select_related("parent")
     serializer_class = ScenarioSerializer
     lookup_field = "slug"
@@ -51,6 +51,8 @@ class ScenarioViewSet(viewsets.ModelViewSet):
 
 class AlgorithmListApi(APIView):
     """Every registered algorithm with its hyperparameters (type, default, range)."""
+
+    permission_classes = [require_permission("scenarios.view_scenario")]
 
     @extend_schema(responses=AlgorithmSerializer(many=True))
     def get(self, request: Request) -> Response:

@@ -1,7 +1,6 @@
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -34,7 +33,7 @@ class ScenarioRunsApi(generics.ListAPIView):
     def get_permissions(self):
         if self.request.method == "POST":
             return [require_permission("training.add_trainingrun")()]
-        return [IsAuthenticated()]
+        return [require_permission("training.view_trainingrun")()]
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation: no URL kwargs
@@ -105,6 +104,8 @@ class ScenarioRollbackApi(APIView):
 
 
 class RecommendationsApi(APIView):
+    permission_classes = [require_permission("scenarios.view_scenario")]
+
     @extend_schema(
         parameters=[RecommendationQuerySerializer],
         responses=RecommendationResultSerializer,
@@ -121,6 +122,8 @@ class RecommendationsApi(APIView):
 
 
 class SimilarItemsApi(APIView):
+    permission_classes = [require_permission("scenarios.view_scenario")]
+
     @extend_schema(
         parameters=[SimilarQuerySerializer, OpenApiParameter("external_id", str, OpenApiParameter.PATH)],
         responses=RecommendationResultSerializer,

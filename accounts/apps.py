@@ -1,0 +1,10 @@
+from django.apps import AppConfig
+
+
+class AccountsConfig(AppConfig):
+    name = "accounts"
+    verbose_name = "Accounts and API tokens"
+
+    def ready(self) -> None:
+        # Registers the token scheme with drf-spectacular (an extension is found by being imported).
+        from accounts import schema  # noqa: F401
