@@ -207,12 +207,14 @@ def _copy_events(events: Sequence[EventRow]) -> int:
         with cursor.copy(f"COPY ingest_staging (position, {', '.join(_STAGING_COLUMNS)}) FROM STDIN") as copy:
             for position, event in enumerate(events):
                 copy.write_row(_staging_row(position, event))
-        # DISTINCT ON keeps the first of several events sharing an event_id within the batch.
+        # DISTINCT ON keeps the first of several events sharing an event_id within the batch. An id-less event
+        # is keyed by (NULL, its position): unique, and never equal to a client id such as "0".
         cursor.execute(
             f"INSERT INTO {interaction} (user_id, item_id, kind, value, occurred_at, context, event_id, created_at)"
             " SELECT u.id, i.id, s.kind, s.value, s.occurred_at, s.context, s.event_id, now()"
-            " FROM (SELECT DISTINCT ON (COALESCE(event_id, position::text)) * FROM ingest_staging"
-            "       ORDER BY COALESCE(event_id, position::text), position) s"
+            " FROM (SELECT DISTINCT ON (event_id, CASE WHEN event_id IS NULL THEN position END) *"
+            "       FROM ingest_staging"
+            "       ORDER BY event_id, CASE WHEN event_id IS NULL THEN position END, position) s"
             f" JOIN {user} u ON u.external_id = s.user_external_id"
             f" JOIN {item} i ON i.external_id = s.item_external_id"
             " ORDER BY s.position"
