@@ -1,16 +1,17 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerView
 
 from dashboards.urls import auth_urlpatterns
 from recsys_site.api import api_root
+from recsys_site.schema_view import SchemaView
 
 api_v1 = [
     path("", api_root, name="api-root"),
     path("", include("catalog.api.urls")),
     path("", include("scenarios.api.urls")),
     path("", include("training.api.urls")),
-    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("schema/", SchemaView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
 ]

@@ -157,3 +157,39 @@ def test_an_ingested_id_with_a_slash_can_be_read_and_deleted(api, collection, mo
     assert api.get(address).json()["external_id"] == external_id
     assert api.delete(address).status_code == 204
     assert not model.objects.filter(external_id=external_id).exists()
+
+
+def test_unknown_ids_with_create_missing_off_answer_detail_and_errors(api):
+    response = api.post(EVENTS, {"events": [_event()], "create_missing": False}, format="json")
+
+    body = _assert_json_error(response, 400)
+    assert body["errors"] == {"0": {"user": ["unknown user 'u1'"], "item": ["unknown item 'i1'"]}}
+    assert "unknown" in body["detail"]
+
+
+def test_a_given_but_invalid_value_is_not_called_missing(api):
+    events = [_event(user=["u1"], occurred_at="yesterday"), {"item": "i1"}]
+
+    errors = _assert_json_error(api.post(EVENTS, {"events": events}, format="json"), 400)["errors"]
+
+    assert errors["0"]["user"][0].startswith("must be ") and errors["0"]["occurred_at"][0].startswith("must be ")
+    assert errors["1"]["user"][0].startswith("required: ") and errors["1"]["occurred_at"][0].startswith("required: ")
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "payload", "status"),
+    [
+        ("get", "/api/v1/items/ghost/", None, 404),
+        ("post", "/api/v1/scenarios/", {"slug": "x"}, 400),
+        ("post", EVENTS, {"events": "none"}, 400),
+        ("patch", "/api/v1/items/", {}, 405),
+    ],
+)
+def test_every_error_has_a_detail_and_an_errors_map(api, method, url, payload, status):
+    body = _assert_json_error(getattr(api, method)(url, payload, format="json"), status)
+    assert isinstance(body["errors"], dict)
+
+
+def test_an_unauthenticated_request_has_the_same_error_format(client):
+    body = _assert_json_error(client.get("/api/v1/items/"), 401)
+    assert body["errors"] == {}
