@@ -124,6 +124,26 @@ def items_upsert(*, items: Sequence[ItemRow], update_existing: bool = True) -> U
     return result
 
 
+def items_category_add(*, external_ids: Sequence[str], category: str) -> UpsertResult:
+    """Give each named item ``category``: stored items lacking it get it appended, missing items are created."""
+    result = UpsertResult(received=len(external_ids))
+    with transaction.atomic():
+        existing = {item.external_id: item for item in Item.objects.filter(external_id__in=external_ids)}
+        lacking = [item for item in existing.values() if category not in item.categories]
+        for item in lacking:
+            item.categories = [*item.categories, category]
+            item.updated_at = timezone.now()
+        Item.objects.bulk_update(lacking, ["categories", "updated_at"], batch_size=2000)
+        missing = [
+            Item(external_id=external_id, categories=[category])
+            for external_id in external_ids
+            if external_id not in existing
+        ]
+        Item.objects.bulk_create(missing, batch_size=5000)
+    result.created, result.updated = len(missing), len(lacking)
+    return result
+
+
 def end_users_upsert(*, users: Sequence[EndUserRow], update_existing: bool = True) -> UpsertResult:
     result = UpsertResult(received=len(users))
     latest = {row.external_id: row for row in users}
