@@ -193,3 +193,33 @@ def test_every_error_has_a_detail_and_an_errors_map(api, method, url, payload, s
 def test_an_unauthenticated_request_has_the_same_error_format(client):
     body = _assert_json_error(client.get("/api/v1/items/"), 401)
     assert body["errors"] == {}
+
+
+def test_null_attributes_in_a_urlencoded_post_is_a_400(api):
+    response = api.post(
+        "/api/v1/end-users/", "external_id=x1&attributes=null", content_type="application/x-www-form-urlencoded"
+    )
+
+    assert "attributes" in _assert_json_error(response, 400)["errors"]
+    assert not EndUser.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("url", "name"),
+    [(EVENTS, "user"), (EVENTS, "event_id"), (EVENTS, "kind"), ("/api/v1/items/", "category")],
+)
+def test_a_nul_byte_in_a_filter_is_a_400(api, url, name):
+    _assert_json_error(api.get(url, {name: "a\x00b"}), 400)
+
+
+@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "multipart/form-data; boundary=B"])
+def test_a_form_body_beyond_the_limit_is_a_413(api, settings, content_type):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    if content_type.startswith("multipart"):
+        body = f'--B\r\nContent-Disposition: form-data; name="external_id"\r\n\r\n{"x" * 2000}\r\n--B--\r\n'
+    else:
+        body = "external_id=" + "x" * 2000
+
+    _assert_json_error(api.post("/api/v1/items/", body, content_type=content_type), 413)
+    assert not Item.objects.exists()
+
