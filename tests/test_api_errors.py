@@ -222,4 +222,3 @@ def test_a_form_body_beyond_the_limit_is_a_413(api, settings, content_type):
 
     _assert_json_error(api.post("/api/v1/items/", body, content_type=content_type), 413)
     assert not Item.objects.exists()
-
