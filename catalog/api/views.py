@@ -24,6 +24,9 @@ from recsys_site.parsers import StorableJSONParser, text_problem
 # Any id that can be ingested can be addressed: dots, colons, and slashes too (sent as %2F or plainly; these
 # collections have no nested routes, so the rest of the path is the id).
 EXTERNAL_ID_PATTERN = r".+"
+# items/embeddings/refresh/ is the training app's command on the item collection: it wins over an item
+# whose id is "embeddings/refresh".
+ITEM_ID_PATTERN = r"(?!embeddings/refresh/$).+"
 
 
 class ExternalIdLookupMixin:
@@ -43,7 +46,7 @@ class ItemViewSet(ExternalIdLookupMixin, viewsets.ModelViewSet):
     serializer_class = ItemSerializer
     filterset_class = ItemFilter
     lookup_field = "external_id"
-    lookup_value_regex = EXTERNAL_ID_PATTERN
+    lookup_value_regex = ITEM_ID_PATTERN
     ordering_fields = ["id", "external_id", "title", "updated_at"]
 
 
