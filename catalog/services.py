@@ -124,6 +124,26 @@ def items_upsert(*, items: Sequence[ItemRow], update_existing: bool = True) -> U
     return result
 
 
+def items_category_add(*, external_ids: Sequence[str], category: str) -> UpsertResult:
+    """Give each named item ``category``: stored items lacking it get it appended, missing items are created."""
+    result = UpsertResult(received=len(external_ids))
+    with transaction.atomic():
+        existing = {item.external_id: item for item in Item.objects.filter(external_id__in=external_ids)}
+        lacking = [item for item in existing.values() if category not in item.categories]
+        for item in lacking:
+            item.categories = [*item.categories, category]
+            item.updated_at = timezone.now()
+        Item.objects.bulk_update(lacking, ["categories", "updated_at"], batch_size=2000)
+        missing = [
+            Item(external_id=external_id, categories=[category])
+            for external_id in external_ids
+            if external_id not in existing
+        ]
+        Item.objects.bulk_create(missing, batch_size=5000)
+    result.created, result.updated = len(missing), len(lacking)
+    return result
+
+
 def end_users_upsert(*, users: Sequence[EndUserRow], update_existing: bool = True) -> UpsertResult:
     result = UpsertResult(received=len(users))
     latest = {row.external_id: row for row in users}
@@ -207,12 +227,14 @@ def _copy_events(events: Sequence[EventRow]) -> int:
         with cursor.copy(f"COPY ingest_staging (position, {', '.join(_STAGING_COLUMNS)}) FROM STDIN") as copy:
             for position, event in enumerate(events):
                 copy.write_row(_staging_row(position, event))
-        # DISTINCT ON keeps the first of several events sharing an event_id within the batch.
+        # DISTINCT ON keeps the first of several events sharing an event_id within the batch. An id-less event
+        # is keyed by (NULL, its position): unique, and never equal to a client id such as "0".
         cursor.execute(
             f"INSERT INTO {interaction} (user_id, item_id, kind, value, occurred_at, context, event_id, created_at)"
             " SELECT u.id, i.id, s.kind, s.value, s.occurred_at, s.context, s.event_id, now()"
-            " FROM (SELECT DISTINCT ON (COALESCE(event_id, position::text)) * FROM ingest_staging"
-            "       ORDER BY COALESCE(event_id, position::text), position) s"
+            " FROM (SELECT DISTINCT ON (event_id, CASE WHEN event_id IS NULL THEN position END) *"
+            "       FROM ingest_staging"
+            "       ORDER BY event_id, CASE WHEN event_id IS NULL THEN position END, position) s"
             f" JOIN {user} u ON u.external_id = s.user_external_id"
             f" JOIN {item} i ON i.external_id = s.item_external_id"
             " ORDER BY s.position"

@@ -2,7 +2,10 @@
 
 from typing import Any
 
+from django.core.exceptions import RequestDataTooBig
+from django.db.models import ProtectedError
 from drf_spectacular.utils import extend_schema
+from rest_framework import status
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -12,12 +15,57 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from recsys_site.errors import DomainError
 
+# A refusal names at most this many of the rows that block a deletion.
+MAX_NAMED_BLOCKERS = 20
+
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Every error answers ``{"detail": "one sentence", "errors": {field or batch index: [messages]}}``."""
     if isinstance(exc, DomainError):
-        body = exc.detail if isinstance(exc.detail, dict) else {"detail": exc.detail}
-        return Response(body, status=exc.status_code)
-    return drf_exception_handler(exc, context)
+        return Response(_domain_error_body(exc), status=exc.status_code)
+    if isinstance(exc, RequestDataTooBig):  # raised by Django's form parsing, before any view code runs
+        return Response({"detail": f"The request body is too large: {exc}", "errors": {}}, status=413)
+    if isinstance(exc, ProtectedError):
+        return Response({"detail": _blocked_deletion_message(exc), "errors": {}}, status=status.HTTP_409_CONFLICT)
+    response = drf_exception_handler(exc, context)
+    if response is not None:
+        response.data = error_body(response.data)
+    return response
+
+
+def error_body(data: Any) -> dict[str, Any]:
+    """DRF's error data (a detail, a field map or a list of messages) in the API's one error format."""
+    if isinstance(data, dict) and set(data) == {"detail"}:
+        return {"detail": str(data["detail"]), "errors": {}}
+    errors = data if isinstance(data, dict) else {"non_field_errors": data}
+    return {"detail": _summary(errors), "errors": errors}
+
+
+def _domain_error_body(exc: DomainError) -> dict[str, Any]:
+    if not isinstance(exc.detail, dict):
+        return {"detail": str(exc.detail), "errors": {}}
+    if set(exc.detail) <= {"detail", "errors"}:
+        return {"detail": str(exc.detail.get("detail") or exc), "errors": exc.detail.get("errors", {})}
+    return {"detail": str(exc), "errors": exc.detail}
+
+
+def _summary(errors: dict[str, Any]) -> str:
+    """The first field's first message, and how many other fields have errors."""
+    field, messages = next(iter(errors.items()), ("", ["Invalid input."]))
+    first = messages[0] if isinstance(messages, list) and messages else messages
+    if isinstance(first, dict | list):  # a nested serializer's errors: the field's name says where to look
+        first = "invalid"
+    others = len(errors) - 1
+    more = f" (and {others} more field{'s' if others != 1 else ''})" if others > 0 else ""
+    where = f"{field}: " if field and field != "non_field_errors" else ""
+    return f"{where}{first}{more}"
+
+
+def _blocked_deletion_message(exc: ProtectedError) -> str:
+    blockers = sorted(f"{type(row)._meta.verbose_name} {row}" for row in exc.protected_objects)
+    named = ", ".join(blockers[:MAX_NAMED_BLOCKERS])
+    more = f" and {len(blockers) - MAX_NAMED_BLOCKERS} more" if len(blockers) > MAX_NAMED_BLOCKERS else ""
+    return f"Cannot delete this while these refer to it: {named}{more}. Delete or change them first."
 
 
 # The collections a client starts from (URL names); every other endpoint hangs off these or is in the schema.

@@ -249,6 +249,17 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["recsys_site.permissions.ApiDocsAccess"],
 }
 
+# --- API edge: body size, JSON parsing, error responses in the schema ------------------------
+# A full ingestion batch (RECSYS_INGEST_MAX_BATCH events, 10,000 by default) of about 1.6 KB per event fits;
+# a larger body is answered 413.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("RECSYS_API_MAX_BODY_BYTES", 16 * 1024 * 1024, minimum=1024)
+REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = [
+    "recsys_site.parsers.StorableJSONParser",
+    "rest_framework.parsers.FormParser",
+    "rest_framework.parsers.MultiPartParser",
+]
+REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] = "recsys_site.schema.ErrorDocumentingAutoSchema"  # documents error responses
+
 # --- Celery -----------------------------------------------------------------------------
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "redis://localhost:6379/0")
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", "") or None

@@ -1,9 +1,10 @@
 from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
+from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerSplitView
 
 from dashboards.urls import auth_urlpatterns
 from recsys_site.api import api_root
+from recsys_site.schema_view import SchemaView
 
 api_v1: list[URLPattern | URLResolver] = [
     path("", api_root, name="api-root"),
@@ -11,7 +12,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("scenarios.api.urls")),
     path("", include("training.api.urls")),
     path("", include("accounts.api.urls")),
-    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("schema/", SchemaView.as_view(), name="schema"),
     # The split view serves Swagger UI's start-up script as a file: the Content-Security-Policy allows no inline one.
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
     path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),

@@ -96,7 +96,7 @@ def test_batch_larger_than_the_cap_is_refused(api, settings):
 
     response = api.post(URL, {"events": _events(live_settings.INGEST_MAX_BATCH + 1)}, format="json")
     assert response.status_code == 400
-    assert "at most" in response.json()["events"][0]
+    assert "at most" in response.json()["errors"]["events"][0]
 
 
 def test_unauthenticated_requests_are_refused():
@@ -134,7 +134,7 @@ def test_end_users_crud_and_duplicate_external_id_is_400(api):
         == 201
     )
     duplicate = api.post("/api/v1/end-users/", {"external_id": "u1"}, format="json")
-    assert duplicate.status_code == 400 and "external_id" in duplicate.json()
+    assert duplicate.status_code == 400 and "external_id" in duplicate.json()["errors"]
 
 
 def test_list_pages_are_capped(api, settings):

@@ -391,3 +391,192 @@ def test_import_items_maps_json_lines_fields_with_category_lists(tmp_path):
     # then
     dune = Item.objects.get(external_id="b-1")
     assert (dune.title, dune.categories) == ("Dune", ["sci-fi", "classic"])
+
+
+# Files without hand work: header-less files, missing times, id prefixes, a fixed category, compression ------------
+
+
+def test_import_interactions_reads_a_file_without_a_header_by_column_names(tmp_path):
+    # given: ml-100k's u.data style, tab-separated with no header line
+    events = write(tmp_path / "ratings.tsv", ["alice\tsku-1\t4\t1709294400", "bob\tsku-2\t2\t1709294500"])
+
+    # when
+    run("import_interactions", events, "--columns", "user,item,rating,timestamp", "--value-column", "rating")
+
+    # then
+    assert counts() == (2, 2, 2)
+    bob = Interaction.objects.get(user__external_id="bob")
+    assert (bob.item.external_id, bob.value, bob.occurred_at) == (
+        "sku-2",
+        2.0,
+        datetime(2024, 3, 1, 12, 1, 40, tzinfo=UTC),
+    )
+
+
+def test_import_interactions_refuses_a_column_list_of_the_wrong_width(tmp_path):
+    events = write(tmp_path / "ratings.csv", ["alice,sku-1,4"])
+
+    with pytest.raises(CommandError, match="line 1: expected 2 columns, found 3"):
+        run("import_interactions", events, "--columns", "user,item", "--timestamp", "row-order")
+    assert counts() == (0, 0, 0)
+
+
+def test_import_interactions_without_times_takes_the_row_order(tmp_path):
+    # given: the same user and item twice, with no time to tell the two events apart but their order
+    events = write(tmp_path / "plays.csv", ["user,item", "alice,song-1", "alice,song-2", "alice,song-1"])
+
+    # when
+    run("import_interactions", events, "--timestamp", "row-order")
+
+    # then
+    stored = Interaction.objects.order_by("occurred_at")
+    assert [event.item.external_id for event in stored] == ["song-1", "song-2", "song-1"]
+    assert len({event.occurred_at for event in stored}) == 3
+    assert run("import_interactions", events, "--timestamp", "row-order").count("0 created, 3 duplicates") == 1
+
+
+def test_import_interactions_without_times_can_take_one_fixed_time(tmp_path):
+    events = write(tmp_path / "plays.csv", ["user,item", "alice,song-1", "bob,song-2"])
+
+    run("import_interactions", events, "--timestamp", "2024-01-01T00:00:00Z")
+
+    assert set(Interaction.objects.values_list("occurred_at", flat=True)) == {datetime(2024, 1, 1, tzinfo=UTC)}
+
+
+@pytest.mark.parametrize("value", ["yesterday", ""])
+def test_import_interactions_refuses_a_bad_fixed_time(tmp_path, value):
+    events = write(tmp_path / "plays.csv", ["user,item", "alice,song-1"])
+
+    with pytest.raises(CommandError, match="--timestamp"):
+        run("import_interactions", events, "--timestamp", value)
+    assert counts() == (0, 0, 0)
+
+
+def test_import_interactions_id_prefix_keeps_two_datasets_apart(tmp_path):
+    # given
+    events = write(tmp_path / "events.csv", ["user,item,timestamp,id", "1,1,1709294400,e1"])
+
+    # when
+    run("import_interactions", events, "--event-id-column", "id", "--id-prefix", "shop:")
+    run("import_interactions", events, "--event-id-column", "id", "--id-prefix", "books:")
+
+    # then
+    assert set(EndUser.objects.values_list("external_id", flat=True)) == {"shop:1", "books:1"}
+    assert set(Item.objects.values_list("external_id", flat=True)) == {"shop:1", "books:1"}
+    assert set(Interaction.objects.values_list("event_id", flat=True)) == {"shop:e1", "books:e1"}
+
+
+def test_import_items_id_prefix_and_fixed_category(tmp_path):
+    # given
+    items = write(tmp_path / "items.csv", ["id,title,categories", "1,Dune,sci-fi", "2,Emma,"])
+
+    # when
+    output = run("import_items", items, "--id-prefix", "books:", "--category", "books")
+
+    # then
+    assert "items:  2 created" in output
+    assert Item.objects.get(external_id="books:1").categories == ["sci-fi", "books"]
+    assert Item.objects.get(external_id="books:2").categories == ["books"]
+
+
+def test_import_interactions_fixed_category_reaches_every_item_it_names(tmp_path):
+    # given: one item stored already, one new
+    Item.objects.create(external_id="sku-1", categories=["shoes"])
+    events = write(tmp_path / "events.csv", ["user,item,timestamp", "alice,sku-1,1709294400", "bob,sku-2,1709294400"])
+
+    # when
+    run("import_interactions", events, "--category", "shop")
+
+    # then
+    assert Item.objects.get(external_id="sku-1").categories == ["shoes", "shop"]
+    assert Item.objects.get(external_id="sku-2").categories == ["shop"]
+    assert Interaction.objects.count() == 2
+
+
+def test_an_id_prefix_that_makes_an_id_too_long_is_a_bad_line(tmp_path):
+    events = write(tmp_path / "events.csv", ["user,item,timestamp", f"{'u' * 250},sku-1,1709294400"])
+
+    with pytest.raises(CommandError, match="longer than 255"):
+        run("import_interactions", events, "--id-prefix", "shop-0001:")
+    assert counts() == (0, 0, 0)
+
+
+def _compress(path: Path, suffix: str) -> Path:
+    import bz2
+    import gzip
+    import zipfile
+
+    target = path.with_name(path.name + suffix)
+    if suffix == ".gz":
+        target.write_bytes(gzip.compress(path.read_bytes()))
+    elif suffix == ".bz2":
+        target.write_bytes(bz2.compress(path.read_bytes()))
+    else:
+        with zipfile.ZipFile(target, "w") as archive:
+            archive.write(path, path.name)
+    path.unlink()
+    return target
+
+
+@pytest.mark.parametrize("suffix", [".gz", ".bz2", ".zip"])
+@pytest.mark.parametrize("name", ["events.csv", "events.jsonl"])
+def test_import_interactions_reads_compressed_files(tmp_path, suffix, name):
+    # given
+    lines = (
+        ["user,item,timestamp", "alice,sku-1,1709294400", "bob,sku-2,1709294500"]
+        if name.endswith(".csv")
+        else [
+            '{"user": "alice", "item": "sku-1", "timestamp": 1709294400}',
+            '{"user": "bob", "item": "sku-2", "timestamp": 1}',
+        ]
+    )
+    events = _compress(write(tmp_path / name, lines), suffix)
+
+    # when
+    run("import_interactions", events)
+
+    # then
+    assert counts() == (2, 2, 2)
+
+
+def test_import_items_reads_a_gzipped_file(tmp_path):
+    items = _compress(write(tmp_path / "items.tsv", ["id\ttitle", "sku-1\tRed shoe"]), ".gz")
+
+    run("import_items", items)
+
+    assert Item.objects.get(external_id="sku-1").title == "Red shoe"
+
+
+def test_a_corrupt_compressed_file_is_refused_and_nothing_is_written(tmp_path):
+    broken = tmp_path / "events.csv.gz"
+    broken.write_bytes(b"\x1f\x8b\x08\x00 certainly not gzip")
+
+    with pytest.raises(CommandError, match=r"events\.csv\.gz"):
+        run("import_interactions", broken)
+    assert counts() == (0, 0, 0)
+
+
+def test_a_zip_with_several_files_is_refused_naming_them(tmp_path):
+    import zipfile
+
+    archive = tmp_path / "events.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("a.csv", "user,item,timestamp\n")
+        zipped.writestr("b.csv", "user,item,timestamp\n")
+
+    with pytest.raises(CommandError, match=r"a\.csv.*b\.csv"):
+        run("import_interactions", archive)
+
+
+@pytest.mark.parametrize("suffix", [".gz", ".bz2"])
+def test_import_movielens_reads_compressed_ratings(tmp_path, suffix):
+    # given: ml-1m with its ratings compressed
+    write(tmp_path / "movies.dat", ["1::Toy Story (1995)::Animation"], encoding="latin-1")
+    _compress(write(tmp_path / "ratings.dat", ["1::1::5::978300760", "2::1::3::978298413"]), suffix)
+
+    # when
+    run("import_movielens", tmp_path)
+
+    # then
+    assert counts() == (1, 2, 2)
+    assert Interaction.objects.filter(event_id="ml-1m:2:1:978298413").exists()

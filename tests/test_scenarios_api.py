@@ -25,7 +25,7 @@ def test_bad_hyperparameter_is_a_400_naming_the_field(api):
     response = api.post(URL, _scenario(hyperparameters={"weighted": "sometimes", "depth": 3}), format="json")
 
     assert response.status_code == 400
-    body = response.json()
+    body = response.json()["errors"]
     assert body["hyperparameters.weighted"] == ["must be true or false"]
     assert "unknown hyperparameter" in body["hyperparameters.depth"][0]
     assert not Scenario.objects.exists()
@@ -42,20 +42,20 @@ def test_hyperparameters_are_checked_together_too(api, algorithm, hyperparameter
     response = api.post(URL, _scenario(algorithm=algorithm, hyperparameters=hyperparameters), format="json")
 
     assert response.status_code == 400
-    assert list(response.json()) == [f"hyperparameters.{field}"]
+    assert list(response.json()["errors"]) == [f"hyperparameters.{field}"]
     assert not Scenario.objects.exists()
 
 
 def test_unknown_algorithm_is_refused(api):
     response = api.post(URL, _scenario(algorithm="deep-magic"), format="json")
     assert response.status_code == 400
-    assert "unknown algorithm 'deep-magic'" in response.json()["algorithm"][0]
+    assert "unknown algorithm 'deep-magic'" in response.json()["errors"]["algorithm"][0]
 
 
 def test_update_is_validated_against_the_stored_algorithm(api):
     api.post(URL, _scenario(), format="json")
     response = api.patch(f"{URL}movies/", {"hyperparameters": {"weighted": 7}}, format="json")
-    assert response.status_code == 400 and "hyperparameters.weighted" in response.json()
+    assert response.status_code == 400 and "hyperparameters.weighted" in response.json()["errors"]
     assert Scenario.objects.get().hyperparameters == {"weighted": False}
 
 
@@ -76,14 +76,14 @@ def test_update_is_validated_against_the_stored_algorithm(api):
 def test_invalid_protocol_and_slice_settings_are_refused(api, overrides, field):
     response = api.post(URL, _scenario(**overrides), format="json")
     assert response.status_code == 400, response.content
-    assert field in response.json()
+    assert field in response.json()["errors"]
 
 
 def test_a_scenario_cannot_become_its_own_ancestor(api):
     api.post(URL, _scenario(slug="all", name="All"), format="json")
     api.post(URL, _scenario(slug="drama", name="Drama", parent="all"), format="json")
     response = api.patch(f"{URL}all/", {"parent": "drama"}, format="json")
-    assert response.status_code == 400 and "ancestor" in response.json()["parent"][0]
+    assert response.status_code == 400 and "ancestor" in response.json()["errors"]["parent"][0]
 
 
 def test_slice_size_applies_categories_kinds_threshold_and_minimum_counts(api):

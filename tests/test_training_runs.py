@@ -243,7 +243,7 @@ def test_run_overrides_are_validated(api):
     response = api.post(
         "/api/v1/scenarios/movies/runs/", {"algorithm": "bpr", "hyperparameters": {"epochs": -1}}, format="json"
     )
-    assert response.status_code == 400 and "hyperparameters.epochs" in response.json()
+    assert response.status_code == 400 and "hyperparameters.epochs" in response.json()["errors"]
     assert not TrainingRun.objects.exists()
 
 

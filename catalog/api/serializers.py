@@ -17,10 +17,12 @@ from rest_framework import serializers
 from catalog.models import EndUser, Interaction, Item, kind_validator
 from catalog.services import EventRow
 from recsys_site.errors import ValidationFailed
+from recsys_site.parsers import StorableJSONField
 
 
 class ItemSerializer(serializers.ModelSerializer):
     categories = serializers.ListField(child=serializers.CharField(max_length=200), required=False)
+    attributes = StorableJSONField(required=False)
 
     class Meta:
         model = Item
@@ -39,6 +41,8 @@ class ItemSerializer(serializers.ModelSerializer):
 
 
 class EndUserSerializer(serializers.ModelSerializer):
+    attributes = StorableJSONField(required=False)
+
     class Meta:
         model = EndUser
         fields = ["id", "external_id", "attributes", "created_at", "updated_at"]
@@ -142,7 +146,7 @@ def _external_id(value: Any, field: str, problems: dict[str, list[str]]) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str) or not value.strip() or len(value) > 255:
-        problems[field] = ["required: a non-empty string (or integer) of at most 255 characters"]
+        problems[field] = [_required_or("a non-empty string (or integer) of at most 255 characters", value)]
         return ""
     return value
 
@@ -160,8 +164,14 @@ def _moment(value: Any, problems: dict[str, list[str]]) -> datetime:
             return datetime.fromtimestamp(value, tz=UTC)
         if isinstance(value, str):
             moment = datetime.fromisoformat(value)
-            return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+            # In UTC: Python reads offsets up to ±23:59, PostgreSQL only up to ±15:59.
+            return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
     except (ValueError, OverflowError, OSError):
         pass
-    problems["occurred_at"] = ["required: an ISO 8601 date-time or unix seconds"]
+    problems["occurred_at"] = [_required_or("an ISO 8601 date-time or unix seconds in range", value)]
     return datetime.min.replace(tzinfo=UTC)
+
+
+def _required_or(expected: str, value: Any) -> str:
+    """Says "required" only when the field is missing; a value given but invalid is told what it must be."""
+    return f"required: {expected}" if value is None else f"must be {expected}"

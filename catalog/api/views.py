@@ -1,8 +1,8 @@
 from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
+from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -18,13 +18,27 @@ from catalog.api.serializers import (
 from catalog.models import EndUser, Interaction, Item
 from catalog.services import interactions_ingest
 from recsys_site.errors import ValidationFailed
+from recsys_site.parsers import StorableJSONParser, text_problem
 from recsys_site.permissions import RolePermissions
 
-# External ids may hold dots, colons and the like; anything but a slash.
-EXTERNAL_ID_PATTERN = r"[^/]+"
+# Any id that can be ingested can be addressed: dots, colons, and slashes too (sent as %2F or plainly; these
+# collections have no nested routes, so the rest of the path is the id).
+EXTERNAL_ID_PATTERN = r".+"
+# items/embeddings/refresh/ is the training app's command on the item collection: it wins over an item
+# whose id is "embeddings/refresh".
+ITEM_ID_PATTERN = r"(?!embeddings/refresh/$).+"
 
 
-class ItemViewSet(viewsets.ModelViewSet):
+class ExternalIdLookupMixin:
+    """Addresses rows by external id; an id PostgreSQL could not even compare (a NUL byte) is simply not found."""
+
+    def get_object(self):
+        if text_problem(self.kwargs[self.lookup_field]):
+            raise NotFound("No such id: it holds a character no stored id can hold.")
+        return super().get_object()
+
+
+class ItemViewSet(ExternalIdLookupMixin, viewsets.ModelViewSet):
     """Items that can be recommended, addressed by their external id."""
 
     permission_classes = [RolePermissions]
@@ -32,11 +46,11 @@ class ItemViewSet(viewsets.ModelViewSet):
     serializer_class = ItemSerializer
     filterset_class = ItemFilter
     lookup_field = "external_id"
-    lookup_value_regex = EXTERNAL_ID_PATTERN
+    lookup_value_regex = ITEM_ID_PATTERN
     ordering_fields = ["id", "external_id", "title", "updated_at"]
 
 
-class EndUserViewSet(viewsets.ModelViewSet):
+class EndUserViewSet(ExternalIdLookupMixin, viewsets.ModelViewSet):
     """The end users recommendations are made for (not platform accounts)."""
 
     permission_classes = [RolePermissions]
@@ -64,7 +78,7 @@ class InteractionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
     serializer_class = InteractionSerializer
     filterset_class = InteractionFilter
     pagination_class = InteractionCursorPagination
-    parser_classes = [JSONParser]
+    parser_classes = [StorableJSONParser]
     ordering_fields: list[str] = []
 
     @extend_schema(

@@ -1,4 +1,5 @@
-"""What the import commands share: common options, and turning a run into a summary or a CommandError."""
+"""What the import commands share: common options, the file options of one-file imports, and turning a run
+into a summary or a CommandError."""
 
 from __future__ import annotations
 
@@ -27,23 +28,76 @@ def common_arguments_add(parser: ArgumentParser) -> None:
 
 
 def file_arguments_add(parser: ArgumentParser) -> None:
-    parser.add_argument("file", type=Path, help="CSV or TSV with a header line, or JSON lines (one object a line).")
+    parser.add_argument(
+        "file",
+        type=Path,
+        help="CSV or TSV (with a header line, or see --columns) or JSON lines (one object a line); plain or"
+        " compressed (.gz, .bz2, or a .zip holding one file).",
+    )
     parser.add_argument(
         "--format",
         choices=FORMATS,
-        help=f"File format; by default from the extension ({', '.join(FORMAT_BY_SUFFIX)}).",
+        help=f"File format; by default from the extension ({', '.join(FORMAT_BY_SUFFIX)}), under any compression.",
     )
     parser.add_argument("--delimiter", help="Field delimiter of CSV/TSV files (default: ',' for csv, tab for tsv).")
     parser.add_argument("--encoding", default="utf-8-sig", help="Text encoding (default: UTF-8, with or without BOM).")
+    parser.add_argument(
+        "--columns",
+        help="The file has no header line: these comma-separated names, in order, name its columns (e.g."
+        " user,item,rating,timestamp); the column options refer to them.",
+    )
+    parser.add_argument(
+        "--category", help="Add this category to every imported item (for events: every item they name, stored or new)."
+    )
+    parser.add_argument(
+        "--id-prefix",
+        default="",
+        help="Prepended to every user, item and event id read (e.g. 'shop:') so two datasets can share one"
+        " catalogue; default none.",
+    )
 
 
 def file_from_options(options: dict[str, Any]) -> TabularFile:
+    columns = options["columns"].split(",") if options["columns"] is not None else None
     try:
         return tabular_file(
-            options["file"], file_format=options["format"], delimiter=options["delimiter"], encoding=options["encoding"]
+            options["file"],
+            file_format=options["format"],
+            delimiter=options["delimiter"],
+            encoding=options["encoding"],
+            columns=columns,
         )
     except DomainError as error:
         raise CommandError(str(error)) from error
+
+
+class FileImportCommand(BaseCommand):
+    """An import of one file: the file options and the common ones, then ``file_import`` with what they give.
+
+    Subclasses add their column options in ``columns_arguments_add`` and run their import in ``file_import``,
+    passing on the keyword arguments every file import takes.
+    """
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        file_arguments_add(parser)
+        self.columns_arguments_add(parser)
+        common_arguments_add(parser)
+
+    def columns_arguments_add(self, parser: ArgumentParser) -> None:
+        raise NotImplementedError
+
+    def file_import(self, *, file: TabularFile, options: dict[str, Any], shared: dict[str, Any]) -> ImportReport:
+        raise NotImplementedError
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        file = file_from_options(options)
+        shared = {
+            "id_prefix": options["id_prefix"],
+            "category": options["category"],
+            "skip_invalid": options["skip_invalid"],
+            "progress": progress_from_options(options),
+        }
+        import_run(self, lambda: self.file_import(file=file, options=options, shared=shared))
 
 
 def progress_from_options(options: dict[str, Any]) -> ProgressFactory:

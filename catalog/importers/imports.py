@@ -20,6 +20,7 @@ from catalog.importers.movielens import movielens_parse
 from catalog.importers.parsing import ImportFailed, InvalidField, LineError, Parsed, parse_kind
 from catalog.importers.progress import ProgressFactory, no_progress
 from catalog.importers.tabular import (
+    EventTimes,
     InteractionColumns,
     ItemColumns,
     TabularFile,
@@ -36,6 +37,7 @@ from catalog.services import (
     chunked,
     end_users_upsert,
     interactions_ingest,
+    items_category_add,
     items_upsert,
 )
 from recsys_site.errors import ValidationFailed
@@ -110,18 +112,29 @@ def interactions_file_import(
     file: TabularFile,
     columns: InteractionColumns = DEFAULT_INTERACTION_COLUMNS,
     kind: str = "view",
+    times: EventTimes | None = None,
+    id_prefix: str = "",
+    category: str | None = None,
     create_missing: bool = True,
     skip_invalid: bool = False,
     progress: ProgressFactory = no_progress,
 ) -> ImportReport:
-    """Import events; with ``create_missing`` off, an event naming an unknown user or item is a bad line."""
+    """Import events; with ``create_missing`` off, an event naming an unknown user or item is a bad line.
+
+    ``times`` (row order or one fixed time) stands in for a missing time column; ``category`` is added to
+    every item the events name, stored or new.
+    """
     started = time.perf_counter()
     if not columns.kind:
         _check_kind(kind)
+    if (columns.timestamp is None) == (times is None):
+        raise ImportFailed("name either a time column or how to time the events (row order or a fixed time)")
     with tabular_records(file, required_columns=columns.required, progress=progress) as records:
-        events = interactions_parse(records, columns=columns, kind=kind)
+        events = interactions_parse(records, columns=columns, kind=kind, times=times, id_prefix=id_prefix)
     report = ImportReport(source=str(file.path), skipped=_accepted(events.errors, skip_invalid))
     with transaction.atomic():
+        if category:
+            _categorise(report, {event.item for event in events.rows}, category)
         _write(report, events=events, create_missing=create_missing, skip_invalid=skip_invalid, progress=progress)
     report.seconds = time.perf_counter() - started
     return report
@@ -132,18 +145,31 @@ def items_file_import(
     file: TabularFile,
     columns: ItemColumns = DEFAULT_ITEM_COLUMNS,
     categories_separator: str = "|",
+    id_prefix: str = "",
+    category: str | None = None,
     skip_invalid: bool = False,
     progress: ProgressFactory = no_progress,
 ) -> ImportReport:
     """Create items, and update title, description and categories of the ones already stored."""
     started = time.perf_counter()
     with tabular_records(file, required_columns=columns.required, progress=progress) as records:
-        items = items_parse(records, columns=columns, categories_separator=categories_separator)
+        items = items_parse(
+            records,
+            columns=columns,
+            categories_separator=categories_separator,
+            id_prefix=id_prefix,
+            category=category,
+        )
     report = ImportReport(source=str(file.path), skipped=_accepted(items.errors, skip_invalid))
     with transaction.atomic():
         _write(report, items=items, progress=progress)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _categorise(report: ImportReport, external_ids: set[str], category: str) -> None:
+    for chunk in chunked(sorted(external_ids), CHUNK_SIZE):
+        _add_upsert(report.items, items_category_add(external_ids=chunk, category=category))
 
 
 def _accepted(errors: list[LineError], skip_invalid: bool) -> list[LineError]:

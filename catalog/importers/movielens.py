@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from catalog.importers.files import data_file, text_opened
 from catalog.importers.parsing import (
     ImportFailed,
     InvalidField,
@@ -88,9 +89,11 @@ class MovielensData:
 def movielens_layout_detect(folder: Path) -> MovielensLayout:
     if not folder.is_dir():
         raise ImportFailed(f"{folder} is not a folder")
-    found = [layout for layout in LAYOUTS if (folder / layout.ratings).is_file()]
+    found = [layout for layout in LAYOUTS if data_file(folder, layout.ratings)]
     if not found:
-        looked_for = ", ".join(f"{layout.ratings} ({layout.describes})" for layout in LAYOUTS)
+        looked_for = (
+            ", ".join(f"{layout.ratings} ({layout.describes})" for layout in LAYOUTS) + ", each maybe .gz or .bz2"
+        )
         raise ImportFailed(f"no MovieLens layout found in {folder}: looked for {looked_for}")
     if len(found) > 1:
         names = " and ".join(f"{layout.ratings} ({layout.name})" for layout in found)
@@ -168,7 +171,7 @@ def ml100k_ratings_parse(lines: Iterable[str], *, id_prefix: str = "") -> Parsed
 
 
 def _ml100k_genres(reader: _Reader) -> list[str]:
-    if not (reader.folder / "u.genre").is_file():
+    if not data_file(reader.folder, "u.genre"):
         return list(ML_100K_GENRES)
     parsed = reader.parse("u.genre", ml100k_genres_parse)
     if parsed.errors:
@@ -298,15 +301,16 @@ class _Reader:
         self.encoding = "latin-1"  # ml-100k and ml-1m predate UTF-8 in MovieLens
 
     def parse(self, name: str | None, parse: Callable[[Iterable[str]], Parsed]) -> Parsed:
-        if name is None or not (self.folder / name).is_file():
+        path = data_file(self.folder, name) if name else None
+        if path is None:
             return Parsed()
-        with self._lines(name) as lines:
-            return parse(lines_tracked(lines, progress=self.progress, description=f"Parsing {name}"))
+        with self._lines(path) as lines:
+            return parse(lines_tracked(lines, progress=self.progress, description=f"Parsing {path.name}"))
 
     @contextmanager
-    def _lines(self, name: str) -> Iterator[Iterable[str]]:
+    def _lines(self, path: Path) -> Iterator[Iterable[str]]:
         try:
-            with open(self.folder / name, encoding=self.encoding, newline="") as file:
+            with text_opened(path, encoding=self.encoding) as file:
                 yield file
         except UnicodeDecodeError as error:
-            raise ImportFailed(f"{name} is not valid {self.encoding} text ({error.reason})") from None
+            raise ImportFailed(f"{path.name} is not valid {self.encoding} text ({error.reason})") from None

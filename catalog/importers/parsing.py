@@ -13,7 +13,7 @@ import csv
 import json
 import math
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
@@ -106,14 +106,17 @@ def split_records(lines: Iterable[str], *, separator: str, width: int) -> Iterat
 
 
 def delimited_records(
-    lines: Iterable[str], *, delimiter: str
+    lines: Iterable[str], *, delimiter: str, columns: Sequence[str] | None = None
 ) -> tuple[list[str], Iterator[tuple[int, dict[str, str] | LineError]]]:
     """The header of a CSV/TSV file, and its rows as dicts keyed by header names; blank lines skipped.
 
-    Line numbers count physical lines (the header is line 1), so a quoted field
+    With ``columns`` the file has no header line and these name its columns.
+    Line numbers count physical lines (a header is line 1), so a quoted field
     spanning lines does not shift the numbers of later rows.
     """
     reader = csv.reader(lines, delimiter=delimiter)
+    if columns is not None:
+        return list(columns), _delimited_rows(reader, list(columns))
     header = next(reader, None)
     if not header:
         raise ImportFailed("the file is empty; a header line naming the columns is expected")

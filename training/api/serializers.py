@@ -54,7 +54,7 @@ class RunCreateInputSerializer(serializers.Serializer):
     hyperparameters = serializers.DictField(
         required=False, help_text="Overrides; default: the scenario's (when the algorithm is the scenario's)."
     )
-    seed = serializers.IntegerField(required=False, min_value=0)
+    seed = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
     queue = serializers.ChoiceField(choices=["auto", "cpu", "gpu"], required=False)
     parent = serializers.PrimaryKeyRelatedField(  # type: ignore[assignment]  # DRF sets declared fields apart
         queryset=TrainingRun.objects.all(), required=False, allow_null=True

@@ -1,0 +1,113 @@
+"""Request parsing at the API's edge: JSON that PostgreSQL can store, and bodies of a bounded size.
+
+PostgreSQL refuses NUL in ``text`` and ``jsonb`` (``\\u0000``), and UTF-8 cannot
+encode a lone surrogate (``\\ud800``): either would fail deep in a write as a
+500. Python's JSON decoder recurses, so a document nested thousands deep
+raises ``RecursionError``. Each is answered here with a 400 before any view
+runs; a body over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` is a 413.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.conf import settings
+from rest_framework import serializers, status
+from rest_framework.exceptions import APIException, ParseError
+from rest_framework.parsers import JSONParser
+
+# Deep enough for any real attributes or context; shallow enough to render back without recursion trouble.
+JSON_MAX_DEPTH = 64
+
+
+class RequestTooLarge(APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "request_too_large"
+
+
+def text_problem(text: str) -> str | None:
+    """Why PostgreSQL could not store ``text``, or None."""
+    if "\x00" in text:
+        return "contains a NUL character (\\u0000), which cannot be stored"
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return "contains a lone surrogate (\\ud800-\\udfff), which is not valid Unicode"
+    return None
+
+
+def json_problem(value: Any) -> str | None:
+    """Why a decoded JSON value could not be stored: too deep, or a key or string ``text_problem`` refuses."""
+    stack = [(value, 1)]  # a loop, not recursion: the value may be nested deeper than Python's stack
+    while stack:
+        node, depth = stack.pop()
+        if depth > JSON_MAX_DEPTH:
+            return f"is nested deeper than {JSON_MAX_DEPTH} levels"
+        if isinstance(node, str):
+            children: list = []
+            problem = text_problem(node)
+        elif isinstance(node, dict):
+            children = list(node.values())
+            problem = next(filter(None, map(text_problem, node)), None)
+        elif isinstance(node, list):
+            children, problem = node, None
+        else:
+            continue
+        if problem:
+            return problem
+        stack.extend((child, depth + 1) for child in children)
+    return None
+
+
+def json_loads(text: str | bytes) -> Any:
+    """Decode JSON, raising ValueError for anything ``json_problem`` or the decoder refuses."""
+    try:
+        value = json.loads(text, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise ValueError(f"nested deeper than {JSON_MAX_DEPTH} levels") from None
+    problem = json_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+class StorableJSONParser(JSONParser):
+    """DRF's JSON parser, bounded in size and refusing what PostgreSQL cannot store."""
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: dict | None = None) -> Any:
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if stream is None:
+            return None
+        # One byte past the limit tells a body over it from one that just fills it.
+        body = stream.read() if limit is None else stream.read(limit + 1)
+        if limit is not None and len(body) > limit:
+            raise RequestTooLarge(f"The request body is larger than {limit} bytes.")
+        try:
+            return json_loads(body)
+        except ValueError as error:
+            raise ParseError(f"JSON parse error - {error}") from None
+
+
+class StorableJSONField(serializers.JSONField):
+    """A JSON object (form posts send it as text) that PostgreSQL can store; never null."""
+
+    default_error_messages = {"not_an_object": "Must be a JSON object.", "unstorable": "Value {problem}."}
+
+    def to_internal_value(self, data: Any) -> Any:
+        try:
+            value = super().to_internal_value(data)
+        except RecursionError:
+            self.fail("unstorable", problem=f"is nested deeper than {JSON_MAX_DEPTH} levels")
+        if not isinstance(value, dict):
+            self.fail("not_an_object")
+        problem = json_problem(value)
+        if problem:
+            self.fail("unstorable", problem=problem)
+        return value
