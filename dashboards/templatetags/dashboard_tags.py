@@ -1,4 +1,8 @@
+from typing import Any
+
 from django import template
+
+from training.algorithms.registry import UnknownAlgorithm, get_algorithm
 
 register = template.Library()
 
@@ -20,3 +24,58 @@ def pvalue(value: float | None) -> str:
     if value is None:
         return "–"
     return "< 0.0001" if value < 0.0001 else f"{value:.4f}"
+
+
+@register.filter
+def key(mapping: dict | None, name: str):
+    """``{{ run.data_snapshot|key:"items" }}``: a dict's entry even where the key is also a dict method's name
+    (``items``, ``values``), which Django's dot lookup would otherwise call."""
+    return mapping.get(name) if isinstance(mapping, dict) else None
+
+
+@register.filter
+def count(value: int | float | None) -> str:
+    """A count with thousands separators (``12,345``); zero stays ``0``, an unknown count is ``–``."""
+    if value is None or isinstance(value, bool) or not isinstance(value, int | float):
+        return "–"
+    return f"{value:,.0f}"
+
+
+def format_value(value: Any) -> str:
+    """A hyperparameter's value as a reader writes it: ``250`` not ``250.0``, ``true`` not ``True``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+@register.inclusion_tag("dashboards/_hyperparameters.html")
+def hyperparameters(algorithm: str, params: dict | None) -> dict:
+    """The algorithm and the hyperparameters that differ from its defaults; the full set in a collapsible."""
+    rows = hyperparameter_rows(algorithm, params or {})
+    return {
+        "algorithm": algorithm,
+        "changed": [row for row in rows if not row["is_default"]],
+        "rows": rows,
+    }
+
+
+def hyperparameter_rows(algorithm: str, params: dict) -> list[dict]:
+    """Every declared hyperparameter with its value (the stored one, else the default), plus any stored value
+    the algorithm no longer declares (old runs keep what they were trained with)."""
+    try:
+        declared = get_algorithm(algorithm).params
+    except UnknownAlgorithm:
+        declared = ()
+    rows = []
+    for param in declared:
+        value = params.get(param.name, param.default)
+        rows.append({"name": param.name, "value": format_value(value), "is_default": value == param.default})
+    known = {param.name for param in declared}
+    rows += [
+        {"name": name, "value": format_value(value), "is_default": False}
+        for name, value in sorted(params.items())
+        if name not in known
+    ]
+    return rows
