@@ -7,6 +7,7 @@ template (plotly.js itself is loaded once by the page from static files).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 import numpy as np
 import plotly.graph_objects as go
@@ -15,6 +16,8 @@ from training.algorithms.distill import AGREEMENT
 from training.evaluation.compare import Interval
 
 LAYOUT = {"margin": {"l": 60, "r": 20, "t": 40, "b": 50}, "template": "plotly_white", "height": 360}
+# One labelled tick a decade (1, 10, 100, …): plotly's default labels 2 and 5 between decades too, which crowds.
+LOG_AXIS = {"type": "log", "dtick": 1, "tickformat": ",d"}
 CONFIG = {"displaylogo": False, "responsive": True, "toImageButtonOptions": {"format": "png", "scale": 2}}
 
 
@@ -44,11 +47,20 @@ def training_curve(history: Sequence[dict], kept_epoch: int | None = None) -> go
         **LAYOUT,
         title="Training curve",
         xaxis_title="epoch",
+        xaxis={"tick0": 0, "dtick": _whole_step(len(epochs))},
         yaxis_title="loss",
         yaxis2={"title": "validation", "overlaying": "y", "side": "right"},
         legend={"orientation": "h", "y": -0.25},
     )
     return figure
+
+
+def _whole_step(count: int) -> int:
+    """A whole tick step showing about ten ticks (never half an epoch): 1, 2, 5, 10, 20, 50, …"""
+    step = 1
+    while count / step > 10:
+        step = step * 5 // 2 if str(step).startswith("2") else step * 2
+    return step
 
 
 def metrics_by_k(metrics: dict, ks: Sequence[int]) -> go.Figure:
@@ -92,6 +104,8 @@ def difference_histogram(differences: Sequence[float], label: str) -> go.Figure:
 
 
 def metric_timeline(points, promotions, metric: str) -> go.Figure:
+    """Each succeeded run's ``metric`` against its finish time, a line per algorithm; promotions and rollbacks
+    as dotted lines with a hoverable marker on top (labels written on the chart overlap when close in time)."""
     figure = go.Figure()
     by_algorithm: dict[str, list] = {}
     for point in points:
@@ -118,23 +132,61 @@ def metric_timeline(points, promotions, metric: str) -> go.Figure:
                 marker={"size": 16, "symbol": "star", "color": "#f59e0b"},
             )
         )
+    _add_promotions(figure, promotions)
+    figure.update_layout(
+        **LAYOUT,
+        title=f"{metric} of succeeded runs over time",
+        yaxis={"title": metric, "range": [0, _top([p.value for p in points])], "rangemode": "tozero"},
+        xaxis={
+            "type": "date",
+            "range": _time_range([p.finished_at for p in points] + [p.created_at for p in promotions]),
+        },
+    )
+    return figure
+
+
+def _add_promotions(figure: go.Figure, promotions) -> None:
+    colours = {"promote": "#16a34a"}
     for promotion in promotions:
         figure.add_vline(
             x=promotion.created_at.timestamp() * 1000,
             line_dash="dot",
-            line_color="#16a34a" if promotion.action == "promote" else "#dc2626",
+            line_color=colours.get(promotion.action, "#dc2626"),
         )
-        figure.add_annotation(
-            x=promotion.created_at,
-            y=1.02,
-            yref="paper",
-            showarrow=False,
-            textangle=-30,
-            text=f"{promotion.action} {promotion.run_id}",
-            font={"size": 10},
+    if promotions:
+        figure.add_trace(
+            go.Scatter(
+                x=[p.created_at for p in promotions],
+                y=[1.0] * len(promotions),
+                yaxis="y2",
+                mode="markers",
+                name="promotions",
+                marker={
+                    "symbol": "triangle-down",
+                    "size": 11,
+                    "color": [colours.get(p.action, "#dc2626") for p in promotions],
+                },
+                text=[f"{p.action} run {p.run_id}" + (f" by {p.actor}" if p.actor else "") for p in promotions],
+                hovertemplate="%{text}<br>%{x|%Y-%m-%d %H:%M}<extra></extra>",
+            )
         )
-    figure.update_layout(**LAYOUT, title=f"{metric} of succeeded runs over time", yaxis_title=metric)
-    return figure
+        figure.update_layout(yaxis2={"overlaying": "y", "range": [0, 1.05], "visible": False, "fixedrange": True})
+
+
+def _top(values) -> float:
+    """The top of a [0, top] axis: 10% above the highest value, 1 when there is none."""
+    known = [value for value in values if value is not None]
+    return max(known) * 1.1 if known and max(known) > 0 else 1.0
+
+
+def _time_range(moments) -> list[datetime] | None:
+    """The span of ``moments`` padded by 5%, and at least a day wide: a single run would otherwise be drawn on
+    an axis of milliseconds."""
+    if not moments:
+        return None
+    start, end = min(moments), max(moments)
+    pad = max((end - start) * 0.05, (timedelta(days=1) - (end - start)) / 2)
+    return [start - pad, end + pad]
 
 
 def bar_series(x: Sequence, y: Sequence, *, title: str, x_title: str, y_title: str) -> go.Figure:
@@ -156,7 +208,7 @@ def long_tail(counts: Sequence[int], *, title: str, x_title: str) -> go.Figure:
     ordered = np.sort(np.asarray(counts))[::-1]
     figure = go.Figure(go.Scatter(x=np.arange(1, len(ordered) + 1), y=ordered, mode="lines"))
     figure.update_layout(
-        **LAYOUT, title=title, xaxis_type="log", yaxis_type="log", xaxis_title=x_title, yaxis_title="events"
+        **LAYOUT, title=title, xaxis=LOG_AXIS, yaxis=LOG_AXIS, xaxis_title=x_title, yaxis_title="events"
     )
     return figure
 
@@ -164,7 +216,7 @@ def long_tail(counts: Sequence[int], *, title: str, x_title: str) -> go.Figure:
 def histogram(values: Sequence[float], *, title: str, x_title: str, log_y: bool = False) -> go.Figure:
     figure = go.Figure(go.Histogram(x=list(values), nbinsx=50))
     figure.update_layout(
-        **LAYOUT, title=title, xaxis_title=x_title, yaxis_title="count", yaxis_type="log" if log_y else "linear"
+        **LAYOUT, title=title, xaxis_title=x_title, yaxis_title="count", yaxis=LOG_AXIS if log_y else {}
     )
     return figure
 

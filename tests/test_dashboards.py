@@ -1,14 +1,18 @@
 """Dashboard pages through Django's test client: roles, forms, pages, exports, query counts."""
 
+from datetime import datetime, timedelta
+from types import SimpleNamespace
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from dashboards.figures import training_curve
+from dashboards.figures import histogram, long_tail, metric_timeline, training_curve
 from dashboards.services import account_create
 from scenarios.models import Scenario
-from tests.factories import clustered_catalog, scenario
+from tests.factories import START, clustered_catalog, scenario
 from training.models import RunStatus, TrainingRun
+from training.selectors import TimelinePoint
 from training.services import training_run_create, training_run_execute, training_run_promote
 from training.serving import model_cache
 
@@ -212,3 +216,58 @@ def test_the_training_curve_marks_the_kept_epoch():
     assert not training_curve(history).layout.shapes
     (line,) = training_curve(history, kept_epoch=2).layout.shapes
     assert (line.x0, line.x1, line.line.dash) == (2, 2, "dot")
+
+
+def _point(run_id: int, minutes: float, value: float | None, algorithm: str = "ease", is_live: bool = False):
+    return TimelinePoint(run_id, algorithm, START + timedelta(minutes=minutes), value, is_live)
+
+
+def test_a_one_run_timeline_has_readable_dates_and_a_range_from_zero():
+    figure = metric_timeline([_point(1, 0, 0.31)], [], "ndcg@10")
+
+    low, high = figure.layout.yaxis.range
+    assert low == 0 and 0.31 < high <= 0.31 * 1.2
+    start, end = (datetime.fromisoformat(str(bound)) for bound in figure.layout.xaxis.range)
+    assert end - start >= timedelta(hours=12)  # ticks in hours or days, not in fractions of a second
+
+
+def test_a_timeline_range_ignores_runs_without_the_metric():
+    figure = metric_timeline([_point(1, 0, None), _point(2, 5, 0.5)], [], "ndcg@10")
+
+    assert list(figure.layout.yaxis.range) == [0, pytest.approx(0.55)]
+
+
+def test_promotions_are_hoverable_markers_not_overlapping_labels():
+    promotions = [
+        SimpleNamespace(created_at=START + timedelta(seconds=s), action="promote", run_id=s, actor=None) for s in (1, 2)
+    ]
+
+    figure = metric_timeline([_point(1, 0, 0.3)], promotions, "ndcg@10")
+
+    assert not figure.layout.annotations
+    (marks,) = [trace for trace in figure.data if trace.name == "promotions"]
+    assert len(marks.x) == 2 and "promote run 1" in marks.text[0]
+
+
+def test_log_axes_tick_once_a_decade():
+    tail = long_tail([500, 120, 40, 9, 3, 1], title="tail", x_title="rank")
+    users = histogram([1, 5, 20, 300], title="users", x_title="events", log_y=True)
+
+    assert (tail.layout.xaxis.dtick, tail.layout.yaxis.dtick, users.layout.yaxis.dtick) == (1, 1, 1)
+
+
+def test_the_training_curve_ticks_whole_epochs():
+    history = [{"phase": "train", "epoch": epoch, "loss": 1.0 / epoch} for epoch in (1, 2, 3)]
+    long = [{"phase": "train", "epoch": epoch, "loss": 1.0 / epoch} for epoch in range(1, 61)]
+
+    assert training_curve(history).layout.xaxis.dtick == 1
+    assert training_curve(long).layout.xaxis.dtick == 10
+
+
+def test_a_one_step_model_says_so_instead_of_a_one_dot_curve(viewer):
+    clustered_catalog()
+    run = _trained(scenario(), "ease")
+
+    page = viewer.get(f"/runs/{run.pk}/").content.decode()
+
+    assert "Trained in one step" in page and 'id="curve-plot"' not in page

@@ -79,3 +79,12 @@ def hyperparameter_rows(algorithm: str, params: dict) -> list[dict]:
         if name not in known
     ]
     return rows
+
+
+@register.filter
+def one_step(history: list | None) -> list[tuple[str, Any]] | None:
+    """For a run trained in one step (EASE, item-kNN, popularity: no epochs), the figures of that step, to be
+    written out instead of a one-dot curve; ``None`` for a run with epochs to plot."""
+    if not history or len(history) != 1:
+        return None
+    return [(name, value) for name, value in sorted(history[0].items()) if name not in ("phase", "epoch")]
