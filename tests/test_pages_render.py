@@ -1,8 +1,11 @@
 """Every page rendered for a demo-like dataset (succeeded, failed and one-step runs, an empty slice, a promotion):
 no Python repr where a value belongs, and the admin names runs by their scenario."""
 
+import csv
+import io
 import re
 from html import unescape
+from urllib.parse import urljoin
 
 import pytest
 
@@ -36,6 +39,11 @@ def demo(admin_user, client):
     empty = scenario(slug="empty", name="Empty shelf", min_user_events=500)
     scenario_slice_refresh(scenario=empty)
     failed = _run(empty, "popularity")
+    # A student beside its teacher, as distillation records it, for the quality-against-cost plot.
+    TrainingRun.objects.create(
+        scenario=movies, algorithm="popularity", status=RunStatus.SUCCEEDED, parent=ease, finished_at=ease.finished_at,
+        metrics={"ndcg@10": 0.2}, serving={**ease.serving, "latency_ms": 0.5, "parameters": 30},
+    )  # fmt: skip
     assert (ease.status, bpr.status, knn.status, failed.status) == (RunStatus.SUCCEEDED,) * 3 + (RunStatus.FAILED,)
     client.force_login(admin_user)
     return {"client": client, "ease": ease, "bpr": bpr, "knn": knn, "failed": failed}
@@ -107,3 +115,18 @@ def test_the_admin_cannot_add_or_edit_a_promotion(demo):
     promotion = demo["ease"].scenario.promotions.get()
     assert client.post(f"/admin/training/promotion/{promotion.pk}/change/", {"action": "rollback"}).status_code == 403
     assert client.get(f"/admin/training/promotion/{promotion.pk}/change/").status_code == 200  # still readable
+
+
+def test_every_chart_has_a_working_csv_link(demo):
+    charts = 0
+    for url in _pages(demo):
+        page = demo["client"].get(url).content.decode()
+        for plot in re.findall(r'<div id="([\w-]+)" class="plotly-graph-div', page):
+            links = re.findall(rf'<a [^>]*href="([^"]+)"[^>]*data-csv="{plot}"', page)
+            assert len(links) == 1, f"{url}: chart {plot} has {len(links)} CSV links"
+            response = demo["client"].get(urljoin(url, unescape(links[0])))
+            assert response.status_code == 200 and response["Content-Type"] == "text/csv", (url, plot)
+            header, *rows = list(csv.reader(io.StringIO(response.content.decode())))
+            assert header and rows and all(len(row) == len(header) for row in rows), (url, plot)
+            charts += 1
+    assert charts >= 10  # curve, metrics, cost, timeline, comparison, differences and the four data charts
