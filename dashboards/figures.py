@@ -16,8 +16,6 @@ from training.algorithms.distill import AGREEMENT
 from training.evaluation.compare import Interval
 
 LAYOUT = {"margin": {"l": 60, "r": 20, "t": 40, "b": 50}, "template": "plotly_white", "height": 360}
-# One labelled tick a decade (1, 10, 100, …): plotly's default labels 2 and 5 between decades too, which crowds.
-LOG_AXIS = {"type": "log", "dtick": 1, "tickformat": ",d"}
 CONFIG = {"displaylogo": False, "responsive": True, "toImageButtonOptions": {"format": "png", "scale": 2}}
 
 
@@ -208,17 +206,37 @@ def long_tail(counts: Sequence[int], *, title: str, x_title: str) -> go.Figure:
     ordered = np.sort(np.asarray(counts))[::-1]
     figure = go.Figure(go.Scatter(x=np.arange(1, len(ordered) + 1), y=ordered, mode="lines"))
     figure.update_layout(
-        **LAYOUT, title=title, xaxis=LOG_AXIS, yaxis=LOG_AXIS, xaxis_title=x_title, yaxis_title="events"
+        **LAYOUT,
+        title=title,
+        xaxis=_log_axis([1, len(ordered)]),
+        yaxis=_log_axis(ordered),
+        xaxis_title=x_title,
+        yaxis_title="events",
     )
     return figure
 
 
 def histogram(values: Sequence[float], *, title: str, x_title: str, log_y: bool = False) -> go.Figure:
-    figure = go.Figure(go.Histogram(x=list(values), nbinsx=50))
-    figure.update_layout(
-        **LAYOUT, title=title, xaxis_title=x_title, yaxis_title="count", yaxis=LOG_AXIS if log_y else {}
-    )
+    """Counts of ``values`` in up to 50 bins; whole-number values (events per user) get whole-number ticks."""
+    values = list(values)
+    figure = go.Figure(go.Histogram(x=values, nbinsx=50))
+    whole = bool(values) and all(float(value).is_integer() for value in values)
+    x_axis = {"dtick": _whole_step(int(max(values) - min(values)) + 1), "tickformat": ",d"} if whole else {}
+    # No bin holds more than every value: the ticks are chosen for that range, plotly shows those inside its own.
+    y_axis = _log_axis([1, len(values)]) if log_y else {}
+    figure.update_layout(**LAYOUT, title=title, xaxis_title=x_title, yaxis_title="count", xaxis=x_axis, yaxis=y_axis)
     return figure
+
+
+def _log_axis(values) -> dict:
+    """A log axis labelled once a decade (1, 10, 100, …) when the data spans two decades or more, else at 1, 2 and
+    5 times each power of ten: plotly's default also labels 2 to 9 inside each decade, which crowds."""
+    positive = [value for value in values if value and value > 0]
+    low, high = (min(positive), max(positive)) if positive else (1, 10)
+    if np.log10(high / low) >= 2:
+        return {"type": "log", "dtick": 1, "tickformat": ",d"}
+    decades = range(int(np.floor(np.log10(low))), int(np.ceil(np.log10(high))) + 1)
+    return {"type": "log", "tickvals": [m * 10**e for e in decades for m in (1, 2, 5)], "tickformat": ",d"}
 
 
 def matrix_heatmap(row_labels, column_labels, values, deltas) -> go.Figure:

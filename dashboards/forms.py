@@ -13,7 +13,7 @@ from django import forms
 from django.core.exceptions import FieldDoesNotExist
 
 from recsys_site.errors import ValidationFailed
-from scenarios.models import Scenario
+from scenarios.models import ComputeQueue, Scenario
 from scenarios.services import EDITABLE_FIELDS, _cron_fields, scenario_config_clean
 from training.algorithms.registry import UnknownAlgorithm, algorithm_names, get_algorithm
 
@@ -61,6 +61,11 @@ class ScenarioForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["algorithm"].choices = [(name, get_algorithm(name).label) for name in algorithm_names()]
         self.fields["schedule"].initial = schedule
+        # The model's long label for "auto" does not fit a select of the grid's width: the detail goes to the help.
+        self.fields["compute_queue"].choices = [
+            (value, "Auto" if value == ComputeQueue.AUTO else label) for value, label in ComputeQueue.choices
+        ]
+        self.fields["compute_queue"].help_text = "Auto: the GPU queue when GPU workers are configured, else CPU."
         if self.instance.pk:
             self.fields["slug"].disabled = True
             self.fields["parent"].queryset = Scenario.objects.exclude(pk=self.instance.pk)

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from dashboards.staticfiles import favicon
 from dashboards.urls import auth_urlpatterns
 from recsys_site.api import api_root
 
@@ -17,6 +18,7 @@ api_v1 = [
 
 urlpatterns = [
     *auth_urlpatterns,
+    path("favicon.ico", favicon, name="favicon"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("", include("dashboards.urls")),

@@ -249,11 +249,18 @@ def test_promotions_are_hoverable_markers_not_overlapping_labels():
     assert len(marks.x) == 2 and "promote run 1" in marks.text[0]
 
 
-def test_log_axes_tick_once_a_decade():
+def test_log_axes_label_decades_or_one_two_five_never_every_minor_tick():
     tail = long_tail([500, 120, 40, 9, 3, 1], title="tail", x_title="rank")
-    users = histogram([1, 5, 20, 300], title="users", x_title="events", log_y=True)
+    users = histogram([1, 5, 20, 300] * 30, title="users", x_title="events", log_y=True)
 
-    assert (tail.layout.xaxis.dtick, tail.layout.yaxis.dtick, users.layout.yaxis.dtick) == (1, 1, 1)
+    assert (tail.layout.yaxis.dtick, users.layout.yaxis.dtick) == (1, 1)  # 1 to 500, 1 to 120: one label a decade
+    assert set(tail.layout.xaxis.tickvals) == {1, 2, 5, 10, 20, 50}  # ranks 1 to 6: within one decade
+
+
+def test_a_histogram_of_whole_numbers_has_whole_ticks():
+    figure = histogram([8, 9, 9, 10, 10, 10], title="users", x_title="events per user")
+
+    assert (figure.layout.xaxis.dtick, figure.layout.xaxis.tickformat) == (1, ",d")
 
 
 def test_the_training_curve_ticks_whole_epochs():

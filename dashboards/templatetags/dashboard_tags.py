@@ -1,3 +1,4 @@
+from datetime import UTC, datetime
 from typing import Any
 
 from django import template
@@ -88,3 +89,17 @@ def one_step(history: list | None) -> list[tuple[str, Any]] | None:
     if not history or len(history) != 1:
         return None
     return [(name, value) for name, value in sorted(history[0].items()) if name not in ("phase", "epoch")]
+
+
+@register.filter
+def moment(value: str | None) -> str:
+    """An ISO timestamp stored in JSON (a data snapshot's first and last event) as ``2024-01-31 14:05 UTC``."""
+    if not value:
+        return "–"
+    try:
+        parsed = datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(UTC)
+    return parsed.strftime("%Y-%m-%d %H:%M") + (" UTC" if parsed.tzinfo is not None else "")
