@@ -122,13 +122,19 @@ def test_pages_fit_1024_pixels_and_every_request_succeeds(live_server, analyst_p
     movies = scenario()
     run = _trained(movies, "ease")
     page = analyst_page({"width": 1024, "height": 800})
-    failures = []
+    failures, script_errors, drawn = [], [], 0
     page.on("response", lambda response: failures.append(response.url) if response.status >= 400 else None)
+    page.on("pageerror", lambda error: script_errors.append(str(error)))
 
     for url in ("/scenarios/", "/scenarios/movies/", f"/runs/{run.pk}/", "/data/", "/scenarios/new/", "/admin/"):
         page.goto(f"{live_server.url}{url}")
         page.wait_for_load_state("networkidle")
+        charts = page.locator(".plotly-graph-div")
+        # every chart drawn by the served bundle (a trace type it lacks would leave the div empty)
+        assert charts.locator(".main-svg").count() >= charts.count(), url
+        drawn += charts.count()
         assert _page_width(page) <= 1024, url
 
-    assert not failures
+    assert not failures and not script_errors
+    assert drawn >= 5  # the timeline, the run's metrics and the data page's charts
     assert page.request.get(f"{live_server.url}/favicon.ico").status == 200

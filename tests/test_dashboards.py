@@ -1,9 +1,11 @@
 """Dashboard pages through Django's test client: roles, forms, pages, exports, query counts."""
 
 from datetime import datetime, timedelta
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from django.contrib.staticfiles import finders
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -131,7 +133,7 @@ def test_run_page_shows_curve_metrics_lineage_and_checksum(viewer):
     assert 'id="curve-plot"' in page and 'id="metrics-plot"' in page
     assert run.artifact_sha256 in page and 'data-testid="lineage"' in page
     assert 'data-testid="slices-table"' in page
-    assert "plotly/plotly.min.js" in page
+    assert "plotly/plotly-cartesian.min.js" in page
     assert run.kept_epoch and f"kept the weights of epoch {run.kept_epoch}<" in page
 
 
@@ -278,3 +280,13 @@ def test_a_one_step_model_says_so_instead_of_a_one_dot_curve(viewer):
     page = viewer.get(f"/runs/{run.pk}/").content.decode()
 
     assert "Trained in one step" in page and 'id="curve-plot"' not in page
+
+
+def test_the_served_plotly_bundle_is_the_version_plotly_writes_figures_for():
+    from plotly.offline import get_plotlyjs_version
+
+    bundle = finders.find("plotly/plotly-cartesian.min.js")
+
+    header = Path(bundle).read_text(encoding="utf-8")[:200]
+    assert f"v{get_plotlyjs_version()}\n" in header
+    assert Path(bundle).stat().st_size < 2_000_000  # the cartesian traces only, not the 4.8 MB full bundle
