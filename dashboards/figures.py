@@ -229,12 +229,16 @@ def histogram(values: Sequence[float], *, title: str, x_title: str, log_y: bool 
 
 
 def _log_axis(values) -> dict:
-    """A log axis labelled once a decade (1, 10, 100, …) when the data spans two decades or more, else at 1, 2 and
-    5 times each power of ten: plotly's default also labels 2 to 9 inside each decade, which crowds."""
+    """A log axis labelled once a decade (1, 10, 100, …) when the data spans two decades or more, at 1, 2 and 5
+    times each power of ten over one to two decades, and at every digit within less than one: plotly's default
+    labels digits inside each decade however wide the range, which crowds."""
     positive = [value for value in values if value and value > 0]
     low, high = (min(positive), max(positive)) if positive else (1, 10)
-    if np.log10(high / low) >= 2:
+    span = np.log10(high / low)
+    if span >= 2:
         return {"type": "log", "dtick": 1, "tickformat": ",d"}
+    if span < 1:
+        return {"type": "log", "dtick": "D1"}
     decades = range(int(np.floor(np.log10(low))), int(np.ceil(np.log10(high))) + 1)
     return {"type": "log", "tickvals": [m * 10**e for e in decades for m in (1, 2, 5)], "tickformat": ",d"}
 

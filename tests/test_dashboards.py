@@ -252,11 +252,14 @@ def test_promotions_are_hoverable_markers_not_overlapping_labels():
 
 
 def test_log_axes_label_decades_or_one_two_five_never_every_minor_tick():
-    tail = long_tail([500, 120, 40, 9, 3, 1], title="tail", x_title="rank")
+    tail = long_tail([500, 120, 40, 9, 3, 1] * 5, title="tail", x_title="rank")
     users = histogram([1, 5, 20, 300] * 30, title="users", x_title="events", log_y=True)
+    narrow = long_tail([14, 12, 9, 8], title="tail", x_title="rank")
 
     assert (tail.layout.yaxis.dtick, users.layout.yaxis.dtick) == (1, 1)  # 1 to 500, 1 to 120: one label a decade
-    assert set(tail.layout.xaxis.tickvals) == {1, 2, 5, 10, 20, 50}  # ranks 1 to 6: within one decade
+    ranks = set(tail.layout.xaxis.tickvals)  # ranks 1 to 30, one to two decades: 1, 2 and 5 times powers of ten
+    assert {1, 2, 5, 10, 20} <= ranks and ranks <= {m * 10**e for m in (1, 2, 5) for e in range(4)}
+    assert narrow.layout.yaxis.dtick == "D1"  # 8 to 14: every digit, a handful of labels
 
 
 def test_a_histogram_of_whole_numbers_has_whole_ticks():
