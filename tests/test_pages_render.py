@@ -130,3 +130,23 @@ def test_every_chart_has_a_working_csv_link(demo):
             assert header and rows and all(len(row) == len(header) for row in rows), (url, plot)
             charts += 1
     assert charts >= 10  # curve, metrics, cost, timeline, comparison, differences and the four data charts
+
+
+def test_the_admin_names_a_bad_hyperparameter_without_its_path(demo):
+    page = demo["client"].post(
+        "/admin/scenarios/scenario/add/",
+        {"slug": "films", "name": "Films", "algorithm": "sasrec", "hyperparameters": '{"embedding_size": 0}',
+         "include_categories": "[]", "exclude_categories": "[]", "event_weights": "{}", "k_list": "[10]",
+         "split": "random", "validation_share": "0.1", "test_share": "0.1", "min_user_events": "1",
+         "min_item_events": "1", "compute_queue": "auto", "seed": "1", "default_k": "10"},
+    ).content.decode()  # fmt: skip
+
+    assert "embedding size: must be at least" in page and "hyperparameters.embedding_size" not in page
+    assert not Scenario.objects.filter(slug="films").exists()
+
+
+def test_the_favicon_is_served(client):
+    response = client.get("/favicon.ico")
+
+    assert response.status_code == 200 and response["Content-Type"] == "image/x-icon"
+    assert b"".join(response.streaming_content)[:4] == b"\x00\x00\x01\x00"  # an ICO header
