@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db import connection
 from django.db.models import Count, QuerySet
 from django.db.models.functions import TruncDate
 
@@ -15,6 +16,21 @@ def catalog_counts() -> dict[str, int]:
         "end_users": EndUser.objects.count(),
         "interactions": Interaction.objects.count(),
     }
+
+
+def catalog_category_names() -> set[str]:
+    """Every category some active item has (what a scenario's item filter can match)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT DISTINCT jsonb_array_elements_text(categories) FROM {Item._meta.db_table} "
+                "WHERE is_active AND jsonb_typeof(categories) = 'array'"
+            )
+            return {row[0] for row in cursor.fetchall()}
+    names: set[str] = set()
+    for categories in Item.objects.filter(is_active=True).values_list("categories", flat=True):
+        names.update(category for category in categories or [] if isinstance(category, str))
+    return names
 
 
 def events_per_day_and_kind() -> tuple[list, dict[str, list[int]]]:

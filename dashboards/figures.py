@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 
 import numpy as np
 import plotly.graph_objects as go
@@ -55,11 +56,20 @@ def training_curve(history: Sequence[dict], kept_epoch: int | None = None) -> go
         **LAYOUT,
         title="Training curve",
         xaxis_title="epoch",
+        xaxis={"tick0": 0, "dtick": _whole_step(len(epochs))},
         yaxis_title="loss",
         yaxis2={"title": "validation", "overlaying": "y", "side": "right"},
         legend={"orientation": "h", "y": -0.25},
     )
     return figure
+
+
+def _whole_step(count: int) -> int:
+    """A whole tick step showing about ten ticks (never half an epoch): 1, 2, 5, 10, 20, 50, …"""
+    step = 1
+    while count / step > 10:
+        step = step * 5 // 2 if str(step).startswith("2") else step * 2
+    return step
 
 
 def metrics_by_k(metrics: dict, ks: Sequence[int]) -> go.Figure:
@@ -103,6 +113,8 @@ def difference_histogram(differences: Sequence[float], label: str) -> go.Figure:
 
 
 def metric_timeline(points, promotions, metric: str) -> go.Figure:
+    """Each succeeded run's ``metric`` against its finish time, a line per algorithm; promotions and rollbacks
+    as dotted lines with a hoverable marker on top (labels written on the chart overlap when close in time)."""
     figure = go.Figure()
     by_algorithm: dict[str, list] = {}
     for point in points:
@@ -129,23 +141,61 @@ def metric_timeline(points, promotions, metric: str) -> go.Figure:
                 marker={"size": 16, "symbol": "star", "color": "#f59e0b"},
             )
         )
+    _add_promotions(figure, promotions)
+    figure.update_layout(
+        **LAYOUT,
+        title=f"{metric} of succeeded runs over time",
+        yaxis={"title": metric, "range": [0, _top([p.value for p in points])], "rangemode": "tozero"},
+        xaxis={
+            "type": "date",
+            "range": _time_range([p.finished_at for p in points] + [p.created_at for p in promotions]),
+        },
+    )
+    return figure
+
+
+def _add_promotions(figure: go.Figure, promotions) -> None:
+    colours = {"promote": "#16a34a"}
     for promotion in promotions:
         figure.add_vline(
             x=promotion.created_at.timestamp() * 1000,
             line_dash="dot",
-            line_color="#16a34a" if promotion.action == "promote" else "#dc2626",
+            line_color=colours.get(promotion.action, "#dc2626"),
         )
-        figure.add_annotation(
-            x=promotion.created_at,
-            y=1.02,
-            yref="paper",
-            showarrow=False,
-            textangle=-30,
-            text=f"{promotion.action} {promotion.run_id}",
-            font={"size": 10},
+    if promotions:
+        figure.add_trace(
+            go.Scatter(
+                x=[p.created_at for p in promotions],
+                y=[1.0] * len(promotions),
+                yaxis="y2",
+                mode="markers",
+                name="promotions",
+                marker={
+                    "symbol": "triangle-down",
+                    "size": 11,
+                    "color": [colours.get(p.action, "#dc2626") for p in promotions],
+                },
+                text=[f"{p.action} run {p.run_id}" + (f" by {p.actor}" if p.actor else "") for p in promotions],
+                hovertemplate="%{text}<br>%{x|%Y-%m-%d %H:%M}<extra></extra>",
+            )
         )
-    figure.update_layout(**LAYOUT, title=f"{metric} of succeeded runs over time", yaxis_title=metric)
-    return figure
+        figure.update_layout(yaxis2={"overlaying": "y", "range": [0, 1.05], "visible": False, "fixedrange": True})
+
+
+def _top(values) -> float:
+    """The top of a [0, top] axis: 10% above the highest value, 1 when there is none."""
+    known = [value for value in values if value is not None]
+    return max(known) * 1.1 if known and max(known) > 0 else 1.0
+
+
+def _time_range(moments) -> list[datetime] | None:
+    """The span of ``moments`` padded by 5%, and at least a day wide: a single run would otherwise be drawn on
+    an axis of milliseconds."""
+    if not moments:
+        return None
+    start, end = min(moments), max(moments)
+    pad = max((end - start) * 0.05, (timedelta(days=1) - (end - start)) / 2)
+    return [start - pad, end + pad]
 
 
 def bar_series(x: Sequence, y: Sequence, *, title: str, x_title: str, y_title: str) -> go.Figure:
@@ -167,17 +217,41 @@ def long_tail(counts: Sequence[int], *, title: str, x_title: str) -> go.Figure:
     ordered = np.sort(np.asarray(counts))[::-1]
     figure = go.Figure(go.Scatter(x=np.arange(1, len(ordered) + 1), y=ordered, mode="lines"))
     figure.update_layout(
-        **LAYOUT, title=title, xaxis_type="log", yaxis_type="log", xaxis_title=x_title, yaxis_title="events"
+        **LAYOUT,
+        title=title,
+        xaxis=_log_axis([1, len(ordered)]),
+        yaxis=_log_axis(ordered),
+        xaxis_title=x_title,
+        yaxis_title="events",
     )
     return figure
 
 
 def histogram(values: Sequence[float], *, title: str, x_title: str, log_y: bool = False) -> go.Figure:
-    figure = go.Figure(go.Histogram(x=list(values), nbinsx=50))
-    figure.update_layout(
-        **LAYOUT, title=title, xaxis_title=x_title, yaxis_title="count", yaxis_type="log" if log_y else "linear"
-    )
+    """Counts of ``values`` in up to 50 bins; whole-number values (events per user) get whole-number ticks."""
+    values = list(values)
+    figure = go.Figure(go.Histogram(x=values, nbinsx=50))
+    whole = bool(values) and all(float(value).is_integer() for value in values)
+    x_axis = {"dtick": _whole_step(int(max(values) - min(values)) + 1), "tickformat": ",d"} if whole else {}
+    # No bin holds more than every value: the ticks are chosen for that range, plotly shows those inside its own.
+    y_axis = _log_axis([1, len(values)]) if log_y else {}
+    figure.update_layout(**LAYOUT, title=title, xaxis_title=x_title, yaxis_title="count", xaxis=x_axis, yaxis=y_axis)
     return figure
+
+
+def _log_axis(values) -> dict:
+    """A log axis labelled once a decade (1, 10, 100, …) when the data spans two decades or more, at 1, 2 and 5
+    times each power of ten over one to two decades, and at every digit within less than one: plotly's default
+    labels digits inside each decade however wide the range, which crowds."""
+    positive = [value for value in values if value and value > 0]
+    low, high = (min(positive), max(positive)) if positive else (1, 10)
+    span = np.log10(high / low)
+    if span >= 2:
+        return {"type": "log", "dtick": 1, "tickformat": ",d"}
+    if span < 1:
+        return {"type": "log", "dtick": "D1"}
+    decades = range(int(np.floor(np.log10(low))), int(np.ceil(np.log10(high))) + 1)
+    return {"type": "log", "tickvals": [m * 10**e for e in decades for m in (1, 2, 5)], "tickformat": ",d"}
 
 
 def matrix_heatmap(row_labels, column_labels, values, deltas) -> go.Figure:

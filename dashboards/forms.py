@@ -6,16 +6,34 @@ the inputs they concern, hyperparameters included.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django import forms
+from django.core.exceptions import FieldDoesNotExist
 
 from recsys_site.errors import ValidationFailed
-from scenarios.models import Scenario
+from scenarios.models import ComputeQueue, Scenario
 from scenarios.services import EDITABLE_FIELDS, scenario_config_clean, scenario_schedule_clean
-from training.algorithms.registry import algorithm_names, get_algorithm
+from training.algorithms.registry import UnknownAlgorithm, algorithm_names, get_algorithm
 
 HP_PREFIX = "hp__"
+
+
+EVENT_KIND = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+WEIGHTS_FORMAT = (
+    "Write kind:weight pairs separated by commas, e.g. rating:1, click:0.5 "
+    "(a kind is a lower-case word such as rating or click; a kind alone weighs 1)."
+)
+
+
+def _label(name: str) -> str:
+    """A field or hyperparameter name as a reader says it: ``embedding_size`` → ``embedding size``."""
+    try:
+        field = Scenario._meta.get_field(name)
+    except FieldDoesNotExist:
+        return name.replace("_", " ")
+    return str(getattr(field, "verbose_name", name.replace("_", " ")))
 
 
 def _split_list(text: str) -> list[str]:
@@ -26,7 +44,8 @@ class ScenarioForm(forms.ModelForm):
     include_categories = forms.CharField(required=False, help_text="Comma-separated; empty means every category.")
     exclude_categories = forms.CharField(required=False, help_text="Comma-separated.")
     event_weights = forms.CharField(
-        required=False, help_text="kind:weight pairs, comma-separated, e.g. rating:1, click:0.5. Empty: all kinds, 1."
+        required=False,
+        help_text="kind:weight pairs, comma-separated, e.g. rating:1, click:0.5. Empty: every kind, weight 1.",
     )
     k_list = forms.CharField(initial="5, 10, 20", help_text="Cut-offs K for the metrics, comma-separated.")
     algorithm = forms.ChoiceField(choices=())
@@ -45,6 +64,13 @@ class ScenarioForm(forms.ModelForm):
         assert isinstance(algorithm_field, forms.ChoiceField)
         algorithm_field.choices = [(name, get_algorithm(name).label) for name in algorithm_names()]
         self.fields["schedule"].initial = schedule
+        # The model's long label for "auto" does not fit a select of the grid's width: the detail goes to the help.
+        queue_field = self.fields["compute_queue"]
+        assert isinstance(queue_field, forms.ChoiceField)
+        queue_field.choices = [
+            (value, "Auto" if value == ComputeQueue.AUTO else label) for value, label in ComputeQueue.choices
+        ]
+        self.fields["compute_queue"].help_text = "Auto: the GPU queue when GPU workers are configured, else CPU."
         if self.instance.pk:
             self.fields["slug"].disabled = True
             parent_field = self.fields["parent"]
@@ -106,11 +132,13 @@ class ScenarioForm(forms.ModelForm):
     def clean_event_weights(self) -> dict[str, float]:
         weights = {}
         for pair in _split_list(self.cleaned_data["event_weights"]):
-            kind, _, weight = pair.partition(":")
+            kind, _, weight = (part.strip() for part in pair.partition(":"))
+            if not EVENT_KIND.match(kind):
+                raise forms.ValidationError(f"“{pair}” is not a kind:weight pair. {WEIGHTS_FORMAT}")
             try:
-                weights[kind.strip()] = float(weight) if weight.strip() else 1.0
+                weights[kind] = float(weight) if weight else 1.0
             except ValueError:
-                raise forms.ValidationError(f"{pair!r}: the weight must be a number") from None
+                raise forms.ValidationError(f"“{pair}”: the weight must be a number. {WEIGHTS_FORMAT}") from None
         return weights
 
     def clean_k_list(self) -> list[int]:
@@ -136,8 +164,8 @@ class ScenarioForm(forms.ModelForm):
             for key, value in self.data.items()
             if algorithm and key.startswith(f"{HP_PREFIX}{algorithm}__") and value != ""
         }
-        if self.errors:
-            return cleaned
+        # Validated even when another field failed to parse (that field takes its default meanwhile), so every
+        # error, hyperparameters included, shows on the first submit.
         data = {name: value for name, value in cleaned.items() if name != "schedule"}
         try:
             validated = scenario_config_clean(data=data, instance=self.instance if self.instance.pk else None)
@@ -148,15 +176,28 @@ class ScenarioForm(forms.ModelForm):
         return cleaned
 
     def attach_errors(self, detail: dict[str, list[str]]) -> None:
+        """Put the service's errors on the inputs they concern, and name them by label in the summary."""
         self._hyperparameter_errors = {}
         for field, messages in detail.items():
+            if field in self.errors:
+                continue  # already reported by the field's own parsing; the service saw a default instead
             if field.startswith("hyperparameters."):
-                self._hyperparameter_errors[field.split(".", 1)[1]] = "; ".join(messages)
-                self.add_error(None, f"{field}: {'; '.join(messages)}")
+                name = field.split(".", 1)[1]
+                self._hyperparameter_errors[name] = "; ".join(messages)
+                self.add_error(
+                    None, f"{self._algorithm_label()} hyperparameter “{_label(name)}”: {'; '.join(messages)}"
+                )
             elif field in self.fields:
                 self.add_error(field, messages)
             else:
-                self.add_error(None, f"{field}: {'; '.join(messages)}")
+                self.add_error(None, f"{_label(field).capitalize()}: {'; '.join(messages)}")
+
+    def _algorithm_label(self) -> str:
+        algorithm = self.cleaned_data.get("algorithm") if hasattr(self, "cleaned_data") else None
+        try:
+            return get_algorithm(algorithm or self.instance.algorithm).label
+        except UnknownAlgorithm:
+            return "Model"
 
     def scenario_data(self) -> dict[str, Any]:
         """What the scenario services take."""

@@ -189,6 +189,13 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if request.GET.get("export") == "metrics":
         return _csv(f"run-{pk}-metrics", ["metric", "value"], sorted(run.metrics.items()))
     ancestors, children = training_selectors.run_lineage(run=run)
+    costs = _serving_costs([*reversed(ancestors), run, *children])
+    if request.GET.get("export") == "costs":
+        header = ["run", "algorithm", "ndcg@10", "latency_ms", "parameters", "batch_users", "device"]
+        rows = [
+            [row["run"].pk, row["run"].algorithm, *(row.get(key) for key in header[2:])] for row in costs["cost_rows"]
+        ]
+        return _csv(f"run-{pk}-serving-cost", header, rows)
     context = {
         "run": run,
         "curve": figures.to_html(figures.training_curve(run.history, run.kept_epoch), element_id="curve-plot")
@@ -202,7 +209,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "ancestors": ancestors,
         "children": children,
         "is_live": run.scenario.live_run_id == run.pk,
-        **_serving_costs([*reversed(ancestors), run, *children]),
+        **costs,
     }
     return render(request, "dashboards/run_detail.html", context)
 
@@ -211,7 +218,7 @@ def _serving_costs(runs: list[TrainingRun]) -> dict:
     """Quality against serving cost for a run and its lineage (a teacher beside its students, a parent beside
     its fine-tuned children): rows and a scatter plot of the runs that recorded both."""
     rows = [
-        {"run": run, "ndcg": run.metrics["ndcg@10"], **run.serving}
+        {"run": run, "ndcg": run.metrics["ndcg@10"], "ndcg@10": run.metrics["ndcg@10"], **run.serving}
         for run in runs
         if run.serving.get("latency_ms") is not None and "ndcg@10" in run.metrics
     ]
@@ -291,6 +298,9 @@ def compare(request: HttpRequest, slug: str) -> HttpResponse:
                 for label, i in zip(labels, comparison.intervals[m], strict=True)
             ]
             return _csv(f"{slug}-compare", ["metric", "run", "mean", "ci_low", "ci_high"], rows)
+        if request.GET.get("export") == "differences":
+            differences = enumerate(comparison.ndcg_differences, start=1)
+            return _csv(f"{slug}-ndcg-differences", ["user_index", f"ndcg@10 {labels[1]} − {labels[0]}"], differences)
         context.update(
             comparison=comparison,
             bars=figures.to_html(
@@ -409,6 +419,9 @@ def data_overview(request: HttpRequest) -> HttpResponse:
     if export == "users":
         return _csv("user-activity", ["rank", "events"], enumerate(sorted(user_counts, reverse=True), start=1))
     scenarios = Scenario.objects.order_by("slug")
+    if export == "slices":
+        rows = [(s.slug, *(s.slice_stats.get(key) for key in ("users", "items", "events"))) for s in scenarios]
+        return _csv("scenario-slices", ["scenario", "users", "items", "events"], rows)
     context = {
         "counts": catalog_selectors.catalog_counts(),
         "events_plot": figures.to_html(figures.events_per_day(days, kinds), element_id="events-plot") if days else None,

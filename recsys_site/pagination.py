@@ -7,7 +7,6 @@ class StandardPagination(PageNumberPagination):
 
     page_size_query_param = "page_size"
 
-    @property
-    def max_page_size(self) -> int:
-        # Read per request, so the setting is the one in force (tests lower it).
-        return settings.API_MAX_PAGE_SIZE
+    def __init__(self) -> None:
+        # A paginator is made per request: the setting read here is the one in force (tests lower it).
+        self.max_page_size = settings.API_MAX_PAGE_SIZE

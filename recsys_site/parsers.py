@@ -10,6 +10,7 @@ runs; a body over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` is a 413.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
@@ -81,7 +82,7 @@ def _refuse_constant(name: str) -> None:
 class StorableJSONParser(JSONParser):
     """DRF's JSON parser, bounded in size and refusing what PostgreSQL cannot store."""
 
-    def parse(self, stream: Any, media_type: str | None = None, parser_context: dict | None = None) -> Any:
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Mapping[str, Any] | None = None) -> Any:
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         if stream is None:
             return None

@@ -18,7 +18,7 @@ class ErrorSerializer(serializers.Serializer):
     """The body of every error response (see ``recsys_site.api.exception_handler``)."""
 
     detail = serializers.CharField(help_text="One sentence saying what went wrong.")
-    errors = serializers.DictField(
+    errors = serializers.DictField(  # type: ignore[assignment]  # a field named like Serializer.errors
         child=serializers.JSONField(),
         help_text="Per field (or per batch index, then per field) the list of messages; empty when no field is at"
         " fault.",

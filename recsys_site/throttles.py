@@ -10,7 +10,7 @@ from accounts.models import ApiToken
 
 class _SettingsRateThrottle(SimpleRateThrottle):
     def get_rate(self) -> str | None:
-        return settings.RECSYS_THROTTLE_RATES.get(self.scope)
+        return settings.RECSYS_THROTTLE_RATES.get(self.scope or "")
 
 
 class ClientRateThrottle(_SettingsRateThrottle):

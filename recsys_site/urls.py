@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerSplitView
 
+from dashboards.staticfiles import favicon
 from dashboards.urls import auth_urlpatterns
 from recsys_site.api import api_root
 from recsys_site.schema_view import SchemaView
@@ -20,6 +21,7 @@ api_v1: list[URLPattern | URLResolver] = [
 
 urlpatterns = [
     *auth_urlpatterns,
+    path("favicon.ico", favicon, name="favicon"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("", include("dashboards.urls")),

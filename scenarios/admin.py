@@ -19,8 +19,10 @@ class ScenarioAdminForm(forms.ModelForm):
             validated = scenario_config_clean(data=cleaned, instance=self.instance if self.instance.pk else None)
         except ValidationFailed as error:
             for field, messages in error.detail.items():
-                name = field.split(".")[0]
-                self.add_error(name if name in self.fields else None, [f"{field}: {m}" for m in messages])
+                # "hyperparameters.embedding_size" goes on the hyperparameters input as "embedding size: …"
+                name, _, key = field.partition(".")
+                text = [f"{key.replace('_', ' ')}: {m}" if key else m for m in messages]
+                self.add_error(name if name in self.fields else None, text)
             return cleaned
         cleaned["hyperparameters"] = validated["hyperparameters"]
         return cleaned

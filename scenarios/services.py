@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from catalog.selectors import catalog_category_names
 from recsys_site.errors import ValidationFailed
 from scenarios.dispatch import scenario_slice_refresh_dispatch
 from scenarios.models import Scenario, SplitKind
@@ -121,10 +123,34 @@ def _check_categories(merged: Mapping[str, Any], errors: dict[str, list[str]]) -
         value = merged.get(field) or []
         if not isinstance(value, list) or not all(isinstance(c, str) and c.strip() for c in value):
             errors[field] = ["must be a list of non-empty category names"]
+    _check_known_categories(merged, errors)
     include = set(merged.get("include_categories") or [])
     overlap = include.intersection(merged.get("exclude_categories") or [])
     if overlap and "exclude_categories" not in errors:
         errors["exclude_categories"] = [f"also included: {', '.join(sorted(map(str, overlap)))}"]
+
+
+def _check_known_categories(merged: Mapping[str, Any], errors: dict[str, list[str]]) -> None:
+    """A category no item has would empty the slice (the filter matches exactly, case included) and the run
+    would fail much later; refuse it now, naming the closest known spellings. An empty catalogue has nothing to
+    compare with (data is often loaded after the scenarios are defined), so anything goes there."""
+    fields = [f for f in ("include_categories", "exclude_categories") if f not in errors and merged.get(f)]
+    if not fields:
+        return
+    known = catalog_category_names()
+    if not known:
+        return
+    for field in fields:
+        unknown = [name for name in merged[field] if name not in known]
+        if unknown:
+            errors[field] = [_unknown_category_message(name, known) for name in unknown]
+
+
+def _unknown_category_message(name: str, known: set[str]) -> str:
+    by_lower = {category.lower(): category for category in known}
+    matches = difflib.get_close_matches(name.lower(), list(by_lower), n=3, cutoff=0.6)
+    hint = f"did you mean {' or '.join(by_lower[m] for m in matches)}?" if matches else "no item has it"
+    return f"unknown category {name!r}: {hint}"
 
 
 def _check_event_weights(weights: Any, errors: dict[str, list[str]]) -> None:

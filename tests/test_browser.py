@@ -92,9 +92,9 @@ def test_analyst_creates_retrains_inspects_compares_and_samples(live_server, cel
     page.fill("input[name=min_value]", "3")
     page.select_option("select[name=algorithm]", "item_knn")
     page.fill("[data-algorithm=item_knn] [data-testid=hp-k]", "-5")
-    shots(page, "scenario-form")
     page.click("[data-testid=save-scenario]")
     assert page.locator("[data-testid=hp-error-k]").is_visible()
+    shots(page, "scenario-form")
     page.fill("[data-algorithm=item_knn] [data-testid=hp-k]", "100")
     page.click("[data-testid=save-scenario]")
     page.wait_for_url(re.compile(r".*/scenarios/movies/$"))
@@ -153,6 +153,10 @@ def test_analyst_creates_retrains_inspects_compares_and_samples(live_server, cel
     page.goto(f"{base}/api/v1/docs/")
     page.locator(".swagger-ui .info").first.wait_for()
     assert blocked == []
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{base}/scenarios/movies/")
+    page.wait_for_load_state("networkidle")
+    shots(page, "phone-scenario")
 
 
 def test_a_viewer_cannot_retrain(live_server, browser):

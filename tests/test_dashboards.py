@@ -1,14 +1,20 @@
 """Dashboard pages through Django's test client: roles, forms, pages, exports, query counts."""
 
+from datetime import datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+
 import pytest
+from django.contrib.staticfiles import finders
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from dashboards.figures import training_curve
+from dashboards.figures import histogram, long_tail, metric_timeline, training_curve
 from dashboards.services import account_create
 from scenarios.models import Scenario
-from tests.factories import clustered_catalog, scenario
+from tests.factories import START, clustered_catalog, scenario
 from training.models import RunStatus, TrainingRun
+from training.selectors import TimelinePoint
 from training.services import training_run_create, training_run_execute, training_run_promote
 from training.serving import model_cache
 
@@ -127,7 +133,7 @@ def test_run_page_shows_curve_metrics_lineage_and_checksum(viewer):
     assert 'id="curve-plot"' in page and 'id="metrics-plot"' in page
     assert run.artifact_sha256 in page and 'data-testid="lineage"' in page
     assert 'data-testid="slices-table"' in page
-    assert "plotly/plotly.min.js" in page
+    assert "plotly/plotly-cartesian.min.js" in page
     assert run.kept_epoch and f"kept the weights of epoch {run.kept_epoch}<" in page
 
 
@@ -221,3 +227,78 @@ def test_a_samples_k_that_is_not_a_whole_number_is_a_400_with_a_message(viewer, 
     response = viewer.get(f"/scenarios/movies/samples/?user=u4&k={k}")
 
     assert response.status_code == 400 and "k must be" in response.json()["detail"]
+
+
+def _point(run_id: int, minutes: float, value: float | None, algorithm: str = "ease", is_live: bool = False):
+    return TimelinePoint(run_id, algorithm, START + timedelta(minutes=minutes), value, is_live)
+
+
+def test_a_one_run_timeline_has_readable_dates_and_a_range_from_zero():
+    figure = metric_timeline([_point(1, 0, 0.31)], [], "ndcg@10")
+
+    low, high = figure.layout.yaxis.range
+    assert low == 0 and 0.31 < high <= 0.31 * 1.2
+    start, end = (datetime.fromisoformat(str(bound)) for bound in figure.layout.xaxis.range)
+    assert end - start >= timedelta(hours=12)  # ticks in hours or days, not in fractions of a second
+
+
+def test_a_timeline_range_ignores_runs_without_the_metric():
+    figure = metric_timeline([_point(1, 0, None), _point(2, 5, 0.5)], [], "ndcg@10")
+
+    assert list(figure.layout.yaxis.range) == [0, pytest.approx(0.55)]
+
+
+def test_promotions_are_hoverable_markers_not_overlapping_labels():
+    promotions = [
+        SimpleNamespace(created_at=START + timedelta(seconds=s), action="promote", run_id=s, actor=None) for s in (1, 2)
+    ]
+
+    figure = metric_timeline([_point(1, 0, 0.3)], promotions, "ndcg@10")
+
+    assert not figure.layout.annotations
+    (marks,) = [trace for trace in figure.data if trace.name == "promotions"]
+    assert len(marks.x) == 2 and "promote run 1" in marks.text[0]
+
+
+def test_log_axes_label_decades_or_one_two_five_never_every_minor_tick():
+    tail = long_tail([500, 120, 40, 9, 3, 1] * 5, title="tail", x_title="rank")
+    users = histogram([1, 5, 20, 300] * 30, title="users", x_title="events", log_y=True)
+    narrow = long_tail([14, 12, 9, 8], title="tail", x_title="rank")
+
+    assert (tail.layout.yaxis.dtick, users.layout.yaxis.dtick) == (1, 1)  # 1 to 500, 1 to 120: one label a decade
+    ranks = set(tail.layout.xaxis.tickvals)  # ranks 1 to 30, one to two decades: 1, 2 and 5 times powers of ten
+    assert {1, 2, 5, 10, 20} <= ranks and ranks <= {m * 10**e for m in (1, 2, 5) for e in range(4)}
+    assert narrow.layout.yaxis.dtick == "D1"  # 8 to 14: every digit, a handful of labels
+
+
+def test_a_histogram_of_whole_numbers_has_whole_ticks():
+    figure = histogram([8, 9, 9, 10, 10, 10], title="users", x_title="events per user")
+
+    assert (figure.layout.xaxis.dtick, figure.layout.xaxis.tickformat) == (1, ",d")
+
+
+def test_the_training_curve_ticks_whole_epochs():
+    history = [{"phase": "train", "epoch": epoch, "loss": 1.0 / epoch} for epoch in (1, 2, 3)]
+    long = [{"phase": "train", "epoch": epoch, "loss": 1.0 / epoch} for epoch in range(1, 61)]
+
+    assert training_curve(history).layout.xaxis.dtick == 1
+    assert training_curve(long).layout.xaxis.dtick == 10
+
+
+def test_a_one_step_model_says_so_instead_of_a_one_dot_curve(viewer):
+    clustered_catalog()
+    run = _trained(scenario(), "ease")
+
+    page = viewer.get(f"/runs/{run.pk}/").content.decode()
+
+    assert "Trained in one step" in page and 'id="curve-plot"' not in page
+
+
+def test_the_served_plotly_bundle_is_the_version_plotly_writes_figures_for():
+    from plotly.offline import get_plotlyjs_version
+
+    bundle = finders.find("plotly/plotly-cartesian.min.js")
+
+    header = Path(bundle).read_text(encoding="utf-8")[:200]
+    assert f"v{get_plotlyjs_version()}\n" in header
+    assert Path(bundle).stat().st_size < 2_000_000  # the cartesian traces only, not the 4.8 MB full bundle

@@ -9,6 +9,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
     list_filter = ("status", "algorithm", "device")
     search_fields = ("scenario__slug", "algorithm", "worker")
     readonly_fields = [field.name for field in TrainingRun._meta.fields]
+    list_select_related = ("scenario",)  # a run is named by its scenario's slug
 
     def has_add_permission(self, request):
         return False  # runs are created by the retrain action, which also dispatches them
@@ -16,5 +17,18 @@ class TrainingRunAdmin(admin.ModelAdmin):
 
 @admin.register(Promotion)
 class PromotionAdmin(admin.ModelAdmin):
+    """Read-only history: entries are written by the promote and rollback services, which also switch the
+    scenario's live model; one added or edited here would record a change that never happened."""
+
     list_display = ("scenario", "action", "run", "previous_run", "actor", "created_at")
+    list_select_related = ("scenario", "run__scenario", "previous_run__scenario", "actor")
     readonly_fields = ("scenario", "run", "previous_run", "action", "actor", "created_at")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -84,7 +84,7 @@ class TrainingRun(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"run {self.pk} {self.algorithm} on {self.scenario_id} ({self.status})"
+        return f"run {self.pk} {self.algorithm} on {self.scenario.slug} ({self.status})"
 
     @property
     def is_finished(self) -> bool:
@@ -125,7 +125,7 @@ class Promotion(models.Model):
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
-        return f"{self.action} run {self.run_id} on {self.scenario_id}"
+        return f"{self.action} run {self.run_id} on {self.scenario.slug}"
 
 
 class EmbeddingJob(models.Model):

@@ -1,0 +1,124 @@
+"""The scenario form: every error on the first submit, in words a reader knows, and nothing saved."""
+
+import re
+from html import unescape
+
+import pytest
+
+from dashboards.services import account_create
+from scenarios.models import Scenario
+from tests.factories import clustered_catalog, scenario
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def analyst(client):
+    account_create(username="anna", password="analyst-pass-123", role="analyst")
+    client.login(username="anna", password="analyst-pass-123")
+    return client
+
+
+def _form(**overrides) -> dict:
+    data = {
+        "slug": "books",
+        "name": "Books",
+        "description": "",
+        "include_categories": "",
+        "exclude_categories": "",
+        "event_weights": "rating:1",
+        "min_value": "",
+        "min_user_events": "1",
+        "min_item_events": "1",
+        "split": "random",
+        "validation_share": "0.1",
+        "test_share": "0.1",
+        "k_list": "5, 10",
+        "algorithm": "sasrec",
+        "hp__sasrec__embedding_size": "64",
+        "compute_queue": "auto",
+        "seed": "1",
+        "default_k": "10",
+        "exclude_seen": "on",
+        "schedule": "",
+    }
+    return {**data, **overrides}
+
+
+def _text(response) -> str:
+    return unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", response.content.decode())))
+
+
+def test_hyperparameter_errors_show_on_the_first_submit_beside_other_errors(analyst):
+    response = analyst.post("/scenarios/new/", _form(hp__sasrec__embedding_size="0", k_list="five"))
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert 'data-testid="error-k_list"' in page and 'data-testid="hp-error-embedding_size"' in page
+    assert not Scenario.objects.exists()
+
+
+def test_the_error_summary_names_fields_by_their_labels(analyst):
+    response = analyst.post("/scenarios/new/", _form(hp__sasrec__embedding_size="0"))
+
+    summary = re.search(r'data-testid="form-errors">(.*?)</div>\s*\n', response.content.decode(), re.S)
+    assert summary is not None
+    text = unescape(summary.group(1))
+    assert "hyperparameters.embedding_size" not in text
+    assert "embedding size" in text and "must be at least" in text
+
+
+def test_an_event_weight_written_with_equals_explains_the_format(analyst):
+    response = analyst.post("/scenarios/new/", _form(event_weights="rating=1"))
+
+    text = _text(response)
+    assert "is not a valid event kind" not in text
+    assert "kind:weight" in text and "rating:1" in text
+    assert not Scenario.objects.exists()
+
+
+def test_an_unknown_category_is_refused_with_close_matches(analyst):
+    clustered_catalog()
+
+    response = analyst.post("/scenarios/new/", _form(include_categories="Comdy, Drama"))
+
+    assert response.status_code == 200
+    text = _text(response)
+    assert "Comdy" in text and "did you mean Comedy" in text
+    assert not Scenario.objects.exists()
+
+
+def test_the_api_refuses_an_unknown_category_with_a_400(api):
+    clustered_catalog()
+
+    response = api.post(
+        "/api/v1/scenarios/",
+        {"slug": "films", "name": "Films", "algorithm": "popularity", "exclude_categories": ["drama"]},
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert "Drama" in response.json()["exclude_categories"][0]
+    assert not Scenario.objects.exists()
+
+
+def test_known_categories_are_accepted(api):
+    clustered_catalog()
+
+    response = api.post(
+        "/api/v1/scenarios/",
+        {"slug": "films", "name": "Films", "algorithm": "popularity", "include_categories": ["Action", "Drama"]},
+        format="json",
+    )
+
+    assert response.status_code == 201, response.content
+
+
+def test_the_form_has_a_cancel_link_back(analyst):
+    scenario()
+
+    new = analyst.get("/scenarios/new/").content.decode()
+    edit = analyst.get("/scenarios/movies/edit/").content.decode()
+
+    assert re.search(r'<a [^>]*href="/scenarios/"[^>]*>Cancel</a>', new)
+    assert re.search(r'<a [^>]*href="/scenarios/movies/"[^>]*>Cancel</a>', edit)
