@@ -85,10 +85,15 @@ class RunPromoteApi(APIView):
         summary="Make a succeeded run live (for its scenario, or a member of it)",
     )
     def post(self, request: Request, pk: int) -> Response:
-        target = request.data.get("scenario") if isinstance(request.data, dict) else None
+        payload = PromoteInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        target = payload.validated_data.get("scenario")
         scenario = get_object_or_404(Scenario, slug=target) if target else None
         promotion = training_run_promote(
-            run=get_object_or_404(TrainingRun, pk=pk), actor=request.user, scenario=scenario
+            run=get_object_or_404(TrainingRun, pk=pk),
+            actor=request.user,
+            scenario=scenario,
+            force=payload.validated_data["force"],
         )
         return Response(PromotionSerializer(promotion).data, status=status.HTTP_201_CREATED)
 
