@@ -18,7 +18,7 @@ from catalog.models import EndUser
 from dashboards import figures
 from dashboards.forms import ScenarioForm
 from dashboards.roles import user_role
-from recsys_site.errors import DomainError
+from recsys_site.errors import DomainError, error_text
 from scenarios.models import Scenario
 from scenarios.services import (
     scenario_create,
@@ -149,7 +149,7 @@ def scenario_retrain(request: HttpRequest, slug: str) -> HttpResponse:
     try:
         run = training_run_create(scenario=scenario, created_by=request.user)
     except DomainError as error:
-        messages.error(request, f"Retrain refused: {error.detail}")
+        messages.error(request, f"Retrain refused: {error_text(error)}")
     else:
         messages.success(request, f"Run {run.pk} queued.")
     return redirect("dashboards:scenario-detail", slug=slug)
@@ -271,7 +271,7 @@ def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 def run_promote(request: HttpRequest, pk: int) -> HttpResponse:
     run = get_object_or_404(TrainingRun, pk=pk)
     try:
-        training_run_promote(run=run, actor=request.user)
+        training_run_promote(run=run, actor=request.user, force=request.POST.get("force") == "1")
         messages.success(request, f"Run {pk} is now live for {run.scenario.slug}.")
     except DomainError as error:
         messages.error(request, str(error.detail))

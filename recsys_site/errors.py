@@ -27,3 +27,14 @@ class NotFound(DomainError):
 
 class Conflict(DomainError):
     status_code = 409
+
+
+def error_text(error: DomainError) -> str:
+    """The error's detail as one readable sentence: ``field: message; …`` for per-field details."""
+    if not isinstance(error.detail, dict):
+        return str(error.detail)
+    parts = []
+    for field, messages in error.detail.items():
+        text = "; ".join(map(str, messages)) if isinstance(messages, list | tuple) else str(messages)
+        parts.append(f"{str(field).replace('_', ' ')}: {text}")
+    return "; ".join(parts)

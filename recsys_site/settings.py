@@ -297,6 +297,12 @@ RECSYS_HEARTBEAT_SECONDS = env_int("RECSYS_HEARTBEAT_SECONDS", 10, minimum=1)
 # A running run with no heartbeat for this long lost its worker and is marked failed by the reaper.
 RECSYS_RUN_STALE_SECONDS = env_int("RECSYS_RUN_STALE_SECONDS", 120, minimum=5)
 RECSYS_TRAINING_SOFT_TIME_LIMIT = env_int("RECSYS_TRAINING_SOFT_TIME_LIMIT", 6 * 3600, minimum=10)
+# A slice smaller than this is refused when a run is queued: its metrics would rest on a handful of users.
+RECSYS_MIN_SLICE_EVENTS = env_int("RECSYS_MIN_SLICE_EVENTS", 100, minimum=1)
+RECSYS_MIN_SLICE_USERS = env_int("RECSYS_MIN_SLICE_USERS", 10, minimum=2)  # users with at least 2 events
+RECSYS_MIN_SLICE_ITEMS = env_int("RECSYS_MIN_SLICE_ITEMS", 10, minimum=2)
+# A run evaluated on fewer test users is marked "low evidence", and promoting it needs an explicit force.
+RECSYS_LOW_EVIDENCE_USERS = env_int("RECSYS_LOW_EVIDENCE_USERS", 100, minimum=1)
 # Retrain schedules are edited in the browser and stored in the database (django-celery-beat).
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {

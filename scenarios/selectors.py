@@ -103,12 +103,14 @@ def scenario_slice(*, scenario: Scenario) -> ScenarioSlice:
 
 
 def scenario_slice_size(*, scenario: Scenario) -> dict:
-    """Users, items and events in the scenario's slice, and the time range it covers."""
+    """Users (and those with 2 or more events), items and events in the scenario's slice, and its time range."""
     events = scenario_slice(scenario=scenario)
     if events.n_events == 0:
-        return {"users": 0, "items": 0, "events": 0, **events_time_range(events.timestamps)}
+        return {"users": 0, "repeat_users": 0, "items": 0, "events": 0, **events_time_range(events.timestamps)}
+    _, events_per_user = np.unique(events.user_ids, return_counts=True)
     return {
-        "users": int(np.unique(events.user_ids).size),
+        "users": int(events_per_user.size),
+        "repeat_users": int((events_per_user >= 2).sum()),
         "items": int(np.unique(events.item_ids).size),
         "events": events.n_events,
         **events_time_range(events.timestamps),

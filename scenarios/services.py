@@ -80,6 +80,9 @@ def scenario_create(*, data: Mapping[str, Any]) -> Scenario:
 
 @transaction.atomic
 def scenario_update(*, scenario: Scenario, data: Mapping[str, Any]) -> Scenario:
+    if "slug" in data and data["slug"] != scenario.slug:
+        # Schedules, STAR domains, artifact folders and clients' URLs refer to a scenario by its slug.
+        raise ValidationFailed("slug is fixed", detail={"slug": ["cannot be changed after the scenario is created"]})
     cleaned = scenario_config_clean(data=data, instance=scenario)
     for name, value in cleaned.items():
         if name in EDITABLE_FIELDS:

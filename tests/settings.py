@@ -25,6 +25,11 @@ os.environ.setdefault("CELERY_BROKER_URL", f"redis://localhost:6379/{1 + int(_CH
 os.environ.setdefault("CACHE_URL", os.environ["CELERY_BROKER_URL"])
 os.environ.setdefault("RECSYS_HEARTBEAT_SECONDS", "1")
 os.environ.setdefault("DATABASE_CONN_MAX_AGE", "0")
+# Unit tests train on data built in code (tens of users); the tests of these limits set the real defaults.
+os.environ.setdefault("RECSYS_MIN_SLICE_EVENTS", "10")
+os.environ.setdefault("RECSYS_MIN_SLICE_USERS", "2")
+os.environ.setdefault("RECSYS_MIN_SLICE_ITEMS", "2")
+os.environ.setdefault("RECSYS_LOW_EVIDENCE_USERS", "5")
 os.environ.setdefault("RECSYS_ARTIFACT_ROOT", tempfile.mkdtemp(prefix="recsys-test-artifacts-"))
 
 from recsys_site.settings import *  # noqa: E402, F403

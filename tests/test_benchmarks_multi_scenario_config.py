@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.multi_scenario.config import ConfigError, config_load, config_parse
+from training.algorithms.registry import get_algorithm
 
 CONFIGS = sorted((Path(__file__).resolve().parent.parent / "benchmarks" / "multi_scenario" / "configs").glob("*.toml"))
 
@@ -21,6 +22,29 @@ def test_student_params_are_checked_as_the_api_checks_them():
 
     with pytest.raises(ConfigError, match=r"students\.params"):
         config_parse(raw=raw)
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [("alpha", 1.0), ("temperature", 1.0), ("dropout", 0.0), ("head_by", "teacher"), ("teacher_init", True),
+     ("learning_rate_schedule", "cosine"), ("finetune", True)],
+)  # fmt: skip
+def test_a_student_setting_distill_no_longer_takes_is_refused(name, value):
+    raw = {"out": "x", "datasets": ["ml-100k"], "parts": ["students"], "students": {"params": {name: value}}}
+
+    with pytest.raises(ConfigError, match=rf"students\.params: {name}: unknown hyperparameter"):
+        config_parse(raw=raw)
+
+
+def test_the_teacher_init_part_is_gone():
+    with pytest.raises(ConfigError, match="parts must be"):
+        config_parse(raw={"out": "x", "datasets": ["ml-100k"], "parts": ["teacher-init"]})
+
+
+def test_students_try_distills_default_depth_unless_told():
+    raw = {"out": "x", "datasets": ["ml-100k"], "parts": ["students"]}
+
+    assert config_parse(raw=raw).students.layers == (get_algorithm("distill")().hparams["layers"],)
 
 
 def test_a_setting_the_benchmark_makes_itself_is_refused():

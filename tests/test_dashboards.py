@@ -69,6 +69,7 @@ def test_a_viewer_reads_every_page_but_cannot_retrain_or_edit(viewer):
 
 
 def test_an_analyst_retrains_from_the_page(analyst):
+    clustered_catalog()
     scenario()
     response = analyst.post("/scenarios/movies/retrain/")
     assert response.status_code == 302

@@ -17,10 +17,10 @@ pytestmark = pytest.mark.django_db
 def _group():
     clustered_catalog(users=60, items=30, per_user=10)
     group = scenario_create(data={"slug": "all", "name": "All", "split": "leave_last_out"})
-    action = scenario_create(
-        data={"slug": "action", "name": "Action", "parent": group, "include_categories": ["Action"]}
-    )
-    drama = scenario_create(data={"slug": "drama", "name": "Drama", "parent": group, "include_categories": ["Drama"]})
+    # Each member has 10 items: K may not exceed a slice's catalogue.
+    member = {"parent": group, "k_list": [5, 10]}
+    action = scenario_create(data={"slug": "action", "name": "Action", "include_categories": ["Action"], **member})
+    drama = scenario_create(data={"slug": "drama", "name": "Drama", "include_categories": ["Drama"], **member})
     return group, action, drama
 
 

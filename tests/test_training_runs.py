@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from catalog.models import EndUser, Interaction
-from recsys_site.errors import Conflict
+from recsys_site.errors import Conflict, ValidationFailed
 from tests.factories import clustered_catalog, scenario
 from training.artifacts import ArtifactError, artifact_load
 from training.models import Promotion, RunStatus, TrainingRun
@@ -86,10 +86,10 @@ def test_a_run_is_executed_once_even_if_delivered_twice():
     assert TrainingRun.objects.get(pk=run.pk).finished_at == finished_at
 
 
-def test_too_little_data_fails_with_a_reason():
-    run = training_run_create(scenario=scenario())
-    assert training_run_execute(run_id=run.pk, device="cpu") == RunStatus.FAILED
-    assert "not enough data" in TrainingRun.objects.get(pk=run.pk).error
+def test_too_little_data_is_refused_before_it_is_queued():
+    with pytest.raises(ValidationFailed) as refused:
+        training_run_create(scenario=scenario())
+    assert "0 events" in str(refused.value.detail["slice"]) and not TrainingRun.objects.exists()
 
 
 def test_cancelling_a_queued_run_is_immediate_and_a_finished_run_cannot_be_cancelled():

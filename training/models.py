@@ -90,6 +90,15 @@ class TrainingRun(models.Model):
     def is_finished(self) -> bool:
         return self.status in FINISHED
 
+    @property
+    def evaluated_users(self) -> int:
+        return int(self.metrics.get("evaluated_users", 0)) if self.metrics else 0
+
+    @property
+    def low_evidence(self) -> bool:
+        """Succeeded, but tested on fewer users than ``RECSYS_LOW_EVIDENCE_USERS``: its metrics are weak evidence."""
+        return self.status == RunStatus.SUCCEEDED and self.evaluated_users < settings.RECSYS_LOW_EVIDENCE_USERS
+
 
 class RunEvaluation(models.Model):
     """Per-user metric vectors of a run's test evaluation, for paired comparisons between runs.

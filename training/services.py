@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from recsys_site.errors import Conflict, ValidationFailed
 from scenarios.models import ComputeQueue, Scenario
-from scenarios.selectors import PROTOCOL_FIELDS, scenario_protocol
+from scenarios.selectors import PROTOCOL_FIELDS, scenario_protocol, scenario_slice_size
 from scenarios.services import scenario_config_clean
 from training.algorithms.base import EpochReport, TrainingCancelled
 from training.algorithms.registry import get_algorithm
@@ -37,6 +37,7 @@ from training.dispatch import training_run_dispatch
 from training.evaluation.ranking import evaluate
 from training.evaluation.slices import activity_slices
 from training.groups import PreparedData, item_map, prepared_data_load
+from training.lineage import parent_problem
 from training.models import Promotion, PromotionAction, RunEvaluation, RunStatus, TrainingRun
 
 logger = logging.getLogger(__name__)
@@ -58,12 +59,18 @@ def training_run_create(
     parent: TrainingRun | None = None,
     created_by: Any = None,
 ) -> TrainingRun:
-    """Queue a run of ``scenario`` (overrides optional) and dispatch it once the transaction commits."""
+    """Queue a run of ``scenario`` and dispatch it once the transaction commits.
+
+    ``params`` override the scenario's stored hyperparameters key by key (when the algorithm is the
+    scenario's; another algorithm starts from its defaults); the run records the merged set. Whatever can be
+    known before training is checked here (parent, slice size, K list), so a refused run is never queued.
+    """
     algorithm = algorithm or scenario.algorithm
-    if params is None:
-        params = scenario.hyperparameters if algorithm == scenario.algorithm else {}
-    cleaned = scenario_config_clean(data={"algorithm": algorithm, "hyperparameters": params}, instance=scenario)
-    _check_parent(scenario, algorithm, parent)
+    stored = scenario.hyperparameters if algorithm == scenario.algorithm else {}
+    merged = {**(stored or {}), **(params or {})}
+    cleaned = scenario_config_clean(data={"algorithm": algorithm, "hyperparameters": merged}, instance=scenario)
+    _check_parent(scenario, algorithm, cleaned["hyperparameters"], parent)
+    _check_slice(scenario)
     run = TrainingRun.objects.create(
         scenario=scenario,
         algorithm=algorithm,
@@ -78,10 +85,9 @@ def training_run_create(
     return run
 
 
-def _check_parent(scenario: Scenario, algorithm: str, parent: TrainingRun | None) -> None:
-    """A parent run must be a succeeded run of this scenario or its group, usable by the algorithm."""
-    algorithm_class = get_algorithm(algorithm)
-    needs_teacher = getattr(algorithm_class, "needs_teacher", False)
+def _check_parent(scenario: Scenario, algorithm: str, params: Mapping[str, Any], parent: TrainingRun | None) -> None:
+    """A parent run must be a succeeded run of this scenario or its group, of an algorithm this one can learn from."""
+    needs_teacher = get_algorithm(algorithm).needs_teacher
     if parent is None:
         if needs_teacher:
             raise ValidationFailed(
@@ -93,13 +99,42 @@ def _check_parent(scenario: Scenario, algorithm: str, parent: TrainingRun | None
         problems.append("must be a run of this scenario or of its group")
     if parent.status != RunStatus.SUCCEEDED:
         problems.append(f"run {parent.pk} is {parent.status}; only a succeeded run can be a parent")
-    if not needs_teacher and not getattr(algorithm_class, "supports_initialize_from", False):
-        problems.append(f"{algorithm} cannot start from a parent run")
-    learns_from = getattr(algorithm_class, "can_learn_from", None)  # a student's check of its teacher
-    if learns_from is not None and not learns_from(get_algorithm(parent.algorithm)):
-        problems.append(f"{algorithm} cannot learn from a {parent.algorithm} run: its teacher must be sequential")
+    incompatible = parent_problem(algorithm=algorithm, parent_algorithm=parent.algorithm)
+    if incompatible:
+        problems.append(f"run {parent.pk}: {incompatible}")
+    elif needs_teacher and parent.params.get("max_length", 0) < params.get("max_length", 0):
+        problems.append(
+            f"run {parent.pk}'s max_length {parent.params['max_length']} is below the student's "
+            f"{params['max_length']}: a teacher must see at least as much history"
+        )
     if problems:
         raise ValidationFailed("bad parent", detail={"parent": problems})
+
+
+def _check_slice(scenario: Scenario) -> None:
+    """Refuse a slice too small for its metrics to mean anything, and K beyond its catalogue."""
+    size = scenario_slice_size(scenario=scenario)
+    minimums = (
+        ("events", size["events"], settings.RECSYS_MIN_SLICE_EVENTS),
+        ("users with 2 or more events", size["repeat_users"], settings.RECSYS_MIN_SLICE_USERS),
+        ("items", size["items"], settings.RECSYS_MIN_SLICE_ITEMS),
+    )
+    short = [f"{have} {what} (at least {need} needed)" for what, have, need in minimums if have < need]
+    if short:
+        raise ValidationFailed(
+            "slice too small", detail={"slice": [f"{scenario.slug}'s slice has {'; '.join(short)}"]}
+        )
+    too_large = [k for k in scenario.k_list if k > size["items"]]
+    if too_large:
+        raise ValidationFailed(
+            "k beyond the catalogue",
+            detail={
+                "k_list": [
+                    f"K {', '.join(map(str, too_large))} exceeds the {size['items']} items in the slice: "
+                    "a list cannot be longer than the catalogue"
+                ]
+            },
+        )
 
 
 def _queue_for(choice: str) -> str:
@@ -373,13 +408,21 @@ class _Heartbeat:
 
 
 @transaction.atomic
-def training_run_promote(*, run: TrainingRun, actor: Any = None, scenario: Scenario | None = None) -> Promotion:
+def training_run_promote(
+    *, run: TrainingRun, actor: Any = None, scenario: Scenario | None = None, force: bool = False
+) -> Promotion:
     """Make a succeeded run the live model of its scenario (or of a member of it), recording who replaced what.
 
-    A run of a group scenario may serve a member (a STAR model serves each member with its own domain).
+    A run of a group scenario may serve a member (a STAR model serves each member with its own domain). A run
+    tested on few users (``low_evidence``) is promoted only with ``force``: its metrics cannot support the choice.
     """
     if run.status != RunStatus.SUCCEEDED:
         raise Conflict(f"only a succeeded run can be promoted; run {run.pk} is {run.status}")
+    if run.low_evidence and not force:
+        raise Conflict(
+            f"run {run.pk} was tested on {run.evaluated_users} users (fewer than "
+            f"{settings.RECSYS_LOW_EVIDENCE_USERS}): its metrics are low evidence; promote with force to confirm"
+        )
     target = Scenario.objects.select_for_update().get(pk=(scenario or run.scenario).pk)
     if target.pk != run.scenario_id and target.parent_id != run.scenario_id:
         raise ValidationFailed(

@@ -107,7 +107,7 @@ def movielens_import(
     return report
 
 
-def interactions_file_import(
+def interactions_file_import(  # noqa: PLR0913 - one option per flag of import_interactions
     *,
     file: TabularFile,
     columns: InteractionColumns = DEFAULT_INTERACTION_COLUMNS,

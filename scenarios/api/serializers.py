@@ -24,6 +24,7 @@ class ScenarioSerializer(serializers.ModelSerializer):
 
 class SliceSizeSerializer(serializers.Serializer):
     users = serializers.IntegerField()
+    repeat_users = serializers.IntegerField(help_text="Users with 2 or more events (the ones a split can test).")
     items = serializers.IntegerField()
     events = serializers.IntegerField()
     first_event_at = serializers.DateTimeField(allow_null=True)

@@ -45,8 +45,13 @@ class TrainingRunSerializer(serializers.ModelSerializer):
             "artifact_sha256",
             "artifact_size",
             "serving",
+            "low_evidence",
         ]
         read_only_fields = fields
+
+    low_evidence = serializers.BooleanField(
+        read_only=True, help_text="Tested on too few users for its metrics to be trusted; promoting needs force."
+    )
 
 
 class RunCreateInputSerializer(serializers.Serializer):
@@ -119,4 +124,7 @@ class EmbeddingJobSerializer(serializers.ModelSerializer):
 class PromoteInputSerializer(serializers.Serializer):
     scenario = serializers.SlugField(
         required=False, help_text="A member scenario of the run's group scenario to serve; default: the run's own."
+    )
+    force = serializers.BooleanField(
+        required=False, default=False, help_text="Promote a low-evidence run (tested on few users) anyway."
     )

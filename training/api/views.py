@@ -89,7 +89,10 @@ class RunPromoteApi(APIView):
         target = payload.validated_data.get("scenario")
         scenario = get_object_or_404(Scenario, slug=target) if target else None
         promotion = training_run_promote(
-            run=get_object_or_404(TrainingRun, pk=pk), actor=request.user, scenario=scenario
+            run=get_object_or_404(TrainingRun, pk=pk),
+            actor=request.user,
+            scenario=scenario,
+            force=payload.validated_data["force"],
         )
         return Response(PromotionSerializer(promotion).data, status=status.HTTP_201_CREATED)
 
