@@ -28,7 +28,7 @@ from training.algorithms.base import EarlyStopping, ProgressCallback, Recommende
 from training.algorithms.distill import targets as teacher_targets
 from training.algorithms.distill.subspace import Subspace
 from training.algorithms.distill.targets import TeacherTargets, divergence_to, teacher_distribution
-from training.algorithms.distill.teacher import AGREEMENT, ServingRows, Teacher, TeacherLists, _top_k_items
+from training.algorithms.distill.teacher import AGREEMENT, ServingRows, Teacher, TeacherLists, top_k_items
 from training.algorithms.params import HyperparameterError, Param
 from training.algorithms.registry import register
 from training.algorithms.sasrec import SASRec
@@ -228,7 +228,7 @@ class DistilledSASRec(SASRec):
             return self._early_stopping(data, validation)
 
         def agreement() -> dict[str, float]:
-            return {AGREEMENT: lists.agreement(_top_k_items(self, data, lists.users, lists.items.shape[1]))}
+            return {AGREEMENT: lists.agreement(top_k_items(self, data, lists.users, lists.items.shape[1]))}
 
         patience = self.hparams["early_stopping_patience"]
         return EarlyStopping(self, data, validation, patience=patience, measure=agreement, metric=AGREEMENT)

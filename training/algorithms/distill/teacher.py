@@ -25,7 +25,7 @@ TEACHER_LIST = 10
 AGREEMENT = f"teacher_agreement@{TEACHER_LIST}"
 
 
-def _top_k_items(model: Any, data: InteractionData, users: np.ndarray, k: int) -> torch.Tensor:
+def top_k_items(model: Any, data: InteractionData, users: np.ndarray, k: int) -> torch.Tensor:
     """:func:`~training.evaluation.ranking.top_k_items` (imported when first needed: training.evaluation imports
     the algorithms)."""
     from training.evaluation.ranking import top_k_items
@@ -111,7 +111,7 @@ class Teacher:
         """The teacher's top items after each user's latest training history (the student's serving input)."""
         at_histories = _TeacherAtHistories(self, data.n_users, serving)
         return TeacherLists(
-            serving.users, _top_k_items(at_histories, data, serving.users, min(TEACHER_LIST, data.n_items))
+            serving.users, top_k_items(at_histories, data, serving.users, min(TEACHER_LIST, data.n_items))
         )
 
     @torch.no_grad()
