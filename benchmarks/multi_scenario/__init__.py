@@ -12,9 +12,8 @@ scenario's films, training and validation items excluded, NDCG@10 and Recall@10.
 
 Parts (``parts`` in the config):
 - ``adaptation``: (a) SASRec on each scenario alone; (b) SASRec pretrained on the group, fine-tuned per scenario;
-  (c) one STAR model on the group, one domain per scenario; (d) a student distilled from (b), as large as a quarter
-  of (b)'s parameters allows (``fitting.student_size``).
-- ``teacher-init``: each (b) and two students, item embeddings fresh and from the teacher's.
+  (c) one STAR model on the group, one domain per scenario; (d) a student distilled from (b) with distill's
+  defaults, as large as a quarter of (b)'s parameters allows (``fitting.student_size``).
 - ``students``: (b) and (d) under ``students.seeds`` seeds from one pretrained group model, the students' settings
   in ``[students.params]`` (distill's hyperparameters, as the API takes them); each seed keeps, of the depths in
   ``students.layers``, the student best on validation. Shares of (b)'s NDCG@10 come with a 95% paired bootstrap
@@ -23,6 +22,6 @@ Parts (``parts`` in the config):
   content, the content ridge, SASRec and the content hybrids (``cold.hybrids``: prior, side) rank them for the
   users who rated them. Every setting is chosen on pseudo-cold films, never on the cold ones (``cold.py``).
 
-``--cache DIR`` keeps the pretrained group model and each fine-tuned (b) for the teacher-init and students parts, and
+``--cache DIR`` keeps the pretrained group model and each fine-tuned (b) for the students part, and
 reuses them in a later run with the same dataset, seed, epoch cap, device and thread count.
 """

@@ -22,7 +22,7 @@ def main() -> int:
     parser.add_argument(
         "--cache",
         type=Path,
-        help="teacher-init, students: keep the pretrained group model and the fine-tuned (b) models here, and reuse "
+        help="students: keep the pretrained group model and the fine-tuned (b) models here, and reuse "
         "those an earlier run saved with the same dataset, seed, epoch cap, device and thread count.",
     )
     parser.add_argument(

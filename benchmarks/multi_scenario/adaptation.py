@@ -1,5 +1,5 @@
 """(a)-(d): each scenario alone, pretrained on the group and fine-tuned, one STAR model, and students distilled from
-the fine-tuned models (once, with and without the teacher's item embeddings, or over several seeds)."""
+the fine-tuned models (once, or over several seeds)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from benchmarks.multi_scenario.data import GROUPS, Dataset, item_groups
 from benchmarks.multi_scenario.fitting import (
     FIRST_SEED,
     FitSummary,
+    Training,
     cache_key,
     fine_tune,
     fit,
@@ -29,8 +30,8 @@ from training.algorithms.sequential import MixedItemEmbedding
 from training.evaluation.compare import ratio_interval
 from training.evaluation.splits import split_leave_last_out, split_subset
 
-# Recorded with each students' run (and shown by the report when not the default).
-STUDENT_TRAINING = ("alpha", "temperature", "dropout", "learning_rate")
+# Training settings recorded with each students' run.
+STUDENT_TRAINING = ("learning_rate", "weight_decay")
 
 
 @dataclasses.dataclass
@@ -91,7 +92,7 @@ def adaptation(dataset: Dataset, device: str, epochs: int) -> Adaptation:
         train, validation, test = split.train, split.validation, split.test
         alone, alone_time = fit("sasrec", train, validation, device, epochs)
         tuned, tuned_time = fine_tune(pretrained, items, train, validation, device, epochs)
-        student, student_time = fit_student(tuned, member.n_items, train, validation, device, epochs)
+        student, student_time = fit_student(tuned, member.n_items, Training(train, validation, device, epochs))
         results.scenarios[name] = ScenarioAdaptation(
             users=member.n_users,
             items=member.n_items,
@@ -131,41 +132,6 @@ def pretrained_scenarios(
             yield name, member, split, items, pretrained
 
 
-def teacher_init_ablation(
-    dataset: Dataset, device: str, epochs: int, scenarios, cache: Path | None = None
-) -> dict[str, dict[str, float]]:
-    """(b) per scenario (of those named), and its student (d) trained twice: item embeddings fresh, and from the
-    teacher's; each share of (b)'s NDCG@10 with its 95% paired bootstrap interval over the test users."""
-    results = {}
-    for name, member, split, items, pretrained in pretrained_scenarios(dataset, device, epochs, scenarios, cache):
-        say(f"  {name} (fine-tuned, students fresh and from the teacher's items)")
-        train, validation, test = split.train, split.validation, split.test
-        tuned, _ = remembered(
-            cache,
-            cache_key(dataset.name, f"{name}-finetuned", device, epochs),
-            lambda: fine_tune(pretrained, items, train, validation, device, epochs),  # noqa: B023 (called at once)
-        )
-        teacher = ndcg_per_user(tuned, train, test, validation)
-        entry = {"finetuned_ndcg": teacher.mean()}
-        for label, teacher_init in (("student_fresh", False), ("student_teacher_init", True)):
-            student, _ = fit_student(
-                tuned, member.n_items, train, validation, device, epochs, teacher_init=teacher_init
-            )
-            per_user = ndcg_per_user(student, train, test, validation)
-            entry[f"{label}_ndcg"] = per_user.mean()
-            entry[f"{label}_share"] = entry[f"{label}_ndcg"] / entry["finetuned_ndcg"]
-            interval = ratio_interval(teacher, per_user)
-            entry[f"{label}_share_low"], entry[f"{label}_share_high"] = interval.low, interval.high
-        entry["test_users"] = int(test.users_with_items().size)
-        entry["student_embedding_size"] = student.hparams["embedding_size"]
-        # Both students have the same shape: the last one stands for either in size and speed.
-        entry["finetuned_parameters"], entry["student_parameters"] = tuned.parameter_count(), student.parameter_count()
-        entry["finetuned_latency_ms"] = latency_ms(tuned, member.n_users)
-        entry["student_latency_ms"] = latency_ms(student, member.n_users)
-        results[name.replace("-", "_")] = {key: round(float(value), 5) for key, value in entry.items()}
-    return results
-
-
 def student_seeds(
     dataset: Dataset, device: str, epochs: int, settings: StudentSettings, cache: Path | None = None
 ) -> dict[str, dict[str, float]]:
@@ -177,6 +143,7 @@ def student_seeds(
     runs = pretrained_scenarios(dataset, device, epochs, settings.scenarios, cache)
     for name, member, split, items, pretrained in runs:
         entry, teachers, students, kept = {}, [], [], []
+        training = Training(split.train, split.validation, device, epochs)
         for seed in range(FIRST_SEED, FIRST_SEED + settings.seeds):
             say(f"  {name}, seed {seed}")
             tuned, tuned_time = remembered(
@@ -185,7 +152,7 @@ def student_seeds(
                 lambda: fine_tune(pretrained, items, split.train, split.validation, device, epochs, seed=seed),  # noqa: B023
             )
             entry[f"seed{seed}_finetuned_validation_ndcg"] = tuned_time.best_validation_ndcg
-            student, student_time = _best_student(entry, tuned, member.n_items, split, device, epochs, seed, settings)
+            student, student_time = _best_student(entry, tuned, member.n_items, training, seed, settings)
             kept.append(student)
             teachers.append(ndcg_per_user(tuned, split.train, split.test, split.validation))
             students.append(ndcg_per_user(student, split.train, split.test, split.validation))
@@ -202,14 +169,12 @@ def student_seeds(
     return results
 
 
-def _best_student(entry: dict, tuned, n_items: int, split, device: str, epochs: int, seed: int, settings):
+def _best_student(entry: dict, tuned, n_items: int, training: Training, seed: int, settings: StudentSettings):
     """A student of each depth in ``settings.layers``; the one with the best validation NDCG@10 (ties: fewer
     layers). Each one's validation figures go into ``entry``."""
     candidates = []
     for layers in settings.layers:
-        student, summary = fit_student(
-            tuned, n_items, split.train, split.validation, device, epochs, layers, seed=seed, **settings.params
-        )
+        student, summary = fit_student(tuned, n_items, training, layers, seed=seed, **settings.params)
         entry[f"seed{seed}_student_{layers}_layers_validation_ndcg"] = summary.best_validation_ndcg
         if summary.best_teacher_agreement is not None:
             entry[f"seed{seed}_student_{layers}_layers_teacher_agreement"] = summary.best_teacher_agreement
@@ -234,13 +199,11 @@ def _seeds_summary(teachers, students, kept, tuned, n_users: int, test_users: in
         "student_embedding_size": hparams["embedding_size"],
         "student_layers": hparams["layers"],
         # a scenario with no more films than the head gives every film the full size: no tail
-        "student_tail_size": hparams.get("tail_size", 0) * isinstance(largest.network.items, MixedItemEmbedding),
-        "student_head_items": hparams.get("head_items", 0),
-        "student_serving_weight": hparams.get("serving_weight", 0),
-        "student_head_by_teacher": hparams.get("head_by") == "teacher",
-        "student_select_by_teacher": hparams.get("select_by") == "teacher",
-        "student_cosine_schedule": hparams.get("learning_rate_schedule") == "cosine",
-        **{f"student_{name}": hparams[name] for name in STUDENT_TRAINING if name in hparams},
+        "student_tail_size": hparams["tail_size"] * isinstance(largest.network.items, MixedItemEmbedding),
+        "student_head_items": hparams["head_items"],
+        "student_serving_weight": hparams["serving_weight"],
+        "student_select_by_teacher": hparams["select_by"] == "teacher",
+        **{f"student_{name}": hparams[name] for name in STUDENT_TRAINING},
         "finetuned_parameters": tuned.parameter_count(),
         "student_parameters": largest.parameter_count(),
         "finetuned_latency_ms": latency_ms(tuned, n_users),

@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.multi_scenario.data import SCENARIOS
+from benchmarks.multi_scenario.fitting import student_default
 from training.algorithms.params import HyperparameterError
 from training.algorithms.registry import get_algorithm
 
-PARTS = ("adaptation", "cold", "teacher-init", "students")
+PARTS = ("adaptation", "cold", "students")
 HYBRIDS = {"prior": "prior_hybrid", "side": "hybrid"}  # config name: the figures' label
 PRIOR_MODE = {"content": "prior"}
 PRIOR_SET_BY_PART = (*PRIOR_MODE, "prior_rank", "prior_l2", "epochs")  # what (e) itself sets for the prior hybrid
@@ -35,7 +36,8 @@ class ColdSettings:
 class StudentSettings:
     scenarios: tuple[str, ...] = SCENARIOS
     seeds: int = 3
-    layers: tuple[int, ...] = (1,)  # depths tried; each seed keeps the best on validation
+    # depths tried (distill's default unless set); each seed keeps the best on validation
+    layers: tuple[int, ...] = dataclasses.field(default_factory=lambda: (student_default("layers"),))
     params: dict[str, Any] = dataclasses.field(default_factory=dict)  # distill's, as the API takes them
 
 

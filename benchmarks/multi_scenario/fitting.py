@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -18,6 +19,7 @@ from training.algorithms.base import EpochReport, Recommender
 from training.algorithms.distill import AGREEMENT
 from training.algorithms.registry import get_algorithm
 from training.evaluation.ranking import evaluate
+from training.interactions import HeldOut, InteractionData
 
 FIRST_SEED = 7  # every model's seed; the students part counts up from it
 STUDENT_PATIENCE = 30  # a small student's validation score is flat for its first epochs
@@ -81,17 +83,34 @@ def fine_tune(pretrained, items: np.ndarray, train, validation, device: str, epo
     return fit("sasrec", train, validation, device, epochs, before=start, seed=seed)
 
 
+@dataclasses.dataclass(frozen=True)
+class Training:
+    """What every student of one scenario trains on: its training events, the validation it is measured on, the
+    device and the epoch cap."""
+
+    train: InteractionData
+    validation: HeldOut
+    device: str
+    epochs: int
+
+
+def student_default(name: str) -> Any:
+    """distill's default for its hyperparameter ``name``."""
+    return get_algorithm("distill")().hparams[name]
+
+
 def fit_student(
-    teacher, n_items: int, train, validation, device: str, epochs: int, layers: int = 1, *, seed=FIRST_SEED, **params
+    teacher, n_items: int, training: Training, layers: int | None = None, *, seed=FIRST_SEED, **params
 ) -> tuple[Recommender, FitSummary]:
-    """(d): a student of ``teacher`` (same items) with hyperparameters ``params``, as large as a quarter of the
-    teacher's parameters allows."""
+    """(d): a student of ``teacher`` (same items) with hyperparameters ``params`` and ``layers`` encoder layers
+    (None: distill's default), as large as a quarter of the teacher's parameters allows."""
+    layers = student_default("layers") if layers is None else layers
     return fit(
         "distill",
-        train,
-        validation,
-        device,
-        epochs,
+        training.train,
+        training.validation,
+        training.device,
+        training.epochs,
         seed=seed,
         layers=layers,
         embedding_size=student_size(teacher.parameter_count(), n_items, layers, **params),
@@ -100,12 +119,12 @@ def fit_student(
     )
 
 
-def student_size(teacher_parameters: int, n_items: int, layers: int = 1, **params) -> int:
+def student_size(teacher_parameters: int, n_items: int, layers: int, **params) -> int:
     """The largest multiple of the student's attention heads, from 32 down (and above a ``tail_size`` in
     ``params``), that keeps it within a quarter of the teacher's parameters (with many items the item table
     dominates both, so the size must shrink with the item count)."""
     student = get_algorithm("distill")
-    heads = student().hparams["heads"]
+    heads = student_default("heads")
     smallest = max(4, params.get("tail_size", 0) + 1)  # the smallest embedding size a model takes is 4
     sizes = range(32 // heads * heads, smallest - 1, -heads)
     for size in sizes:

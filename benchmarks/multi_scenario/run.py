@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.multi_scenario.adaptation import adaptation, student_seeds, teacher_init_ablation
+from benchmarks.multi_scenario.adaptation import adaptation, student_seeds
 from benchmarks.multi_scenario.cold import cold_items
 from benchmarks.multi_scenario.config import Config
 from benchmarks.multi_scenario.data import dataset_load
@@ -50,11 +50,6 @@ def _dataset_figures(config: Config, dataset, cache: Path | None) -> dict[str, f
             for draw in range(settings.draws)
         ]
         figures.update(cold_figures(dataset.name, draws))
-    if "teacher-init" in config.parts:
-        scenarios = config.students.scenarios
-        figures.update(
-            per_scenario_figures(dataset.name, teacher_init_ablation(dataset, device, epochs, scenarios, cache))
-        )
     if "students" in config.parts:
         figures.update(
             per_scenario_figures(dataset.name, student_seeds(dataset, device, epochs, config.students, cache))
