@@ -65,7 +65,8 @@ BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.
 
 
 @pytest.mark.django_db
-def test_a_browser_is_shown_the_schema_rather_than_made_to_download_it(client):
+def test_a_browser_is_shown_the_schema_rather_than_made_to_download_it(admin_client):
+    client = admin_client
     page = client.get("/api/v1/schema/", HTTP_ACCEPT=BROWSER_ACCEPT)
     assert page.status_code == 200
     assert page["Content-Type"] == "text/plain; charset=utf-8"
@@ -77,6 +78,7 @@ def test_a_browser_is_shown_the_schema_rather_than_made_to_download_it(client):
 
 
 @pytest.mark.django_db
-def test_openapi_tools_still_get_the_openapi_media_types(client):
+def test_openapi_tools_still_get_the_openapi_media_types(admin_client):
+    client = admin_client
     page = client.get("/api/v1/schema/", HTTP_ACCEPT="application/vnd.oai.openapi")
     assert page["Content-Type"].startswith("application/vnd.oai.openapi")
