@@ -98,7 +98,7 @@ def test_the_api_refuses_an_unknown_category_with_a_400(api):
     )
 
     assert response.status_code == 400
-    assert "Drama" in response.json()["exclude_categories"][0]
+    assert "Drama" in response.json()["errors"]["exclude_categories"][0]
     assert not Scenario.objects.exists()
 
 
