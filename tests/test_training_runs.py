@@ -227,7 +227,7 @@ def test_a_promotion_target_that_is_not_a_slug_is_a_400(api, target):
 
     response = api.post(f"/api/v1/runs/{run.pk}/promote/", {"scenario": target}, format="json")
 
-    assert response.status_code == 400 and "scenario" in response.json()
+    assert response.status_code == 400 and "scenario" in response.json()["errors"]
     assert not Promotion.objects.exists()
 
 

@@ -424,7 +424,8 @@ def test_a_student_run_with_a_teacher_that_is_not_sequential_is_refused_before_i
     with pytest.raises(ValidationFailed) as refused:
         training_run_create(scenario=action, algorithm="distill", params={"max_length": 10}, parent=teacher)
 
-    assert "must be sequential" in refused.value.detail["parent"][0]
+    assert "learns from a teacher of" in refused.value.detail["parent"][0]
+    assert "not from popularity" in refused.value.detail["parent"][0]
     assert not TrainingRun.objects.filter(algorithm="distill").exists()
 
 
