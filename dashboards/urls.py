@@ -12,6 +12,7 @@ urlpatterns = [
     path("scenarios/<slug:slug>/", views.scenario_detail, name="scenario-detail"),
     path("scenarios/<slug:slug>/edit/", views.scenario_edit_page, name="scenario-edit"),
     path("scenarios/<slug:slug>/retrain/", views.scenario_retrain, name="scenario-retrain"),
+    path("scenarios/<slug:slug>/rollback/", views.scenario_rollback_page, name="scenario-rollback"),
     path("scenarios/<slug:slug>/runs.json", views.scenario_runs_json, name="scenario-runs-json"),
     path("scenarios/<slug:slug>/compare/", views.compare, name="compare"),
     path("scenarios/<slug:slug>/samples/", views.samples, name="samples"),

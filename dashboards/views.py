@@ -30,7 +30,7 @@ from scenarios.services import (
 from training import selectors as training_selectors
 from training.matrix import group_matrix_queue
 from training.models import TrainingRun
-from training.services import training_run_cancel, training_run_create, training_run_promote
+from training.services import scenario_rollback, training_run_cancel, training_run_create, training_run_promote
 
 VIEW = "scenarios.view_scenario"
 EDIT = "scenarios.change_scenario"
@@ -137,7 +137,8 @@ def scenario_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "metric": metric,
         "metric_choices": ["ndcg@10", "recall@10", "precision@10", "map@10", "mrr@10", "hit@10"],
         "schedule": scenario_schedule_get(scenario=scenario),
-        "promotions": promotions[-10:][::-1],
+        "history": training_selectors.promotion_history(scenario=scenario),
+        "rollback_to": training_selectors.rollback_target(scenario=scenario),
     }
     return render(request, "dashboards/scenario_detail.html", context)
 
@@ -266,16 +267,40 @@ def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     return _back(request, reverse("dashboards:run-detail", args=[pk]))
 
 
+def _reason(request: HttpRequest) -> str:
+    return request.POST.get("reason", "").strip()[:500]
+
+
 @require_POST
 @needs(EDIT)
 def run_promote(request: HttpRequest, pk: int) -> HttpResponse:
     run = get_object_or_404(TrainingRun, pk=pk)
+    if not _reason(request):
+        messages.error(request, f"Run {pk} was not promoted: give a reason (it is kept in the scenario's history).")
+        return _back(request, reverse("dashboards:run-detail", args=[pk]))
     try:
-        training_run_promote(run=run, actor=request.user, force=request.POST.get("force") == "1")
+        training_run_promote(
+            run=run, actor=request.user, force=request.POST.get("force") == "1", reason=_reason(request)
+        )
         messages.success(request, f"Run {pk} is now live for {run.scenario.slug}.")
     except DomainError as error:
         messages.error(request, str(error.detail))
     return _back(request, reverse("dashboards:run-detail", args=[pk]))
+
+
+@require_POST
+@needs(EDIT)
+def scenario_rollback_page(request: HttpRequest, slug: str) -> HttpResponse:
+    scenario = get_object_or_404(Scenario, slug=slug)
+    if not _reason(request):
+        messages.error(request, "Nothing was rolled back: give a reason (it is kept in the scenario's history).")
+        return redirect("dashboards:scenario-detail", slug=slug)
+    try:
+        promotion = scenario_rollback(scenario=scenario, actor=request.user, reason=_reason(request))
+        messages.success(request, f"Rolled back: run {promotion.run_id} serves {slug} again.")
+    except DomainError as error:
+        messages.error(request, f"Rollback refused: {error_text(error)}")
+    return redirect("dashboards:scenario-detail", slug=slug)
 
 
 # --- compare ----------------------------------------------------------------------------------------

@@ -64,6 +64,7 @@ EXPECTED = {
     ("scenario-slice-refresh", "post"): EDITORS,
     ("scenario-runs", "get"): READERS,
     ("scenario-runs", "post"): EDITORS,
+    ("scenario-promotions", "get"): READERS,
     ("scenario-rollback", "post"): EDITORS,
     ("recommendations", "get"): RECOMMENDERS,
     ("similar-items", "get"): RECOMMENDERS,

@@ -119,6 +119,7 @@ def test_analyst_creates_retrains_inspects_compares_and_samples(live_server, cel
     page.locator("#metrics-plot .main-svg").first.wait_for()
     assert page.locator("[data-testid=metrics-table]").is_visible()
     shots(page, "run")
+    page.fill("[data-testid=promote-reason]", "best NDCG@10 so far")
     page.click("[data-testid=promote]")
     page.wait_for_url(re.compile(rf".*/runs/{second.pk}/$"))
 

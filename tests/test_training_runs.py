@@ -13,6 +13,7 @@ from tests.factories import clustered_catalog, scenario
 from training.artifacts import ArtifactError, artifact_load
 from training.models import Promotion, RunStatus, TrainingRun
 from training.services import (
+    scenario_rollback,
     training_run_cancel,
     training_run_create,
     training_run_execute,
@@ -209,15 +210,57 @@ def test_promotion_history_and_one_step_rollback(api, admin_user):
     first = _trained()
     second = _trained_again(first)
     training_run_promote(run=first, actor=admin_user)
-    response = api.post(f"/api/v1/runs/{second.pk}/promote/")
+    response = api.post(f"/api/v1/runs/{second.pk}/promote/", {"reason": "better NDCG"}, format="json")
     assert response.status_code == 201 and response.json()["previous_run"] == first.pk
+    assert response.json()["reason"] == "better NDCG"
 
-    rollback = api.post("/api/v1/scenarios/movies/rollback/")
+    rollback = api.post("/api/v1/scenarios/movies/rollback/", {"reason": "complaints"}, format="json")
 
     assert rollback.status_code == 201 and rollback.json()["run"] == first.pk
+    assert rollback.json()["previous_run"] == second.pk and rollback.json()["actor"] == "admin"
     first.scenario.refresh_from_db()
     assert first.scenario.live_run_id == first.pk
     assert list(Promotion.objects.values_list("action", flat=True)) == ["rollback", "promote", "promote"]
+    history = api.get("/api/v1/scenarios/movies/promotions/").json()["results"]
+    assert [(entry["action"], entry["run"], entry["reason"]) for entry in history] == [
+        ("rollback", first.pk, "complaints"),
+        ("promote", second.pk, "better NDCG"),
+        ("promote", first.pk, ""),
+    ]
+
+
+def test_a_second_rollback_goes_further_back_never_forward(api, admin_user):
+    clustered_catalog()
+    first = _trained()
+    second, third = _trained_again(first), _trained_again(first)
+    for run in (first, second, third):
+        training_run_promote(run=run, actor=admin_user, reason=f"try run {run.pk}")
+
+    once = api.post("/api/v1/scenarios/movies/rollback/", {"reason": "slow"}, format="json")
+    twice = api.post("/api/v1/scenarios/movies/rollback/", {"reason": "still wrong"}, format="json")
+    thrice = api.post("/api/v1/scenarios/movies/rollback/", {"reason": "again"}, format="json")
+
+    assert (once.json()["previous_run"], once.json()["run"]) == (third.pk, second.pk)
+    assert (twice.json()["previous_run"], twice.json()["run"]) == (second.pk, first.pk)
+    assert thrice.status_code == 409 and "no earlier live model" in thrice.json()["detail"]
+    first.scenario.refresh_from_db()
+    assert first.scenario.live_run_id == first.pk and Promotion.objects.count() == 5
+
+
+def test_a_rollback_after_a_new_promotion_returns_to_the_run_it_replaced(admin_user):
+    clustered_catalog()
+    first = _trained()
+    second, third = _trained_again(first), _trained_again(first)
+    training_run_promote(run=first)
+    training_run_promote(run=second)
+    scenario_rollback(scenario=first.scenario)  # back to the first
+    training_run_promote(run=third)  # the first is replaced by the third
+
+    back = scenario_rollback(scenario=first.scenario)
+
+    assert (back.previous_run_id, back.run_id) == (third.pk, first.pk)
+    with pytest.raises(Conflict, match="no earlier live model"):
+        scenario_rollback(scenario=first.scenario)
 
 
 @pytest.mark.parametrize("target", ["not a slug!", ["movies"], {"slug": "movies"}])

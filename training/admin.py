@@ -20,9 +20,9 @@ class PromotionAdmin(admin.ModelAdmin):
     """Read-only history: entries are written by the promote and rollback services, which also switch the
     scenario's live model; one added or edited here would record a change that never happened."""
 
-    list_display = ("scenario", "action", "run", "previous_run", "actor", "created_at")
+    list_display = ("scenario", "action", "run", "previous_run", "actor", "reason", "created_at")
     list_select_related = ("scenario", "run__scenario", "previous_run__scenario", "actor")
-    readonly_fields = ("scenario", "run", "previous_run", "action", "actor", "created_at")
+    readonly_fields = ("scenario", "run", "previous_run", "action", "actor", "reason", "created_at")
 
     def has_add_permission(self, request):
         return False

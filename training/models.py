@@ -128,6 +128,7 @@ class Promotion(models.Model):
     previous_run = models.ForeignKey(TrainingRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     action = models.CharField(max_length=16, choices=PromotionAction.choices)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    reason = models.TextField(blank=True, default="", help_text="Why the live model changed (required in the browser).")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -12,7 +12,7 @@ from recsys_site.errors import DomainError
 from scenarios.models import Scenario
 from training.evaluation.compare import Interval, PairedTest, align, bootstrap_interval, paired_test
 from training.matrix import Matrix, group_matrix
-from training.models import Promotion, RunEvaluation, RunStatus, TrainingRun
+from training.models import Promotion, PromotionAction, RunEvaluation, RunStatus, TrainingRun
 from training.serving import SampleItem, sample_recommendations
 
 COMPARED_METRICS = ("ndcg@10", "recall@10", "precision@10", "map@10", "mrr@10", "hit@10")
@@ -180,3 +180,37 @@ def sample_lists_shared(lists: list[SampleList]) -> set[int]:
     if len(lists) < 2:
         return set()
     return set.intersection(*[{item.item_id for item in entry.items} for entry in lists])
+
+
+# --- the registry: what served a scenario ---------------------------------------------------------
+
+
+def rollback_target(*, scenario: Scenario) -> TrainingRun | None:
+    """The run a rollback would put back: the one below the live run on the serving stack, or None."""
+    stack = serving_stack(scenario=scenario)
+    if len(stack) < 2 or stack[-1] != scenario.live_run_id or stack[-2] is None:
+        return None
+    return TrainingRun.objects.filter(pk=stack[-2]).first()
+
+
+def serving_stack(*, scenario: Scenario) -> list[int | None]:
+    """The runs that served ``scenario``, oldest first, as its history leaves them: a promotion pushes its run,
+    a rollback pops the live one. The last entry is the live run."""
+    stack: list[int | None] = []
+    for action, run_id in (
+        Promotion.objects.filter(scenario=scenario).order_by("created_at", "id").values_list("action", "run_id")
+    ):
+        if action == PromotionAction.PROMOTE:
+            stack.append(run_id)
+        elif stack:
+            stack.pop()
+    return stack
+
+
+def promotion_history(*, scenario: Scenario, limit: int = 50) -> list[Promotion]:
+    """The scenario's promotions and rollbacks, newest first, with their runs and actors."""
+    return list(
+        Promotion.objects.filter(scenario=scenario)
+        .select_related("run", "previous_run", "actor")
+        .order_by("-created_at", "-id")[:limit]
+    )

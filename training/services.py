@@ -39,6 +39,7 @@ from training.evaluation.slices import activity_slices
 from training.groups import PreparedData, item_map, prepared_data_load
 from training.lineage import parent_problem
 from training.models import Promotion, PromotionAction, RunEvaluation, RunStatus, TrainingRun
+from training.selectors import rollback_target
 
 logger = logging.getLogger(__name__)
 
@@ -121,9 +122,7 @@ def _check_slice(scenario: Scenario) -> None:
     )
     short = [f"{have} {what} (at least {need} needed)" for what, have, need in minimums if have < need]
     if short:
-        raise ValidationFailed(
-            "slice too small", detail={"slice": [f"{scenario.slug}'s slice has {'; '.join(short)}"]}
-        )
+        raise ValidationFailed("slice too small", detail={"slice": [f"{scenario.slug}'s slice has {'; '.join(short)}"]})
     too_large = [k for k in scenario.k_list if k > size["items"]]
     if too_large:
         raise ValidationFailed(
@@ -409,9 +408,10 @@ class _Heartbeat:
 
 @transaction.atomic
 def training_run_promote(
-    *, run: TrainingRun, actor: Any = None, scenario: Scenario | None = None, force: bool = False
+    *, run: TrainingRun, actor: Any = None, scenario: Scenario | None = None, force: bool = False, reason: str = ""
 ) -> Promotion:
-    """Make a succeeded run the live model of its scenario (or of a member of it), recording who replaced what.
+    """Make a succeeded run the live model of its scenario (or of a member of it), recording who replaced what
+    and why.
 
     A run of a group scenario may serve a member (a STAR model serves each member with its own domain). A run
     tested on few users (``low_evidence``) is promoted only with ``force``: its metrics cannot support the choice.
@@ -430,33 +430,30 @@ def training_run_promote(
         )
     if target.live_run_id == run.pk:
         raise Conflict(f"run {run.pk} is already live for {target.slug}")
-    promotion = Promotion.objects.create(
-        scenario=target,
-        run=run,
-        previous_run_id=target.live_run_id,
-        action=PromotionAction.PROMOTE,
-        actor=actor if getattr(actor, "is_authenticated", False) else None,
-    )
-    Scenario.objects.filter(pk=target.pk).update(live_run=run)
-    return promotion
+    return _switch_live(target, run, PromotionAction.PROMOTE, actor=actor, reason=reason)
 
 
 @transaction.atomic
-def scenario_rollback(*, scenario: Scenario, actor: Any = None) -> Promotion:
-    """Put back the run that was live before the current one (one step)."""
+def scenario_rollback(*, scenario: Scenario, actor: Any = None, reason: str = "") -> Promotion:
+    """Put back the run that was live before the current one. Each rollback goes one step further back in the
+    history (a promotion pushes a run, a rollback pops one), never forward to the run it just replaced."""
     scenario = Scenario.objects.select_for_update().get(pk=scenario.pk)
-    last = Promotion.objects.filter(scenario=scenario, run_id=scenario.live_run_id).first()
-    if scenario.live_run_id is None or last is None or last.previous_run_id is None:
+    previous = rollback_target(scenario=scenario)
+    if previous is None:
         raise Conflict(f"{scenario.slug} has no earlier live model to roll back to")
-    previous = TrainingRun.objects.get(pk=last.previous_run_id)
     if previous.status != RunStatus.SUCCEEDED:
         raise Conflict(f"the earlier live run {previous.pk} is {previous.status}")
+    return _switch_live(scenario, previous, PromotionAction.ROLLBACK, actor=actor, reason=reason)
+
+
+def _switch_live(scenario: Scenario, run: TrainingRun, action: str, *, actor: Any, reason: str) -> Promotion:
     promotion = Promotion.objects.create(
         scenario=scenario,
-        run=previous,
+        run=run,
         previous_run_id=scenario.live_run_id,
-        action=PromotionAction.ROLLBACK,
+        action=action,
         actor=actor if getattr(actor, "is_authenticated", False) else None,
+        reason=reason.strip(),
     )
-    Scenario.objects.filter(pk=scenario.pk).update(live_run=previous)
+    Scenario.objects.filter(pk=scenario.pk).update(live_run=run)
     return promotion

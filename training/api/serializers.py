@@ -72,7 +72,7 @@ class PromotionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Promotion
-        fields = ["id", "scenario", "run", "previous_run", "action", "actor", "created_at"]
+        fields = ["id", "scenario", "run", "previous_run", "action", "actor", "reason", "created_at"]
         read_only_fields = fields
 
 
@@ -127,4 +127,13 @@ class PromoteInputSerializer(serializers.Serializer):
     )
     force = serializers.BooleanField(
         required=False, default=False, help_text="Promote a low-evidence run (tested on few users) anyway."
+    )
+    reason = serializers.CharField(
+        required=False, default="", allow_blank=True, max_length=500, help_text="Why: kept in the scenario's history."
+    )
+
+
+class RollbackInputSerializer(serializers.Serializer):
+    reason = serializers.CharField(
+        required=False, default="", allow_blank=True, max_length=500, help_text="Why: kept in the scenario's history."
     )

@@ -4,6 +4,7 @@ from training.api import views
 
 urlpatterns = [
     path("scenarios/<slug:slug>/runs/", views.ScenarioRunsApi.as_view(), name="scenario-runs"),
+    path("scenarios/<slug:slug>/promotions/", views.ScenarioPromotionsApi.as_view(), name="scenario-promotions"),
     path("scenarios/<slug:slug>/rollback/", views.ScenarioRollbackApi.as_view(), name="scenario-rollback"),
     path("scenarios/<slug:slug>/recommendations/", views.RecommendationsApi.as_view(), name="recommendations"),
     path(

@@ -13,12 +13,13 @@ from training.api.serializers import (
     PromotionSerializer,
     RecommendationQuerySerializer,
     RecommendationResultSerializer,
+    RollbackInputSerializer,
     RunCreateInputSerializer,
     SimilarQuerySerializer,
     TrainingRunSerializer,
 )
 from training.embeddings_service import embedding_job_create
-from training.models import EmbeddingJob, TrainingRun
+from training.models import EmbeddingJob, Promotion, TrainingRun
 from training.services import scenario_rollback, training_run_cancel, training_run_create, training_run_promote
 from training.serving import recommendations_for_user, similar_items
 
@@ -93,16 +94,43 @@ class RunPromoteApi(APIView):
             actor=request.user,
             scenario=scenario,
             force=payload.validated_data["force"],
+            reason=payload.validated_data["reason"],
         )
         return Response(PromotionSerializer(promotion).data, status=status.HTTP_201_CREATED)
+
+
+class ScenarioPromotionsApi(generics.ListAPIView):
+    """What served a scenario: its promotions and rollbacks, newest first (who, when, from which run to which,
+    why)."""
+
+    serializer_class = PromotionSerializer
+    permission_classes = [require_permission("training.view_promotion")]
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no URL kwargs
+            return Promotion.objects.none()
+        scenario = get_object_or_404(Scenario, slug=self.kwargs["slug"])
+        return (
+            Promotion.objects.filter(scenario=scenario)
+            .select_related("scenario", "actor")
+            .order_by("-created_at", "-id")
+        )
 
 
 class ScenarioRollbackApi(APIView):
     permission_classes = [require_permission("scenarios.change_scenario")]
 
-    @extend_schema(request=None, responses={201: PromotionSerializer}, summary="Put the previous live run back")
+    @extend_schema(
+        request=RollbackInputSerializer,
+        responses={201: PromotionSerializer},
+        summary="Put the previous live run back (each rollback goes one step further back in the history)",
+    )
     def post(self, request: Request, slug: str) -> Response:
-        promotion = scenario_rollback(scenario=get_object_or_404(Scenario, slug=slug), actor=request.user)
+        payload = RollbackInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        promotion = scenario_rollback(
+            scenario=get_object_or_404(Scenario, slug=slug), actor=request.user, reason=payload.validated_data["reason"]
+        )
         return Response(PromotionSerializer(promotion).data, status=status.HTTP_201_CREATED)
 
 
