@@ -240,3 +240,31 @@ def random_ndcg(train: InteractionData, test: HeldOut, *, draws: int = 200) -> f
         hits, n_relevant = relevance_hits(recommended, [test.items_of(user) for user in users])
         values.append(ndcg_at_k(hits, n_relevant, 10).mean())
     return float(np.mean(values))
+
+
+@pytest.mark.parametrize("name", algorithm_names())
+def test_forgotten_users_keep_nothing_of_their_own_and_others_score_as_before(name, tmp_path: Path):
+    data = planted_data()
+    model = fitted(name, data)
+    before = model.score(np.arange(data.n_users))
+
+    model.forget_users([2, 7])
+    model.save(tmp_path / name)
+    after = Recommender.load(tmp_path / name).score(np.arange(data.n_users))
+
+    # Nothing personal is left of either, so they score alike; the rest are untouched.
+    assert torch.equal(after[2], after[7])
+    others = np.setdiff1d(np.arange(data.n_users), [2, 7])
+    assert torch.allclose(after[others], before[others], atol=1e-5)
+    for tensor_name in model.user_row_tensors():
+        assert not model.state_tensors()[tensor_name][[2, 7]].any()
+
+
+def test_forgetting_changes_what_a_personalised_model_holds():
+    data = planted_data()
+    model = fitted("ease", data)
+    assert not torch.equal(model.score([2])[0], model.score([7])[0])  # the check above can tell them apart
+    model.forget_users([2])
+    assert not torch.equal(model.score([2])[0], model.score([7])[0])
+    model.forget_users([7])
+    assert torch.equal(model.score([2])[0], model.score([7])[0])

@@ -156,3 +156,14 @@ def csr_rows_dense(crow: torch.Tensor, col: torch.Tensor, rows: torch.Tensor, n_
     dense = torch.zeros(len(rows), n_columns, device=rows.device)
     dense[row_of_entry, col[position]] = 1.0
     return dense
+
+
+def csr_rows_clear(crow: torch.Tensor, col: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The binary CSR matrix ``(crow, col)`` with ``rows`` emptied; its shape is kept."""
+    lengths = crow[1:] - crow[:-1]
+    kept_rows = torch.ones(len(lengths), dtype=torch.bool, device=crow.device)
+    kept_rows[rows.to(crow.device)] = False
+    kept_entries = torch.repeat_interleave(kept_rows, lengths, output_size=len(col))
+    new_lengths = torch.where(kept_rows, lengths, torch.zeros_like(lengths))
+    new_crow = torch.cat([crow[:1].new_zeros(1), torch.cumsum(new_lengths, 0)])
+    return new_crow, col[kept_entries.to(col.device)]

@@ -31,7 +31,7 @@ from safetensors.torch import load_file, save_file
 from training.algorithms.params import Param, validate_params
 from training.algorithms.registry import get_algorithm
 from training.evaluation.ranking import mean_ndcg
-from training.interactions import HeldOut, InteractionData
+from training.interactions import HeldOut, InteractionData, csr_rows_clear
 
 ARTIFACT_TENSORS = "model.safetensors"
 ARTIFACT_METADATA = "metadata.json"
@@ -102,6 +102,29 @@ class Recommender(ABC):
     @abstractmethod
     def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
         """Restore from :meth:`state_tensors`."""
+
+    # A binary training matrix kept for scoring (item-kNN, EASE), as the names of its ``(crow, col)`` state
+    # tensors; its rows are users.
+    user_matrix_tensors: ClassVar[tuple[str, str] | None] = None
+
+    def user_row_tensors(self) -> tuple[str, ...]:
+        """Names of the state tensors with one row per training user (a vector, a history)."""
+        return ()
+
+    def forget_users(self, users: Sequence[int] | np.ndarray) -> None:
+        """Clear what the model stores of these users (dense indexes), for end users who were deleted: their rows
+        of :meth:`user_row_tensors` become zeros (a zero vector, an empty history) and their rows of the training
+        matrix empty, so what is left of them is the same for every forgotten user."""
+        rows = self.users_tensor(users)
+        tensors = dict(self.state_tensors())
+        for name in self.user_row_tensors():
+            cleared = tensors[name].clone()
+            cleared[rows.to(cleared.device)] = 0
+            tensors[name] = cleared
+        if self.user_matrix_tensors is not None:
+            crow, col = self.user_matrix_tensors
+            tensors[crow], tensors[col] = csr_rows_clear(tensors[crow], tensors[col], rows)
+        self.load_state_tensors(tensors)
 
     # Whether :meth:`explain` can say which history items made an item score high.
     explainable: ClassVar[bool] = False
@@ -207,6 +230,9 @@ class DotProductRecommender(Recommender):
 
     def item_vectors(self) -> torch.Tensor:
         return getattr(self, self.item_tensor)
+
+    def user_row_tensors(self) -> tuple[str, ...]:
+        return (self.user_tensor,)
 
     def state_tensors(self) -> dict[str, torch.Tensor]:
         return {name: getattr(self, name).detach() for name in (self.user_tensor, self.item_tensor)}

@@ -77,6 +77,8 @@ class EASE(Recommender):
         columns = torch.as_tensor(np.asarray(items), dtype=torch.long, device=self.device)
         return self.weights[rows][:, columns].T.cpu().numpy()
 
+    user_matrix_tensors = ("train_crow", "train_col")
+
     def state_tensors(self) -> dict[str, torch.Tensor]:
         return {"weights": self.weights, "train_crow": self.train_crow, "train_col": self.train_col}
 

@@ -95,6 +95,8 @@ class ItemKNN(Recommender):
         dense.scatter_(1, self.neighbour_indices[rows], self.neighbour_weights[rows])
         return dense.cpu()
 
+    user_matrix_tensors = ("train_crow", "train_col")
+
     def state_tensors(self) -> dict[str, torch.Tensor]:
         return {
             "neighbour_indices": self.neighbour_indices,

@@ -199,6 +199,9 @@ class STAR(SequentialRecommender):
 
     # -- state
 
+    def user_row_tensors(self) -> tuple[str, ...]:
+        return (*super().user_row_tensors(), "user_domains")
+
     def state_tensors(self) -> dict[str, torch.Tensor]:
         return super().state_tensors() | {"user_domains": self.user_domains, "domain_events": self.domain_events}
 

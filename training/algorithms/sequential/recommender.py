@@ -377,6 +377,9 @@ class SequentialRecommender(Recommender):
 
     # -- state
 
+    def user_row_tensors(self) -> tuple[str, ...]:
+        return ("histories",) if self.history_offsets is None else ("histories", "history_offsets")
+
     def state_tensors(self) -> dict[str, torch.Tensor]:
         state = {f"network.{name}": value.detach() for name, value in self._network.state_dict().items()}
         offsets = {} if self.history_offsets is None else {"history_offsets": self.history_offsets}
