@@ -1,5 +1,7 @@
 """Domain exceptions shared by every app; the API layer turns them into 4xx responses."""
 
+import re
+
 
 class DomainError(Exception):
     """A request that cannot be carried out as asked. ``detail`` is shown to the client."""
@@ -38,3 +40,13 @@ def error_text(error: DomainError) -> str:
         text = "; ".join(map(str, messages)) if isinstance(messages, list | tuple) else str(messages)
         parts.append(f"{str(field).replace('_', ' ')}: {text}")
     return "; ".join(parts)
+
+
+# An absolute file path: a slash not preceded by a word character, a colon or a slash (so no URL), then names.
+_ABSOLUTE_PATH = re.compile(r"(?<![\w:/.])/(?:[^\s'\"/]+/)*([^\s'\"/]*)")
+
+
+def without_server_paths(text: str) -> str:
+    """``text`` with each absolute path shortened to ``…/<its last name>``: messages shown to clients (a failed
+    run's error) say what failed without telling how the server's disks are laid out."""
+    return _ABSOLUTE_PATH.sub(lambda match: f"…/{match.group(1)}", text)

@@ -310,3 +310,5 @@ CELERY_BEAT_SCHEDULE = {
 }
 # Loaded models kept per web process.
 RECSYS_MODEL_CACHE_SIZE = env_int("RECSYS_MODEL_CACHE_SIZE", 8, minimum=1)
+# A model served from memory is checked against its checksum again at least this often (seconds).
+RECSYS_ARTIFACT_VERIFY_SECONDS = env_int("RECSYS_ARTIFACT_VERIFY_SECONDS", 300, minimum=1)

@@ -77,7 +77,9 @@ def group_matrix_compute(*, group: Scenario) -> int:
         prepared = member_data_load(member=member)
         split = prepared.split
         for run in todo:
-            loaded = artifact_load(directory=Path(run.artifact_path), sha256=run.artifact_sha256)
+            loaded = artifact_load(
+                directory=Path(run.artifact_path), sha256=run.artifact_sha256, name=f"the artifact of run {run.pk}"
+            )
             names = getattr(loaded.model, "domain_names", None) or []
             domain = names.index(member.slug) if member.slug in names else None
             model = MappedModel(loaded, prepared.training.user_ids, prepared.training.item_ids, domain)

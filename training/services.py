@@ -25,7 +25,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
-from recsys_site.errors import Conflict, ValidationFailed
+from recsys_site.errors import Conflict, ValidationFailed, without_server_paths
 from scenarios.models import ComputeQueue, Scenario
 from scenarios.selectors import PROTOCOL_FIELDS, scenario_protocol, scenario_slice_size
 from scenarios.services import scenario_config_clean
@@ -257,7 +257,7 @@ def _execute(run: TrainingRun, device: str) -> str:
         return _finish(run.pk, RunStatus.FAILED, timings=timings, error=f"not enough data: {error}")
     except Exception as error:  # any failure of the job is recorded on the run, never lost
         logger.exception("run %s failed", run.pk)
-        detail = "".join(traceback.format_exception_only(error)).strip()
+        detail = without_server_paths("".join(traceback.format_exception_only(error)).strip())
         return _finish(run.pk, RunStatus.FAILED, timings=timings, error=detail)
     per_user = result["per_user"]
     RunEvaluation.objects.update_or_create(
@@ -315,7 +315,10 @@ def _with_domains(model: Any, prepared: PreparedData) -> Any:
 def _start_from_parent(model: Any, parent: TrainingRun, training: TrainingData) -> None:
     """Fine-tune from the parent's weights, or learn from it as a teacher (distillation)."""
     loaded = artifact_load(
-        directory=Path(parent.artifact_path), sha256=parent.artifact_sha256, device=str(model.device)
+        directory=Path(parent.artifact_path),
+        sha256=parent.artifact_sha256,
+        device=str(model.device),
+        name=f"the artifact of parent run {parent.pk}",
     )
     mapping = item_map(child_item_ids=training.item_ids, parent_item_ids=loaded.item_ids)
     if getattr(model, "needs_teacher", False):

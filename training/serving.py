@@ -22,7 +22,7 @@ from catalog.models import EndUser, Interaction, Item
 from recsys_site.errors import Conflict, NotFound
 from scenarios.models import Scenario
 from scenarios.selectors import scenario_item_ids
-from training.artifacts import LoadedModel, artifact_load
+from training.artifacts import LoadedModel, artifact_file_stamp, artifact_load, artifact_verify
 from training.models import RunStatus, TrainingRun
 
 
@@ -43,25 +43,48 @@ class RecommendationResult:
     items: list[Recommendation]
 
 
+@dataclass
+class _CachedModel:
+    loaded: LoadedModel
+    sha256: str
+    stamp: tuple  # the files' names, sizes and modification times when last verified
+    verified_at: float  # time.monotonic()
+
+
 class ModelCache:
-    """A small LRU of loaded models, keyed by run id; safe to share between threads."""
+    """A small LRU of loaded models, keyed by run id; safe to share between threads.
+
+    A cached model is served only while its files look as they did when verified (names, sizes, modification
+    times, read on every request) and its run's checksum is the one it was loaded under; it is verified again
+    (the full checksum) at least every ``RECSYS_ARTIFACT_VERIFY_SECONDS``. So an artifact altered or deleted on
+    disk is refused by every process that had it loaded, at the latest after that interval.
+    """
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._models: OrderedDict[int, LoadedModel] = OrderedDict()
+        self._models: OrderedDict[int, _CachedModel] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, run: TrainingRun) -> LoadedModel:
+        directory, name = Path(run.artifact_path), f"the artifact of run {run.pk}"
         with self._lock:
-            if run.pk in self._models:
-                self._models.move_to_end(run.pk)
-                return self._models[run.pk]
-        loaded = artifact_load(directory=Path(run.artifact_path), sha256=run.artifact_sha256)
+            cached = self._models.pop(run.pk, None)  # put back below only if it still holds
+        stamp = artifact_file_stamp(directory, name=name)
+        if cached is None or cached.sha256 != run.artifact_sha256 or cached.stamp != stamp:
+            cached = _CachedModel(
+                loaded=artifact_load(directory=directory, sha256=run.artifact_sha256, name=name),
+                sha256=run.artifact_sha256,
+                stamp=stamp,
+                verified_at=time.monotonic(),
+            )
+        elif time.monotonic() - cached.verified_at > settings.RECSYS_ARTIFACT_VERIFY_SECONDS:
+            artifact_verify(directory=directory, sha256=run.artifact_sha256, name=name)
+            cached.verified_at = time.monotonic()
         with self._lock:
-            self._models[run.pk] = loaded
+            self._models[run.pk] = cached
             while len(self._models) > self.size:
                 self._models.popitem(last=False)
-        return loaded
+        return cached.loaded
 
     def clear(self) -> None:
         with self._lock:
