@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from knox.models import AuthToken
 
-from accounts.models import ApiToken
+from accounts.models import ApiToken, AuditRecord
 
 User = get_user_model()
 
@@ -47,4 +47,24 @@ class ApiTokenAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(AuditRecord)
+class AuditRecordAdmin(admin.ModelAdmin):
+    """The audit log of deletions: read-only, and kept (no one deletes from it here)."""
+
+    list_display = ("created_at", "action", "subject", "actor_name")
+    list_filter = ("action",)
+    search_fields = ("subject", "actor_name")
+    fields = ("created_at", "action", "subject", "actor_name", "details")
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False

@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from catalog.models import EndUser, Interaction, Item, ItemEmbedding
+from training.deletion import end_user_delete
 
 
 @admin.register(Item)
@@ -14,6 +15,20 @@ class ItemAdmin(admin.ModelAdmin):
 class EndUserAdmin(admin.ModelAdmin):
     list_display = ("external_id", "created_at")
     search_fields = ("external_id",)
+
+    # Deleting goes through the service: their data leaves every run, and the deletion is audited.
+    def delete_model(self, request, obj):
+        end_user_delete(user=obj, actor=request.user)
+
+    def get_deleted_objects(self, objs, request):
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        # Their events go with them: deleting an end user needs no right to delete events one by one.
+        perms_needed.discard(Interaction._meta.verbose_name)
+        return deleted, counts, perms_needed, protected
+
+    def delete_queryset(self, request, queryset):
+        for user in queryset:
+            end_user_delete(user=user, actor=request.user)
 
 
 @admin.register(Interaction)

@@ -4,7 +4,8 @@
 - analyst: also configures scenarios, retrains, cancels and promotes, and ingests events, items and users;
 - integration: a client system's account: ingests events, items and users and reads recommendations, nothing else;
 - admin: everything the analyst does, plus deleting catalogue rows and scenarios, managing accounts and
-  revoking anyone's API tokens (and may use the Django admin, but not make superusers).
+  revoking anyone's API tokens, reading the audit log of deletions (and may use the Django admin, but not
+  make superusers).
 
 The server checks permissions on every page and API action (reads included); templates hide what a role
 cannot do. An API token acts with its account's role, narrowed by the token's scope.
@@ -49,6 +50,7 @@ _ADMIN = [
     "auth.view_group",
     "accounts.view_apitoken",
     "accounts.delete_apitoken",
+    "accounts.view_auditrecord",
     "catalog.delete_item",
     "catalog.delete_enduser",
     "scenarios.delete_scenario",

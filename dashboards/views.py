@@ -130,9 +130,11 @@ def scenario_detail(request: HttpRequest, slug: str) -> HttpResponse:
             [(p.run_id, p.algorithm, p.finished_at and p.finished_at.isoformat(), p.value, p.is_live) for p in points],
         )
     timeline = figures.to_html(figures.metric_timeline(points, promotions, metric), element_id="timeline-plot")
+    runs = training_selectors.scenario_runs(scenario=scenario)
     context = {
         "scenario": scenario,
-        "runs": training_selectors.scenario_runs(scenario=scenario),
+        "runs": runs,
+        "runs_with_deleted_users": [run for run in runs if run.contains_deleted_users],
         "timeline": timeline if points else None,
         "metric": metric,
         "metric_choices": ["ndcg@10", "recall@10", "precision@10", "map@10", "mrr@10", "hit@10"],

@@ -4,6 +4,7 @@ from django.contrib import admin
 from recsys_site.errors import ValidationFailed
 from scenarios.models import Scenario
 from scenarios.services import EDITABLE_FIELDS, scenario_config_clean
+from training.deletion import scenario_delete
 
 
 class ScenarioAdminForm(forms.ModelForm):
@@ -35,3 +36,11 @@ class ScenarioAdmin(admin.ModelAdmin):
     search_fields = ("slug", "name")
     prepopulated_fields = {"slug": ("name",)}
     readonly_fields = ("slice_stats", "slice_computed_at", "created_at", "updated_at")
+
+    # Deleting goes through the service: the history is audited and the artifacts removed.
+    def delete_model(self, request, obj):
+        scenario_delete(scenario=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for scenario in queryset:
+            scenario_delete(scenario=scenario, actor=request.user)

@@ -72,6 +72,11 @@ class TrainingRun(models.Model):
     serving = models.JSONField(
         default=dict, blank=True, help_text="Serving cost: parameter count and scoring latency (ms per batch of users)."
     )
+    deleted_users = models.PositiveIntegerField(
+        default=0,
+        help_text="End users in the run's data who were deleted since: their rows are cleared from its "
+        "artifact and evaluation, and its metrics still count them.",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -93,6 +98,10 @@ class TrainingRun(models.Model):
     @property
     def evaluated_users(self) -> int:
         return int(self.metrics.get("evaluated_users", 0)) if self.metrics else 0
+
+    @property
+    def contains_deleted_users(self) -> bool:
+        return self.deleted_users > 0
 
     @property
     def low_evidence(self) -> bool:

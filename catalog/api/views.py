@@ -20,6 +20,7 @@ from catalog.services import interactions_ingest
 from recsys_site.errors import ValidationFailed
 from recsys_site.parsers import StorableJSONParser, text_problem
 from recsys_site.permissions import RolePermissions
+from training.deletion import end_user_delete
 
 # Any id that can be ingested can be addressed: dots, colons, and slashes too (sent as %2F or plainly; these
 # collections have no nested routes, so the rest of the path is the id).
@@ -60,6 +61,10 @@ class EndUserViewSet(ExternalIdLookupMixin, viewsets.ModelViewSet):
     lookup_field = "external_id"
     lookup_value_regex = EXTERNAL_ID_PATTERN
     ordering_fields = ["id", "external_id", "updated_at"]
+
+    def perform_destroy(self, instance: EndUser) -> None:
+        """Their events go, every run is cleared of their data and marked, and the deletion is audited."""
+        end_user_delete(user=instance, actor=self.request.user)
 
 
 class InteractionCursorPagination(CursorPagination):

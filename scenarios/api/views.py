@@ -12,6 +12,7 @@ from scenarios.models import Scenario
 from scenarios.selectors import scenario_slice_size
 from scenarios.services import scenario_create, scenario_slice_refresh_queue, scenario_update
 from training.algorithms.registry import algorithm_names, get_algorithm
+from training.deletion import scenario_delete
 
 
 class ScenarioViewSet(viewsets.ModelViewSet):
@@ -32,6 +33,10 @@ class ScenarioViewSet(viewsets.ModelViewSet):
         assert isinstance(serializer.instance, Scenario)  # the viewset's object, looked up by slug
         serializer.instance = scenario_update(scenario=serializer.instance, data=serializer.validated_data)
         scenario_slice_refresh_queue(scenario=serializer.instance)
+
+    def perform_destroy(self, instance: Scenario) -> None:
+        """Runs, promotions and artifacts go; their history stays in the audit record."""
+        scenario_delete(scenario=instance, actor=self.request.user)
 
     @extend_schema(responses=SliceSizeSerializer, summary="Size of the scenario's slice, computed now")
     @action(detail=True, methods=["get"])

@@ -46,11 +46,17 @@ class TrainingRunSerializer(serializers.ModelSerializer):
             "artifact_size",
             "serving",
             "low_evidence",
+            "contains_deleted_users",
         ]
         read_only_fields = fields
 
     low_evidence = serializers.BooleanField(
         read_only=True, help_text="Tested on too few users for its metrics to be trusted; promoting needs force."
+    )
+    contains_deleted_users = serializers.BooleanField(
+        read_only=True,
+        help_text="Its data held end users deleted since: their rows are cleared from its artifact and evaluation, "
+        "its metrics still count them; retrain to leave them out.",
     )
 
 
