@@ -159,6 +159,7 @@ def _scenario_history(scenario: Scenario) -> dict[str, Any]:
             "run": promotion.run_id,
             "previous_run": promotion.previous_run_id,
             "actor": promotion.actor.get_username() if promotion.actor else None,
+            "reason": promotion.reason,
             "at": promotion.created_at.isoformat(),
         }
         for promotion in scenario.promotions.select_related("actor").order_by("created_at", "pk")
