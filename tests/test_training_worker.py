@@ -1,12 +1,15 @@
 """Training through the real broker and a real Celery worker process."""
 
+import json
 import os
+import re
 import signal
 from datetime import timedelta
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.db import transaction
 
 from recsys_site.celery import app
@@ -117,6 +120,37 @@ def test_the_train_command_waits_and_prints_metrics(celery_worker):
     assert "queued run" in err.getvalue()
     run = TrainingRun.objects.get()
     assert run.params["k"] == 20
+    summary = json.loads(out.getvalue())
+    assert summary["seconds"] > 0 and set(summary["timings"]) >= {"load", "fit", "evaluate"}
+    assert "kept_epoch" in summary and summary["seed"] == run.seed
     listing = StringIO()
     call_command("runs", "movies", stdout=listing)
     assert "item_knn" in listing.getvalue() and "succeeded" in listing.getvalue()
+
+
+def test_the_train_command_fine_tunes_a_parent_and_runs_lists_it(celery_worker):
+    clustered_catalog()
+    scenario(algorithm="gru4rec", hyperparameters={"epochs": 2, "embedding_size": 16, "hidden_size": 16})
+    first = StringIO()
+    call_command("train", "movies", "--seed", "7", "--wait", "--timeout", "120", stdout=first, stderr=StringIO())
+    parent = json.loads(first.getvalue())["run"]
+    out = StringIO()
+
+    call_command(
+        "train", "movies", "--parent", str(parent), "--wait", "--timeout", "120", stdout=out, stderr=StringIO()
+    )
+
+    child = json.loads(out.getvalue())
+    assert child["parent"] == parent and child["epochs"] == 2 and child["kept_epoch"] in (1, 2)
+    listing = StringIO()
+    call_command("runs", "movies", stdout=listing)
+    header, child_line, parent_line = listing.getvalue().splitlines()[:3]
+    assert header.split()[5:8] == ["duration", "seed", "parent"]
+    assert child_line.split()[7] == str(parent) and parent_line.split()[6] == "7"
+    assert re.fullmatch(r"\d+s|\d+m\d\ds", child_line.split()[5])
+
+
+def test_the_train_command_refuses_an_unknown_parent():
+    scenario()
+    with pytest.raises(CommandError, match="--parent 999: no such run"):
+        call_command("train", "movies", "--parent", "999", stderr=StringIO())

@@ -25,31 +25,46 @@ class Command(BaseCommand):
             help="Hyperparameter override; repeat for several.",
         )
         parser.add_argument("--seed", type=int)
+        parser.add_argument(
+            "--parent", type=int, metavar="RUN", help="Run to start from (fine-tuning) or learn from (distillation)."
+        )
         parser.add_argument("--queue", choices=["auto", "cpu", "gpu"])
         parser.add_argument(
             "--wait", action="store_true", help="Show progress until the run ends; print metrics as JSON."
         )
         parser.add_argument("--timeout", type=float, default=0, help="With --wait: give up after this many seconds.")
 
-    def handle(self, *args, scenario: str, algorithm, param, seed, queue, wait: bool, timeout: float, **options):
+    def handle(self, *args, scenario: str, wait: bool, timeout: float, **options):
         found = Scenario.objects.filter(slug=scenario).first()
         if found is None:
             raise CommandError(
                 f"no scenario {scenario!r} (known: {', '.join(Scenario.objects.values_list('slug', flat=True))})"
             )
-        try:
-            run = training_run_create(
-                scenario=found, algorithm=algorithm, params=_params(param) if param else None, seed=seed, queue=queue
-            )
-        except DomainError as error:
-            raise CommandError(f"{error}: {json.dumps(error.detail)}") from error
+        run = self._queue(found, options)
         self.stderr.write(f"queued run {run.pk}: {run.algorithm} on {found.slug} (queue {run.queue})")
         if not wait:
             return
         run = self._follow(run.pk, timeout)
         if run.status != RunStatus.SUCCEEDED:
             raise CommandError(f"run {run.pk} ended {run.status}: {run.error}")
-        self.stdout.write(json.dumps({"run": run.pk, "status": run.status, "metrics": run.metrics}, indent=2))
+        self.stdout.write(json.dumps(_summary(run), indent=2))
+
+    def _queue(self, scenario: Scenario, options: dict) -> TrainingRun:
+        parent = options["parent"]
+        parent_run = TrainingRun.objects.filter(pk=parent).first() if parent is not None else None
+        if parent is not None and parent_run is None:
+            raise CommandError(f"--parent {parent}: no such run")
+        try:
+            return training_run_create(
+                scenario=scenario,
+                algorithm=options["algorithm"],
+                params=_params(options["param"]) if options["param"] else None,
+                seed=options["seed"],
+                queue=options["queue"],
+                parent=parent_run,
+            )
+        except DomainError as error:
+            raise CommandError(f"{error}: {json.dumps(error.detail)}") from error
 
     def _follow(self, run_id: int, timeout: float) -> TrainingRun:
         started, last = time.monotonic(), None
@@ -66,6 +81,24 @@ class Command(BaseCommand):
             if timeout and time.monotonic() - started > timeout:
                 raise CommandError(f"run {run_id} still {run.status} after {timeout:g} s (it goes on)")
             time.sleep(0.5)
+
+
+def _summary(run: TrainingRun) -> dict:
+    """What a finished run produced and what it cost: metrics, seconds per phase, the epoch whose weights it kept."""
+    duration = (run.finished_at - run.started_at).total_seconds() if run.started_at and run.finished_at else None
+    return {
+        "run": run.pk,
+        "status": run.status,
+        "algorithm": run.algorithm,
+        "seed": run.seed,
+        "parent": run.parent_id,
+        "device": run.device,
+        "seconds": duration,
+        "timings": run.timings,
+        "kept_epoch": run.kept_epoch,
+        "epochs": run.total_epochs,
+        "metrics": run.metrics,
+    }
 
 
 def _params(pairs: list[str]) -> dict:
