@@ -60,6 +60,12 @@ def reduced_content(features: torch.Tensor, rank: int) -> torch.Tensor:
     items whose features are zero (no content) stay zero."""
     rank = min(rank or features.shape[1], features.shape[1])
     mean, basis = principal_directions(features, rank)
+    return project_content(features, mean, basis)
+
+
+def project_content(features: torch.Tensor, mean: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
+    """``features`` ``(n, f)`` as reduced content ``(n, r)`` under a fitted ``mean`` ``(f,)`` and ``basis``
+    ``(f, r)``: how items added after a fit are placed among the fitted ones. Zero rows stay zero."""
     unit = torch.nn.functional.normalize(features.double(), dim=1)
     reduced = (unit - mean.double()) @ basis.double()
     return torch.where(unit.abs().sum(1, keepdim=True) > 0, reduced, 0.0).to(features.dtype)
@@ -126,10 +132,25 @@ class ContentRidge(DotProductRecommender):
     ) -> None:
         self.n_users, self.n_items = data.n_users, data.n_items
         features = torch.from_numpy(item_features(data, model=self.name)).to(self.device)
-        fitted = content_ridge_fit(
-            features, data.csr(binary=True).to(self.device), rank=self.hparams["rank"], l2=self.hparams["l2"]
-        )
+        rank = min(self.hparams["rank"] or features.shape[1], features.shape[1])
+        self.content_mean, self.content_basis = principal_directions(features, rank)
+        items = project_content(features, self.content_mean, self.content_basis)
+        self.query_map = ridge_query_map(items, data.csr(binary=True).to(self.device), l2=self.hparams["l2"])
         history = data.csr(binary=not self.hparams["use_event_weights"]).to(self.device)
-        self.item_content = fitted.items
-        self.user_queries = fitted.queries(history @ fitted.items)
+        self.item_content = items
+        self.user_queries = self.fitted().queries(history @ items)
         progress(EpochReport(phase="fit", step=1, total=1, validation=validation_scores(self, data, validation)))
+
+    # Kept so that a history read at serving time, and items added after the fit, are scored as in training.
+    extra_tensors = ("query_map", "content_mean", "content_basis")
+
+    def fitted(self) -> ContentRidgeFit:
+        return ContentRidgeFit(self.item_content, self.query_map)
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        return super().state_tensors() | {name: getattr(self, name).detach() for name in self.extra_tensors}
+
+    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        super().load_state_tensors(tensors)
+        for name in self.extra_tensors:  # absent from artifacts saved before they were kept
+            setattr(self, name, tensors[name].float().to(self.device) if name in tensors else None)

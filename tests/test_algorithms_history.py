@@ -1,0 +1,95 @@
+"""Scoring from a history given at request time (training.algorithms.history), for every registered algorithm."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from tests.test_algorithms_contract import fitted, planted_data, planted_item_features
+from training.algorithms.base import Recommender
+from training.algorithms.history import History, fold_in, history_scores, new_item_scores
+from training.algorithms.registry import algorithm_names
+from training.interactions import InteractionData
+
+# Fold-in solves the user factor against the final item factors; training's last user step saw the ones before.
+FOLDED_IN = {"ials", "bpr"}
+
+
+def _training_history(data: InteractionData, user: int) -> History:
+    mine = data.users == user
+    return History(items=data.items[mine], weights=data.weights[mine])
+
+
+@pytest.mark.parametrize("name", sorted(set(algorithm_names()) - FOLDED_IN))
+def test_a_training_users_history_scores_as_the_model_scores_that_user(name):
+    data = planted_data(shuffled=True)
+    model = fitted(name, data)
+
+    for user in (0, 7, 31):
+        live = history_scores(model, _training_history(data, user))
+        assert live is not None and live.shape == (data.n_items,) and live.dtype == torch.float32
+        assert torch.allclose(live, model.score([user])[0], atol=1e-4), name
+
+
+@pytest.mark.parametrize("name", sorted(FOLDED_IN))
+def test_fold_in_ranks_a_training_users_items_as_the_model_does(name):
+    data = planted_data()
+    model = fitted(name, data)
+
+    for user in (0, 7, 31):
+        live = history_scores(model, _training_history(data, user))
+        assert live is not None
+        assert set(live.topk(6).indices.tolist()) & set(model.score([user])[0].topk(6).indices.tolist())
+        correlation = np.corrcoef(live.numpy(), model.score([user])[0].numpy())[0, 1]
+        assert correlation > 0.8, (name, correlation)
+
+
+def test_fold_in_of_an_empty_history_is_the_zero_factor():
+    model = fitted("ials", planted_data())
+    empty = History(items=np.zeros(0, dtype=np.int64), weights=np.zeros(0, dtype=np.float32))
+    assert torch.count_nonzero(fold_in(model, empty)) == 0
+
+
+@pytest.mark.parametrize("name", ["ease", "item_knn", "sasrec", "gru4rec", "content", "content_ridge", "ials"])
+def test_one_more_event_changes_the_scores(name):
+    data = planted_data(shuffled=True)
+    model = fitted(name, data)
+    history = _training_history(data, 3)
+    extra = int(np.setdiff1d(np.arange(data.n_items), history.items)[0])
+    longer = History(items=np.append(history.items, extra), weights=np.append(history.weights, np.float32(1)))
+
+    assert not torch.allclose(history_scores(model, history), history_scores(model, longer))
+
+
+def test_the_content_ridge_keeps_its_map_through_save_and_load(tmp_path):
+    data = planted_data()
+    model = fitted("content_ridge", data)
+    model.save(tmp_path)
+    loaded = Recommender.load(tmp_path)
+    history = _training_history(data, 5)
+    assert torch.allclose(history_scores(model, history), history_scores(loaded, history))
+
+
+@pytest.mark.parametrize("name", ["content", "content_ridge"])
+def test_an_item_added_after_training_scores_as_an_item_with_its_content(name):
+    data = dataclasses.replace(planted_data(), item_features=planted_item_features(24))
+    model = fitted(name, data)
+    history = _training_history(data, 2)
+    features = data.item_features[[4, 9]]  # two new items with the content of items 4 and 9
+
+    scores = new_item_scores(model, history, features)
+
+    assert scores is not None and torch.allclose(scores, history_scores(model, history)[[4, 9]], atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["ease", "sasrec", "ials", "popularity"])
+def test_models_without_content_cannot_score_new_items(name):
+    model = fitted(name, planted_data())
+    assert new_item_scores(model, None, np.ones((2, 8), dtype=np.float32)) is None
+
+
+def test_an_out_of_range_item_is_refused():
+    model = fitted("ease", planted_data())
+    with pytest.raises(ValueError, match="out of range"):
+        history_scores(model, History(items=np.array([99]), weights=np.ones(1, dtype=np.float32)))
