@@ -303,6 +303,8 @@ RECSYS_MIN_SLICE_USERS = env_int("RECSYS_MIN_SLICE_USERS", 10, minimum=2)  # use
 RECSYS_MIN_SLICE_ITEMS = env_int("RECSYS_MIN_SLICE_ITEMS", 10, minimum=2)
 # A run evaluated on fewer test users is marked "low evidence", and promoting it needs an explicit force.
 RECSYS_LOW_EVIDENCE_USERS = env_int("RECSYS_LOW_EVIDENCE_USERS", 100, minimum=1)
+# Latest events a recommendation request reads for models without a max_length of their own (training.live).
+RECSYS_LIVE_HISTORY_LENGTH = env_int("RECSYS_LIVE_HISTORY_LENGTH", 500, minimum=1)
 # Retrain schedules are edited in the browser and stored in the database (django-celery-beat).
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {

@@ -67,6 +67,7 @@ EXPECTED = {
     ("scenario-promotions", "get"): READERS,
     ("scenario-rollback", "post"): EDITORS,
     ("recommendations", "get"): RECOMMENDERS,
+    ("recommendations", "post"): RECOMMENDERS,
     ("similar-items", "get"): RECOMMENDERS,
     ("run-detail", "get"): READERS,
     ("run-cancel", "post"): EDITORS,

@@ -11,7 +11,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +23,14 @@ from recsys_site.errors import Conflict, NotFound
 from scenarios.models import Scenario
 from scenarios.selectors import scenario_item_ids
 from training.artifacts import LoadedModel, artifact_file_stamp, artifact_load, artifact_verify
+from training.live import (
+    LiveScores,
+    history_length,
+    live_scores,
+    session_events,
+    session_item_ids,
+    user_recent_events,
+)
 from training.models import RunStatus, TrainingRun
 
 
@@ -39,8 +47,10 @@ class RecommendationResult:
     request_id: str
     run_id: int
     algorithm: str
-    fallback: str | None  # "popularity" when the user is unknown to the model
+    fallback: str | None  # None, "training_history" or "popularity" (training.live)
     items: list[Recommendation]
+    history_events: int = 0  # events of the live history the scores came from
+    new_items_excluded: int = 0  # items added after training that the model cannot score
 
 
 @dataclass
@@ -99,17 +109,40 @@ ALLOWED_ITEMS_TTL = 60.0
 def recommendations_for_user(
     *, scenario: Scenario, user_external_id: str, k: int | None = None
 ) -> RecommendationResult:
-    """Top-k items of the scenario's live run for a user; unknown users get the popularity fallback."""
+    """Top-k items of the scenario's live run for a user, from their live history (training.live)."""
     run = _live_run(scenario)
     loaded = model_cache.get(run)
     user = EndUser.objects.filter(external_id=user_external_id).only("id").first()
-    scores, fallback = _user_scores(scenario, loaded, user)
+    return _result(run, _user_scores(scenario, loaded, user), k or scenario.default_k)
+
+
+def recommendations_for_session(
+    *, scenario: Scenario, item_external_ids: list[str], kinds: list[str] | None = None, k: int | None = None
+) -> RecommendationResult:
+    """Top-k items of the scenario's live run for an anonymous session's items (oldest first)."""
+    run = _live_run(scenario)
+    loaded = model_cache.get(run)
+    item_ids = session_item_ids(item_external_ids)
+    events = session_events(scenario=scenario, item_ids=item_ids, kinds=kinds)
+    live = live_scores(
+        scenario=scenario, loaded=loaded, events=events, user_position=None, domain=_domain(scenario, loaded)
+    )
+    scores = live.scores.clone()
+    scores[~torch.from_numpy(_allowed_mask(scenario, live.candidates))] = -torch.inf
+    if scenario.exclude_seen:
+        scores[torch.from_numpy(np.isin(live.candidates.item_ids, item_ids))] = -torch.inf
+    return _result(run, replace(live, scores=scores), k or scenario.default_k)
+
+
+def _result(run: TrainingRun, live: LiveScores, k: int) -> RecommendationResult:
     return RecommendationResult(
         request_id=uuid.uuid4().hex,
         run_id=run.pk,
         algorithm=run.algorithm,
-        fallback=fallback,
-        items=_top_items(scores, loaded, k or scenario.default_k),
+        fallback=live.fallback,
+        items=_top_items(live.scores, live.candidates, k),
+        history_events=live.history_events,
+        new_items_excluded=live.new_items_excluded,
     )
 
 
@@ -128,8 +161,8 @@ def sample_recommendations(*, scenario: Scenario, run: TrainingRun, user: EndUse
     if run.status != RunStatus.SUCCEEDED:
         raise Conflict(f"run {run.pk} is {run.status}")
     loaded = model_cache.get(run)
-    scores, _ = _user_scores(scenario, loaded, user)
-    top = _top_items(scores, loaded, k)
+    live = _user_scores(scenario, loaded, user)
+    top = _top_items(live.scores, live.candidates, k)
     history = _seen_positions(user.pk, loaded)
     reasons = _explanations(loaded, history, [_dense_index(loaded.item_ids, r.item_id) for r in top])
     items = Item.objects.in_bulk([r.item_id for r in top] + [int(loaded.item_ids[p]) for p in history])
@@ -164,17 +197,20 @@ def _explanations(loaded: LoadedModel, history: np.ndarray, positions: list[int 
     return reasons
 
 
-def _user_scores(scenario: Scenario, loaded: LoadedModel, user: EndUser | None) -> tuple[torch.Tensor, str | None]:
-    """Masked scores of every model item for a user, and the fallback used (None for a known user)."""
+def _user_scores(scenario: Scenario, loaded: LoadedModel, user: EndUser | None) -> LiveScores:
+    """Masked scores of every candidate for a user, from their live history (training.live)."""
+    events = (
+        [] if user is None else user_recent_events(scenario=scenario, user_id=user.pk, length=history_length(loaded))
+    )
     position = _dense_index(loaded.user_ids, user.pk) if user else None
-    if position is None:
-        scores, fallback = torch.from_numpy(loaded.item_popularity.copy()), "popularity"
-    else:
-        scores, fallback = loaded.model.score(np.array([position]), **_domain(scenario, loaded))[0].clone(), None
-    scores[~torch.from_numpy(_allowed_mask(scenario, loaded))] = -torch.inf
+    live = live_scores(
+        scenario=scenario, loaded=loaded, events=events, user_position=position, domain=_domain(scenario, loaded)
+    )
+    scores = live.scores.clone()
+    scores[~torch.from_numpy(_allowed_mask(scenario, live.candidates))] = -torch.inf
     if user is not None and scenario.exclude_seen:
-        scores[torch.from_numpy(_seen_positions(user.pk, loaded))] = -torch.inf
-    return scores, fallback
+        scores[torch.from_numpy(_seen_positions(user.pk, live.candidates))] = -torch.inf
+    return replace(live, scores=scores)
 
 
 def similar_items(*, scenario: Scenario, item_external_id: str, k: int | None = None) -> RecommendationResult:

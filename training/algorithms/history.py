@@ -81,6 +81,11 @@ def history_scores(model: Recommender, history: History, *, domain: int | None =
     return None
 
 
+def scores_new_items(model: Recommender) -> bool:
+    """Whether :func:`new_item_scores` can score items the model never saw (from their content)."""
+    return isinstance(model, ContentRecommender) or (isinstance(model, ContentRidge) and model.query_map is not None)
+
+
 def new_item_scores(model: Recommender, history: History | None, features: np.ndarray) -> torch.Tensor | None:
     """Scores ``(n_new,)`` of items added after training, from their content ``features`` ``(n_new, f)`` (zero rows:
     no content, scored 0), after ``history`` (``None``: the empty history); ``None`` for a model that cannot."""

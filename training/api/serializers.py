@@ -92,13 +92,43 @@ class RecommendationResultSerializer(serializers.Serializer):
     request_id = serializers.CharField()
     run_id = serializers.IntegerField()
     algorithm = serializers.CharField()
-    fallback = serializers.CharField(allow_null=True, help_text="'popularity' when the user is unknown to the model.")
+    fallback = serializers.CharField(
+        allow_null=True,
+        help_text="None: scored from the live history; 'training_history': from the history the model was trained "
+        "on (the model cannot read a live one); 'popularity': no usable event, scores are the share of training "
+        "users who had the item (0 to 1).",
+    )
+    history_events = serializers.IntegerField(help_text="Events of the live history the scores came from.")
+    new_items_excluded = serializers.IntegerField(
+        help_text="Items added after training that the model cannot score, left out of the candidates."
+    )
     items = RecommendationSerializer(many=True)
 
 
 class RecommendationQuerySerializer(serializers.Serializer):
     user = serializers.CharField(max_length=255)
     k = serializers.IntegerField(required=False, min_value=1, max_value=1000)
+
+
+class SessionRecommendationInputSerializer(serializers.Serializer):
+    items = serializers.ListField(
+        child=serializers.CharField(max_length=255),
+        max_length=1000,
+        help_text="External ids of the session's items, oldest first.",
+    )
+    kinds = serializers.ListField(
+        child=serializers.CharField(max_length=32),
+        max_length=1000,
+        required=False,
+        help_text="The event kind of each item (same length); kinds the scenario does not weigh are left out.",
+    )
+    k = serializers.IntegerField(required=False, min_value=1, max_value=1000)
+
+    def validate(self, attrs: dict) -> dict:
+        kinds = attrs.get("kinds")
+        if kinds is not None and len(kinds) != len(attrs["items"]):
+            raise serializers.ValidationError({"kinds": ["must give one kind per item"]})
+        return attrs
 
 
 class SimilarQuerySerializer(serializers.Serializer):

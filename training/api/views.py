@@ -15,13 +15,14 @@ from training.api.serializers import (
     RecommendationResultSerializer,
     RollbackInputSerializer,
     RunCreateInputSerializer,
+    SessionRecommendationInputSerializer,
     SimilarQuerySerializer,
     TrainingRunSerializer,
 )
 from training.embeddings_service import embedding_job_create
 from training.models import EmbeddingJob, Promotion, TrainingRun
 from training.services import scenario_rollback, training_run_cancel, training_run_create, training_run_promote
-from training.serving import recommendations_for_user, similar_items
+from training.serving import recommendations_for_session, recommendations_for_user, similar_items
 
 
 class ScenarioRunsApi(generics.ListAPIView):
@@ -148,6 +149,23 @@ class RecommendationsApi(APIView):
         scenario = get_object_or_404(Scenario, slug=slug)
         result = recommendations_for_user(
             scenario=scenario, user_external_id=query.validated_data["user"], k=query.validated_data.get("k")
+        )
+        return Response(RecommendationResultSerializer(result).data)
+
+    @extend_schema(
+        request=SessionRecommendationInputSerializer,
+        responses=RecommendationResultSerializer,
+        summary="Top-k items for an anonymous session's items from the scenario's live model",
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        payload = SessionRecommendationInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        scenario = get_object_or_404(Scenario, slug=slug)
+        result = recommendations_for_session(
+            scenario=scenario,
+            item_external_ids=payload.validated_data["items"],
+            kinds=payload.validated_data.get("kinds"),
+            k=payload.validated_data.get("k"),
         )
         return Response(RecommendationResultSerializer(result).data)
 

@@ -1,0 +1,174 @@
+"""Serving from live history: the list follows the latest events, new users and sessions are served personally,
+and items added after training are candidates only where the model can score them."""
+
+from datetime import timedelta
+
+import pytest
+
+from catalog.models import Interaction, Item
+from catalog.services import EventRow, ItemRow, interactions_ingest, items_upsert
+from tests.factories import clustered_catalog, scenario
+from training.embeddings_service import item_embeddings_refresh
+from training.live import new_items_cache_clear
+from training.models import RunStatus, TrainingRun
+from training.services import training_run_create, training_run_execute, training_run_promote
+from training.serving import model_cache
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/v1/scenarios/movies/recommendations/"
+SASREC = {"embedding_size": 16, "max_length": 8, "layers": 1, "epochs": 15, "batch_size": 16, "learning_rate": 0.01}
+COMEDY = {f"i{n}" for n in range(10, 20)}  # the middle third of clustered_catalog's items
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches():
+    model_cache.clear()
+    new_items_cache_clear()
+    yield
+    model_cache.clear()
+    new_items_cache_clear()
+
+
+def _live(algorithm: str, **params) -> TrainingRun:
+    run = training_run_create(scenario=scenario(algorithm=algorithm, hyperparameters=params))
+    assert training_run_execute(run_id=run.pk, device="cpu") == RunStatus.SUCCEEDED
+    run = TrainingRun.objects.get(pk=run.pk)
+    training_run_promote(run=run)
+    return run
+
+
+def _later(user: str, items: list[str], kind: str = "rating") -> None:
+    """Events after every training event, in the given order."""
+    latest = Interaction.objects.latest("occurred_at").occurred_at
+    interactions_ingest(
+        events=[
+            EventRow(user=user, item=item, kind=kind, value=5.0, occurred_at=latest + timedelta(minutes=order + 1))
+            for order, item in enumerate(items)
+        ]
+    )
+
+
+def _scores(body: dict) -> dict[str, float]:
+    return {entry["item"]: entry["score"] for entry in body["items"]}
+
+
+@pytest.mark.parametrize(("algorithm", "params"), [("ease", {}), ("sasrec", SASREC)])
+def test_one_ingested_event_changes_the_list(api, algorithm, params):
+    clustered_catalog()
+    _live(algorithm, **params)
+    before = api.get(URL, {"user": "u0", "k": 30}).json()  # u0 likes Action (i0-i9)
+    unseen_comedy = sorted(COMEDY - set(_scores(before)) - _seen("u0"))[:1] or sorted(COMEDY - _seen("u0"))[:1]
+
+    _later("u0", unseen_comedy)
+    after = api.get(URL, {"user": "u0", "k": 30}).json()
+
+    assert before["fallback"] is None and after["fallback"] is None
+    assert after["history_events"] == min(before["history_events"] + 1, params.get("max_length", 500))
+    unchanged_items = set(_scores(before)) - set(unseen_comedy)
+    assert any(abs(_scores(before)[item] - _scores(after).get(item, 0.0)) > 1e-6 for item in unchanged_items)
+    assert [entry["item"] for entry in before["items"][:10]] != [entry["item"] for entry in after["items"][:10]]
+
+
+def _seen(user: str) -> set[str]:
+    return set(Interaction.objects.filter(user__external_id=user).values_list("item__external_id", flat=True))
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "params"), [("ease", {}), ("ials", {"factors": 8, "iterations": 5, "regularization": 1.0})]
+)
+def test_a_user_created_after_training_is_served_from_their_events(api, algorithm, params):
+    clustered_catalog()
+    _live(algorithm, **params)
+
+    _later("newcomer", ["i10", "i11", "i12", "i13"])
+    body = api.get(URL, {"user": "newcomer", "k": 5}).json()
+
+    assert body["fallback"] is None and body["history_events"] == 4
+    top = [entry["item"] for entry in body["items"]]
+    assert len(top) == 5 and not {"i10", "i11", "i12", "i13"} & set(top)
+    assert top[0] in COMEDY and len(COMEDY & set(top)) >= 3  # popularity alone would give a third of them
+
+
+def test_a_user_without_events_gets_popularity_as_the_share_of_training_users(api):
+    clustered_catalog()
+    run = _live("ease")
+
+    body = api.get(URL, {"user": "nobody-yet", "k": 30}).json()
+
+    assert body["fallback"] == "popularity" and body["history_events"] == 0
+    loaded = model_cache.get(run)
+    best = loaded.item_popularity.max() / len(loaded.user_ids)  # training users who had the item / users
+    assert body["items"][0]["score"] == pytest.approx(float(best))
+    assert all(0.0 <= entry["score"] <= 1.0 for entry in body["items"])
+
+
+def test_a_session_is_served_from_its_items(api):
+    clustered_catalog()
+    _live("ease")
+
+    body = api.post(URL, {"items": ["i10", "i11", "i12"], "k": 5}, format="json").json()
+
+    assert body["fallback"] is None and body["history_events"] == 3
+    top = [entry["item"] for entry in body["items"]]
+    assert len(top) == 5 and set(top) <= COMEDY - {"i10", "i11", "i12"}
+
+
+def test_session_events_of_kinds_the_scenario_does_not_weigh_are_left_out(api):
+    clustered_catalog()
+    _live("ease")
+    assert api.patch("/api/v1/scenarios/movies/", {"event_weights": {"rating": 1.0}}, format="json").status_code == 200
+
+    body = api.post(URL, {"items": ["i10", "i11"], "kinds": ["rating", "click"]}, format="json").json()
+    ignored = api.post(URL, {"items": ["i10", "i11"], "kinds": ["click", "click"]}, format="json").json()
+
+    assert body["fallback"] is None and body["history_events"] == 1
+    assert ignored["fallback"] == "popularity" and ignored["history_events"] == 0
+
+
+def test_a_bad_session_is_a_400_naming_the_field(api):
+    clustered_catalog()
+    _live("ease")
+
+    mismatched = api.post(URL, {"items": ["i10", "i11"], "kinds": ["click"]}, format="json")
+    unknown = api.post(URL, {"items": ["i10", "no-such-item"]}, format="json")
+    not_a_list = api.post(URL, {"items": "i10"}, format="json")
+
+    assert mismatched.status_code == 400 and "kinds" in mismatched.json()["errors"]
+    assert unknown.status_code == 400 and "no-such-item" in str(unknown.json()["errors"]["items"])
+    assert not_a_list.status_code == 400 and "items" in not_a_list.json()["errors"]
+
+
+def _new_item_like(existing: str) -> Item:
+    """An item added after training, with the same text as ``existing``, and its text embedding stored."""
+    source = Item.objects.get(external_id=existing)
+    items_upsert(items=[ItemRow(external_id="new-one", title=source.title, categories=source.categories)])
+    item = Item.objects.get(external_id="new-one")
+    item_embeddings_refresh(item_ids=[item.pk])
+    return item
+
+
+def test_a_new_item_is_a_candidate_for_a_content_model(api):
+    clustered_catalog()
+    _live("content")
+    _new_item_like("i15")
+
+    body = api.get(URL, {"user": "u1", "k": 31}).json()  # u1 likes Comedy
+
+    scores = _scores(body)
+    assert body["fallback"] is None and body["new_items_excluded"] == 0
+    assert "new-one" in scores
+    if "i15" in scores:  # unseen by u1: the same text scores the same
+        assert scores["new-one"] == pytest.approx(scores["i15"], abs=1e-5)
+
+
+def test_a_new_item_is_excluded_and_counted_for_ease(api):
+    clustered_catalog()
+    _live("ease")
+    _new_item_like("i15")
+
+    body = api.get(URL, {"user": "u1", "k": 31}).json()
+    session = api.post(URL, {"items": ["i15"], "k": 31}, format="json").json()
+
+    assert body["new_items_excluded"] == 1 and "new-one" not in _scores(body)
+    assert session["new_items_excluded"] == 1 and "new-one" not in _scores(session)

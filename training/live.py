@@ -1,0 +1,174 @@
+"""Live history for serving: score from the events a user (or an anonymous session) has now, not the training ones.
+
+A user's history is read at request time in one query on the ``(user, -occurred_at)`` index: their latest events
+that the scenario counts (its event kinds and minimum value), at most the model's ``max_length`` (sequential
+models) or ``RECSYS_LIVE_HISTORY_LENGTH``. Events on items the model does not know are left out; the rest are scored
+by :func:`training.algorithms.history.history_scores`. Fallbacks, named in the response:
+
+- ``None``: scored from the live history (``history_events`` of them), whether or not the model saw the user;
+- ``"training_history"``: the model cannot read a live history (a content ridge saved before it kept its map), so a
+  user it was trained on is scored from their training history;
+- ``"popularity"``: no usable event. The score is the share of the model's training users who had the item (0 to 1),
+  the same for every such request of a model.
+
+Items added after training (active, passing the scenario's filter, not in the model) are candidates where the
+model scores them by content (content, content ridge: :func:`training.algorithms.history.new_item_scores`) and
+their text embedding is stored; otherwise they are left out and counted (``new_items_excluded``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+from django.conf import settings
+
+from catalog.models import Interaction, Item
+from recsys_site.errors import ValidationFailed
+from scenarios.models import Scenario
+from scenarios.selectors import scenario_item_ids
+from training.algorithms.history import History, history_scores, new_item_scores, scores_new_items
+from training.artifacts import LoadedModel
+from training.embeddings_service import item_embedding_matrix
+
+NEW_ITEMS_TTL = 60.0  # seconds a process keeps its list of a scenario's items added after training
+
+
+@dataclass(frozen=True)
+class Event:
+    item_id: int
+    kind: str | None  # None: a session item given without a kind, counted with weight 1
+
+
+@dataclass(frozen=True)
+class LiveScores:
+    """``scores`` ``(n_candidates,)`` over ``candidates`` (the model's items, plus the new items it scored, sorted by
+    id); the fallback applied, the history events read, and the new items left out."""
+
+    scores: torch.Tensor
+    candidates: LoadedModel
+    fallback: str | None
+    history_events: int
+    new_items_excluded: int
+
+
+def history_length(loaded: LoadedModel) -> int:
+    """How many latest events a request reads: a sequential model's ``max_length``, else the setting."""
+    return int(loaded.model.hparams.get("max_length") or settings.RECSYS_LIVE_HISTORY_LENGTH)
+
+
+def user_recent_events(*, scenario: Scenario, user_id: int, length: int) -> list[Event]:
+    """The user's latest ``length`` events that the scenario counts, oldest first: one query on the
+    ``(user, -occurred_at)`` index."""
+    events = Interaction.objects.filter(user_id=user_id)
+    if scenario.event_weights:
+        events = events.filter(kind__in=list(scenario.event_weights))
+    if scenario.min_value is not None:
+        events = events.filter(value__gte=scenario.min_value)
+    rows = events.order_by("-occurred_at", "-id").values_list("item_id", "kind")[:length]
+    return [Event(item_id, kind) for item_id, kind in reversed(rows)]
+
+
+def session_item_ids(external_ids: Sequence[str]) -> list[int]:
+    """Database ids of a session's items, in order; unknown external ids are refused (ValidationFailed)."""
+    found = dict(Item.objects.filter(external_id__in=set(external_ids)).values_list("external_id", "id"))
+    unknown = [external_id for external_id in dict.fromkeys(external_ids) if external_id not in found]
+    if unknown:
+        shown = ", ".join(repr(external_id) for external_id in unknown[:10])
+        raise ValidationFailed("unknown items", detail={"items": [f"unknown items: {shown}"]})
+    return [found[external_id] for external_id in external_ids]
+
+
+def session_events(*, scenario: Scenario, item_ids: Sequence[int], kinds: Sequence[str] | None) -> list[Event]:
+    """An anonymous session's events (oldest first) that the scenario counts: given kinds it does not weigh are left
+    out; without kinds every item counts, with weight 1."""
+    if kinds is None:
+        return [Event(item, None) for item in item_ids]
+    weighted = scenario.event_weights or {}
+    return [Event(item, kind) for item, kind in zip(item_ids, kinds, strict=True) if not weighted or kind in weighted]
+
+
+def live_scores(
+    *, scenario: Scenario, loaded: LoadedModel, events: list[Event], user_position: int | None, domain: dict
+) -> LiveScores:
+    """Scores of every candidate after ``events`` (module docstring); ``user_position`` is the user's index in the
+    model when it was trained on them, ``domain`` a multi-domain model's ``{"domain": index}`` (else ``{}``)."""
+    history = _history(scenario, loaded, events[-history_length(loaded) :])
+    scores = history_scores(loaded.model, history, **domain) if len(history) else None
+    if scores is not None:
+        return _with_new_items(scenario, loaded, scores, history)
+    if len(history) and user_position is not None:
+        scores = loaded.model.score(np.array([user_position]), **domain)[0]
+        return _excluding_new_items(scenario, loaded, scores, "training_history", 0)
+    return _excluding_new_items(scenario, loaded, popularity_scores(loaded), "popularity", 0)
+
+
+def popularity_scores(loaded: LoadedModel) -> torch.Tensor:
+    """The fallback's scores: the share of the model's training users who had each item, 0 to 1."""
+    users = max(len(loaded.user_ids), 1)
+    return torch.from_numpy(loaded.item_popularity.astype(np.float32) / users)
+
+
+def _history(scenario: Scenario, loaded: LoadedModel, events: list[Event]) -> History:
+    """The events on items the model knows, as its item indexes with the scenario's event weights."""
+    ids = np.fromiter((event.item_id for event in events), dtype=np.int64, count=len(events))
+    positions = np.searchsorted(loaded.item_ids, ids).clip(max=max(len(loaded.item_ids) - 1, 0))
+    known = loaded.item_ids[positions] == ids if len(loaded.item_ids) else np.zeros(len(ids), dtype=bool)
+    weights = scenario.event_weights or {}
+    values = np.array([float(weights.get(event.kind or "", 1.0)) for event in events], dtype=np.float32)
+    return History(items=positions[known].astype(np.int64), weights=values[known])
+
+
+def _excluding_new_items(
+    scenario: Scenario, loaded: LoadedModel, scores: torch.Tensor, fallback: str | None, history_events: int
+) -> LiveScores:
+    excluded = len(_new_items(scenario, loaded)[0])
+    return LiveScores(scores, loaded, fallback, history_events, excluded)
+
+
+def _with_new_items(scenario: Scenario, loaded: LoadedModel, scores: torch.Tensor, history: History) -> LiveScores:
+    """Adds the new items the model scores by content; the others (or all, for a model without content) excluded."""
+    new_ids, features, present = _new_items(scenario, loaded)
+    new_scores = new_item_scores(loaded.model, history, features[present]) if present.any() else None
+    if new_scores is None:
+        return LiveScores(scores, loaded, None, len(history), len(new_ids))
+    item_ids = np.concatenate([loaded.item_ids, new_ids[present]])
+    order = np.argsort(item_ids, kind="stable")
+    popularity = np.concatenate([loaded.item_popularity, np.zeros(int(present.sum()), dtype=np.float32)])
+    candidates = replace(loaded, item_ids=item_ids[order], item_popularity=popularity[order])
+    merged = torch.cat([scores, new_scores.float()])[torch.from_numpy(order)]
+    return LiveScores(merged, candidates, None, len(history), int((~present).sum()))
+
+
+_new_items_cache: dict[tuple[int, str, int], tuple[float, tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+_new_items_lock = threading.Lock()
+
+
+def _new_items(scenario: Scenario, loaded: LoadedModel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ids of the scenario's items the model does not know ``(n,)``, their text embeddings ``(n, f)`` (only for a model
+    that reads content; else ``(n, 0)``) and whether each is stored ``(n,)`` bool. Kept for :data:`NEW_ITEMS_TTL`."""
+    key = (scenario.pk, scenario.updated_at.isoformat(), id(loaded.model))
+    with _new_items_lock:
+        cached = _new_items_cache.get(key)
+    if cached is not None and time.monotonic() - cached[0] <= NEW_ITEMS_TTL:
+        return cached[1]
+    new_ids = np.setdiff1d(scenario_item_ids(scenario=scenario), loaded.item_ids).astype(np.int64)
+    if scores_new_items(loaded.model) and len(new_ids):
+        features, present = item_embedding_matrix(new_ids)
+    else:
+        features, present = np.zeros((len(new_ids), 0), dtype=np.float32), np.zeros(len(new_ids), dtype=bool)
+    value = (new_ids, features, present)
+    with _new_items_lock:
+        if len(_new_items_cache) >= 64:  # scenario edits and promotions leave old keys behind
+            _new_items_cache.clear()
+        _new_items_cache[key] = (time.monotonic(), value)
+    return value
+
+
+def new_items_cache_clear() -> None:
+    with _new_items_lock:
+        _new_items_cache.clear()
