@@ -180,6 +180,26 @@ def test_the_admin_role_cannot_make_itself_superuser_nor_touch_superusers():
     assert "root" not in browser.get("/admin/auth/user/").text
 
 
+def test_the_admin_role_cannot_reach_a_superuser_by_password_deletion_or_its_own_group():
+    admin = account_create(username="ada", password="admin-pass-123", role="admin")
+    root = get_user_model().objects.create_superuser("root", "root@example.com", "root-pass-123")
+    browser = Client()
+    browser.force_login(admin)
+    role_group = admin.groups.get()
+
+    browser.post(
+        f"/admin/auth/user/{root.pk}/password/", {"password1": "taken-over-123", "password2": "taken-over-123"}
+    )
+    browser.post("/admin/auth/user/", {"action": "delete_selected", "_selected_action": [root.pk], "post": "yes"})
+    browser.post(f"/admin/auth/group/{role_group.pk}/change/", {"name": "admin", "permissions": []})
+
+    root.refresh_from_db()
+    assert root.check_password("root-pass-123") and root.is_superuser
+    assert role_group.permissions.exists()  # the role's group is not the admin role's to edit
+    assert browser.get(f"/admin/auth/group/{role_group.pk}/change/").status_code in (200, 403)
+    assert 'name="permissions"' not in browser.get(f"/admin/auth/group/{role_group.pk}/change/").text
+
+
 def test_the_schema_needs_a_login_unless_a_setting_opens_it(settings):
     assert APIClient().get("/api/v1/schema/").status_code == 401
     assert APIClient().get("/api/v1/docs/").status_code == 401
