@@ -4,6 +4,8 @@ from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
 from django.db.models import ProtectedError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.defaults import page_not_found
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.decorators import api_view, permission_classes
@@ -86,3 +88,10 @@ ROOT_LINKS = {
 def api_root(request: Request) -> Response:
     """Where the API's collections, its OpenAPI schema and its interactive documentation are."""
     return Response({key: reverse(name, request=request) for key, name in ROOT_LINKS.items()})
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """An address that matches no route: JSON in the API's error format under ``/api/``, the HTML page elsewhere."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "No such address in the API.", "errors": {}}, status=404)
+    return page_not_found(request, exception)

@@ -26,3 +26,5 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("", include("dashboards.urls")),
 ]
+
+handler404 = "recsys_site.api.not_found"

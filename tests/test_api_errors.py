@@ -1,6 +1,7 @@
 """The API's edge: every bad input is a 4xx with a JSON message, and nothing is stored."""
 
 import json
+from urllib.parse import quote
 
 import pytest
 
@@ -146,6 +147,22 @@ def test_a_body_beyond_the_limit_is_a_413(api, settings):
 
     _assert_json_error(api.post(EVENTS, body, content_type="application/json"), 413)
     assert not Interaction.objects.exists()
+
+
+@pytest.mark.parametrize("external_id", ["a\nb", "tab\tid", "x?y#z%20", "."])
+@pytest.mark.parametrize(("collection", "model"), [("items", Item), ("end-users", EndUser)])
+def test_any_ingested_id_can_be_read_and_deleted(api, collection, model, external_id):
+    key = "user" if model is EndUser else "item"
+    api.post(EVENTS, {"events": [_event(**{key: external_id})]}, format="json")
+    address = f"/api/v1/{collection}/{quote(external_id, safe='')}/"
+
+    assert api.get(address).json()["external_id"] == external_id
+    assert api.delete(address).status_code == 204
+    assert not model.objects.filter(external_id=external_id).exists()
+
+
+def test_an_address_outside_every_route_is_a_json_404(api):
+    _assert_json_error(api.get("/api/v1/no-such-collection/"), 404)
 
 
 @pytest.mark.parametrize(("collection", "model"), [("items", Item), ("end-users", EndUser)])

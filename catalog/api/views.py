@@ -24,10 +24,11 @@ from training.deletion import end_user_delete
 
 # Any id that can be ingested can be addressed: dots, colons, and slashes too (sent as %2F or plainly; these
 # collections have no nested routes, so the rest of the path is the id).
-EXTERNAL_ID_PATTERN = r".+"
+# [\s\S] rather than ".": an id holding a line break can be ingested, so it can be addressed too.
+EXTERNAL_ID_PATTERN = r"[\s\S]+"
 # items/embeddings/refresh/ is the training app's command on the item collection: it wins over an item
 # whose id is "embeddings/refresh".
-ITEM_ID_PATTERN = r"(?!embeddings/refresh/$).+"
+ITEM_ID_PATTERN = r"(?!embeddings/refresh/$)[\s\S]+"
 
 
 class ExternalIdLookupMixin:
