@@ -65,6 +65,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    "recsys_site.middleware.ServiceUnavailableMiddleware",
     # Last, as django-axes asks: it answers a locked-out login attempt before the view runs.
     "axes.middleware.AxesMiddleware",
 ]
@@ -92,6 +93,8 @@ DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL", "postgres://postgres@localhost:5432/recsys"),
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0),
+        # A kept connection is checked before a request reuses it: one the server dropped is replaced.
+        conn_health_checks=True,
     )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -272,6 +275,21 @@ CELERY_TASK_ALWAYS_EAGER = False
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ACKS_LATE = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A request that sends a task gives up on an unreachable broker within about a second; the row it wrote is the
+# outbox, and the sweeper (training.sweeper) sends the task again.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.3, "interval_max": 0.5}
+CELERY_BROKER_CONNECTION_TIMEOUT = 2.0
+# On a lost broker connection a running task keeps running: its row is the source of truth, so a redelivered
+# copy of its message finds the row claimed and does nothing, and a Redis blip does not kill a long training run.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+# Soft time limits of the long tasks (the hard limits are a few minutes above them).
+RECSYS_TRAINING_SOFT_TIME_LIMIT = env_int("RECSYS_TRAINING_SOFT_TIME_LIMIT", 6 * 3600, minimum=10)
+RECSYS_EMBED_SOFT_TIME_LIMIT = env_int("RECSYS_EMBED_SOFT_TIME_LIMIT", 2 * 3600, minimum=10)
+# Redis gives a reserved, unacknowledged message to another worker after this long: it must exceed every task's
+# hard time limit, or a long acks_late task would be delivered again while it still runs.
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
+    "visibility_timeout": max(RECSYS_TRAINING_SOFT_TIME_LIMIT, RECSYS_EMBED_SOFT_TIME_LIMIT) + 3600,
+}
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = Path(env_str("CELERY_FILESYSTEM_BROKER_DIR", str(BASE_DIR / "var" / "broker")))
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -296,7 +314,6 @@ RECSYS_GPU_WORKERS = env_bool("RECSYS_GPU_WORKERS", False)
 RECSYS_HEARTBEAT_SECONDS = env_int("RECSYS_HEARTBEAT_SECONDS", 10, minimum=1)
 # A running run with no heartbeat for this long lost its worker and is marked failed by the reaper.
 RECSYS_RUN_STALE_SECONDS = env_int("RECSYS_RUN_STALE_SECONDS", 120, minimum=5)
-RECSYS_TRAINING_SOFT_TIME_LIMIT = env_int("RECSYS_TRAINING_SOFT_TIME_LIMIT", 6 * 3600, minimum=10)
 # A slice smaller than this is refused when a run is queued: its metrics would rest on a handful of users.
 RECSYS_MIN_SLICE_EVENTS = env_int("RECSYS_MIN_SLICE_EVENTS", 100, minimum=1)
 RECSYS_MIN_SLICE_USERS = env_int("RECSYS_MIN_SLICE_USERS", 10, minimum=2)  # users with at least 2 events
@@ -305,11 +322,20 @@ RECSYS_MIN_SLICE_ITEMS = env_int("RECSYS_MIN_SLICE_ITEMS", 10, minimum=2)
 RECSYS_LOW_EVIDENCE_USERS = env_int("RECSYS_LOW_EVIDENCE_USERS", 100, minimum=1)
 # Latest events a recommendation request reads for models without a max_length of their own (training.live).
 RECSYS_LIVE_HISTORY_LENGTH = env_int("RECSYS_LIVE_HISTORY_LENGTH", 500, minimum=1)
-# Retrain schedules are edited in the browser and stored in the database (django-celery-beat).
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-CELERY_BEAT_SCHEDULE = {
-    "reap-lost-training-runs": {"task": "training.reap_runs", "schedule": 60.0, "options": {"queue": "cpu"}},
-}
+# Retrain schedules are edited in the browser and stored in the database (django-celery-beat); the same beat
+# process runs the sweeper (training.sweeper) every RECSYS_SWEEP_SECONDS, with no worker needed.
+CELERY_BEAT_SCHEDULER = "training.beat:SweepingScheduler"
+RECSYS_SWEEP_SECONDS = env_int("RECSYS_SWEEP_SECONDS", 15, minimum=1)
+# A queued run or embedding job whose task message the broker no longer holds (and does not hand to a worker)
+# for this long is sent again, up to RECSYS_DISPATCH_MAX_ATTEMPTS messages; then it fails with the reason.
+RECSYS_DISPATCH_LOST_SECONDS = env_int("RECSYS_DISPATCH_LOST_SECONDS", 60, minimum=1)
+RECSYS_DISPATCH_MAX_ATTEMPTS = env_int("RECSYS_DISPATCH_MAX_ATTEMPTS", 3, minimum=1)
+# A run queued for a queue that no live worker has consumed for this long fails (no GPU worker for "gpu").
+RECSYS_QUEUE_NO_CONSUMER_SECONDS = env_int("RECSYS_QUEUE_NO_CONSUMER_SECONDS", 600, minimum=1)
+# Progress and heartbeat writes retry this many times (0.5 s, 1 s, 2 s, … apart) across a database blip.
+RECSYS_DB_RETRY_ATTEMPTS = env_int("RECSYS_DB_RETRY_ATTEMPTS", 8, minimum=1)
+# 503 answers (database or broker unreachable) ask the client to come back after this many seconds.
+RECSYS_RETRY_AFTER_SECONDS = env_int("RECSYS_RETRY_AFTER_SECONDS", 5, minimum=1)
 # Loaded models kept per web process.
 RECSYS_MODEL_CACHE_SIZE = env_int("RECSYS_MODEL_CACHE_SIZE", 8, minimum=1)
 # A model served from memory is checked against its checksum again at least this often (seconds).

@@ -73,6 +73,9 @@ class Scenario(models.Model):
     # The last computed slice size (also computed on demand).
     slice_stats = models.JSONField(default=dict, blank=True)
     slice_computed_at = models.DateTimeField(null=True, blank=True)
+    # The outbox of the slice refresh: asked for when, and when its message last reached the broker.
+    slice_requested_at = models.DateTimeField(null=True, blank=True)
+    slice_dispatched_at = models.DateTimeField(null=True, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

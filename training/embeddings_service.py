@@ -22,6 +22,8 @@ from catalog.services import chunked
 from training.content import EMBEDDING_DIMENSION, ENCODER_NAME, TextEncoder, item_text, text_hash
 from training.dispatch import embedding_job_dispatch
 from training.models import EmbeddingJob, RunStatus
+from training.progress import Heartbeat
+from training.resilience import with_database_retry
 
 logger = logging.getLogger(__name__)
 
@@ -174,16 +176,17 @@ def embedding_job_execute(
     after each batch as well (the command line prints it).
     """
     claimed = EmbeddingJob.objects.filter(pk=job_id, status=RunStatus.QUEUED).update(
-        status=RunStatus.RUNNING, started_at=timezone.now(), device=device, progress=0.0
+        status=RunStatus.RUNNING, started_at=timezone.now(), heartbeat_at=timezone.now(), device=device, progress=0.0
     )
     if not claimed:
         status = EmbeddingJob.objects.filter(pk=job_id).values_list("status", flat=True).first()
         logger.info("embedding job %s not claimed (status %s)", job_id, status)
         return status or "missing"
     try:
-        counts = item_embeddings_refresh(
-            progress=_JobProgress(job_id, also=progress), batch_size=batch_size, device=device
-        )
+        with Heartbeat(EmbeddingJob, job_id):
+            counts = item_embeddings_refresh(
+                progress=_JobProgress(job_id, also=progress), batch_size=batch_size, device=device
+            )
     except Exception as error:  # the failure is recorded on the job, never lost
         logger.exception("embedding job %s failed", job_id)
         return embedding_job_finish(
@@ -199,7 +202,11 @@ def embedding_job_finish(*, job_id: int, status: str, error: str = "", counts: d
         fields["counts"] = counts
     if status == RunStatus.SUCCEEDED:
         fields["progress"] = 1.0
-    if EmbeddingJob.objects.filter(pk=job_id, status=RunStatus.RUNNING).update(**fields):
+    done = with_database_retry(
+        lambda: EmbeddingJob.objects.filter(pk=job_id, status=RunStatus.RUNNING).update(**fields),
+        what=f"finishing embedding job {job_id}",
+    )
+    if done:
         return status
     return EmbeddingJob.objects.filter(pk=job_id).values_list("status", flat=True).first() or "missing"
 
@@ -212,9 +219,14 @@ class _JobProgress:
         self.also = also
 
     def __call__(self, done: int, total: int) -> None:
-        fraction = done / total if total else 1.0
-        EmbeddingJob.objects.filter(pk=self.job_id, status=RunStatus.RUNNING).update(
-            progress=round(min(fraction, 1.0), 4), counts={"done": done, "total": total}
+        fields = {
+            "progress": round(min(done / total if total else 1.0, 1.0), 4),
+            "counts": {"done": done, "total": total},
+            "heartbeat_at": timezone.now(),
+        }
+        with_database_retry(
+            lambda: EmbeddingJob.objects.filter(pk=self.job_id, status=RunStatus.RUNNING).update(**fields),
+            what=f"progress of embedding job {self.job_id}",
         )
         if self.also is not None:
             self.also(done, total)

@@ -52,6 +52,9 @@ class TrainingRun(models.Model):
     device = models.CharField(max_length=64, blank=True, default="")
     worker = models.CharField(max_length=255, blank=True, default="")
     task_id = models.CharField(max_length=64, blank=True, default="")
+    # The outbox: when the task message last reached the broker, and how many messages were sent.
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    dispatch_attempts = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
@@ -161,9 +164,12 @@ class EmbeddingJob(models.Model):
     error = models.TextField(blank=True, default="")
     device = models.CharField(max_length=64, blank=True, default="")
     task_id = models.CharField(max_length=64, blank=True, default="")
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    dispatch_attempts = models.PositiveIntegerField(default=0)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

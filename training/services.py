@@ -11,7 +11,6 @@ import logging
 import os
 import socket
 import statistics
-import threading
 import time
 import traceback
 from collections.abc import Mapping
@@ -22,14 +21,14 @@ from typing import Any
 import numpy as np
 import torch
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from recsys_site.errors import Conflict, ValidationFailed, without_server_paths
 from scenarios.models import ComputeQueue, Scenario
 from scenarios.selectors import PROTOCOL_FIELDS, scenario_protocol, scenario_slice_size
 from scenarios.services import scenario_config_clean
-from training.algorithms.base import EpochReport, TrainingCancelled
+from training.algorithms.base import TrainingCancelled
 from training.algorithms.registry import get_algorithm
 from training.artifacts import artifact_load, artifact_save
 from training.data import NotEnoughData, TrainingData, item_features_attach, needs_item_features
@@ -40,11 +39,10 @@ from training.groups import PreparedData, item_map, prepared_data_load
 from training.lineage import parent_problem
 from training.models import Promotion, PromotionAction, RunEvaluation, RunStatus, TrainingRun
 from training.selectors import rollback_target
+from training.progress import EVALUATE_END, FIT_END, Heartbeat, ProgressRecorder
+from training.resilience import with_database_retry
 
 logger = logging.getLogger(__name__)
-
-# Share of the progress bar each phase takes.
-FIT_START, FIT_END, EVALUATE_END = 0.05, 0.85, 0.95
 
 
 # --- creating and dispatching -----------------------------------------------------------------
@@ -171,7 +169,7 @@ def training_runs_reap(*, stale_after: timedelta | None = None) -> list[int]:
     ).values_list("id", "worker", "heartbeat_at"):
         message = (
             f"worker lost: {worker or 'unknown worker'} sent no heartbeat since {heartbeat:%Y-%m-%d %H:%M:%S} UTC "
-            f"(killed, out of memory, or its machine went away)"
+            f"(killed, out of memory, its machine went away, or it could not reach the database since)"
         )
         if TrainingRun.objects.filter(pk=run_id, status=RunStatus.RUNNING, heartbeat_at__lt=cutoff).update(
             status=RunStatus.FAILED, error=message, finished_at=timezone.now(), phase="failed"
@@ -199,12 +197,11 @@ def training_run_execute(*, run_id: int, device: str) -> str:
         status = TrainingRun.objects.filter(pk=run_id).values_list("status", flat=True).first()
         logger.info("run %s not claimed (status %s)", run_id, status)
         return status or "missing"
-    heartbeat = _Heartbeat(run_id)
-    heartbeat.start()
-    try:
-        return _execute(TrainingRun.objects.select_related("scenario").get(pk=run_id), device)
-    finally:
-        heartbeat.stop()
+    with Heartbeat(TrainingRun, run_id):
+        run = with_database_retry(
+            lambda: TrainingRun.objects.select_related("scenario").get(pk=run_id), what=f"loading run {run_id}"
+        )
+        return _execute(run, device)
 
 
 def _execute(run: TrainingRun, device: str) -> str:
@@ -220,7 +217,10 @@ def _execute(run: TrainingRun, device: str) -> str:
         training, split = prepared.training, prepared.split
         if split.test.n_pairs == 0:
             raise NotEnoughData("the split left no test events: the slice is too small for this protocol")
-        TrainingRun.objects.filter(pk=run.pk).update(data_snapshot=training.snapshot())
+        snapshot = training.snapshot()
+        with_database_retry(
+            lambda: TrainingRun.objects.filter(pk=run.pk).update(data_snapshot=snapshot), what=f"run {run.pk}"
+        )
         timings["load"] = time.perf_counter() - started
 
         started = time.perf_counter()
@@ -228,7 +228,7 @@ def _execute(run: TrainingRun, device: str) -> str:
         train = _with_domains(model, prepared)
         if run.parent is not None:
             _start_from_parent(model, run.parent, training)
-        model.fit(train, _ProgressRecorder(run.pk), validation=split.validation)
+        model.fit(train, ProgressRecorder(run.pk), validation=split.validation)
         timings["fit"] = time.perf_counter() - started
 
         _set_phase(run.pk, "evaluating", FIT_END)
@@ -260,12 +260,12 @@ def _execute(run: TrainingRun, device: str) -> str:
         detail = without_server_paths("".join(traceback.format_exception_only(error)).strip())
         return _finish(run.pk, RunStatus.FAILED, timings=timings, error=detail)
     per_user = result["per_user"]
-    RunEvaluation.objects.update_or_create(
-        run_id=run.pk,
-        defaults={
-            "user_ids": [int(training.user_ids[u]) for u in per_user.pop("users")],
-            "vectors": per_user,
-        },
+    user_ids = [int(training.user_ids[u]) for u in per_user.pop("users")]
+    with_database_retry(
+        lambda: RunEvaluation.objects.update_or_create(
+            run_id=run.pk, defaults={"user_ids": user_ids, "vectors": per_user}
+        ),
+        what=f"evaluation of run {run.pk}",
     )
     return _finish(
         run.pk,
@@ -339,13 +339,16 @@ def _scenario_as_snapshot(run: TrainingRun) -> Scenario:
 def _finish(run_id: int, status: str, *, timings: dict, error: str = "", **fields: Any) -> str:
     if status == RunStatus.SUCCEEDED:
         fields["progress"] = 1.0
-    done = TrainingRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(
+    fields.update(
         status=status,
         error=error,
         timings={name: round(value, 4) for name, value in timings.items()},
         finished_at=timezone.now(),
         phase=status,
-        **fields,
+    )
+    done = with_database_retry(
+        lambda: TrainingRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(**fields),
+        what=f"finishing run {run_id}",
     )
     if not done:  # the reaper (or an operator) finished it first; keep their verdict
         return TrainingRun.objects.filter(pk=run_id).values_list("status", flat=True).first() or "missing"
@@ -353,57 +356,10 @@ def _finish(run_id: int, status: str, *, timings: dict, error: str = "", **field
 
 
 def _set_phase(run_id: int, phase: str, progress: float) -> None:
-    TrainingRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(phase=phase, progress=progress)
-
-
-class _ProgressRecorder:
-    """The progress callback: records each epoch on the run and raises TrainingCancelled when asked to stop."""
-
-    def __init__(self, run_id: int) -> None:
-        self.run_id = run_id
-        self.history: list[dict[str, Any]] = []
-
-    def __call__(self, report: EpochReport) -> None:
-        entry: dict[str, Any] = {"phase": report.phase, "epoch": report.step}
-        if report.loss is not None:
-            entry["loss"] = round(float(report.loss), 6)
-        entry.update({name: round(float(value), 6) for name, value in report.validation.items()})
-        self.history.append(entry)
-        fraction = FIT_START + (FIT_END - FIT_START) * min(report.step / max(report.total, 1), 1.0)
-        TrainingRun.objects.filter(pk=self.run_id, status=RunStatus.RUNNING).update(
-            phase=report.phase,
-            epoch=report.step,
-            total_epochs=report.total,
-            progress=round(fraction, 4),
-            history=self.history,
-            heartbeat_at=timezone.now(),
-        )
-        if TrainingRun.objects.filter(pk=self.run_id, cancel_requested=True).exists():
-            raise TrainingCancelled
-
-
-class _Heartbeat:
-    """Marks the run alive every few seconds from a background thread, even inside one long epoch."""
-
-    def __init__(self, run_id: int) -> None:
-        self.run_id = run_id
-        self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self._beat, name=f"heartbeat-run-{run_id}", daemon=True)
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.stopped.set()
-        self.thread.join(timeout=10)
-
-    def _beat(self) -> None:
-        try:
-            while not self.stopped.wait(settings.RECSYS_HEARTBEAT_SECONDS):
-                close_old_connections()
-                TrainingRun.objects.filter(pk=self.run_id, status=RunStatus.RUNNING).update(heartbeat_at=timezone.now())
-        finally:
-            connection.close()
+    with_database_retry(
+        lambda: TrainingRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(phase=phase, progress=progress),
+        what=f"phase of run {run_id}",
+    )
 
 
 # --- promotion ---------------------------------------------------------------------------------

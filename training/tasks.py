@@ -18,7 +18,7 @@ from training.dispatch import EMBED_ITEMS, GROUP_MATRIX, TRAINING_RUN
 from training.embeddings_service import embedding_job_execute, embedding_job_finish
 from training.matrix import group_matrix_compute
 from training.models import RunStatus, TrainingRun
-from training.services import training_run_create, training_run_execute, training_runs_reap
+from training.services import training_run_create, training_run_execute
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
     reject_on_worker_lost=False,
     soft_time_limit=settings.RECSYS_TRAINING_SOFT_TIME_LIMIT,
     time_limit=settings.RECSYS_TRAINING_SOFT_TIME_LIMIT + 300,
-    autoretry_for=(OperationalError, InterfaceError),  # the database blinked before the run was claimed
+    autoretry_for=(OperationalError, InterfaceError),  # named transient errors only: the database blinked
     retry_backoff=5,
     retry_backoff_max=60,
     max_retries=3,
@@ -68,11 +68,6 @@ def worker_device(queue: str, *, cuda_required: bool) -> str:
     return "cpu"
 
 
-@shared_task(name="training.reap_runs", acks_late=True, soft_time_limit=60, time_limit=90)
-def training_runs_reap_task() -> list[int]:
-    return training_runs_reap()
-
-
 @shared_task(name="training.scheduled_retrain", acks_late=False, soft_time_limit=60, time_limit=90)
 def scheduled_retrain_task(scenario_id: int) -> int | None:
     """Queue a retrain of a scenario on its schedule (the run itself executes as training.run)."""
@@ -90,7 +85,7 @@ def group_matrix_task(scenario_id: int) -> int:
     return group_matrix_compute(group=group) if group is not None else 0
 
 
-EMBED_SOFT_TIME_LIMIT = 2 * 3600  # about three million items at the measured CPU rate
+EMBED_SOFT_TIME_LIMIT = settings.RECSYS_EMBED_SOFT_TIME_LIMIT  # 2 h by default: about three million items on a CPU
 
 
 @shared_task(
@@ -100,7 +95,7 @@ EMBED_SOFT_TIME_LIMIT = 2 * 3600  # about three million items at the measured CP
     reject_on_worker_lost=False,
     soft_time_limit=EMBED_SOFT_TIME_LIMIT,
     time_limit=EMBED_SOFT_TIME_LIMIT + 120,
-    autoretry_for=(OperationalError, InterfaceError),  # the database blinked before the job was claimed
+    autoretry_for=(OperationalError, InterfaceError),  # named transient errors only: the database blinked
     retry_backoff=5,
     retry_backoff_max=60,
     max_retries=3,
