@@ -24,6 +24,8 @@ from pathlib import Path
 import psycopg
 from django.conf import settings
 from django.db import connection
+from kombu.exceptions import KombuError
+from redis.exceptions import RedisError
 
 from recsys_site.celery import app
 
@@ -178,7 +180,11 @@ def wait_for_consumer(queue: str, timeout: float = 90.0) -> None:
     """Until a worker answers that it consumes ``queue`` on the broker this process uses."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        replies = app.control.inspect(timeout=1.0).active_queues() or {}
+        try:
+            replies = app.control.inspect(timeout=1.0).active_queues() or {}
+        except (RedisError, KombuError, OSError):  # a connection the restarted server closed: the next try reopens
+            time.sleep(0.5)
+            continue
         if any(entry["name"] == queue for queues in replies.values() for entry in queues):
             return
     raise AssertionError(f"no worker consumed {queue} within {timeout} s")

@@ -39,3 +39,11 @@ def test_every_dispatched_name_is_a_task_the_worker_registers(name):
     app.loader.import_default_modules()  # what a worker does at start: autodiscovery of <app>.tasks
 
     assert name in app.tasks
+
+
+def test_every_task_has_a_hard_time_limit_below_the_brokers_visibility_timeout():
+    app.loader.import_default_modules()
+    visibility = app.conf.broker_transport_options["visibility_timeout"]
+    limits = {name: task.time_limit for name, task in app.tasks.items() if not name.startswith("celery.")}
+
+    assert limits and {name: limit for name, limit in limits.items() if not limit or limit >= visibility} == {}
