@@ -38,9 +38,9 @@ from training.evaluation.slices import activity_slices
 from training.groups import PreparedData, item_map, prepared_data_load
 from training.lineage import parent_problem
 from training.models import Promotion, PromotionAction, RunEvaluation, RunStatus, TrainingRun
-from training.selectors import rollback_target
 from training.progress import EVALUATE_END, FIT_END, Heartbeat, ProgressRecorder
 from training.resilience import with_database_retry
+from training.selectors import rollback_target
 
 logger = logging.getLogger(__name__)
 

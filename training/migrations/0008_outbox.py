@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('training', '0005_trainingrun_kept_epoch'),
+        ('training', '0007_trainingrun_deleted_users'),
     ]
 
     operations = [
