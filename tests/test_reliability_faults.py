@@ -52,7 +52,7 @@ def redis_server(django_db_setup, django_db_blocker):
         beat.start()
         yield server
         beat.stop()
-    server.stop()
+    server.stop(fault=False)
 
 
 @pytest.fixture
@@ -61,7 +61,7 @@ def worker(redis_server):
     process = CeleryProcess("worker", broker_url=redis_server.url, extra_env=SWEEPER_ENV).start()
     wait_for_consumer("cpu")
     yield process
-    process.kill()
+    process.stop()
 
 
 def _run(run_id: int) -> TrainingRun:
@@ -124,7 +124,7 @@ def test_restarting_redis_with_a_run_queued_loses_no_run(redis_server):
     try:
         done = _ended(run.pk, timeout=180)
     finally:
-        worker.kill()
+        worker.stop()
     assert done.status == RunStatus.SUCCEEDED, done.error
     assert done.dispatch_attempts == 2 and done.task_id != first_task
 
@@ -161,11 +161,13 @@ def test_the_same_task_delivered_twice_does_nothing(worker):
     clustered_catalog()
     run = training_run_create(scenario=scenario())
     app.send_task(TRAINING_RUN, args=(run.pk,), queue="cpu")  # a second delivery while the first waits
+    record("fault", what="task delivered twice")
     done = _ended(run.pk, timeout=180)
     wait_until(lambda: _processed(TRAINING_RUN) >= 2, timeout=60)
     before = TrainingRun.objects.filter(pk=run.pk).values().get()
 
     app.send_task(TRAINING_RUN, args=(run.pk,), queue="cpu")  # and a third after it finished
+    record("fault", what="task delivered again")
     wait_until(lambda: _processed(TRAINING_RUN) >= 3, timeout=60)
 
     assert done.status == RunStatus.SUCCEEDED
