@@ -197,3 +197,10 @@ def test_a_sweep_with_the_broker_down_still_reaps():
         report = sweep(watch=QueueWatch())
 
     assert report.reaped_runs == [run.pk]
+
+
+def test_a_broker_that_cannot_say_who_consumes_abandons_no_queue():
+    watch = QueueWatch()
+    watch.update(None, timezone.now() - LONG_AGO)  # Redis down, or a transport without broadcast
+
+    assert watch.abandoned(timezone.now()) == []

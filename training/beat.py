@@ -50,3 +50,6 @@ class SweepingScheduler(DatabaseScheduler):
         except SWEEP_ERRORS as error:
             logger.warning("sweep failed (%s); the next tick tries again", error)
             close_old_connections()
+        except Exception:  # a bug in one sweep must not stop beat, and with it the retrain schedules
+            logger.exception("sweep failed; the next tick tries again")
+            close_old_connections()

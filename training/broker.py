@@ -24,12 +24,16 @@ UNACKED_KEY = "unacked"
 CONSUMER_REPLY_SECONDS = 1.0
 
 
+def broker_is_redis() -> bool:
+    return settings.CELERY_BROKER_URL.startswith(("redis://", "rediss://", "unix://"))
+
+
 def broker_task_ids(queues: Iterable[str]) -> set[str] | None:
     """Ids of the task messages waiting in ``queues`` or reserved by a worker.
 
     ``None`` when that cannot be known: a broker other than Redis, or a Redis that does not answer.
     """
-    if not settings.CELERY_BROKER_URL.startswith(("redis://", "rediss://", "unix://")):
+    if not broker_is_redis():
         return None
     try:
         client = _redis()
@@ -42,7 +46,13 @@ def broker_task_ids(queues: Iterable[str]) -> set[str] | None:
 
 
 def consumed_queues() -> set[str] | None:
-    """Names of the queues that at least one live worker consumes; ``None`` when the broker does not answer."""
+    """Names of the queues that at least one live worker consumes.
+
+    ``None`` when that cannot be known: the broker does not answer, or it is one whose workers cannot be asked
+    (the demo's filesystem transport carries no broadcast).
+    """
+    if not broker_is_redis():
+        return None
     try:
         replies = app.control.inspect(timeout=CONSUMER_REPLY_SECONDS).active_queues() or {}
     except (BrokerUnavailable, RedisError, OSError) as error:

@@ -60,8 +60,12 @@ class QueueWatch:
     unconsumed_since: dict[str, datetime] = field(default_factory=dict)
 
     def update(self, consumed: set[str] | None, now: datetime) -> None:
+        """Record what the workers answered; ``None`` (the broker cannot say, or is down) changes nothing, so
+        runs created while Redis is away are sent when it returns rather than failed."""
+        if consumed is None:
+            return
         for queue in QUEUES:
-            if consumed is not None and queue in consumed:
+            if queue in consumed:
                 self.unconsumed_since.pop(queue, None)
             else:
                 self.unconsumed_since.setdefault(queue, now)
