@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from tests.test_algorithms_contract import fitted, planted_data, planted_item_features
+from tests.test_algorithms_contract import FAST_PARAMS, fitted, planted_data, planted_item_features
 from training.algorithms.base import Recommender
 from training.algorithms.history import History, fold_in, history_scores, new_item_scores
-from training.algorithms.registry import algorithm_names
+from training.algorithms.registry import algorithm_names, get_algorithm
 from training.interactions import InteractionData
 
 # Fold-in solves the user factor against the final item factors; training's last user step saw the ones before.
@@ -81,6 +81,27 @@ def test_an_item_added_after_training_scores_as_an_item_with_its_content(name):
     scores = new_item_scores(model, history, features)
 
     assert scores is not None and torch.allclose(scores, history_scores(model, history)[[4, 9]], atol=1e-5)
+
+
+@pytest.mark.parametrize("content_rank", [0, 4])
+def test_a_side_content_hybrid_scores_a_new_item_as_an_item_without_events_of_the_same_content(content_rank):
+    planted = planted_data(shuffled=True)
+    kept = planted.items != 23  # item 23 has no events: the hybrid ranks it by its content alone
+    data = dataclasses.replace(
+        planted,
+        users=planted.users[kept],
+        items=planted.items[kept],
+        weights=planted.weights[kept],
+        timestamps=planted.timestamps[kept],
+        item_features=planted_item_features(24),
+    )
+    model = get_algorithm("sasrec")(FAST_PARAMS["sasrec"] | {"content": "side", "content_rank": content_rank})
+    model.fit(data)
+    history = _training_history(data, 2)
+
+    scores = new_item_scores(model, history, data.item_features[[23]])
+
+    assert scores is not None and torch.allclose(scores, history_scores(model, history)[[23]], atol=1e-4)
 
 
 @pytest.mark.parametrize("name", ["ease", "sasrec", "ials", "popularity"])

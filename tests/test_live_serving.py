@@ -4,12 +4,14 @@ and items added after training are candidates only where the model can score the
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
-from catalog.models import Interaction, Item
+from catalog.models import EndUser, Interaction, Item
 from catalog.services import EventRow, ItemRow, interactions_ingest, items_upsert
 from tests.factories import clustered_catalog, scenario
 from training.embeddings_service import item_embeddings_refresh
-from training.live import new_items_cache_clear
+from training.live import new_items_cache_clear, user_recent_events
 from training.models import RunStatus, TrainingRun
 from training.services import training_run_create, training_run_execute, training_run_promote
 from training.serving import model_cache
@@ -172,3 +174,23 @@ def test_a_new_item_is_excluded_and_counted_for_ease(api):
 
     assert body["new_items_excluded"] == 1 and "new-one" not in _scores(body)
     assert session["new_items_excluded"] == 1 and "new-one" not in _scores(session)
+
+
+def test_the_history_is_read_in_one_query_on_the_user_time_index():
+    clustered_catalog()
+    movies = scenario(event_weights={"rating": 1.0}, min_value=4.0)
+    user = EndUser.objects.get(external_id="u3")
+
+    with CaptureQueriesContext(connection) as queries:
+        events = user_recent_events(scenario=movies, user_id=user.pk, length=3)
+
+    counted = Interaction.objects.filter(user=user, kind="rating", value__gte=4.0).order_by("-occurred_at")
+    assert len(queries) == 1 and [event.item_id for event in events] == list(
+        reversed(counted.values_list("item_id", flat=True)[:3])
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {Interaction._meta.db_table}")  # the planner's statistics, as on a live table
+        cursor.execute("SET LOCAL enable_seqscan = off")  # a table this small would be scanned whole
+        cursor.execute("EXPLAIN " + queries[0]["sql"])
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "interaction_user_time" in plan

@@ -12,8 +12,9 @@ by :func:`training.algorithms.history.history_scores`. Fallbacks, named in the r
   the same for every such request of a model.
 
 Items added after training (active, passing the scenario's filter, not in the model) are candidates where the
-model scores them by content (content, content ridge: :func:`training.algorithms.history.new_item_scores`) and
-their text embedding is stored; otherwise they are left out and counted (``new_items_excluded``).
+model scores them by content (content, content ridge, a sequential hybrid with content ``side``:
+:func:`training.algorithms.history.new_item_scores`) and their text embedding is stored; otherwise they are left
+out and counted (``new_items_excluded``).
 """
 
 from __future__ import annotations
