@@ -1,10 +1,12 @@
-"""Reads of the catalog: counts, data-overview aggregates, a user's history."""
+"""Reads of the catalog: counts, data-overview aggregates, a user's history, searches of users and items."""
 
 from __future__ import annotations
 
+import random
+
 from django.db import connection
-from django.db.models import Count, QuerySet
-from django.db.models.functions import TruncDate
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models.functions import Length, TruncDate
 
 from catalog.models import EndUser, Interaction, Item
 
@@ -64,3 +66,46 @@ def user_event_counts() -> list[int]:
 def user_history(*, user: EndUser, limit: int = 50) -> QuerySet[Interaction]:
     """A user's most recent events, newest first, with their items."""
     return Interaction.objects.filter(user=user).select_related("item").order_by("-occurred_at", "-id")[:limit]
+
+
+def users_search(*, query: str, limit: int = 20) -> list[tuple[EndUser, int]]:
+    """End users whose external id contains ``query`` (exact match first), with their event counts."""
+    found = (
+        EndUser.objects.filter(external_id__icontains=query)
+        .annotate(events=Count("interactions"))
+        .order_by(Length("external_id"), "external_id")[:limit]
+    )
+    return [(user, user.events) for user in found]
+
+
+def items_search(*, query: str, limit: int = 20) -> list[tuple[Item, int]]:
+    """Items whose external id or title contains ``query``, with their event counts, most events first."""
+    found = (
+        Item.objects.filter(Q(external_id__icontains=query) | Q(title__icontains=query))
+        .annotate(events=Count("interactions"))
+        .order_by("-events", "external_id")[:limit]
+    )
+    return [(item, item.events) for item in found]
+
+
+def item_recent_events(*, item: Item, limit: int = 30) -> QuerySet[Interaction]:
+    """An item's most recent events, newest first, with their users."""
+    return Interaction.objects.filter(item=item).select_related("user").order_by("-occurred_at", "-id")[:limit]
+
+
+def event_count(*, user: EndUser | None = None, item: Item | None = None) -> int:
+    events = Interaction.objects.all()
+    if user is not None:
+        events = events.filter(user=user)
+    if item is not None:
+        events = events.filter(item=item)
+    return events.count()
+
+
+def random_active_user(*, seed: int | None = None) -> EndUser | None:
+    """A user with at least one event, drawn uniformly by a random offset (no ORDER BY random() over the table)."""
+    active = EndUser.objects.filter(Exists(Interaction.objects.filter(user=OuterRef("pk")))).order_by("pk")
+    total = active.count()
+    if total == 0:
+        return None
+    return active[random.Random(seed).randrange(total)]

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from dashboards import views
+from dashboards import explore, views
 
 app_name = "dashboards"
 urlpatterns = [
@@ -16,6 +16,8 @@ urlpatterns = [
     path("scenarios/<slug:slug>/runs.json", views.scenario_runs_json, name="scenario-runs-json"),
     path("scenarios/<slug:slug>/compare/", views.compare, name="compare"),
     path("scenarios/<slug:slug>/samples/", views.samples, name="samples"),
+    path("scenarios/<slug:slug>/runs/", explore.runs_table, name="runs-table"),
+    path("scenarios/<slug:slug>/browse/", explore.browse, name="browse"),
     path("scenarios/<slug:slug>/matrix/", views.matrix, name="matrix"),
     path("scenarios/<slug:slug>/matrix/compute/", views.matrix_compute, name="matrix-compute"),
     path("runs/<int:pk>/", views.run_detail, name="run-detail"),

@@ -10,7 +10,7 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_POST
 
 from catalog import selectors as catalog_selectors
@@ -35,6 +35,7 @@ from training.services import scenario_rollback, training_run_cancel, training_r
 VIEW = "scenarios.view_scenario"
 EDIT = "scenarios.change_scenario"
 RETRAIN = "training.add_trainingrun"
+SAMPLES_HISTORY = 30  # the user's most recent events shown beside the lists
 
 
 def needs(permission: str):
@@ -412,17 +413,22 @@ def samples(request: HttpRequest, slug: str) -> HttpResponse:
     k_text = request.GET.get("k", "") or "10"
     if not k_text.isdigit():
         return JsonResponse({"detail": "k must be a whole number from 1 to 100"}, status=400)
+    if request.GET.get("random") == "user" and (drawn := catalog_selectors.random_active_user()) is not None:
+        query = urlencode({"user": drawn.external_id, "run": other_id, "k": k_text})
+        return redirect(f"{reverse('dashboards:samples', args=[slug])}?{query}")
     context = {"scenario": scenario, "runs": runs, "user_query": external_id, "other_id": other_id}
     user = EndUser.objects.filter(external_id=external_id).first() if external_id else None
     if external_id and user is None:
-        context["not_found"] = True
+        context.update(not_found=True, close_users=catalog_selectors.users_search(query=external_id, limit=10))
     elif user is not None:
         k = min(max(int(k_text), 1), 100)
         other = runs.filter(pk=other_id).first() if other_id.isdigit() else None
         lists = training_selectors.sample_lists(scenario=scenario, user=user, k=k, other=other)
         context.update(
             end_user=user,
-            history=catalog_selectors.user_history(user=user, limit=30),
+            history=catalog_selectors.user_history(user=user, limit=SAMPLES_HISTORY),
+            history_cap=SAMPLES_HISTORY,
+            event_count=catalog_selectors.event_count(user=user),
             lists=lists,
             shared=training_selectors.sample_lists_shared(lists),
             k=k,

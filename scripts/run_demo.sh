@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The run command: sets up .venv, prepares the database with demo data, then runs the web server and a
-# Celery worker until Ctrl-C. Falls back to SQLite and a filesystem broker when PostgreSQL or Redis
-# cannot be reached.
+# Celery worker until Ctrl-C, training the demo's models in the background. Falls back to SQLite and a
+# filesystem broker when PostgreSQL or Redis cannot be reached.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
@@ -48,7 +48,12 @@ echo "==> starting the Celery worker (queues cpu, gpu; log: var/worker.log)"
 .venv/bin/celery -A recsys_site worker -B -Q cpu,gpu -c "${RECSYS_WORKER_CONCURRENCY:-1}" -n "demo@%h" \
   --loglevel INFO >var/worker.log 2>&1 &
 WORKER=$!
-trap 'echo "==> stopping the worker"; kill $WORKER 2>/dev/null; wait $WORKER 2>/dev/null' EXIT INT TERM
+# The demo's runs train in the background while the pages already work: each scenario's baseline first (live
+# within seconds), then a small SASRec; the best of each scenario is promoted as runs finish.
+echo "==> training the demo models on the worker (log: var/demo-train.log; progress on the scenario pages)"
+PYTHONUNBUFFERED=1 .venv/bin/python manage.py demo_train --url "http://$HOST:$PORT" > >(tee var/demo-train.log) 2>&1 &
+TRAINER=$!
+trap 'echo "==> stopping the worker"; kill $TRAINER $WORKER 2>/dev/null; wait $WORKER 2>/dev/null' EXIT INT TERM
 
 echo "==> starting the web server on http://$HOST:$PORT/ (Ctrl-C stops both)"
 .venv/bin/python manage.py runserver "$HOST:$PORT" --noreload

@@ -72,6 +72,14 @@ def _pages(demo) -> list[str]:
         f"/runs/{failed.pk}/",
         f"/scenarios/movies/compare/?runs={ease.pk}&runs={knn.pk}",
         f"/scenarios/movies/samples/?user=u1&run={knn.pk}",
+        "/scenarios/empty/samples/?user=u1",
+        "/scenarios/movies/runs/",
+        "/scenarios/movies/runs/?params=all&sort=metric:ndcg@10&order=asc",
+        "/scenarios/empty/runs/",
+        "/scenarios/movies/browse/?q=1",
+        "/scenarios/movies/browse/?user=u1",
+        "/scenarios/movies/browse/?item=i3",
+        "/scenarios/empty/browse/?user=u1",
         "/data/",
     ]
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.db.models import OuterRef, QuerySet, Subquery
 
@@ -29,8 +31,25 @@ def scenario_rows() -> list[ScenarioRow]:
     latest = TrainingRun.objects.filter(scenario=OuterRef("pk")).order_by("-created_at", "-id").values("id")[:1]
     latest_ids = dict(Scenario.objects.annotate(latest_run_id=Subquery(latest)).values_list("pk", "latest_run_id"))
     runs = TrainingRun.objects.in_bulk([run_id for run_id in latest_ids.values() if run_id])
-    scenarios = Scenario.objects.select_related("live_run").order_by("slug")
-    return [ScenarioRow(scenario, runs.get(latest_ids.get(scenario.pk) or 0)) for scenario in scenarios]
+    scenarios = Scenario.objects.select_related("live_run", "parent").prefetch_related("members").order_by("slug")
+    return [ScenarioRow(scenario, runs.get(latest_ids.get(scenario.pk) or 0)) for scenario in _grouped(list(scenarios))]
+
+
+def _grouped(scenarios: list[Scenario]) -> list[Scenario]:
+    """Scenarios by slug, each group followed by its members (a member whose group is not listed stays in place)."""
+    listed = {scenario.pk for scenario in scenarios}
+    ordered: list[Scenario] = []
+
+    def add(scenario: Scenario) -> None:
+        ordered.append(scenario)
+        for member in scenarios:
+            if member.parent_id == scenario.pk:
+                add(member)
+
+    for scenario in scenarios:
+        if scenario.parent_id is None or scenario.parent_id not in listed:
+            add(scenario)
+    return ordered
 
 
 def scenario_runs(*, scenario: Scenario, limit: int = 50) -> list[TrainingRun]:
@@ -163,9 +182,10 @@ class SampleList:
 
 def sample_lists(*, scenario: Scenario, user: EndUser, k: int, other: TrainingRun | None) -> list[SampleList]:
     """The live model's top-k for ``user`` and, beside it, another run's (when it is not the live one)."""
-    columns = [("live model", scenario.live_run)] if scenario.live_run is not None else []
+    live = scenario.live_run
+    columns = [(f"Live model · run {live.pk}", live)] if live is not None else []
     if other is not None and other.pk != scenario.live_run_id:
-        columns.append((f"run {other.pk}", other))
+        columns.append((f"Run {other.pk}", other))
     lists = []
     for title, run in columns:
         try:
@@ -214,3 +234,94 @@ def promotion_history(*, scenario: Scenario, limit: int = 50) -> list[Promotion]
         .select_related("run", "previous_run", "actor")
         .order_by("-created_at", "-id")[:limit]
     )
+
+
+# --- the runs table: a column per metric and hyperparameter ---------------------------------------------
+
+METRIC_FAMILIES = ("precision", "recall", "ndcg", "map", "mrr", "hit", "coverage", "average_popularity")
+FIXED_COLUMNS = ("run", "algorithm", "status", "created", "duration", "seed", "parent")
+_METRIC_NAME = re.compile(r"^([a-z_]+)@(\d+)$")
+
+
+@dataclass(frozen=True)
+class RunsTableRow:
+    run: TrainingRun
+    values: dict[str, Any]  # column key ("run", "metric:ndcg@10", "param:l2") → value
+
+
+@dataclass(frozen=True)
+class RunsTable:
+    metrics: list[str]
+    hyperparameters: list[str]
+    rows: list[RunsTableRow]
+    sort: str
+    descending: bool
+    every_hyperparameter: bool
+
+
+def runs_table(
+    *, scenario: Scenario, sort: str = "created", descending: bool = True, every_hyperparameter: bool = False
+) -> RunsTable:
+    """Every run of ``scenario`` (newest 500) with a column per metric (at every K) and per hyperparameter,
+    sorted by any column (runs without a value last). Hyperparameters that are the same for every run are left
+    out unless ``every_hyperparameter``."""
+    runs = list(TrainingRun.objects.filter(scenario=scenario).order_by("-created_at", "-id")[:500])
+    metrics = _metric_columns(runs)
+    hyperparameters = _hyperparameter_columns(runs, every=every_hyperparameter)
+    rows = [RunsTableRow(run, _row_values(run, metrics, hyperparameters)) for run in runs]
+    columns = {*FIXED_COLUMNS, *(f"metric:{m}" for m in metrics), *(f"param:{h}" for h in hyperparameters)}
+    if sort not in columns:
+        sort, descending = "created", True
+    present = sorted((row for row in rows if row.values[sort] is not None), key=lambda row: _sortable(row.values[sort]))
+    missing = [row for row in rows if row.values[sort] is None]
+    return RunsTable(
+        metrics,
+        hyperparameters,
+        (present[::-1] if descending else present) + missing,
+        sort,
+        descending,
+        every_hyperparameter,
+    )
+
+
+def _metric_columns(runs: list[TrainingRun]) -> list[str]:
+    names = {name for run in runs for name in run.metrics if _METRIC_NAME.match(name)}
+
+    def order(name: str) -> tuple[int, int]:
+        family, k = _METRIC_NAME.match(name).groups()  # type: ignore[union-attr]  # filtered above
+        return (METRIC_FAMILIES.index(family) if family in METRIC_FAMILIES else len(METRIC_FAMILIES), int(k))
+
+    return sorted(names, key=order) + (["evaluated_users"] if any("evaluated_users" in r.metrics for r in runs) else [])
+
+
+def _hyperparameter_columns(runs: list[TrainingRun], *, every: bool) -> list[str]:
+    names = sorted({name for run in runs for name in run.params})
+    if every:
+        return names
+    differing = [name for name in names if len({repr(run.params.get(name)) for run in runs}) > 1]
+    return differing or names
+
+
+def _row_values(run: TrainingRun, metrics: list[str], hyperparameters: list[str]) -> dict[str, Any]:
+    duration = (run.finished_at - run.started_at).total_seconds() if run.started_at and run.finished_at else None
+    values: dict[str, Any] = {
+        "run": run.pk,
+        "algorithm": run.algorithm,
+        "status": run.status,
+        "created": run.created_at,
+        "duration": duration,
+        "seed": run.seed,
+        "parent": run.parent_id,
+    }
+    values.update({f"metric:{name}": run.metrics.get(name) for name in metrics})
+    values.update({f"param:{name}": run.params.get(name) for name in hyperparameters})
+    return values
+
+
+def _sortable(value: Any) -> tuple[int, Any]:
+    """Numbers before text, each in its own order (a column may mix them, e.g. a parameter set per algorithm)."""
+    if isinstance(value, bool | int | float):
+        return (0, float(value))
+    if isinstance(value, datetime):
+        return (0, value.timestamp())
+    return (1, str(value))

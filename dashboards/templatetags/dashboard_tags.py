@@ -103,3 +103,25 @@ def moment(value: str | None) -> str:
     if parsed.tzinfo is not None:
         parsed = parsed.astimezone(UTC)
     return parsed.strftime("%Y-%m-%d %H:%M") + (" UTC" if parsed.tzinfo is not None else "")
+
+
+@register.filter
+def metric_value(value: Any) -> str:
+    """A metric cell: four decimals for a rate, separators for a count, – when the run has none."""
+    if value is None or isinstance(value, bool):
+        return "–"
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer() and abs(value) >= 10):
+        return f"{value:,.0f}"
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+@register.filter
+def param_value(value: Any) -> str:
+    """A hyperparameter cell as a reader writes it; – when the run's algorithm has no such hyperparameter."""
+    return "–" if value is None else format_value(value)
+
+
+@register.filter
+def entries(mapping: dict | None) -> list[tuple[str, Any]]:
+    """A dict's (key, value) pairs, safe where a key is also a dict method's name (``items``)."""
+    return list(mapping.items()) if isinstance(mapping, dict) else []

@@ -12,15 +12,17 @@ from django.core.management.base import BaseCommand
 from catalog.demo import demo_dataset_generate
 from catalog.selectors import catalog_counts
 from scenarios.models import Scenario
-from scenarios.services import scenario_create, scenario_slice_refresh
+from scenarios.services import scenario_create, scenario_slice_refresh, scenario_update
 
 DEFAULT_DATA = settings.BASE_DIR.parent / "shared" / "data" / "ml-100k"
 
+# The group first: its members name it as their parent (and are split with it, so the matrix compares fairly).
 DEMO_SCENARIOS = (
     {
         "slug": "movies",
         "name": "Movies: home feed",
-        "description": "Every film; ratings of 3 stars or more count as positive feedback.",
+        "description": "Every film; ratings of 3 stars or more count as positive feedback. The group of the two "
+        "shelves below: the matrix page evaluates every model of the group on each shelf.",
         "event_weights": {"rating": 1.0},
         "min_value": 3,
         "split": "random",
@@ -29,14 +31,37 @@ DEMO_SCENARIOS = (
     {
         "slug": "comedy-romance",
         "name": "Comedy and romance shelf",
-        "description": "Only comedies and romances, split in time: train on the past, test on the latest events.",
+        "description": "Only comedies and romances (3 stars or more), split with its group.",
         "include_categories": ["Comedy", "Romance"],
         "event_weights": {"rating": 1.0},
+        "min_value": 3,
         "min_user_events": 5,
-        "split": "temporal",
+        "split": "random",
         "algorithm": "item_knn",
+        "parent": "movies",
+    },
+    {
+        "slug": "action-thriller",
+        "name": "Action and thriller shelf",
+        "description": "Only action films and thrillers (3 stars or more), split with its group.",
+        "include_categories": ["Action", "Thriller"],
+        "event_weights": {"rating": 1.0},
+        "min_value": 3,
+        "min_user_events": 5,
+        "split": "random",
+        "algorithm": "ease",
+        "parent": "movies",
     },
 )
+
+START_HERE = """
+Start here (log in first):
+  1. {url}/scenarios/             the scenarios and their group; runs train on the worker now (progress bars)
+  2. {url}/scenarios/movies/      runs, the live model, the serving history and Rollback
+  3. {url}/scenarios/movies/runs/ every run in one sortable table, a column per metric and hyperparameter
+  4. {url}/scenarios/movies/browse/   a user's or an item's events, recommendations and similar items
+  5. {url}/scenarios/movies/matrix/   every model of the group evaluated on each shelf
+"""
 
 
 class Command(BaseCommand):
@@ -52,7 +77,7 @@ class Command(BaseCommand):
         if catalog_counts()["interactions"] == 0 or data.is_dir():
             self._load(data)
         for definition in DEMO_SCENARIOS:
-            scenario = Scenario.objects.filter(slug=definition["slug"]).first() or scenario_create(data=definition)
+            scenario = _scenario(definition)
             stats = scenario_slice_refresh(scenario=scenario)
             self.stdout.write(
                 f"scenario {scenario.slug}: {stats['users']} users, {stats['items']} items, {stats['events']} events"
@@ -67,6 +92,7 @@ class Command(BaseCommand):
                 f"  Swagger UI  {url}/api/v1/docs/\n"
             )
         )
+        self.stdout.write(START_HERE.format(url=url))
 
     def _admin(self) -> tuple[str, str]:
         secret_file = settings.BASE_DIR / "var" / "demo-admin-password"
@@ -89,3 +115,16 @@ class Command(BaseCommand):
             self.stdout.write(f"==> {data} not found: generating a small synthetic dataset")
             result = demo_dataset_generate()
             self.stdout.write(f"generated {result.created} events")
+
+
+def _scenario(definition: dict) -> Scenario:
+    """The demo scenario of ``definition``: created when missing; an existing one keeps its settings but joins its
+    group."""
+    parent = Scenario.objects.get(slug=definition["parent"]) if "parent" in definition else None
+    data = {**definition, "parent": parent}
+    existing = Scenario.objects.filter(slug=definition["slug"]).first()
+    if existing is None:
+        return scenario_create(data=data)
+    if parent is not None and existing.parent_id is None:
+        return scenario_update(scenario=existing, data={"parent": parent})
+    return existing
