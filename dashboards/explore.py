@@ -8,7 +8,8 @@ from django.urls import reverse
 
 from catalog import selectors as catalog_selectors
 from catalog.models import EndUser, Item
-from dashboards.views import VIEW, _csv, needs
+from dashboards.exports import csv_response
+from dashboards.views import VIEW, needs
 from recsys_site.errors import DomainError, error_text
 from scenarios.models import Scenario
 from training import selectors as training_selectors
@@ -31,7 +32,7 @@ def runs_table(request: HttpRequest, slug: str) -> HttpResponse:
     columns += [f"metric:{name}" for name in table.metrics] + [f"param:{name}" for name in table.hyperparameters]
     if request.GET.get("export") == "csv":
         rows = [[_plain(row.values[column]) for column in columns] for row in table.rows]
-        return _csv(f"{slug}-runs", [column.split(":", 1)[-1] for column in columns], rows)
+        return csv_response(f"{slug}-runs", [column.split(":", 1)[-1] for column in columns], rows)
     context = {
         "scenario": scenario,
         "table": table,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.db import connection
@@ -16,6 +14,7 @@ from django.views.decorators.http import require_POST
 from catalog import selectors as catalog_selectors
 from catalog.models import EndUser
 from dashboards import figures
+from dashboards.exports import csv_response as _csv
 from dashboards.forms import ScenarioForm
 from dashboards.roles import user_role
 from recsys_site.errors import DomainError, error_text
@@ -45,15 +44,6 @@ def needs(permission: str):
         return login_required(permission_required(permission, raise_exception=True)(view))
 
     return decorate
-
-
-def _csv(filename: str, header: list[str], rows) -> HttpResponse:
-    response = HttpResponse(content_type="text/csv")
-    response["Content-Disposition"] = f'attachment; filename="{filename}.csv"'
-    writer = csv.writer(response)
-    writer.writerow(header)
-    writer.writerows(rows)
-    return response
 
 
 def _back(request: HttpRequest, default: str) -> HttpResponse:
