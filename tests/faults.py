@@ -119,6 +119,63 @@ def _point_app_at(url: str) -> None:
     app.amqp._producer_pool = None
 
 
+def process_env() -> dict[str, str]:
+    """The environment of a child process that works on this test run's database."""
+    database = settings.DATABASES["default"]
+    url = (
+        f"postgres://{database['USER'] or 'postgres'}@{database['HOST'] or 'localhost'}:"
+        f"{database['PORT'] or 5432}/{database['NAME']}"
+    )
+    return {**os.environ, "DATABASE_URL": url, "PYTHONUNBUFFERED": "1"}
+
+
+class WebServer:
+    """gunicorn with two workers on the test database, keeping its database connections between requests."""
+
+    def __init__(self, *, broker_url: str) -> None:
+        self.port = free_port()
+        self.broker_url = broker_url
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> WebServer:
+        env = {**process_env(), "CELERY_BROKER_URL": self.broker_url, "DATABASE_CONN_MAX_AGE": "600"}
+        log = open(ROOT / "var" / f"fault-web-{os.getpid()}.log", "a")  # noqa: SIM115 - kept for the server's life
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "recsys_site.wsgi", "-w", "2", "-b", f"127.0.0.1:{self.port}"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return self
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError("gunicorn did not start")
+
+    def workers(self) -> list[int]:
+        assert self.process is not None
+        found = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True)
+        return [int(pid) for pid in found.stdout.split()]
+
+    def kill_a_worker(self) -> None:
+        """SIGKILL one gunicorn worker, perhaps mid-request; the master starts another."""
+        workers = self.workers()
+        if workers:
+            os.kill(workers[0], signal.SIGKILL)
+            record("fault", what="web worker killed")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=30)
+        self.process = None
+
+
 class CeleryProcess:
     """A ``celery worker`` or ``celery beat`` on the test database and a given broker, in its own session."""
 
@@ -130,15 +187,7 @@ class CeleryProcess:
         self.log_path = ROOT / "var" / f"fault-{role}-{os.getpid()}.log"
 
     def start(self) -> CeleryProcess:
-        database = settings.DATABASES["default"]
-        env = {
-            **os.environ,
-            "DATABASE_URL": f"postgres://{database['USER'] or 'postgres'}@{database['HOST'] or 'localhost'}:"
-            f"{database['PORT'] or 5432}/{database['NAME']}",
-            "CELERY_BROKER_URL": self.broker_url,
-            "PYTHONUNBUFFERED": "1",
-            **self.extra_env,
-        }
+        env = {**process_env(), "CELERY_BROKER_URL": self.broker_url, **self.extra_env}
         command = [sys.executable, "-m", "celery", "-A", "recsys_site", self.role, "--loglevel", "INFO"]
         if self.role == "worker":
             command += [

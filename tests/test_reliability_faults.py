@@ -5,11 +5,14 @@ The beat process runs the sweeper (``training.beat``) with short timings (``SWEE
 seconds; the production defaults only make the same steps slower.
 """
 
+import http.client
+import json
 import time
 from datetime import timedelta
 
 import pytest
 
+from accounts.services import api_token_create
 from catalog.models import Interaction
 from recsys_site.celery import app
 from tests.conftest import wait_until
@@ -17,6 +20,7 @@ from tests.factories import clustered_catalog, scenario
 from tests.faults import (
     CeleryProcess,
     PrivateRedis,
+    WebServer,
     broker,
     record,
     terminate_other_backends,
@@ -209,3 +213,55 @@ def test_events_acknowledged_across_dropped_web_connections_are_all_stored(api):
     record("events", acknowledged=len(acknowledged), lost=len(set(acknowledged) - stored))
 
     assert len(acknowledged) == 500 and stored == set(acknowledged)
+
+
+def _post_until_acknowledged(web: WebServer, token: str, events: list[dict]) -> int:
+    """POST a batch as a careful client does: on a dropped connection or a 503, the same batch again (its event
+    ids make a replay add nothing). Returns the number of tries; a 500 fails the test."""
+    body = json.dumps({"events": events})
+    headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
+    for attempt in range(1, 30):
+        connection = http.client.HTTPConnection("127.0.0.1", web.port, timeout=30)
+        try:
+            connection.request("POST", "/api/v1/interactions/", body=body, headers=headers)
+            response = connection.getresponse()
+            status, text = response.status, response.read()
+        except (ConnectionError, http.client.HTTPException, TimeoutError):
+            time.sleep(0.3)
+            continue
+        finally:
+            connection.close()
+        assert status in (201, 503), text[:500]
+        if status == 201:
+            return attempt
+        time.sleep(0.3)
+    raise AssertionError("the batch was never acknowledged")
+
+
+def test_events_sent_to_a_web_server_whose_workers_and_connections_are_killed_are_all_stored(redis_server, admin_user):
+    _, token = api_token_create(user=admin_user, scope="full")
+    web = WebServer(broker_url=redis_server.url).start()
+    acknowledged: list[str] = []
+    try:
+        for batch in range(24):
+            if batch % 4 == 1:
+                web.kill_a_worker()
+            elif batch % 4 == 3:
+                terminate_other_backends()  # gunicorn's kept connections among them
+            events = [
+                {
+                    "user": f"w{n % 13}",
+                    "item": f"j{n % 17}",
+                    "occurred_at": "2024-01-01T00:00:00Z",
+                    "event_id": f"w{batch}-{n}",
+                }
+                for n in range(200)
+            ]
+            _post_until_acknowledged(web, token, events)
+            acknowledged += [event["event_id"] for event in events]
+    finally:
+        web.stop()
+    stored = set(Interaction.objects.filter(event_id__in=acknowledged).values_list("event_id", flat=True))
+    record("events", acknowledged=len(acknowledged), lost=len(set(acknowledged) - stored))
+
+    assert stored == set(acknowledged) and Interaction.objects.filter(event_id__startswith="w").count() == 4800
