@@ -5,8 +5,9 @@
 Runs the fault cases of ``tests/test_reliability_faults.py`` (kill -9 of a training worker with none left, Redis
 down at create, Redis restarted with a run queued and with a run training, ``pg_terminate_backend`` on the
 worker's and on the web's connections, a task delivered twice, a queue without consumer, and events posted to
-a gunicorn whose workers are killed with SIGKILL and whose database connections are cut) ``--rounds`` times, each on a private redis-server, real worker and beat processes and the
-PostgreSQL of ``DATABASE_URL`` (the test database of this checkout). Every case appends its injected faults and
+a gunicorn whose workers are killed with SIGKILL and whose database connections are cut) ``--rounds`` times,
+each on a private redis-server, real worker and beat processes and the PostgreSQL of ``DATABASE_URL`` (the test
+database of this checkout). Every case appends its injected faults and
 its outcomes to a ledger (``RECSYS_FAULT_LEDGER``), which :func:`measure` counts: ``faults_injected``,
 ``runs_stuck`` (runs still queued or running when their case gave up waiting), ``events_acknowledged`` (answered
 201) and ``events_lost`` (acknowledged, then not stored), plus ``fault_cases`` and ``fault_cases_failed``.
