@@ -109,3 +109,8 @@ def random_active_user(*, seed: int | None = None) -> EndUser | None:
     if total == 0:
         return None
     return active[random.Random(seed).randrange(total)]
+
+
+def catalog_unknown_items(*, external_ids: set[str]) -> set[str]:
+    """The external ids among ``external_ids`` that no item has."""
+    return external_ids - set(Item.objects.filter(external_id__in=external_ids).values_list("external_id", flat=True))

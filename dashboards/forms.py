@@ -40,6 +40,30 @@ def _split_list(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
+def _policy_initial(policy: dict[str, Any]) -> dict[str, Any]:
+    """The stored serving policy as the form's inputs."""
+    return {
+        "policy_exclude_items": ", ".join(policy.get("exclude_items") or []),
+        "policy_exclude_categories": ", ".join(policy.get("exclude_categories") or []),
+        "policy_max_per_category": policy.get("max_per_category"),
+        "policy_boost_categories": ", ".join(f"{k}:{v:g}" for k, v in (policy.get("boost_categories") or {}).items()),
+        "policy_exclude_older_than": policy.get("exclude_older_than"),
+    }
+
+
+def _policy_from_form(cleaned: dict[str, Any]) -> dict[str, Any]:
+    """The policy inputs as the stored object; empty inputs are left out."""
+    older = cleaned.get("policy_exclude_older_than")
+    policy = {
+        "exclude_items": cleaned.get("policy_exclude_items"),
+        "exclude_categories": cleaned.get("policy_exclude_categories"),
+        "max_per_category": cleaned.get("policy_max_per_category"),
+        "boost_categories": cleaned.get("policy_boost_categories"),
+        "exclude_older_than": older.isoformat() if older else None,
+    }
+    return {key: value for key, value in policy.items() if value}
+
+
 class ScenarioForm(forms.ModelForm):
     include_categories = forms.CharField(required=False, help_text="Comma-separated; empty means every category.")
     exclude_categories = forms.CharField(required=False, help_text="Comma-separated.")
@@ -52,10 +76,32 @@ class ScenarioForm(forms.ModelForm):
     schedule = forms.CharField(
         required=False, help_text="Cron, UTC: minute hour day month weekday (e.g. 0 3 * * *). Empty: no schedule."
     )
+    policy_exclude_items = forms.CharField(
+        required=False, label="Never serve items", help_text="Item ids, comma-separated."
+    )
+    policy_exclude_categories = forms.CharField(
+        required=False, label="Never serve categories", help_text="Comma-separated."
+    )
+    policy_max_per_category = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=1000,
+        label="At most per category",
+        help_text="Items of one category in a list. Empty: no limit.",
+    )
+    policy_boost_categories = forms.CharField(
+        required=False,
+        label="Boost or bury categories",
+        help_text="category:weight pairs, weight from -1 (bury) to 1 (lift above all), e.g. Comedy:0.3, Horror:-1.",
+    )
+    policy_exclude_older_than = forms.DateField(
+        required=False, label="Only items added since", help_text="YYYY-MM-DD. Empty: any age."
+    )
 
     class Meta:
         model = Scenario
-        fields = [name for name in EDITABLE_FIELDS if name != "hyperparameters"]  # hyperparameters: per field
+        # hyperparameters: one input each; the serving policy: one input per rule
+        fields = [name for name in EDITABLE_FIELDS if name not in ("hyperparameters", "serving_policy")]
         widgets = {"description": forms.Textarea(attrs={"rows": 2})}
 
     def __init__(self, *args, schedule: str = "", **kwargs) -> None:
@@ -81,6 +127,7 @@ class ScenarioForm(forms.ModelForm):
                 exclude_categories=", ".join(self.instance.exclude_categories),
                 event_weights=", ".join(f"{k}:{v:g}" for k, v in self.instance.event_weights.items()),
                 k_list=", ".join(str(k) for k in self.instance.k_list),
+                **_policy_initial(self.instance.serving_policy),
             )
 
     def algorithm_fieldsets(self) -> list[dict[str, Any]]:
@@ -141,6 +188,24 @@ class ScenarioForm(forms.ModelForm):
                 raise forms.ValidationError(f"“{pair}”: the weight must be a number. {WEIGHTS_FORMAT}") from None
         return weights
 
+    def clean_policy_exclude_items(self) -> list[str]:
+        return _split_list(self.cleaned_data["policy_exclude_items"])
+
+    def clean_policy_exclude_categories(self) -> list[str]:
+        return _split_list(self.cleaned_data["policy_exclude_categories"])
+
+    def clean_policy_boost_categories(self) -> dict[str, float]:
+        boosts = {}
+        for pair in _split_list(self.cleaned_data["policy_boost_categories"]):
+            name, _, weight = (part.strip() for part in pair.rpartition(":"))
+            try:
+                boosts[name] = float(weight)
+            except ValueError:
+                raise forms.ValidationError(f"“{pair}” is not a category:weight pair, e.g. Comedy:0.3") from None
+            if not name:
+                raise forms.ValidationError(f"“{pair}” names no category, e.g. Comedy:0.3")
+        return boosts
+
     def clean_k_list(self) -> list[int]:
         try:
             return [int(part) for part in _split_list(self.cleaned_data["k_list"])]
@@ -166,7 +231,8 @@ class ScenarioForm(forms.ModelForm):
         }
         # Validated even when another field failed to parse (that field takes its default meanwhile), so every
         # error, hyperparameters included, shows on the first submit.
-        data = {name: value for name, value in cleaned.items() if name != "schedule"}
+        cleaned["serving_policy"] = _policy_from_form(cleaned)
+        data = {name: value for name, value in cleaned.items() if name != "schedule" and not name.startswith("policy_")}
         try:
             validated = scenario_config_clean(data=data, instance=self.instance if self.instance.pk else None)
         except ValidationFailed as error:
@@ -181,6 +247,10 @@ class ScenarioForm(forms.ModelForm):
         for field, messages in detail.items():
             if field in self.errors:
                 continue  # already reported by the field's own parsing; the service saw a default instead
+            if field.startswith("serving_policy."):
+                field = "policy_" + field.split(".", 1)[1]
+            if field in self.errors:
+                continue
             if field.startswith("hyperparameters."):
                 name = field.split(".", 1)[1]
                 self._hyperparameter_errors[name] = "; ".join(messages)
@@ -203,6 +273,7 @@ class ScenarioForm(forms.ModelForm):
         """What the scenario services take."""
         data = {name: self.cleaned_data[name] for name in self.Meta.fields if name in self.cleaned_data}
         data["hyperparameters"] = self.cleaned_data["hyperparameters"]
+        data["serving_policy"] = self.cleaned_data["serving_policy"]
         if self.instance.pk:
             data.pop("slug", None)
         return data

@@ -64,6 +64,11 @@ class Scenario(models.Model):
     # Serving policy.
     default_k = models.PositiveIntegerField(default=10, validators=[MinValueValidator(1), MaxValueValidator(1000)])
     exclude_seen = models.BooleanField(default=True)
+    serving_policy = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Rules applied to every served list (see scenarios.policy): exclusions, caps, boosts.",
+    )
 
     # The run serving this scenario (promoted by training.services.training_run_promote).
     live_run = models.ForeignKey(

@@ -10,10 +10,11 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from catalog.selectors import catalog_category_names
+from catalog.selectors import catalog_category_names, catalog_unknown_items
 from recsys_site.errors import ValidationFailed
 from scenarios.dispatch import scenario_slice_refresh_dispatch
 from scenarios.models import Scenario, SplitKind
+from scenarios.policy import serving_policy_errors
 from scenarios.selectors import scenario_slice_size
 from training.algorithms.registry import HyperparameterError, UnknownAlgorithm, algorithm_params_validate
 
@@ -42,6 +43,7 @@ EDITABLE_FIELDS = (
     "seed",
     "default_k",
     "exclude_seen",
+    "serving_policy",
 )
 
 
@@ -64,6 +66,7 @@ def scenario_config_clean(*, data: Mapping[str, Any], instance: Scenario | None 
     _check_event_weights(merged.get("event_weights") or {}, errors)
     _check_protocol(merged, errors)
     _check_parent(merged.get("parent"), instance, errors)
+    _check_serving_policy(merged.get("serving_policy"), errors)
     if errors:
         raise ValidationFailed("invalid scenario", detail=errors)
     return cleaned
@@ -154,6 +157,22 @@ def _unknown_category_message(name: str, known: set[str]) -> str:
     matches = difflib.get_close_matches(name.lower(), list(by_lower), n=3, cutoff=0.6)
     hint = f"did you mean {' or '.join(by_lower[m] for m in matches)}?" if matches else "no item has it"
     return f"unknown category {name!r}: {hint}"
+
+
+def _check_serving_policy(policy: Any, errors: dict[str, list[str]]) -> None:
+    """The policy's shape, then its category and item names against the catalogue (when it has any)."""
+    found = serving_policy_errors(policy if policy is not None else {})
+    errors.update(found)
+    if found or not policy:
+        return
+    known = catalog_category_names()
+    for field in ("exclude_categories", "boost_categories"):
+        unknown = [name for name in policy.get(field) or [] if known and name not in known]
+        if unknown:
+            errors[f"serving_policy.{field}"] = [_unknown_category_message(name, known) for name in unknown]
+    missing = catalog_unknown_items(external_ids=set(policy.get("exclude_items") or []))
+    if missing:
+        errors["serving_policy.exclude_items"] = [f"unknown items: {', '.join(sorted(missing)[:20])}"]
 
 
 def _check_event_weights(weights: Any, errors: dict[str, list[str]]) -> None:

@@ -21,7 +21,6 @@ from django.conf import settings
 from catalog.models import EndUser, Interaction, Item
 from recsys_site.errors import Conflict, NotFound
 from scenarios.models import Scenario
-from scenarios.selectors import scenario_item_ids
 from training.artifacts import LoadedModel, artifact_file_stamp, artifact_load, artifact_verify
 from training.live import (
     LiveScores,
@@ -32,6 +31,7 @@ from training.live import (
     user_recent_events,
 )
 from training.models import RunStatus, TrainingRun
+from training.serving_rules import ServingRules, serving_rules
 
 
 @dataclass(frozen=True)
@@ -102,8 +102,6 @@ class ModelCache:
 
 
 model_cache = ModelCache(settings.RECSYS_MODEL_CACHE_SIZE)
-_allowed_items: dict[tuple[int, str], tuple[float, np.ndarray]] = {}
-ALLOWED_ITEMS_TTL = 60.0
 
 
 def recommendations_for_user(
@@ -113,7 +111,7 @@ def recommendations_for_user(
     run = _live_run(scenario)
     loaded = model_cache.get(run)
     user = EndUser.objects.filter(external_id=user_external_id).only("id").first()
-    return _result(run, _user_scores(scenario, loaded, user), k or scenario.default_k)
+    return _result(scenario, run, _user_scores(scenario, loaded, user), k or scenario.default_k)
 
 
 def recommendations_for_session(
@@ -128,19 +126,23 @@ def recommendations_for_session(
         scenario=scenario, loaded=loaded, events=events, user_position=None, domain=_domain(scenario, loaded)
     )
     scores = live.scores.clone()
-    scores[~torch.from_numpy(_allowed_mask(scenario, live.candidates))] = -torch.inf
     if scenario.exclude_seen:
         scores[torch.from_numpy(np.isin(live.candidates.item_ids, item_ids))] = -torch.inf
-    return _result(run, replace(live, scores=scores), k or scenario.default_k)
+    scores = _rules(scenario, live.candidates).apply(scores)
+    return _result(scenario, run, replace(live, scores=scores), k or scenario.default_k)
 
 
-def _result(run: TrainingRun, live: LiveScores, k: int) -> RecommendationResult:
+def _rules(scenario: Scenario, candidates: LoadedModel) -> ServingRules:
+    return serving_rules(scenario=scenario, item_ids=candidates.item_ids)
+
+
+def _result(scenario: Scenario, run: TrainingRun, live: LiveScores, k: int) -> RecommendationResult:
     return RecommendationResult(
         request_id=uuid.uuid4().hex,
         run_id=run.pk,
         algorithm=run.algorithm,
         fallback=live.fallback,
-        items=_top_items(live.scores, live.candidates, k),
+        items=_top_items(live.scores, live.candidates, k, _rules(scenario, live.candidates)),
         history_events=live.history_events,
         new_items_excluded=live.new_items_excluded,
     )
@@ -162,7 +164,7 @@ def sample_recommendations(*, scenario: Scenario, run: TrainingRun, user: EndUse
         raise Conflict(f"run {run.pk} is {run.status}")
     loaded = model_cache.get(run)
     live = _user_scores(scenario, loaded, user)
-    top = _top_items(live.scores, live.candidates, k)
+    top = _top_items(live.scores, live.candidates, k, _rules(scenario, live.candidates))
     history = _seen_positions(user.pk, loaded)
     reasons = _explanations(loaded, history, [_dense_index(loaded.item_ids, r.item_id) for r in top])
     items = Item.objects.in_bulk([r.item_id for r in top] + [int(loaded.item_ids[p]) for p in history])
@@ -207,10 +209,9 @@ def _user_scores(scenario: Scenario, loaded: LoadedModel, user: EndUser | None) 
         scenario=scenario, loaded=loaded, events=events, user_position=position, domain=_domain(scenario, loaded)
     )
     scores = live.scores.clone()
-    scores[~torch.from_numpy(_allowed_mask(scenario, live.candidates))] = -torch.inf
     if user is not None and scenario.exclude_seen:
         scores[torch.from_numpy(_seen_positions(user.pk, live.candidates))] = -torch.inf
-    return replace(live, scores=scores)
+    return replace(live, scores=_rules(scenario, live.candidates).apply(scores))
 
 
 def similar_items(*, scenario: Scenario, item_external_id: str, k: int | None = None) -> RecommendationResult:
@@ -227,14 +228,14 @@ def similar_items(*, scenario: Scenario, item_external_id: str, k: int | None = 
         scores = loaded.model.similar_items(np.array([position]))[0].clone()
     except NotImplementedError as error:
         raise Conflict(f"the live model of {scenario.slug} cannot find similar items: {error}") from None
-    scores[~torch.from_numpy(_allowed_mask(scenario, loaded))] = -torch.inf
     scores[position] = -torch.inf
+    rules = _rules(scenario, loaded)
     return RecommendationResult(
         request_id=uuid.uuid4().hex,
         run_id=run.pk,
         algorithm=run.algorithm,
         fallback=None,
-        items=_top_items(scores, loaded, k or scenario.default_k),
+        items=_top_items(rules.apply(scores), loaded, k or scenario.default_k, rules),
     )
 
 
@@ -264,25 +265,12 @@ def _seen_positions(user_id: int, loaded: LoadedModel) -> np.ndarray:
     return positions[loaded.item_ids[positions] == seen]
 
 
-def _allowed_mask(scenario: Scenario, loaded: LoadedModel) -> np.ndarray:
-    """Model items still passing the scenario's item filter (active, categories); cached for a minute."""
-    key = (scenario.pk, scenario.updated_at.isoformat())
-    cached = _allowed_items.get(key)
-    if cached is None or time.monotonic() - cached[0] > ALLOWED_ITEMS_TTL:
-        cached = (time.monotonic(), scenario_item_ids(scenario=scenario))
-        _allowed_items[key] = cached
-    return np.isin(loaded.item_ids, cached[1])
-
-
-def _top_items(scores: torch.Tensor, loaded: LoadedModel, k: int) -> list[Recommendation]:
-    k = min(k, int(torch.isfinite(scores).sum()))
-    if k <= 0:
-        return []
-    values, positions = torch.topk(scores, k)
-    ids = [int(loaded.item_ids[p]) for p in positions.tolist()]
+def _top_items(scores: torch.Tensor, loaded: LoadedModel, k: int, rules: ServingRules) -> list[Recommendation]:
+    values, positions = rules.top(scores, k)
+    ids = [int(loaded.item_ids[p]) for p in positions]
     items = Item.objects.in_bulk(ids)
     return [
         Recommendation(item_id=i, external_id=items[i].external_id, title=items[i].title, score=float(v))
-        for i, v in zip(ids, values.tolist(), strict=True)
+        for i, v in zip(ids, values, strict=True)
         if i in items
     ]
