@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("scenarios", "0002_initial"),
+        ("scenarios", "0003_slice_outbox"),
     ]
 
     operations = [
