@@ -16,6 +16,7 @@ from scenarios.models import Scenario
 from tests.conftest import ROOT
 from tests.factories import clustered_catalog
 from training.models import RunStatus, TrainingRun
+from training.services import training_run_promote
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -105,6 +106,7 @@ def test_analyst_creates_retrains_inspects_compares_and_samples(live_server, cel
     row.locator("[data-field=progress]", has_text="100%").wait_for(timeout=120_000)
     assert row.locator("[data-field=status]").inner_text() == "succeeded"
     first = TrainingRun.objects.get()
+    training_run_promote(run=first, force=True, reason="the first model of this scenario")
     Scenario.objects.filter(slug="movies").update(algorithm="ease", hyperparameters={"l2": 250.0})
     page.click("[data-testid=retrain]")
     page.locator("[data-testid=runs-table] tbody tr").first.locator("[data-field=progress]", has_text="100%").wait_for(
@@ -144,6 +146,21 @@ def test_analyst_creates_retrains_inspects_compares_and_samples(live_server, cel
     assert page.locator("[data-testid=recommendations]").count() == 2
     assert page.locator("[data-testid=history] tbody tr").count() > 0
     shots(page, "samples")
+
+    # The runs table, the user and item browser and the serving history.
+    page.goto(f"{base}/scenarios/movies/runs/?sort=metric:ndcg@10&order=desc")
+    assert page.locator("[data-testid=runs-sortable] tbody tr").count() == 2
+    shots(page, "runs-table")
+    page.goto(f"{base}/scenarios/movies/browse/?user={external_id}")
+    assert page.locator("[data-testid=user-recommendations] li").count() == 10
+    shots(page, "browse-user")
+    page.locator("[data-testid=user-recommendations] li a").first.click()
+    page.locator("[data-testid=similar-items]").wait_for()
+    shots(page, "browse-item")
+    page.goto(f"{base}/scenarios/movies/")
+    page.click("[data-testid=rollback] summary")
+    assert page.locator("[data-testid=rollback-confirm]").inner_text() == f"Roll back to run {first.pk}"
+    shots(page, "scenario-history")
 
     for url, name in (("/scenarios/", "scenarios"), ("/data/", "data")):
         page.goto(f"{base}{url}")

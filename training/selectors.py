@@ -239,6 +239,7 @@ def promotion_history(*, scenario: Scenario, limit: int = 50) -> list[Promotion]
 # --- the runs table: a column per metric and hyperparameter ---------------------------------------------
 
 METRIC_FAMILIES = ("precision", "recall", "ndcg", "map", "mrr", "hit", "coverage", "average_popularity")
+PRIMARY_K = 10
 FIXED_COLUMNS = ("run", "algorithm", "status", "created", "duration", "seed", "parent")
 _METRIC_NAME = re.compile(r"^([a-z_]+)@(\d+)$")
 
@@ -287,9 +288,11 @@ def runs_table(
 def _metric_columns(runs: list[TrainingRun]) -> list[str]:
     names = {name for run in runs for name in run.metrics if _METRIC_NAME.match(name)}
 
-    def order(name: str) -> tuple[int, int]:
+    def order(name: str) -> tuple[bool, int, int]:
+        """At K = 10 first (what the pages compare on), then by K; each K in the usual order of metrics."""
         family, k = _METRIC_NAME.match(name).groups()  # type: ignore[union-attr]  # filtered above
-        return (METRIC_FAMILIES.index(family) if family in METRIC_FAMILIES else len(METRIC_FAMILIES), int(k))
+        rank = METRIC_FAMILIES.index(family) if family in METRIC_FAMILIES else len(METRIC_FAMILIES)
+        return (int(k) != PRIMARY_K, int(k), rank)
 
     return sorted(names, key=order) + (["evaluated_users"] if any("evaluated_users" in r.metrics for r in runs) else [])
 
