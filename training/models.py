@@ -38,6 +38,14 @@ class TrainingRun(models.Model):
     params = models.JSONField(default=dict)
     protocol = models.JSONField(default=dict)
     seed = models.PositiveIntegerField(default=0)
+    split = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text=(
+            "The split evaluated on (training.splits): source scenario, protocol, shares, seed, data snapshot; "
+            "once run, digests of the validation and test pairs."
+        ),
+    )
     queue = models.CharField(max_length=16, default="cpu")
 
     # State and progress.

@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from recsys_site.errors import Conflict, ValidationFailed, without_server_paths
 from scenarios.models import ComputeQueue, Scenario
-from scenarios.selectors import PROTOCOL_FIELDS, scenario_protocol, scenario_slice_size
+from scenarios.selectors import scenario_protocol, scenario_slice_size
 from scenarios.services import scenario_config_clean
 from training.algorithms.base import TrainingCancelled
 from training.algorithms.registry import get_algorithm
@@ -35,12 +35,13 @@ from training.data import NotEnoughData, TrainingData, item_features_attach, nee
 from training.dispatch import training_run_dispatch
 from training.evaluation.ranking import evaluate
 from training.evaluation.slices import activity_slices
-from training.groups import PreparedData, item_map, prepared_data_load
+from training.groups import PreparedData, item_map, run_data_load, run_split_plan, scenario_as_queued
 from training.lineage import parent_problem
 from training.models import Promotion, PromotionAction, RunEvaluation, RunStatus, TrainingRun
 from training.progress import EVALUATE_END, FIT_END, Heartbeat, ProgressRecorder
 from training.resilience import with_database_retry
 from training.selectors import rollback_target
+from training.splits import split_changes, split_label, split_plan, split_record
 
 logger = logging.getLogger(__name__)
 
@@ -70,11 +71,13 @@ def training_run_create(
     cleaned = scenario_config_clean(data={"algorithm": algorithm, "hyperparameters": merged}, instance=scenario)
     _check_parent(scenario, algorithm, cleaned["hyperparameters"], parent)
     _check_slice(scenario)
+    plan = _split_for(scenario, seed, parent)
     run = TrainingRun.objects.create(
         scenario=scenario,
         algorithm=algorithm,
         params=cleaned["hyperparameters"],
         protocol=scenario_protocol(scenario=scenario),
+        split=plan,
         seed=scenario.seed if seed is None else seed,
         queue=_queue_for(queue or scenario.compute_queue),
         parent=parent,
@@ -108,6 +111,39 @@ def _check_parent(scenario: Scenario, algorithm: str, params: Mapping[str, Any],
         )
     if problems:
         raise ValidationFailed("bad parent", detail={"parent": problems})
+
+
+def _split_for(scenario: Scenario, seed: int | None, parent: TrainingRun | None) -> dict[str, Any]:
+    """The split the run will use: its scenario's (a member's group's) as it is now; a child reuses its parent's
+    recorded split, and a parent split another way (other data, protocol, shares or seed) is refused, since it
+    may have trained on this run's test events."""
+    plan = split_plan(scenario=scenario, seed=seed)
+    if parent is None:
+        return plan
+    recorded = parent.split
+    if not recorded.get("test_digest"):
+        raise ValidationFailed(
+            "parent split unknown",
+            detail={
+                "parent": [
+                    f"run {parent.pk} recorded no split, so it cannot be shown not to have seen this run's test events"
+                ]
+            },
+        )
+    if plan["seed"] is not None and (seed is None or scenario.parent_id is not None):
+        plan["seed"] = recorded.get("seed")  # the child takes its parent's split as it is
+    changes = split_changes(recorded, plan)
+    if changes:
+        raise ValidationFailed(
+            "parent split differently",
+            detail={
+                "parent": [
+                    f"run {parent.pk} was split {split_label(recorded)}; this run would be split {split_label(plan)} "
+                    f"({'; '.join(changes)}): the parent may have trained on this run's test events"
+                ]
+            },
+        )
+    return plan
 
 
 def _check_slice(scenario: Scenario) -> None:
@@ -208,18 +244,19 @@ def _execute(run: TrainingRun, device: str) -> str:
     timings: dict[str, float] = {}
     try:
         started = time.perf_counter()
-        prepared = prepared_data_load(scenario=_scenario_as_snapshot(run), protocol=run.protocol, seed=run.seed)
+        prepared = run_data_load(run=run)
         if needs_item_features(run.algorithm, run.params):  # content models also rank items without events
             training, split = item_features_attach(
-                training=prepared.training, split=prepared.split, scenario=_scenario_as_snapshot(run), device=device
+                training=prepared.training, split=prepared.split, scenario=scenario_as_queued(run=run), device=device
             )
             prepared = dataclasses.replace(prepared, training=training, split=split)
         training, split = prepared.training, prepared.split
         if split.test.n_pairs == 0:
             raise NotEnoughData("the split left no test events: the slice is too small for this protocol")
-        snapshot = training.snapshot()
+        snapshot, split_done = training.snapshot(), _split_done(run, prepared)
         with_database_retry(
-            lambda: TrainingRun.objects.filter(pk=run.pk).update(data_snapshot=snapshot), what=f"run {run.pk}"
+            lambda: TrainingRun.objects.filter(pk=run.pk).update(data_snapshot=snapshot, split=split_done),
+            what=f"run {run.pk}",
         )
         timings["load"] = time.perf_counter() - started
 
@@ -303,6 +340,17 @@ def serving_profile(model: Any, *, repeats: int = 5) -> dict[str, Any]:
     }
 
 
+def _split_done(run: TrainingRun, prepared: PreparedData) -> dict[str, Any]:
+    return split_record(
+        plan=run_split_plan(run=run),
+        snapshot=prepared.snapshot,
+        validation=prepared.split.validation,
+        test=prepared.split.test,
+        user_ids=prepared.training.user_ids,
+        item_ids=prepared.training.item_ids,
+    )
+
+
 def _with_domains(model: Any, prepared: PreparedData) -> Any:
     """Training events labelled with their member scenario, for models that learn per domain (STAR)."""
     train = prepared.split.train
@@ -325,15 +373,6 @@ def _start_from_parent(model: Any, parent: TrainingRun, training: TrainingData) 
         model.attach_teacher(loaded.model, mapping)
     else:
         model.initialize_from(loaded.model, mapping)
-
-
-def _scenario_as_snapshot(run: TrainingRun) -> Scenario:
-    """The scenario with the slice settings the run was queued with (later edits do not apply)."""
-    scenario = run.scenario
-    for name in PROTOCOL_FIELDS:
-        if name in run.protocol:
-            setattr(scenario, name, run.protocol[name])
-    return scenario
 
 
 def _finish(run_id: int, status: str, *, timings: dict, error: str = "", **fields: Any) -> str:

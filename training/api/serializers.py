@@ -21,6 +21,7 @@ class TrainingRunSerializer(serializers.ModelSerializer):
             "params",
             "protocol",
             "seed",
+            "split",
             "queue",
             "status",
             "cancel_requested",
