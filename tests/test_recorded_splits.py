@@ -138,7 +138,7 @@ def test_a_parent_split_with_another_seed_is_refused_at_queue_time(api):
 
 
 def test_a_parent_split_by_another_protocol_is_refused_at_queue_time(api):
-    group, action = _group("random")
+    group, _ = _group("random")
     parent = _succeeded(training_run_create(scenario=group, algorithm="sasrec", params=SASREC))
     scenario_update(scenario=group, data={"split": "temporal"})
 

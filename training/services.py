@@ -41,7 +41,7 @@ from training.models import Promotion, PromotionAction, RunEvaluation, RunStatus
 from training.progress import EVALUATE_END, FIT_END, Heartbeat, ProgressRecorder
 from training.resilience import with_database_retry
 from training.selectors import rollback_target
-from training.splits import split_changes, split_label, split_plan, split_record
+from training.splits import split_for_run, split_record
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def training_run_create(
     cleaned = scenario_config_clean(data={"algorithm": algorithm, "hyperparameters": merged}, instance=scenario)
     _check_parent(scenario, algorithm, cleaned["hyperparameters"], parent)
     _check_slice(scenario)
-    plan = _split_for(scenario, seed, parent)
+    plan = split_for_run(scenario=scenario, seed=seed, parent=parent)
     run = TrainingRun.objects.create(
         scenario=scenario,
         algorithm=algorithm,
@@ -111,39 +111,6 @@ def _check_parent(scenario: Scenario, algorithm: str, params: Mapping[str, Any],
         )
     if problems:
         raise ValidationFailed("bad parent", detail={"parent": problems})
-
-
-def _split_for(scenario: Scenario, seed: int | None, parent: TrainingRun | None) -> dict[str, Any]:
-    """The split the run will use: its scenario's (a member's group's) as it is now; a child reuses its parent's
-    recorded split, and a parent split another way (other data, protocol, shares or seed) is refused, since it
-    may have trained on this run's test events."""
-    plan = split_plan(scenario=scenario, seed=seed)
-    if parent is None:
-        return plan
-    recorded = parent.split
-    if not recorded.get("test_digest"):
-        raise ValidationFailed(
-            "parent split unknown",
-            detail={
-                "parent": [
-                    f"run {parent.pk} recorded no split, so it cannot be shown not to have seen this run's test events"
-                ]
-            },
-        )
-    if plan["seed"] is not None and (seed is None or scenario.parent_id is not None):
-        plan["seed"] = recorded.get("seed")  # the child takes its parent's split as it is
-    changes = split_changes(recorded, plan)
-    if changes:
-        raise ValidationFailed(
-            "parent split differently",
-            detail={
-                "parent": [
-                    f"run {parent.pk} was split {split_label(recorded)}; this run would be split {split_label(plan)} "
-                    f"({'; '.join(changes)}): the parent may have trained on this run's test events"
-                ]
-            },
-        )
-    return plan
 
 
 def _check_slice(scenario: Scenario) -> None:

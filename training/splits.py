@@ -17,9 +17,11 @@ from typing import Any
 
 import numpy as np
 
+from recsys_site.errors import ValidationFailed
 from scenarios.models import Scenario, SplitKind
 from training.data import training_data_load
 from training.interactions import HeldOut
+from training.models import TrainingRun
 
 # What decides a split: equal keys, equal splits of equal data.
 PLAN_FIELDS = ("source", "protocol", "validation_share", "test_share", "seed", "snapshot")
@@ -47,6 +49,39 @@ def split_plan(*, scenario: Scenario, seed: int | None = None) -> dict[str, Any]
         "seed": int(seed) if source.split == SplitKind.RANDOM else None,
         "snapshot": training_data_load(scenario=source).snapshot()["sha256"],
     }
+
+
+def split_for_run(*, scenario: Scenario, seed: int | None, parent: TrainingRun | None) -> dict[str, Any]:
+    """The split the run will use: its scenario's (a member's group's) as it is now; a child reuses its parent's
+    recorded split, and a parent split another way (other data, protocol, shares or seed) is refused, since it
+    may have trained on this run's test events."""
+    plan = split_plan(scenario=scenario, seed=seed)
+    if parent is None:
+        return plan
+    recorded = parent.split
+    if not recorded.get("test_digest"):
+        raise ValidationFailed(
+            "parent split unknown",
+            detail={
+                "parent": [
+                    f"run {parent.pk} recorded no split, so it cannot be shown not to have seen this run's test events"
+                ]
+            },
+        )
+    if plan["seed"] is not None and (seed is None or scenario.parent_id is not None):
+        plan["seed"] = recorded.get("seed")  # the child takes its parent's split as it is
+    changes = split_changes(recorded, plan)
+    if changes:
+        raise ValidationFailed(
+            "parent split differently",
+            detail={
+                "parent": [
+                    f"run {parent.pk} was split {split_label(recorded)}; this run would be split {split_label(plan)} "
+                    f"({'; '.join(changes)}): the parent may have trained on this run's test events"
+                ]
+            },
+        )
+    return plan
 
 
 def split_key(split: Mapping[str, Any]) -> tuple:
