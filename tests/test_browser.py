@@ -13,6 +13,7 @@ from django.core.management import call_command
 
 from dashboards.services import account_create
 from scenarios.models import Scenario
+from scenarios.services import scenario_create
 from tests.conftest import ROOT
 from tests.factories import clustered_catalog
 from training.models import RunStatus, TrainingRun
@@ -162,6 +163,11 @@ def test_analyst_creates_retrains_inspects_compares_and_samples(live_server, cel
     assert page.locator("[data-testid=rollback-confirm]").inner_text() == f"Roll back to run {first.pk}"
     shots(page, "scenario-history")
 
+    # A member scenario: the list shows it under its group.
+    scenario_create(
+        data={"slug": "action", "name": "Action shelf", "include_categories": ["Action"], "algorithm": "ease",
+              "parent": Scenario.objects.get(slug="movies")}
+    )  # fmt: skip
     for url, name in (("/scenarios/", "scenarios"), ("/data/", "data")):
         page.goto(f"{base}{url}")
         page.wait_for_load_state("networkidle")
@@ -175,6 +181,9 @@ def test_analyst_creates_retrains_inspects_compares_and_samples(live_server, cel
     page.goto(f"{base}/scenarios/movies/")
     page.wait_for_load_state("networkidle")
     shots(page, "phone-scenario")
+    page.goto(f"{base}/scenarios/")
+    assert page.locator("[data-testid=group-members]").is_visible()
+    shots(page, "phone-scenarios")
 
 
 def test_a_viewer_cannot_retrain(live_server, browser):

@@ -179,3 +179,18 @@ def test_a_member_keeps_its_group_after_an_edit(viewer):
     scenario_update(scenario=member, data={"name": "Action!"})
 
     assert "member of all" in _text(viewer.get("/scenarios/"))
+
+
+def test_promote_and_rollback_pages_refuse_an_empty_reason(viewer):
+    clustered_catalog()
+    movies = scenario()
+    first, second = _run(movies, "popularity"), _run(movies, "item_knn")
+    training_run_promote(run=first)
+    training_run_promote(run=second)
+
+    promote = viewer.post(f"/runs/{first.pk}/promote/", {"reason": "  "}, follow=True)
+    rollback = viewer.post("/scenarios/movies/rollback/", {"reason": ""}, follow=True)
+
+    assert "give a reason" in _text(promote) and "give a reason" in _text(rollback)
+    movies.refresh_from_db()
+    assert movies.live_run_id == second.pk and movies.promotions.count() == 2
