@@ -204,3 +204,17 @@ def test_a_broker_that_cannot_say_who_consumes_abandons_no_queue():
     watch.update(None, timezone.now() - LONG_AGO)  # Redis down, or a transport without broadcast
 
     assert watch.abandoned(timezone.now()) == []
+
+
+def test_an_api_request_while_the_rate_limit_redis_is_down_answers_503(api, settings):
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",  # nothing listens there
+        }
+    }
+
+    response = api.get("/api/v1/scenarios/")
+
+    assert response.status_code == 503 and response["Retry-After"].isdigit()
+    assert response.json()["errors"] == {}
