@@ -8,7 +8,7 @@ sweep:
   past that the row fails with the reason;
 - fails a row queued for a queue no worker has consumed for ``RECSYS_QUEUE_NO_CONSUMER_SECONDS``;
 - fails a running row whose heartbeat stopped for ``RECSYS_RUN_STALE_SECONDS`` (its worker died);
-- sends again a slice refresh that was asked for and never sent.
+- sends again a slice refresh that was asked for and never sent (the broker was down).
 
 Every change is a conditional update on ``status='queued'`` or ``'running'``: a worker that claims or finishes
 the row meanwhile wins, and a duplicate message finds the row claimed and does nothing.
@@ -89,7 +89,7 @@ def sweep(*, watch: QueueWatch) -> SweepReport:
         report.failed_unconsumed += _fail_unconsumed(model, watch.abandoned(now), now=now)
     report.reaped_runs = training_runs_reap()
     report.reaped_jobs = embedding_jobs_reap()
-    report.slices_sent = _slices_resend(consumed, now=now)
+    report.slices_sent = _slices_resend(now=now)
     if report:
         logger.warning("sweep: %s", report)
     return report
@@ -147,16 +147,17 @@ def embedding_jobs_reap(*, stale_after: timedelta | None = None) -> list[int]:
     return reaped
 
 
-def _slices_resend(consumed: set[str] | None, *, now: datetime) -> list[int]:
-    """Send again slice refreshes never sent, or sent long ago and not computed while a worker was there."""
+def _slices_resend(*, now: datetime) -> list[int]:
+    """Send again slice refreshes asked for and never sent (the broker was down).
+
+    One that was sent is not sent again: it may wait behind long runs, and the stored size is only a summary
+    (runs and pages compute the slice afresh), so the next edit or refresh recomputes one lost in a restart.
+    """
     lost_before = now - timedelta(seconds=settings.RECSYS_DISPATCH_LOST_SECONDS)
-    asked = Scenario.objects.filter(slice_requested_at__lt=lost_before).filter(
+    unsent = Scenario.objects.filter(slice_requested_at__lt=lost_before, slice_dispatched_at__isnull=True).filter(
         Q(slice_computed_at__isnull=True) | Q(slice_computed_at__lt=F("slice_requested_at"))
     )
-    unsent = Q(slice_dispatched_at__isnull=True)
-    if consumed is not None and EMBED_QUEUE in consumed:
-        unsent |= Q(slice_dispatched_at__lt=lost_before)
-    ids = list(asked.filter(unsent).values_list("id", flat=True))
+    ids = list(unsent.values_list("id", flat=True))
     return [scenario_id for scenario_id in ids if scenario_slice_refresh_send(scenario_id=scenario_id)]
 
 
