@@ -27,6 +27,7 @@ from scenarios.services import (
     scenario_update,
 )
 from training import selectors as training_selectors
+from training.comparisons import PRIMARY_K, RunComparison, comparison_csv_header, comparison_csv_rows, runs_compare
 from training.matrix import group_matrix_queue
 from training.models import TrainingRun
 from training.services import scenario_rollback, training_run_cancel, training_run_create, training_run_promote
@@ -305,37 +306,47 @@ def compare(request: HttpRequest, slug: str) -> HttpResponse:
     chosen = [int(value) for value in request.GET.getlist("runs") if value.isdigit()]
     available = training_selectors.scenario_succeeded_runs(scenario=scenario)
     selected = training_selectors.runs_chosen(scenario=scenario, ids=chosen)
-    context = {"scenario": scenario, "available": available, "chosen": chosen}
-    if len(selected) >= 2:
-        comparison = training_selectors.runs_compare(runs=selected)
-        labels = [f"run {run.pk} · {run.algorithm}" for run in comparison.runs]
-        if request.GET.get("export") == "compare":
-            rows = [
-                (m, label, i.mean, i.low, i.high)
-                for m in comparison.metrics
-                for label, i in zip(labels, comparison.intervals[m], strict=True)
-            ]
-            return _csv(f"{slug}-compare", ["metric", "run", "mean", "ci_low", "ci_high"], rows)
-        if request.GET.get("export") == "differences":
-            differences = enumerate(comparison.ndcg_differences, start=1)
-            return _csv(f"{slug}-ndcg-differences", ["user_index", f"ndcg@10 {labels[1]} − {labels[0]}"], differences)
-        context.update(
-            comparison=comparison,
-            bars=figures.to_html(
-                figures.comparison_bars(labels, comparison.metrics, comparison.intervals), element_id="compare-plot"
-            ),
-            histogram=figures.to_html(
-                figures.difference_histogram(comparison.ndcg_differences, f"{labels[1]} − {labels[0]}"),
-                element_id="difference-plot",
-            )
-            if comparison.ndcg_differences
-            else None,
-            test_rows=_test_rows(comparison, labels),
+    context: dict = {"scenario": scenario, "available": available, "chosen": chosen}
+    picked = request.GET.get("baseline", "")
+    baseline = next((run for run in selected if str(run.pk) == picked), None)
+    if picked and baseline is None:
+        context["error"] = f"The baseline must be one of the runs compared; {picked!r} is not."
+        return render(request, "dashboards/compare.html", context, status=400)
+    if len(selected) < 2:
+        return render(request, "dashboards/compare.html", context)
+    comparison = runs_compare(runs=selected, baseline=baseline, live_run_id=scenario.live_run_id)
+    labels = [f"run {run.pk} · {run.algorithm}" for run in comparison.runs]
+    export = request.GET.get("export")
+    if export == "compare":
+        return _csv(f"{slug}-compare", comparison_csv_header(), comparison_csv_rows(comparison))
+    partner = comparison.paired_run
+    difference_label = f"{labels[comparison.runs.index(partner)]} − {labels[0]}" if partner else ""
+    if export == "differences":
+        differences = enumerate(comparison.ndcg_differences, start=1)
+        return _csv(f"{slug}-ndcg-differences", ["user_index", f"ndcg@10 {difference_label}"], differences)
+    primary = [metric for metric in comparison.metrics if metric.endswith(f"@{PRIMARY_K}")] or comparison.metrics
+    context.update(
+        comparison=comparison,
+        baseline=comparison.baseline,
+        bars=figures.to_html(figures.comparison_bars(labels, primary, comparison.intervals), element_id="compare-plot"),
+        histogram=figures.to_html(
+            figures.difference_histogram(comparison.ndcg_differences, difference_label), element_id="difference-plot"
         )
+        if comparison.ndcg_differences
+        else None,
+        mean_rows=_mean_rows(comparison),
+        test_rows=_test_rows(comparison, labels),
+        unpaired=[comparison.unpaired[run.pk] for run in comparison.runs if run.pk in comparison.unpaired],
+    )
     return render(request, "dashboards/compare.html", context)
 
 
-def _test_rows(comparison, labels: list[str]) -> list[dict]:
+def _mean_rows(comparison: RunComparison) -> list[dict]:
+    """Per metric (every K), each run's mean and interval, the baseline first."""
+    return [{"metric": metric, "intervals": comparison.intervals[metric]} for metric in comparison.metrics]
+
+
+def _test_rows(comparison: RunComparison, labels: list[str]) -> list[dict]:
     rows = []
     for metric in comparison.metrics:
         for index, test in enumerate(comparison.tests[metric]):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -12,12 +11,10 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from catalog.models import EndUser
 from recsys_site.errors import DomainError
 from scenarios.models import Scenario
-from training.evaluation.compare import Interval, PairedTest, align, bootstrap_interval, paired_test
+from training.comparisons import metrics_ordered
 from training.matrix import Matrix, group_matrix
-from training.models import Promotion, PromotionAction, RunEvaluation, RunStatus, TrainingRun
+from training.models import Promotion, PromotionAction, RunStatus, TrainingRun
 from training.serving import SampleItem, sample_recommendations
-
-COMPARED_METRICS = ("ndcg@10", "recall@10", "precision@10", "map@10", "mrr@10", "hit@10")
 
 
 @dataclass(frozen=True)
@@ -90,42 +87,6 @@ def run_lineage(*, run: TrainingRun) -> tuple[list[TrainingRun], list[TrainingRu
         current = current.parent
     children = list(TrainingRun.objects.filter(parent=run).order_by("created_at"))
     return ancestors, children
-
-
-@dataclass(frozen=True)
-class RunComparison:
-    """Runs side by side: per metric, each run's mean with a 95% interval, and tests against the first run."""
-
-    runs: list[TrainingRun]
-    metrics: list[str]
-    intervals: dict[str, list[Interval]]  # metric → one per run
-    tests: dict[str, list[PairedTest | None]]  # metric → run i vs run 0 (None for run 0)
-    ndcg_differences: list[float]  # per user, second run minus first
-
-
-def runs_compare(*, runs: list[TrainingRun], metrics: tuple[str, ...] = COMPARED_METRICS) -> RunComparison:
-    """Bootstrap intervals and paired tests from the runs' per-user vectors (same users only)."""
-    evaluations = {e.run_id: e for e in RunEvaluation.objects.filter(run__in=runs)}
-    usable = [run for run in runs if run.pk in evaluations]
-    metrics_present = [m for m in metrics if all(m in evaluations[r.pk].vectors for r in usable)]
-    intervals: dict[str, list[Interval]] = {}
-    tests: dict[str, list[PairedTest | None]] = {}
-    differences: list[float] = []
-    base = evaluations[usable[0].pk] if usable else None
-    for metric in metrics_present:
-        intervals[metric], tests[metric] = [], []
-        for run in usable:
-            evaluation = evaluations[run.pk]
-            intervals[metric].append(bootstrap_interval(evaluation.vectors[metric]))
-            if run is usable[0]:
-                tests[metric].append(None)
-                continue
-            assert base is not None  # the first usable run's, set whenever a second one is compared
-            a, b = align(base.user_ids, base.vectors[metric], evaluation.user_ids, evaluation.vectors[metric])
-            tests[metric].append(paired_test(a, b) if len(a) >= 2 else None)
-            if metric == "ndcg@10" and run is usable[1]:
-                differences = (b - a).tolist()
-    return RunComparison(usable, metrics_present, intervals, tests, differences)
 
 
 def scenario_succeeded_runs(*, scenario: Scenario) -> QuerySet[TrainingRun]:
@@ -238,10 +199,7 @@ def promotion_history(*, scenario: Scenario, limit: int = 50) -> list[Promotion]
 
 # --- the runs table: a column per metric and hyperparameter ---------------------------------------------
 
-METRIC_FAMILIES = ("precision", "recall", "ndcg", "map", "mrr", "hit", "coverage", "average_popularity")
-PRIMARY_K = 10
 FIXED_COLUMNS = ("run", "algorithm", "status", "created", "duration", "seed", "parent")
-_METRIC_NAME = re.compile(r"^([a-z_]+)@(\d+)$")
 
 
 @dataclass(frozen=True)
@@ -286,15 +244,8 @@ def runs_table(
 
 
 def _metric_columns(runs: list[TrainingRun]) -> list[str]:
-    names = {name for run in runs for name in run.metrics if _METRIC_NAME.match(name)}
-
-    def order(name: str) -> tuple[bool, int, int]:
-        """At K = 10 first (what the pages compare on), then by K; each K in the usual order of metrics."""
-        family, k = _METRIC_NAME.match(name).groups()  # type: ignore[union-attr]  # filtered above
-        rank = METRIC_FAMILIES.index(family) if family in METRIC_FAMILIES else len(METRIC_FAMILIES)
-        return (int(k) != PRIMARY_K, int(k), rank)
-
-    return sorted(names, key=order) + (["evaluated_users"] if any("evaluated_users" in r.metrics for r in runs) else [])
+    names = metrics_ordered(name for run in runs for name in run.metrics)
+    return names + (["evaluated_users"] if any("evaluated_users" in r.metrics for r in runs) else [])
 
 
 def _hyperparameter_columns(runs: list[TrainingRun], *, every: bool) -> list[str]:
