@@ -52,20 +52,24 @@ def redis_server(django_db_setup, django_db_blocker):
     server = PrivateRedis()
     server.start()
     beat = CeleryProcess("beat", broker_url=server.url, extra_env=SWEEPER_ENV)
-    with broker(server.url):
-        beat.start()
-        yield server
+    try:
+        with broker(server.url):
+            beat.start()
+            yield server
+    finally:
         beat.stop()
-    server.stop(fault=False)
+        server.stop(fault=False)
 
 
 @pytest.fixture
 def worker(redis_server):
     """A worker of the ``cpu`` queue on the private broker; killed at the end of the test if still alive."""
     process = CeleryProcess("worker", broker_url=redis_server.url, extra_env=SWEEPER_ENV).start()
-    wait_for_consumer("cpu")
-    yield process
-    process.stop()
+    try:
+        wait_for_consumer("cpu")
+        yield process
+    finally:
+        process.stop()
 
 
 def _run(run_id: int) -> TrainingRun:
