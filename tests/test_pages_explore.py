@@ -194,3 +194,16 @@ def test_promote_and_rollback_pages_refuse_an_empty_reason(viewer):
     assert "give a reason" in _text(promote) and "give a reason" in _text(rollback)
     movies.refresh_from_db()
     assert movies.live_run_id == second.pk and movies.promotions.count() == 2
+
+
+def test_the_compare_page_promotes_with_a_reason(viewer):
+    clustered_catalog()
+    movies = scenario()
+    first, second = _run(movies, "popularity"), _run(movies, "item_knn")
+    url = f"/scenarios/movies/compare/?runs={first.pk}&runs={second.pk}"
+    page = viewer.get(url).content.decode()
+    assert f'data-testid="compare-promote-reason-{second.pk}"' in page
+
+    viewer.post(f"/runs/{second.pk}/promote/", {"reason": "wins the paired test", "next": url})
+
+    assert movies.promotions.get().reason == "wins the paired test"
