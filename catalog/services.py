@@ -4,9 +4,10 @@ Every write here is all-or-nothing (one transaction) and idempotent: events
 carry an optional ``event_id`` and a replay of the same ids adds nothing;
 items and users are keyed by their external id.
 
-On PostgreSQL, rows travel through ``COPY`` into a temporary staging table and
-are merged with ``INSERT … SELECT … ON CONFLICT DO NOTHING``; that is several
-times faster than ORM inserts. Other databases (the SQLite demo fallback) use
+On PostgreSQL, rows travel through ``COPY`` into a temporary staging table;
+unknown users and items are created from it and the events merged, each with one
+``INSERT … SELECT … ON CONFLICT DO NOTHING``; that is several times faster than
+ORM inserts. Other databases (the SQLite demo fallback) use
 ``bulk_create``.
 """
 
@@ -87,14 +88,14 @@ def interactions_ingest(*, events: Sequence[EventRow], create_missing: bool = Tr
     if not events:
         return result
     with transaction.atomic():
-        if create_missing:
-            result.users_created = _create_missing_users({event.user for event in events})
-            result.items_created = _create_missing_items({event.item for event in events})
-        else:
+        if not create_missing:
             _reject_unknown(events)
         if connection.vendor == "postgresql":
-            result.created = _copy_events(events)
+            result.created, result.users_created, result.items_created = _copy_events(events, create_missing)
         else:
+            if create_missing:
+                result.users_created = _create_missing_users({event.user for event in events})
+                result.items_created = _create_missing_items({event.item for event in events})
             result.created = _bulk_create_events(events)
     result.duplicates = result.received - result.created
     return result
@@ -215,9 +216,27 @@ def _reject_unknown(events: Sequence[EventRow]) -> None:
 _STAGING_COLUMNS = ("user_external_id", "item_external_id", "kind", "value", "occurred_at", "context", "event_id")
 
 
-def _copy_events(events: Sequence[EventRow]) -> int:
-    """COPY into a temporary table, then merge; returns the number of events inserted."""
+# Unknown ids become users and items with the models' defaults, in id order (concurrent batches lock alike).
+_CREATE_MISSING_USERS = (
+    f"INSERT INTO {EndUser._meta.db_table} (external_id, attributes, created_at, updated_at)"
+    " SELECT DISTINCT user_external_id, '{}'::jsonb, now(), now() FROM ingest_staging ORDER BY 1"
+    " ON CONFLICT (external_id) DO NOTHING"
+)
+_CREATE_MISSING_ITEMS = (
+    f"INSERT INTO {Item._meta.db_table}"
+    " (external_id, title, description, categories, attributes, is_active, created_at, updated_at)"
+    " SELECT DISTINCT item_external_id, '', '', '[]'::jsonb, '{}'::jsonb, true, now(), now() FROM ingest_staging"
+    " ORDER BY 1 ON CONFLICT (external_id) DO NOTHING"
+)
+
+
+def _copy_events(events: Sequence[EventRow], create_missing: bool) -> tuple[int, int, int]:
+    """COPY into a temporary table, create missing users and items from it, then merge.
+
+    Returns the events inserted and the users and items created.
+    """
     interaction, user, item = Interaction._meta.db_table, EndUser._meta.db_table, Item._meta.db_table
+    users_created = items_created = 0
     with connection.cursor() as cursor:
         cursor.execute(
             "CREATE TEMPORARY TABLE IF NOT EXISTS ingest_staging ("
@@ -227,6 +246,11 @@ def _copy_events(events: Sequence[EventRow]) -> int:
         with cursor.copy(f"COPY ingest_staging (position, {', '.join(_STAGING_COLUMNS)}) FROM STDIN") as copy:
             for position, event in enumerate(events):
                 copy.write_row(_staging_row(position, event))
+        if create_missing:
+            cursor.execute(_CREATE_MISSING_USERS)
+            users_created = cursor.rowcount
+            cursor.execute(_CREATE_MISSING_ITEMS)
+            items_created = cursor.rowcount
         # DISTINCT ON keeps the first of several events sharing an event_id within the batch. An id-less event
         # is keyed by (NULL, its position): unique, and never equal to a client id such as "0".
         cursor.execute(
@@ -242,7 +266,7 @@ def _copy_events(events: Sequence[EventRow]) -> int:
         )
         inserted = cursor.rowcount
         cursor.execute("TRUNCATE ingest_staging")
-    return inserted
+    return inserted, users_created, items_created
 
 
 def _staging_row(position: int, event: EventRow) -> tuple:

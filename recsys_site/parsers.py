@@ -10,6 +10,7 @@ runs; a body over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` is a 413.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -37,6 +38,24 @@ def text_problem(text: str) -> str | None:
             text.encode("utf-8")
         except UnicodeEncodeError:
             return "contains a lone surrogate (\\ud800-\\udfff), which is not valid Unicode"
+    return None
+
+
+# In a UTF-8 body, NUL and lone surrogates reach decoded strings only through a \u escape or, for surrogates,
+# their UTF-8 form (lead byte ED, which the decoder lets through); raw control characters are refused by it. A
+# NUL byte also marks a UTF-16 or UTF-32 body. A body with none of these needs only its depth checked.
+_UNSTORABLE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])|[\x00\xed]")
+
+
+def json_depth_problem(value: Any) -> str | None:
+    """Why a decoded JSON value is too deep to store, or None; walks containers only."""
+    stack = [(value, 1)] if isinstance(value, dict | list) else []
+    while stack:
+        node, depth = stack.pop()
+        if depth > JSON_MAX_DEPTH:
+            return f"is nested deeper than {JSON_MAX_DEPTH} levels"
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
     return None
 
 
@@ -69,7 +88,8 @@ def json_loads(text: str | bytes) -> Any:
         value = json.loads(text, parse_constant=_refuse_constant)
     except RecursionError:
         raise ValueError(f"nested deeper than {JSON_MAX_DEPTH} levels") from None
-    problem = json_problem(value)
+    plain = isinstance(text, bytes) and not _UNSTORABLE.search(text)
+    problem = json_depth_problem(value) if plain else json_problem(value)
     if problem:
         raise ValueError(problem)
     return value

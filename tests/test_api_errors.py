@@ -239,3 +239,19 @@ def test_a_form_body_beyond_the_limit_is_a_413(api, settings, content_type):
 
     _assert_json_error(api.post("/api/v1/items/", body, content_type=content_type), 413)
     assert not Item.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"events": [{"user": "u1", "item": "\ud800", "occurred_at": 1}]}'.encode("utf-8", "surrogatepass"),
+        '{"events": [{"user": "u1", "item": "\ud800", "occurred_at": 1}]}'.encode("utf-16-le", "surrogatepass"),
+        b'{"events": [{"user": "u1", "item": "i1", "occurred_at": 1, "context": ' + b'{"a": ' * 64 + b"1" + b"}" * 65,
+    ],
+    ids=["utf8-encoded-surrogate", "utf16-encoded-surrogate", "too-deep-without-escapes"],
+)
+def test_unstorable_text_written_without_escapes_is_a_400(api, body):
+    response = api.post(EVENTS, body, content_type="application/json")
+
+    _assert_json_error(response, 400)
+    assert not Interaction.objects.exists() and not EndUser.objects.exists()

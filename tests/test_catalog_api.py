@@ -152,3 +152,21 @@ def test_interactions_list_filters_by_user(api):
     listed = api.get(URL, {"user": "u3", "page_size": 100}).json()
     assert len(listed["results"]) == 3
     assert {row["user"] for row in listed["results"]} == {"u3"}
+
+
+def test_users_and_items_created_by_a_batch_have_the_models_defaults(api):
+    Item.objects.create(external_id="i3", title="Kept", categories=["Drama"])
+
+    response = api.post(URL, {"events": _events(20)}, format="json")
+
+    assert response.json()["items_created"] == 10 and response.json()["users_created"] == 7
+    assert Item.objects.get(external_id="i3").title == "Kept"
+    created = Item.objects.get(external_id="i4")
+    assert (created.title, created.description, created.categories, created.attributes, created.is_active) == (
+        "",
+        "",
+        [],
+        {},
+        True,
+    )
+    assert created.created_at and created.updated_at and EndUser.objects.get(external_id="u2").attributes == {}
