@@ -25,7 +25,7 @@ import psycopg
 from benchmarks.results_io import ROOT, machine, write_results
 
 DB_NAME = "recsys_bench"
-TARGET_RATIO = 0.25
+TARGET_RATIO = 0.5
 BATCH = 5000
 
 
