@@ -6,6 +6,7 @@ import re
 import pytest
 
 from scenarios.models import Scenario
+from tests.conftest import wait_until
 from tests.factories import clustered_catalog, scenario
 from tests.test_browser_pages import analyst_page, chromium  # noqa: F401 - fixtures
 from training.models import RunStatus, TrainingRun
@@ -13,13 +14,18 @@ from training.services import training_run_create, training_run_execute, trainin
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
+UNFINISHED = (RunStatus.QUEUED, RunStatus.RUNNING)
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def _trained(movies: Scenario, algorithm: str, **params) -> TrainingRun:
     run = training_run_create(scenario=movies, algorithm=algorithm, params=params)
-    assert training_run_execute(run_id=run.pk, device="cpu") == RunStatus.SUCCEEDED
-    return TrainingRun.objects.get(pk=run.pk)
+    # A worker started by an earlier test in this session may claim the run first; either way it must succeed.
+    training_run_execute(run_id=run.pk, device="cpu")
+    wait_until(lambda: TrainingRun.objects.filter(pk=run.pk).exclude(status__in=UNFINISHED).exists(), timeout=120)
+    run = TrainingRun.objects.get(pk=run.pk)
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    return run
 
 
 def _order(page) -> list[int]:
