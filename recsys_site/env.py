@@ -4,6 +4,7 @@ Each helper fails loudly (``ImproperlyConfigured``) on a value it cannot parse,
 so a typo in a deployment shows up at start-up rather than as odd behaviour.
 """
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -79,3 +80,14 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None:
         return default
     return [part.strip() for part in raw.split(",") if part.strip()]
+
+
+def env_networks(name: str, default: list[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """A comma-separated list of IP addresses or networks (CIDR); a bad entry stops start-up naming it."""
+    networks = []
+    for entry in env_list(name, default):
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}: {entry!r} is not an IP address or network") from None
+    return networks

@@ -11,7 +11,16 @@ import dj_database_url
 from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 from kombu import Queue
 
-from recsys_site.env import env_bool, env_file_load, env_int, env_list, env_rate, env_required, env_str
+from recsys_site.env import (
+    env_bool,
+    env_file_load,
+    env_int,
+    env_list,
+    env_networks,
+    env_rate,
+    env_required,
+    env_str,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -56,6 +65,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "recsys_site.metrics.RequestMetricsMiddleware",  # first, so it times everything below it
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -340,3 +350,9 @@ RECSYS_RETRY_AFTER_SECONDS = env_int("RECSYS_RETRY_AFTER_SECONDS", 5, minimum=1)
 RECSYS_MODEL_CACHE_SIZE = env_int("RECSYS_MODEL_CACHE_SIZE", 8, minimum=1)
 # A model served from memory is checked against its checksum again at least this often (seconds).
 RECSYS_ARTIFACT_VERIFY_SECONDS = env_int("RECSYS_ARTIFACT_VERIFY_SECONDS", 300, minimum=1)
+
+# GET /metrics answers a scraper sending "Authorization: Bearer <RECSYS_METRICS_TOKEN>" (when set) or one whose
+# address is in RECSYS_METRICS_ALLOWED_IPS (addresses or networks, comma-separated; the loopback by default).
+# Behind a proxy the address is the proxy's: use the token there.
+RECSYS_METRICS_TOKEN = env_str("RECSYS_METRICS_TOKEN", "")
+RECSYS_METRICS_ALLOWED_NETWORKS = env_networks("RECSYS_METRICS_ALLOWED_IPS", ["127.0.0.1", "::1"])

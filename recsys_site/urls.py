@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerSplitV
 from dashboards.staticfiles import favicon
 from dashboards.urls import auth_urlpatterns
 from recsys_site.api import api_root
+from recsys_site.metrics_view import metrics
 from recsys_site.schema_view import SchemaView
 
 api_v1: list[URLPattern | URLResolver] = [
@@ -23,6 +24,7 @@ urlpatterns = [
     *auth_urlpatterns,
     path("favicon.ico", favicon, name="favicon"),
     path("admin/", admin.site.urls),
+    path("metrics", metrics, name="metrics"),
     path("api/v1/", include(api_v1)),
     path("", include("dashboards.urls")),
 ]

@@ -20,6 +20,7 @@ from django.conf import settings
 
 from catalog.models import EndUser, Interaction, Item
 from recsys_site.errors import Conflict, NotFound
+from recsys_site.metrics import FALLBACKS, MODEL_CACHE_HITS, MODEL_CACHE_LOADS
 from scenarios.models import Scenario
 from training.artifacts import LoadedModel, artifact_file_stamp, artifact_load, artifact_verify
 from training.live import (
@@ -81,15 +82,18 @@ class ModelCache:
             cached = self._models.pop(run.pk, None)  # put back below only if it still holds
         stamp = artifact_file_stamp(directory, name=name)
         if cached is None or cached.sha256 != run.artifact_sha256 or cached.stamp != stamp:
+            MODEL_CACHE_LOADS.inc()
             cached = _CachedModel(
                 loaded=artifact_load(directory=directory, sha256=run.artifact_sha256, name=name),
                 sha256=run.artifact_sha256,
                 stamp=stamp,
                 verified_at=time.monotonic(),
             )
-        elif time.monotonic() - cached.verified_at > settings.RECSYS_ARTIFACT_VERIFY_SECONDS:
-            artifact_verify(directory=directory, sha256=run.artifact_sha256, name=name)
-            cached.verified_at = time.monotonic()
+        else:
+            MODEL_CACHE_HITS.inc()
+            if time.monotonic() - cached.verified_at > settings.RECSYS_ARTIFACT_VERIFY_SECONDS:
+                artifact_verify(directory=directory, sha256=run.artifact_sha256, name=name)
+                cached.verified_at = time.monotonic()
         with self._lock:
             self._models[run.pk] = cached
             while len(self._models) > self.size:
@@ -137,6 +141,8 @@ def _rules(scenario: Scenario, candidates: LoadedModel) -> ServingRules:
 
 
 def _result(scenario: Scenario, run: TrainingRun, live: LiveScores, k: int) -> RecommendationResult:
+    if live.fallback:
+        FALLBACKS.labels(scenario.slug, live.fallback).inc()
     return RecommendationResult(
         request_id=uuid.uuid4().hex,
         run_id=run.pk,
