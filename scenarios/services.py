@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from catalog.selectors import catalog_category_names, catalog_unknown_items
 from recsys_site.errors import ValidationFailed
+from recsys_site.serving_version import serving_version_bump
 from scenarios.dispatch import scenario_slice_refresh_dispatch
 from scenarios.models import Scenario, SplitKind
 from scenarios.policy import serving_policy_errors
@@ -92,6 +93,7 @@ def scenario_update(*, scenario: Scenario, data: Mapping[str, Any]) -> Scenario:
             setattr(scenario, name, value)
     scenario.full_clean()
     scenario.save()
+    serving_version_bump()
     return scenario
 
 

@@ -22,6 +22,7 @@ from django.db.models import F
 
 from accounts.models import AuditAction, AuditRecord
 from catalog.models import EndUser
+from recsys_site.serving_version import serving_version_bump
 from scenarios.models import Scenario
 from training.artifacts import ArtifactError, ArtifactRewrite, artifact_forget_users, artifact_user_ids
 from training.models import RunEvaluation, RunStatus, TrainingRun
@@ -49,6 +50,7 @@ def _end_user_delete_rows(
         )
     # An artifact that fails verification may hold the user and cannot be rewritten: it goes.
     TrainingRun.objects.filter(pk__in=broken).update(artifact_path="", artifact_sha256="", artifact_size=None)
+    serving_version_bump()
     runs = sorted(set(rewrites) | set(broken) | set(_evaluations_forget(user.pk)))
     TrainingRun.objects.filter(pk__in=runs).update(deleted_users=F("deleted_users") + 1)
     events, _ = user.interactions.all().delete()
@@ -133,6 +135,7 @@ def scenario_delete(*, scenario: Scenario, actor: Any = None) -> AuditRecord:
     with transaction.atomic():
         details = _scenario_history(scenario)
         slug = scenario.slug
+        serving_version_bump()
         scenario.delete()  # ProtectedError (a 409) while member scenarios name it
         record = _audit(actor, AuditAction.SCENARIO_DELETED, slug, details)
         transaction.on_commit(lambda: _remove_artifact_folders(directories))

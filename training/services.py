@@ -25,6 +25,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from recsys_site.errors import Conflict, ValidationFailed, without_server_paths
+from recsys_site.serving_version import serving_version_bump
 from scenarios.models import ComputeQueue, Scenario
 from scenarios.selectors import scenario_protocol, scenario_slice_size
 from scenarios.services import scenario_config_clean
@@ -421,4 +422,5 @@ def _switch_live(scenario: Scenario, run: TrainingRun, action: str, *, actor: An
         reason=reason.strip(),
     )
     Scenario.objects.filter(pk=scenario.pk).update(live_run=run)
+    serving_version_bump()
     return promotion

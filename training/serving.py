@@ -252,9 +252,9 @@ def _domain(scenario: Scenario, loaded: LoadedModel) -> dict:
 
 
 def _live_run(scenario: Scenario) -> TrainingRun:
-    if scenario.live_run_id is None:
+    run = scenario.live_run  # loaded with the scenario where it is served (training.serving_scenarios)
+    if run is None:
         raise Conflict(f"scenario {scenario.slug} has no live model yet: train a run and promote it")
-    run = TrainingRun.objects.get(pk=scenario.live_run_id)
     if run.status != RunStatus.SUCCEEDED:
         raise Conflict(f"the live run {run.pk} of {scenario.slug} is {run.status}")
     return run

@@ -23,6 +23,7 @@ from training.embeddings_service import embedding_job_create
 from training.models import EmbeddingJob, Promotion, TrainingRun
 from training.services import scenario_rollback, training_run_cancel, training_run_create, training_run_promote
 from training.serving import recommendations_for_session, recommendations_for_user, similar_items
+from training.serving_scenarios import serving_scenario
 
 
 class ScenarioRunsApi(generics.ListAPIView):
@@ -146,7 +147,7 @@ class RecommendationsApi(APIView):
     def get(self, request: Request, slug: str) -> Response:
         query = RecommendationQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        scenario = get_object_or_404(Scenario, slug=slug)
+        scenario = serving_scenario(slug=slug)
         result = recommendations_for_user(
             scenario=scenario, user_external_id=query.validated_data["user"], k=query.validated_data.get("k")
         )
@@ -160,7 +161,7 @@ class RecommendationsApi(APIView):
     def post(self, request: Request, slug: str) -> Response:
         payload = SessionRecommendationInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        scenario = get_object_or_404(Scenario, slug=slug)
+        scenario = serving_scenario(slug=slug)
         result = recommendations_for_session(
             scenario=scenario,
             item_external_ids=payload.validated_data["items"],
@@ -181,7 +182,7 @@ class SimilarItemsApi(APIView):
     def get(self, request: Request, slug: str, external_id: str) -> Response:
         query = SimilarQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        scenario = get_object_or_404(Scenario, slug=slug)
+        scenario = serving_scenario(slug=slug)
         result = similar_items(scenario=scenario, item_external_id=external_id, k=query.validated_data.get("k"))
         return Response(RecommendationResultSerializer(result).data)
 

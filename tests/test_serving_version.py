@@ -1,0 +1,106 @@
+"""Web processes keep the scenario and live run they serve until the serving version in Redis changes."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+from django.conf import settings
+
+from accounts.services import api_token_create
+from scenarios.models import Scenario
+from tests.conftest import ROOT, wait_until
+from tests.factories import clustered_catalog, scenario
+from training.models import RunStatus, TrainingRun
+from training.services import training_run_create, training_run_execute, training_run_promote
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def web_processes() -> Iterator[list[str]]:
+    """Two separate gunicorn servers (one process each) on the test database and the test Redis."""
+    database = settings.DATABASES["default"]
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{database['USER'] or 'postgres'}@{database['HOST'] or 'localhost'}:"
+        f"{database['PORT'] or 5432}/{database['NAME']}",
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+    }
+    ports = [_free_port(), _free_port()]
+    servers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "recsys_site.wsgi", "-w", "1", "-b", f"127.0.0.1:{port}"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        for port in ports
+    ]
+    try:
+        for port in ports:
+            wait_until(lambda port=port: _listening(port), timeout=60)
+        yield [f"http://127.0.0.1:{port}" for port in ports]
+    finally:
+        for server in servers:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=20)
+
+
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+def _trained(algorithm: str) -> TrainingRun:
+    run = training_run_create(scenario=Scenario.objects.get(slug="movies"), algorithm=algorithm, params={})
+    assert training_run_execute(run_id=run.pk, device="cpu") == RunStatus.SUCCEEDED
+    return TrainingRun.objects.get(pk=run.pk)
+
+
+def test_a_promotion_through_one_process_is_served_by_the_other_within_a_second(web_processes, admin_user):
+    clustered_catalog()
+    scenario(algorithm="ease")
+    first, second = _trained("ease"), _trained("popularity")
+    training_run_promote(run=first)
+    _, secret = api_token_create(user=admin_user, scope="full")
+    headers = {"Authorization": f"Token {secret}"}
+    one, other = web_processes
+
+    def call(url: str, body: dict | None = None) -> dict:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(url, data=data, headers={**headers, "Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:  # raises on a 4xx or 5xx
+            return json.loads(response.read())
+
+    def served_run(base: str) -> int:
+        return call(f"{base}/api/v1/scenarios/movies/recommendations/?user=u1")["run_id"]
+
+    assert served_run(one) == first.pk and served_run(other) == first.pk
+
+    # The rows alone do not reach a process keeping the scenario: it serves the kept run until the version changes.
+    Scenario.objects.filter(slug="movies").update(live_run=second)
+    assert served_run(other) == first.pk
+    Scenario.objects.filter(slug="movies").update(live_run=first)
+
+    call(f"{one}/api/v1/runs/{second.pk}/promote/", {})
+    promoted_at = time.monotonic()
+    wait_until(lambda: served_run(other) == second.pk, timeout=1.0, interval=0.05)
+    assert time.monotonic() - promoted_at < 1.0
