@@ -348,6 +348,8 @@ RECSYS_DB_RETRY_ATTEMPTS = env_int("RECSYS_DB_RETRY_ATTEMPTS", 8, minimum=1)
 RECSYS_RETRY_AFTER_SECONDS = env_int("RECSYS_RETRY_AFTER_SECONDS", 5, minimum=1)
 # Loaded models kept per web process.
 RECSYS_MODEL_CACHE_SIZE = env_int("RECSYS_MODEL_CACHE_SIZE", 8, minimum=1)
+# Threads torch may use in each web process (scale with processes: gunicorn -w).
+RECSYS_WEB_TORCH_THREADS = env_int("RECSYS_WEB_TORCH_THREADS", 1, minimum=1)
 # A model served from memory is checked against its checksum again at least this often (seconds).
 RECSYS_ARTIFACT_VERIFY_SECONDS = env_int("RECSYS_ARTIFACT_VERIFY_SECONDS", 300, minimum=1)
 

@@ -1,6 +1,11 @@
 import os
 
+import torch
+from django.conf import settings
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "recsys_site.settings")
 application = get_wsgi_application()
+# Each web process scores one request at a time per thread: torch's default of one thread per core, in every
+# process, makes concurrent requests fight over the cores. Workers are not web processes and keep the default.
+torch.set_num_threads(settings.RECSYS_WEB_TORCH_THREADS)
