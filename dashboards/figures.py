@@ -112,21 +112,24 @@ def difference_histogram(differences: Sequence[float], label: str) -> go.Figure:
     return figure
 
 
-def metric_timeline(points, promotions, metric: str) -> go.Figure:
-    """Each succeeded run's ``metric`` against its finish time, a line per algorithm; promotions and rollbacks
-    as dotted lines with a hoverable marker on top (labels written on the chart overlap when close in time)."""
+def metric_timeline(points, promotions, metric: str, changes=()) -> go.Figure:
+    """Each succeeded run's ``metric`` against its finish time, a line per algorithm broken wherever the slice or
+    split changed (``changes``, marked with dashed lines: the runs either side measure other things); promotions
+    and rollbacks as dotted lines with a hoverable marker on top (labels written on the chart overlap when close)."""
     figure = go.Figure()
     by_algorithm: dict[str, list] = {}
     for point in points:
         by_algorithm.setdefault(point.algorithm, []).append(point)
     for algorithm, series in sorted(by_algorithm.items()):
+        xs, ys, texts = _segmented(series)
         figure.add_trace(
             go.Scatter(
-                x=[p.finished_at for p in series],
-                y=[p.value for p in series],
+                x=xs,
+                y=ys,
                 mode="markers+lines",
                 name=algorithm,
-                text=[f"run {p.run_id}" for p in series],
+                text=texts,
+                connectgaps=False,
                 hovertemplate="%{text}<br>%{y:.4f}<extra>%{fullData.name}</extra>",
             )
         )
@@ -142,6 +145,7 @@ def metric_timeline(points, promotions, metric: str) -> go.Figure:
             )
         )
     _add_promotions(figure, promotions)
+    _add_changes(figure, changes)
     figure.update_layout(
         **LAYOUT,
         title=f"{metric} of succeeded runs over time",
@@ -152,6 +156,43 @@ def metric_timeline(points, promotions, metric: str) -> go.Figure:
         },
     )
     return figure
+
+
+def _segmented(series) -> tuple[list, list, list]:
+    """The series' x, y and hover text with a gap (None) between runs of different segments."""
+    xs: list = []
+    ys: list = []
+    texts: list = []
+    for index, point in enumerate(series):
+        if index and point.segment != series[index - 1].segment:
+            xs.append(None)
+            ys.append(None)
+            texts.append("")
+        xs.append(point.finished_at)
+        ys.append(point.value)
+        texts.append(f"run {point.run_id}" + (f" · {point.split}" if point.split else ""))
+    return xs, ys, texts
+
+
+def _add_changes(figure: go.Figure, changes) -> None:
+    for change in changes:
+        if change.at is not None:
+            figure.add_vline(x=change.at.timestamp() * 1000, line_dash="dash", line_color="#7c3aed")
+    marked = [change for change in changes if change.at is not None]
+    if marked:
+        figure.add_trace(
+            go.Scatter(
+                x=[change.at for change in marked],
+                y=[0.0] * len(marked),
+                yaxis="y2",
+                mode="markers",
+                name="settings changed",
+                marker={"symbol": "diamond", "size": 11, "color": "#7c3aed"},
+                text=[f"from run {c.run_id}: " + "; ".join(c.changes) for c in marked],
+                hovertemplate="%{text}<extra></extra>",
+            )
+        )
+        figure.update_layout(yaxis2={"overlaying": "y", "range": [0, 1.05], "visible": False, "fixedrange": True})
 
 
 def _add_promotions(figure: go.Figure, promotions) -> None:

@@ -31,6 +31,7 @@ from training.comparisons import PRIMARY_K, RunComparison, comparison_csv_header
 from training.matrix import group_matrix_queue
 from training.models import TrainingRun
 from training.services import scenario_rollback, training_run_cancel, training_run_create, training_run_promote
+from training.splits import scenario_split_label
 
 VIEW = "scenarios.view_scenario"
 EDIT = "scenarios.change_scenario"
@@ -114,20 +115,34 @@ def scenario_edit_page(request: HttpRequest, slug: str) -> HttpResponse:
 def scenario_detail(request: HttpRequest, slug: str) -> HttpResponse:
     scenario = get_object_or_404(Scenario.objects.select_related("live_run", "parent"), slug=slug)
     metric = request.GET.get("metric", "ndcg@10")
-    points, promotions = training_selectors.metric_timeline(scenario=scenario, metric=metric)
+    points, promotions, changes = training_selectors.metric_timeline(scenario=scenario, metric=metric)
     if request.GET.get("export") == "timeline":
         return _csv(
             f"{slug}-{metric}-timeline",
-            ["run", "algorithm", "finished_at", metric, "live"],
-            [(p.run_id, p.algorithm, p.finished_at and p.finished_at.isoformat(), p.value, p.is_live) for p in points],
+            ["run", "algorithm", "finished_at", metric, "live", "segment", "split"],
+            [
+                (
+                    p.run_id,
+                    p.algorithm,
+                    p.finished_at and p.finished_at.isoformat(),
+                    p.value,
+                    p.is_live,
+                    p.segment,
+                    p.split,
+                )
+                for p in points
+            ],
         )
-    timeline = figures.to_html(figures.metric_timeline(points, promotions, metric), element_id="timeline-plot")
+    timeline = figures.to_html(figures.metric_timeline(points, promotions, metric, changes), element_id="timeline-plot")
     runs = training_selectors.scenario_runs(scenario=scenario)
     context = {
         "scenario": scenario,
         "runs": runs,
         "runs_with_deleted_users": [run for run in runs if run.contains_deleted_users],
         "timeline": timeline if points else None,
+        "timeline_changes": changes,
+        "split_uses": training_selectors.scenario_split_uses(scenario=scenario),
+        "next_split": scenario_split_label(scenario=scenario),
         "metric": metric,
         "metric_choices": ["ndcg@10", "recall@10", "precision@10", "map@10", "mrr@10", "hit@10"],
         "schedule": scenario_schedule_get(scenario=scenario),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db.models import OuterRef, QuerySet, Subquery
@@ -15,6 +15,7 @@ from training.comparisons import metrics_ordered
 from training.matrix import Matrix, group_matrix
 from training.models import Promotion, PromotionAction, RunStatus, TrainingRun
 from training.serving import SampleItem, sample_recommendations
+from training.splits import run_settings, settings_changes, split_label
 
 
 @dataclass(frozen=True)
@@ -64,17 +65,72 @@ class TimelinePoint:
     finished_at: datetime | None
     value: float | None
     is_live: bool
+    segment: int = 0  # runs in one segment share their slice and split settings; lines never cross segments
+    split: str = ""
 
 
-def metric_timeline(*, scenario: Scenario, metric: str) -> tuple[list[TimelinePoint], list[Promotion]]:
-    """Each succeeded run's ``metric`` by finish time, and the promotions and rollbacks."""
-    runs = TrainingRun.objects.filter(scenario=scenario, status=RunStatus.SUCCEEDED).order_by("finished_at")
-    points = [
-        TimelinePoint(run.pk, run.algorithm, run.finished_at, run.metrics.get(metric), run.pk == scenario.live_run_id)
-        for run in runs.only("id", "algorithm", "finished_at", "metrics")
-    ]
+@dataclass(frozen=True)
+class TimelineChange:
+    """The first run measured on other settings than the run before it: when, which run, and what changed."""
+
+    at: datetime | None
+    run_id: int
+    changes: list[str]
+
+
+def metric_timeline(
+    *, scenario: Scenario, metric: str
+) -> tuple[list[TimelinePoint], list[Promotion], list[TimelineChange]]:
+    """Each succeeded run's ``metric`` by finish time, the promotions and rollbacks, and where the slice or the
+    split changed (a new group, protocol, shares, seed or filter): metrics on either side measure other things."""
+    runs = TrainingRun.objects.filter(scenario=scenario, status=RunStatus.SUCCEEDED).order_by("finished_at", "id")
+    points, changes = [], []
+    previous: dict[str, Any] | None = None
+    for run in runs.select_related("scenario").only(
+        "id", "algorithm", "finished_at", "metrics", "protocol", "split", "seed", "scenario__slug"
+    ):
+        settings = run_settings(run) or previous  # a run that recorded no settings stays in its neighbours' segment
+        if previous is not None and settings is not None and settings != previous:
+            changes.append(TimelineChange(run.finished_at, run.pk, settings_changes(previous, settings)))
+        previous = settings
+        live = run.pk == scenario.live_run_id
+        points.append(
+            TimelinePoint(
+                run.pk,
+                run.algorithm,
+                run.finished_at,
+                run.metrics.get(metric),
+                live,
+                len(changes),
+                split_label(run.split),
+            )
+        )
     promotions = list(Promotion.objects.filter(scenario=scenario).select_related("actor").order_by("created_at"))
-    return points, promotions
+    return points, promotions, changes
+
+
+@dataclass(frozen=True)
+class SplitUse:
+    label: str
+    runs: int
+    first: datetime | None
+    last: datetime | None
+
+
+def scenario_split_uses(*, scenario: Scenario, limit: int = 10) -> list[SplitUse]:
+    """The splits the scenario's succeeded runs were evaluated on, the latest used first."""
+    uses: dict[str, list[datetime | None]] = {}
+    runs = TrainingRun.objects.filter(scenario=scenario, status=RunStatus.SUCCEEDED).order_by("-finished_at", "-id")
+    for split, finished_at in runs.values_list("split", "finished_at"):
+        uses.setdefault(split_label(split), []).append(finished_at)
+    return [
+        SplitUse(label, len(times), min(times, key=_time_or_min), max(times, key=_time_or_min))
+        for label, times in list(uses.items())[:limit]
+    ]
+
+
+def _time_or_min(value: datetime | None) -> datetime:
+    return value or datetime.min.replace(tzinfo=UTC)
 
 
 def run_lineage(*, run: TrainingRun) -> tuple[list[TrainingRun], list[TrainingRun]]:

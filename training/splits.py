@@ -110,7 +110,8 @@ def split_label(split: Mapping[str, Any]) -> str:
         parts[0] += f" {_percent(1 - validation - test)}/{_percent(validation)}/{_percent(test)}"
     if split.get("seed") is not None:
         parts.append(f"seed {split['seed']}")
-    parts.append(f"data {str(split.get('snapshot') or '?')[:8]}")
+    if split.get("snapshot"):
+        parts.append(f"data {str(split['snapshot'])[:8]}")
     parts.append(f"of {split.get('source', '?')}")
     return " · ".join(parts)
 
@@ -163,3 +164,57 @@ def split_record(
 
 def _percent(share: float) -> str:
     return f"{round(share * 100):g}"
+
+
+# --- what a run was measured on, as a timeline shows it ------------------------------------------------------
+
+SLICE_FIELDS = (
+    "include_categories",
+    "exclude_categories",
+    "event_weights",
+    "min_value",
+    "min_user_events",
+    "min_item_events",
+)
+
+
+def run_settings(run: TrainingRun) -> dict[str, Any]:
+    """The settings that decide what a run's metrics measure: its slice and its split (without the data snapshot,
+    which new events change; a run recorded before splits has its protocol's; ``{}`` when neither is recorded)."""
+    if not run.split and not run.protocol:
+        return {}
+    split = run.split or {"source": run.scenario.slug, "protocol": run.protocol.get("split")}
+    settings = {name.replace("_", " "): run.protocol.get(name) for name in SLICE_FIELDS}
+    settings["split of"] = split.get("source")
+    settings["protocol"] = split.get("protocol")
+    for name in ("validation_share", "test_share", "seed"):
+        settings[name.replace("_", " ")] = split.get(name, run.protocol.get(name))
+    return settings
+
+
+def settings_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
+    """``name old → new`` for each setting that differs (``unset`` for a setting without a value)."""
+    return [
+        f"{name} {_shown(before.get(name))} → {_shown(value)}"
+        for name, value in after.items()
+        if before.get(name) != value
+    ]
+
+
+def _shown(value: Any) -> str:
+    return "unset" if value is None or value == [] or value == {} else str(value)
+
+
+def scenario_split_label(*, scenario: Scenario) -> str:
+    """The split the scenario's next run would use, from its settings (the data is read when the run is queued)."""
+    source = scenario.parent or scenario
+    leave_last_out = source.split == SplitKind.LEAVE_LAST_OUT
+    return split_label(
+        {
+            "source": source.slug,
+            "protocol": source.split,
+            "validation_share": None if leave_last_out else source.validation_share,
+            "test_share": None if leave_last_out else source.test_share,
+            "seed": source.seed if source.split == SplitKind.RANDOM else None,
+        }
+    )
