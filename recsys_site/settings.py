@@ -335,6 +335,17 @@ RECSYS_LIVE_HISTORY_LENGTH = env_int("RECSYS_LIVE_HISTORY_LENGTH", 500, minimum=
 # Retrain schedules are edited in the browser and stored in the database (django-celery-beat); the same beat
 # process runs the sweeper (training.sweeper) every RECSYS_SWEEP_SECONDS, with no worker needed.
 CELERY_BEAT_SCHEDULER = "training.beat:SweepingScheduler"
+# Artifact retention (training.retention): the last RECSYS_KEEP_RUNS succeeded runs of each scenario keep their
+# artifacts, besides live and once-live runs and parents of unfinished runs; applied every RECSYS_RETENTION_SECONDS.
+RECSYS_KEEP_RUNS = env_int("RECSYS_KEEP_RUNS", 5, minimum=0)
+RECSYS_RETENTION_SECONDS = env_int("RECSYS_RETENTION_SECONDS", 3600, minimum=60)
+CELERY_BEAT_SCHEDULE = {
+    "artifacts-retain": {
+        "task": "training.artifacts_retain",
+        "schedule": float(RECSYS_RETENTION_SECONDS),
+        "options": {"queue": "cpu"},
+    }
+}
 RECSYS_SWEEP_SECONDS = env_int("RECSYS_SWEEP_SECONDS", 15, minimum=1)
 # A queued run or embedding job whose task message the broker no longer holds (and does not hand to a worker)
 # for this long is sent again, up to RECSYS_DISPATCH_MAX_ATTEMPTS messages; then it fails with the reason.

@@ -384,6 +384,8 @@ def training_run_promote(
     """
     if run.status != RunStatus.SUCCEEDED:
         raise Conflict(f"only a succeeded run can be promoted; run {run.pk} is {run.status}")
+    if not run.artifact_path:
+        raise Conflict(f"run {run.pk} has no artifact any more (deleted by the retention policy): retrain to serve it")
     if run.low_evidence and not force:
         raise Conflict(
             f"run {run.pk} was tested on {run.evaluated_users} users (fewer than "

@@ -18,6 +18,7 @@ from training.dispatch import EMBED_ITEMS, GROUP_MATRIX, TRAINING_RUN
 from training.embeddings_service import embedding_job_execute, embedding_job_finish
 from training.matrix import group_matrix_compute
 from training.models import RunStatus, TrainingRun
+from training.retention import artifacts_retain
 from training.services import training_run_create, training_run_execute
 
 logger = logging.getLogger(__name__)
@@ -108,3 +109,9 @@ def embed_items_task(self, job_id: int) -> str:
         return embedding_job_finish(
             job_id=job_id, status=RunStatus.FAILED, error=f"time limit of {EMBED_SOFT_TIME_LIMIT} s exceeded"
         )
+
+
+@shared_task(name="training.artifacts_retain", acks_late=True, soft_time_limit=600, time_limit=660)
+def artifacts_retain_task() -> list[int]:
+    """Apply the artifact retention policy (idempotent); returns the runs whose artifacts were deleted."""
+    return artifacts_retain(keep_last=settings.RECSYS_KEEP_RUNS).deleted
