@@ -191,3 +191,14 @@ def test_a_parent_without_a_recorded_split_is_refused():
     with pytest.raises(ValidationFailed) as refused:
         training_run_create(scenario=action, algorithm="sasrec", params=SASREC, parent=parent)
     assert "recorded no split" in refused.value.detail["parent"][0]
+
+
+def test_the_run_page_shows_the_split_and_its_test_digest(client, admin_user):
+    group, action = _group("random")
+    run = _succeeded(training_run_create(scenario=action, algorithm="popularity", seed=5))
+    client.force_login(admin_user)
+
+    page = client.get(f"/runs/{run.pk}/").content.decode()
+
+    assert f"random 80/10/10 · seed {group.seed} · data {run.split['snapshot'][:8]} · of all" in page
+    assert run.split["test_digest"] in page and "the split's is its group's" in page

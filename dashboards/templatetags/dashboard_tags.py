@@ -4,6 +4,7 @@ from typing import Any
 from django import template
 
 from training.algorithms.registry import UnknownAlgorithm, get_algorithm
+from training.splits import split_label
 
 register = template.Library()
 
@@ -125,3 +126,9 @@ def param_value(value: Any) -> str:
 def entries(mapping: dict | None) -> list[tuple[str, Any]]:
     """A dict's (key, value) pairs, safe where a key is also a dict method's name (``items``)."""
     return list(mapping.items()) if isinstance(mapping, dict) else []
+
+
+@register.filter(name="split_label")
+def split_label_filter(split: dict | None) -> str:
+    """A run's recorded split in words (``random 80/10/10 · seed 42 · data 1a2b3c4d · of movies``)."""
+    return split_label(split or {})
