@@ -33,6 +33,7 @@ models; the students and cold-film rows from runs on 2 CPU cores. A row's "Measu
 MULTI_SCENARIO = ".venv/bin/python -m benchmarks.multi_scenario benchmarks/multi_scenario/configs/{}.toml"
 COMMANDS = {
     "ingest": ".venv/bin/python -m benchmarks.ingest",
+    "ease_storage": ".venv/bin/python -m benchmarks.ease_storage",
     "pages": ".venv/bin/python -m benchmarks.pages",
     "live": ".venv/bin/python -m benchmarks.live",
     "recbole_compare": ".venv/bin/python -m benchmarks.recbole_compare",
@@ -84,6 +85,21 @@ def ingest_rows(results: Results) -> Iterator[Row]:
     ratio, target = figures["endpoint_to_copy_ratio"], figures["target_endpoint_to_copy_ratio"]
     yield Row("bulk endpoint ÷ raw COPY, events/s", f"{ratio:.1%}", f"≥ {target:.0%}", ratio >= target, "ingest")
     yield Row("MovieLens 100K import", f"{figures['ml100k_import_seconds']:.2f} s", "", None, "ingest")
+
+
+def ease_storage_rows(results: Results) -> Iterator[Row]:
+    figures = results["ease_storage"]
+    target = figures["target_float16_ndcg_ratio"]
+    for form, label in (("float32", "float32 (before)"), ("float16", "float16 (stored)"), ("top50", "top 50 per item"),
+                        ("top200", "top 200 per item")):  # fmt: skip
+        ratio = figures[f"{form}_ndcg_ratio"]
+        yield Row(
+            f"EASE {label}: NDCG@10 ÷ float32, matrix size",
+            f"{ratio:.1%} ({figures[f'{form}_ndcg_at_10']:.4f}), {figures[f'{form}_megabytes']:.1f} MB",
+            f"≥ {target:.0%}" if form == "float16" else "",
+            ratio >= target if form == "float16" else None,
+            "ease_storage",
+        )
 
 
 def pages_rows(results: Results) -> Iterator[Row]:
@@ -197,6 +213,7 @@ def live_rows(results: Results) -> Iterator[Row]:
 SECTIONS: tuple[tuple[str, Callable[[Results], Iterator[Row]]], ...] = (
     ("Ingestion", ingest_rows),
     ("Dashboard pages", pages_rows),
+    ("EASE artifact storage (ml-latest-small)", ease_storage_rows),
     ("Live history: stale against live, ml-latest-small replayed after a cut-off", live_rows),
     ("RecBole 1.2.1 on the same split (ml-100k)", recbole_rows),
     ("Multi-scenario: transfer, (b) pretrained on the group and fine-tuned, against (a) alone", transfer_rows),

@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 
-from training.algorithms.base import EpochReport, Recommender, TrainingCancelled
+from training.algorithms.base import ARTIFACT_TENSORS, EpochReport, Recommender, TrainingCancelled
 from training.algorithms.params import HyperparameterError
 from training.algorithms.registry import algorithm_names, get_algorithm
 from training.algorithms.sequential import SequentialRecommender
@@ -268,3 +269,13 @@ def test_forgetting_changes_what_a_personalised_model_holds():
     assert not torch.equal(model.score([2])[0], model.score([7])[0])
     model.forget_users([7])
     assert torch.equal(model.score([2])[0], model.score([7])[0])
+
+
+def test_ease_stores_its_matrix_as_float16_and_serves_what_it_evaluated(tmp_path):
+    data = planted_data()
+    model = fitted("ease", data)
+    model.save(tmp_path)
+
+    stored = load_file(str(tmp_path / ARTIFACT_TENSORS))["weights"]
+    assert stored.dtype == torch.float16 and stored.shape == (data.n_items, data.n_items)
+    assert torch.equal(Recommender.load(tmp_path).score([0, 3]), model.score([0, 3]))
