@@ -6,6 +6,7 @@ the defaults suit local development against PostgreSQL and Redis on localhost.
 
 import os
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
@@ -143,7 +144,7 @@ STATICFILES_FINDERS = [
 ]
 # Hashed, compressed file names (needs `collectstatic`); off in debug, where files come from the apps.
 STATIC_MANIFEST = env_bool("DJANGO_STATIC_MANIFEST", not DEBUG)
-STORAGES = {
+STORAGES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
@@ -156,6 +157,20 @@ WHITENOISE_USE_FINDERS = not STATIC_MANIFEST
 
 # Trained model artifacts (tensors + JSON metadata) live here.
 ARTIFACT_ROOT = Path(env_str("RECSYS_ARTIFACT_ROOT", str(BASE_DIR / "var" / "artifacts")))
+# Artifacts shared by hosts through S3-compatible object storage (django-storages): workers publish each artifact
+# under its path relative to ARTIFACT_ROOT, web processes fetch what they lack into ARTIFACT_ROOT (training.
+# artifact_store). Credentials come from the usual AWS_* variables. Without a bucket, ARTIFACT_ROOT is the storage.
+RECSYS_ARTIFACT_S3_BUCKET = env_str("RECSYS_ARTIFACT_S3_BUCKET", "")
+if RECSYS_ARTIFACT_S3_BUCKET:
+    STORAGES["artifacts"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": RECSYS_ARTIFACT_S3_BUCKET,
+            "endpoint_url": env_str("RECSYS_ARTIFACT_S3_ENDPOINT", "") or None,
+            "location": env_str("RECSYS_ARTIFACT_S3_PREFIX", "artifacts"),
+            "file_overwrite": True,
+        },
+    }
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboards:scenario-list"

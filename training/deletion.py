@@ -24,6 +24,7 @@ from accounts.models import AuditAction, AuditRecord
 from catalog.models import EndUser
 from recsys_site.serving_version import serving_version_bump
 from scenarios.models import Scenario
+from training.artifact_store import artifact_fetch, artifact_publish, artifact_unpublish
 from training.artifacts import ArtifactError, ArtifactRewrite, artifact_forget_users, artifact_user_ids
 from training.models import RunEvaluation, RunStatus, TrainingRun
 
@@ -70,6 +71,7 @@ def _after_commit(rewrites: dict[int, ArtifactRewrite], broken: dict[int, Path])
     checksum and is refused, 503, rather than served the deleted user's data)."""
     for rewrite in rewrites.values():
         rewrite.replace()
+        artifact_publish(directory=rewrite.directory)  # the shared copy must not keep the user either
     _remove_artifact_folders(list(broken.values()))
 
 
@@ -86,6 +88,7 @@ def _forget_in_artifacts(user_id: int) -> tuple[dict[int, ArtifactRewrite], dict
     try:
         for run in _runs_maybe_holding(user_id):
             directory = Path(run.artifact_path)
+            artifact_fetch(directory=directory)  # a host without the folder rewrites the shared copy
             try:
                 rewrite = artifact_forget_users(
                     directory=directory, sha256=run.artifact_sha256, user_ids=[user_id], name=f"run {run.pk}"
@@ -182,6 +185,7 @@ def _remove_artifact_folders(directories: list[Path]) -> None:
         resolved = directory.resolve()
         if resolved != root and resolved.is_relative_to(root):  # never anything outside the artifact root
             shutil.rmtree(resolved, ignore_errors=True)
+            artifact_unpublish(directory=directory)
 
 
 def _audit(actor: Any, action: str, subject: str, details: dict[str, Any]) -> AuditRecord:

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from scenarios.models import Scenario
+from training.artifact_store import artifact_unpublish
 from training.models import Promotion, RunStatus, TrainingRun
 
 logger = logging.getLogger(__name__)
@@ -69,4 +70,5 @@ def _artifact_delete(run: TrainingRun) -> None:
         )
     if cleared:
         shutil.rmtree(directory, ignore_errors=True)
+        artifact_unpublish(directory=directory)
         logger.info("run %s: artifact %s deleted by the retention policy", run.pk, directory)

@@ -31,6 +31,7 @@ from scenarios.selectors import scenario_protocol, scenario_slice_size
 from scenarios.services import scenario_config_clean
 from training.algorithms.base import TrainingCancelled
 from training.algorithms.registry import get_algorithm
+from training.artifact_store import artifact_publish
 from training.artifacts import artifact_load, artifact_save
 from training.data import NotEnoughData, TrainingData, item_features_attach, needs_item_features
 from training.dispatch import training_run_dispatch
@@ -255,6 +256,7 @@ def _execute(run: TrainingRun, device: str) -> str:
             item_popularity=split.train.distinct_users_per_item(),
             directory=directory,
         )
+        artifact_publish(directory=directory)
         timings["save"] = time.perf_counter() - started
     except TrainingCancelled:
         return _finish(run.pk, RunStatus.CANCELLED, timings=timings, error="cancelled by request")

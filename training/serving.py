@@ -22,6 +22,7 @@ from catalog.models import EndUser, Interaction, Item
 from recsys_site.errors import Conflict, NotFound
 from recsys_site.metrics import FALLBACKS, MODEL_CACHE_HITS, MODEL_CACHE_LOADS
 from scenarios.models import Scenario
+from training.artifact_store import artifact_fetch
 from training.artifacts import LoadedModel, artifact_file_stamp, artifact_load, artifact_verify
 from training.live import (
     LiveScores,
@@ -80,6 +81,7 @@ class ModelCache:
         directory, name = Path(run.artifact_path), f"the artifact of run {run.pk}"
         with self._lock:
             cached = self._models.pop(run.pk, None)  # put back below only if it still holds
+        artifact_fetch(directory=directory)  # from the shared storage when this host lacks it
         stamp = artifact_file_stamp(directory, name=name)
         if cached is None or cached.sha256 != run.artifact_sha256 or cached.stamp != stamp:
             MODEL_CACHE_LOADS.inc()
