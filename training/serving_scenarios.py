@@ -1,8 +1,8 @@
 """The scenarios a web process serves, with their live runs, kept while the serving version holds.
 
-A request reads one number from Redis (``recsys_site.serving_version``) instead of the scenario and run rows;
-a promotion, rollback, scenario edit or rewritten artifact changes the number once committed, so every
-process reads the rows again on its next request. With no number (never bumped, Redis away) nothing is kept.
+A request reads one value from Redis (``recsys_site.serving_version``) instead of the scenario and run rows;
+a promotion, rollback, scenario edit or rewritten artifact changes the value once committed, so every
+process reads the rows again on its next request. With no value (never bumped, Redis away) nothing is kept.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from recsys_site.errors import NotFound
 from recsys_site.serving_version import serving_version_get
 from scenarios.models import Scenario
 
-_kept: dict[str, tuple[int, Scenario]] = {}
+_kept: dict[str, tuple[str, Scenario]] = {}
 _lock = threading.Lock()
 
 
