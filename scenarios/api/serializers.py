@@ -15,6 +15,12 @@ class ScenarioSerializer(serializers.ModelSerializer):
     event_weights = serializers.DictField(child=serializers.FloatField(), required=False)
     k_list = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=1000), required=False)
     hyperparameters = serializers.DictField(required=False)
+    serving_policy = serializers.JSONField(
+        required=False,
+        help_text="Rules for every served list, each optional: exclude_items (item ids), exclude_categories, "
+        "max_per_category (1-1000), boost_categories (category → weight from -1 to 1, added to scores rescaled "
+        "to 0-1), exclude_older_than (YYYY-MM-DD: items added before it are not served).",
+    )
 
     class Meta:
         model = Scenario
