@@ -34,6 +34,7 @@ MULTI_SCENARIO = ".venv/bin/python -m benchmarks.multi_scenario benchmarks/multi
 COMMANDS = {
     "ingest": ".venv/bin/python -m benchmarks.ingest",
     "ease_storage": ".venv/bin/python -m benchmarks.ease_storage",
+    "serve": ".venv/bin/python -m benchmarks.serve",
     "pages": ".venv/bin/python -m benchmarks.pages",
     "live": ".venv/bin/python -m benchmarks.live",
     "recbole_compare": ".venv/bin/python -m benchmarks.recbole_compare",
@@ -85,6 +86,21 @@ def ingest_rows(results: Results) -> Iterator[Row]:
     ratio, target = figures["endpoint_to_copy_ratio"], figures["target_endpoint_to_copy_ratio"]
     yield Row("bulk endpoint ÷ raw COPY, events/s", f"{ratio:.1%}", f"≥ {target:.0%}", ratio >= target, "ingest")
     yield Row("MovieLens 100K import", f"{figures['ml100k_import_seconds']:.2f} s", "", None, "ingest")
+
+
+def serve_rows(results: Results) -> Iterator[Row]:
+    figures = results["serve"]
+    checks = (
+        ("p99 at 100 requests/s (worst of known users and sessions)", "p99_ms_at_100_rps", "ms", "≤"),
+        ("requests/s with p99 ≤ 50 ms (worst kind)", "max_rps_p99_under_50ms", "", "≥"),
+        ("p50 over the in-process floor, lowest rate", "p50_over_floor_ms", "ms", "≤"),
+    )
+    for what, key, unit, sense in checks:
+        value, target = figures[key], figures[f"target_{key}"]
+        met = value is not None and (value <= target if sense == "≤" else value >= target)
+        yield Row(f"EASE on gunicorn: {what}", f"{value:g} {unit}".strip(), f"{sense} {target:g} {unit}".strip(), met,
+                  "serve")  # fmt: skip
+    yield Row("EASE in-process floor (score and top 10), p50", f"{figures['floor_p50_ms']:g} ms", "", None, "serve")
 
 
 def ease_storage_rows(results: Results) -> Iterator[Row]:
@@ -214,6 +230,7 @@ SECTIONS: tuple[tuple[str, Callable[[Results], Iterator[Row]]], ...] = (
     ("Ingestion", ingest_rows),
     ("Dashboard pages", pages_rows),
     ("EASE artifact storage (ml-latest-small)", ease_storage_rows),
+    ("Serving under load (ml-latest-small, gunicorn 2 workers, locust)", serve_rows),
     ("Live history: stale against live, ml-latest-small replayed after a cut-off", live_rows),
     ("RecBole 1.2.1 on the same split (ml-100k)", recbole_rows),
     ("Multi-scenario: transfer, (b) pretrained on the group and fine-tuned, against (a) alone", transfer_rows),
