@@ -277,3 +277,21 @@ class ScenarioForm(forms.ModelForm):
         if self.instance.pk:
             data.pop("slug", None)
         return data
+
+
+def tunable_algorithms() -> list[tuple[str, str]]:
+    """Algorithms a study can search (those with a declared search space, that need no parent run)."""
+    choices = []
+    for name in algorithm_names():
+        cls = get_algorithm(name)
+        searchable = any(param.search is not None for param in cls.params)
+        if searchable and not cls.needs_teacher and cls.family != "multi_scenario":
+            choices.append((name, cls.label))
+    return choices
+
+
+class StudyForm(forms.Form):
+    algorithms = forms.MultipleChoiceField(choices=tunable_algorithms, widget=forms.CheckboxSelectMultiple)
+    max_trials = forms.IntegerField(min_value=1, max_value=10_000, required=False, initial=20)
+    max_minutes = forms.IntegerField(min_value=1, max_value=7 * 24 * 60, required=False)
+    objective = forms.CharField(max_length=32, initial="ndcg@10")

@@ -24,6 +24,7 @@ _VIEW = [
     "django_celery_beat.view_periodictask",
     "django_celery_beat.view_crontabschedule",
     "training.view_embeddingjob",
+    "training.view_study",
 ]
 _INGEST = [
     "catalog.add_item",
@@ -37,6 +38,8 @@ _ANALYST = [
     "scenarios.change_scenario",
     "training.add_trainingrun",
     "training.change_trainingrun",
+    "training.add_study",
+    "training.change_study",
     "django_celery_beat.add_periodictask",
     "django_celery_beat.change_periodictask",
     "django_celery_beat.delete_periodictask",

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from dashboards import explore, views
+from dashboards import explore, study_views, views
 
 app_name = "dashboards"
 urlpatterns = [
@@ -23,6 +23,10 @@ urlpatterns = [
     path("runs/<int:pk>/", views.run_detail, name="run-detail"),
     path("runs/<int:pk>/cancel/", views.run_cancel, name="run-cancel"),
     path("runs/<int:pk>/promote/", views.run_promote, name="run-promote"),
+    path("scenarios/<slug:slug>/studies/new/", study_views.study_start, name="study-start"),
+    path("studies/<int:pk>/", study_views.study_detail, name="study-detail"),
+    path("studies/<int:pk>/cancel/", study_views.study_cancel_page, name="study-cancel"),
+    path("studies/<int:pk>/promote/", study_views.study_promote_page, name="study-promote"),
     path("data/", views.data_overview, name="data-overview"),
 ]
 

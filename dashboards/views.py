@@ -15,7 +15,7 @@ from catalog import selectors as catalog_selectors
 from catalog.models import EndUser
 from dashboards import figures
 from dashboards.exports import csv_response as _csv
-from dashboards.forms import ScenarioForm
+from dashboards.forms import ScenarioForm, StudyForm
 from dashboards.roles import user_role
 from recsys_site.errors import DomainError, error_text
 from scenarios.models import Scenario
@@ -148,6 +148,8 @@ def scenario_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "schedule": scenario_schedule_get(scenario=scenario),
         "history": training_selectors.promotion_history(scenario=scenario),
         "rollback_to": training_selectors.rollback_target(scenario=scenario),
+        "studies": list(scenario.studies.all()[:10]),
+        "study_form": StudyForm(),
     }
     return render(request, "dashboards/scenario_detail.html", context)
 

@@ -275,6 +275,11 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SERVE_PERMISSIONS": ["recsys_site.permissions.ApiDocsAccess"],
+    # Runs, embedding jobs and studies each have a status field; their choice sets are named here.
+    "ENUM_NAME_OVERRIDES": {
+        "RunStatusEnum": "training.models.RunStatus",
+        "StudyStatusEnum": "training.models.StudyStatus",
+    },
 }
 
 # --- API edge: body size, JSON parsing, error responses in the schema ------------------------

@@ -14,7 +14,7 @@ from catalog.models import EndUser, Interaction, Item
 from dashboards.services import account_create, roles_sync
 from tests.conftest import token_client
 from tests.factories import START, scenario
-from training.models import EmbeddingJob, TrainingRun
+from training.models import EmbeddingJob, Study, TrainingRun
 
 pytestmark = pytest.mark.django_db
 
@@ -71,6 +71,11 @@ EXPECTED = {
     ("similar-items", "get"): RECOMMENDERS,
     ("run-detail", "get"): READERS,
     ("run-cancel", "post"): EDITORS,
+    ("scenario-studies", "get"): READERS,
+    ("scenario-studies", "post"): EDITORS,
+    ("study-detail", "get"): READERS,
+    ("study-cancel", "post"): EDITORS,
+    ("study-promote", "post"): EDITORS,
     ("run-promote", "post"): EDITORS,
     ("item-embeddings-refresh", "post"): INGESTERS - {"ingest_token"},
     ("embedding-job-detail", "get"): READERS,
@@ -112,7 +117,8 @@ def objects(db) -> dict:
     interaction = Interaction.objects.create(user=user, item=item, kind="click", value=1.0, occurred_at=START)
     run = TrainingRun.objects.create(scenario=movies, algorithm="popularity")
     job = EmbeddingJob.objects.create(encoder="test")
-    return {"interaction": interaction.pk, "run": run.pk, "embedding": job.pk}
+    study = Study.objects.create(scenario=movies, algorithms=["popularity"], max_trials=1)
+    return {"interaction": interaction.pk, "run": run.pk, "embedding": job.pk, "study": study.pk}
 
 
 def _kwargs(route: str, name: str, objects: dict) -> dict:

@@ -80,9 +80,7 @@ def test_a_parent_the_algorithm_cannot_learn_from_is_refused_at_queue_time(api, 
     parent = _succeeded(training_run_create(scenario=movies))
     queued_before = TrainingRun.objects.count()
 
-    response = api.post(
-        "/api/v1/scenarios/movies/runs/", {"algorithm": algorithm, "parent": parent.pk}, format="json"
-    )
+    response = api.post("/api/v1/scenarios/movies/runs/", {"algorithm": algorithm, "parent": parent.pk}, format="json")
 
     assert response.status_code == 400, response.json()
     assert parent_algorithm in str(response.json()) and algorithm in str(response.json())

@@ -10,9 +10,10 @@ class RunStatus(models.TextChoices):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    PRUNED = "pruned"  # a study's trial stopped early: its validation curve fell behind the other trials'
 
 
-FINISHED = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED)
+FINISHED = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.PRUNED)
 
 
 class TrainingRun(models.Model):
@@ -47,6 +48,11 @@ class TrainingRun(models.Model):
         ),
     )
     queue = models.CharField(max_length=16, default="cpu")
+
+    # A trial of a hyperparameter study: its number there, and its validation metrics (the study's objective).
+    study = models.ForeignKey("Study", null=True, blank=True, on_delete=models.SET_NULL, related_name="trials")
+    trial_number = models.PositiveIntegerField(null=True, blank=True)
+    validation_metrics = models.JSONField(default=dict, blank=True)
 
     # State and progress.
     status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED)
@@ -209,3 +215,46 @@ class MatrixCell(models.Model):
 
     def __str__(self) -> str:
         return f"run {self.run_id} on scenario {self.scenario_id}"
+
+
+class StudyStatus(models.TextChoices):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class Study(models.Model):
+    """A hyperparameter search on a scenario: Optuna proposes trials, each a child run on the Celery queues.
+
+    The trials are the runs whose ``study`` is this one; their parameters, per-epoch validation curves and
+    objective values are what the sampler and the pruner read (``training.tuning``), so the study lives in
+    the project's own tables. Status moves running → succeeded / failed / cancelled by conditional updates.
+    """
+
+    scenario = models.ForeignKey("scenarios.Scenario", on_delete=models.CASCADE, related_name="studies")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    algorithms = models.JSONField(default=list)
+    search_space = models.JSONField(default=dict, help_text="Per algorithm: per parameter, a range or choices.")
+    fixed_params = models.JSONField(default=dict, blank=True, help_text="Per algorithm: values not searched.")
+    objective = models.CharField(max_length=32, default="ndcg@10", help_text="A validation metric at K, maximised.")
+    max_trials = models.PositiveIntegerField(null=True, blank=True)
+    max_seconds = models.PositiveIntegerField(null=True, blank=True)
+    parallel_trials = models.PositiveIntegerField(default=1)
+    seed = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=16, choices=StudyStatus.choices, default=StudyStatus.RUNNING)
+    best_run = models.ForeignKey(TrainingRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "studies"
+
+    def __str__(self) -> str:
+        return f"study {self.pk} on {self.scenario.slug} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status != StudyStatus.RUNNING

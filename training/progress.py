@@ -17,6 +17,7 @@ from django.utils import timezone
 from training.algorithms.base import EpochReport, TrainingCancelled
 from training.models import EmbeddingJob, RunStatus, TrainingRun
 from training.resilience import with_database_retry
+from training.tuning.pruning import trial_check
 
 logger = logging.getLogger(__name__)
 
@@ -27,8 +28,8 @@ FIT_START, FIT_END, EVALUATE_END = 0.05, 0.85, 0.95
 class ProgressRecorder:
     """The progress callback: records each epoch on the run and raises TrainingCancelled when asked to stop."""
 
-    def __init__(self, run_id: int) -> None:
-        self.run_id = run_id
+    def __init__(self, run_id: int, *, trial: bool = False) -> None:
+        self.run_id, self.trial = run_id, trial
         self.history: list[dict[str, Any]] = []
 
     def __call__(self, report: EpochReport) -> None:
@@ -49,6 +50,8 @@ class ProgressRecorder:
         cancelled = with_database_retry(lambda: self._record(fields), what=f"progress of run {self.run_id}")
         if cancelled:
             raise TrainingCancelled
+        if self.trial:  # a study's trial: stopped with its study, or pruned when it falls behind
+            trial_check(run_id=self.run_id, history=self.history)
 
     def _record(self, fields: dict[str, Any]) -> bool:
         TrainingRun.objects.filter(pk=self.run_id, status=RunStatus.RUNNING).update(**fields)

@@ -39,11 +39,12 @@ from training.evaluation.ranking import evaluate
 from training.evaluation.slices import activity_slices
 from training.groups import PreparedData, item_map, run_data_load, run_split_plan, scenario_as_queued
 from training.lineage import parent_problem
-from training.models import Promotion, PromotionAction, RunEvaluation, RunStatus, TrainingRun
+from training.models import Promotion, PromotionAction, RunEvaluation, RunStatus, Study, TrainingRun
 from training.progress import EVALUATE_END, FIT_END, Heartbeat, ProgressRecorder
 from training.resilience import with_database_retry
 from training.selectors import rollback_target
 from training.splits import split_for_run, split_record
+from training.tuning.pruning import TrialPruned
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ logger = logging.getLogger(__name__)
 # --- creating and dispatching -----------------------------------------------------------------
 
 
-def training_run_create(
+def training_run_create(  # noqa: PLR0913 - what a run may be asked for, each a field of the run
     *,
     scenario: Scenario,
     algorithm: str | None = None,
@@ -60,12 +61,14 @@ def training_run_create(
     queue: str | None = None,
     parent: TrainingRun | None = None,
     created_by: Any = None,
+    trial: tuple[Study, int] | None = None,
 ) -> TrainingRun:
     """Queue a run of ``scenario`` and dispatch it once the transaction commits.
 
     ``params`` override the scenario's stored hyperparameters key by key (when the algorithm is the
     scenario's; another algorithm starts from its defaults); the run records the merged set. Whatever can be
     known before training is checked here (parent, slice size, K list), so a refused run is never queued.
+    ``trial`` makes the run a study's trial: the study and the trial's number there.
     """
     algorithm = algorithm or scenario.algorithm
     stored = scenario.hyperparameters if algorithm == scenario.algorithm else {}
@@ -84,6 +87,8 @@ def training_run_create(
         queue=_queue_for(queue or scenario.compute_queue),
         parent=parent,
         created_by=created_by if getattr(created_by, "is_authenticated", False) else None,
+        study=trial[0] if trial else None,
+        trial_number=trial[1] if trial else None,
     )
     training_run_dispatch(run=run)
     return run
@@ -234,8 +239,9 @@ def _execute(run: TrainingRun, device: str) -> str:
         train = _with_domains(model, prepared)
         if run.parent is not None:
             _start_from_parent(model, run.parent, training)
-        model.fit(train, ProgressRecorder(run.pk), validation=split.validation)
+        model.fit(train, ProgressRecorder(run.pk, trial=run.study_id is not None), validation=split.validation)
         timings["fit"] = time.perf_counter() - started
+        validation_metrics = _validation_metrics(run, model, split)
 
         _set_phase(run.pk, "evaluating", FIT_END)
         started = time.perf_counter()
@@ -258,8 +264,10 @@ def _execute(run: TrainingRun, device: str) -> str:
         )
         artifact_publish(directory=directory)
         timings["save"] = time.perf_counter() - started
-    except TrainingCancelled:
-        return _finish(run.pk, RunStatus.CANCELLED, timings=timings, error="cancelled by request")
+    except TrialPruned as pruned:
+        return _finish(run.pk, RunStatus.PRUNED, timings=timings, error=str(pruned))
+    except TrainingCancelled as cancelled:
+        return _finish(run.pk, RunStatus.CANCELLED, timings=timings, error=str(cancelled) or "cancelled by request")
     except NotEnoughData as error:
         return _finish(run.pk, RunStatus.FAILED, timings=timings, error=f"not enough data: {error}")
     except Exception as error:  # any failure of the job is recorded on the run, never lost
@@ -284,7 +292,17 @@ def _execute(run: TrainingRun, device: str) -> str:
         artifact_size=saved.size,
         serving=serving,
         kept_epoch=model.kept_epoch,
+        validation_metrics=validation_metrics,
     )
+
+
+def _validation_metrics(run: TrainingRun, model: Any, split: Any) -> dict[str, float]:
+    """A study's trial is judged on validation (every metric at the study's K and 10); other runs skip this."""
+    if run.study_id is None or split.validation.n_pairs == 0:
+        return {}
+    objective_k = int(Study.objects.values_list("objective", flat=True).get(pk=run.study_id).split("@")[1])
+    ks = sorted({k for k in (objective_k, 10) if k <= split.train.n_items})
+    return evaluate(model, split.train, split.validation, ks=ks)["metrics"] if ks else {}
 
 
 SERVING_BATCH = 256

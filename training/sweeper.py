@@ -31,6 +31,7 @@ from training.broker import broker_task_ids, consumed_queues
 from training.dispatch import EMBED_QUEUE, embedding_job_send, training_run_send
 from training.models import EmbeddingJob, RunStatus, TrainingRun
 from training.services import training_runs_reap
+from training.tuning.studies import study_trial_finished
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +89,8 @@ def sweep(*, watch: QueueWatch) -> SweepReport:
         _redispatch(model, pending=pending, now=now, report=report)
         report.failed_unconsumed += _fail_unconsumed(model, watch.abandoned(now), now=now)
     report.reaped_runs = training_runs_reap()
+    for run_id in report.reaped_runs:  # a reaped trial makes room for its study's next one
+        study_trial_finished(run_id=run_id)
     report.reaped_jobs = embedding_jobs_reap()
     report.slices_sent = _slices_resend(now=now)
     if report:

@@ -20,6 +20,7 @@ from training.matrix import group_matrix_compute
 from training.models import RunStatus, TrainingRun
 from training.retention import artifacts_retain
 from training.services import training_run_create, training_run_execute
+from training.tuning.studies import study_trial_finished
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +51,8 @@ def training_run_task(self, run_id: int) -> str:
             status=RunStatus.FAILED, error=f"time limit of {settings.RECSYS_TRAINING_SOFT_TIME_LIMIT} s exceeded"
         )
         return RunStatus.FAILED
+    finally:
+        study_trial_finished(run_id=run_id)  # a study's trial makes room for the next one
 
 
 def worker_device(queue: str, *, cuda_required: bool) -> str:

@@ -20,10 +20,35 @@ class BPR(DotProductRecommender):
         "(pairwise BPR loss, Adam). Early-stops on validation NDCG@10 when a validation set is given."
     )
     params = (
-        Param("embedding_size", int, 64, help="Dimensions of user and item vectors.", minimum=1, maximum=1024),
-        Param("learning_rate", float, 1e-3, help="Adam step size.", minimum=1e-6, maximum=1.0),
         Param(
-            "regularization", float, 0.0, help="L2 penalty on the embeddings in each batch.", minimum=0.0, maximum=10.0
+            "embedding_size",
+            int,
+            64,
+            help="Dimensions of user and item vectors.",
+            minimum=1,
+            maximum=1024,
+            search=(16, 256),
+            log=True,
+        ),
+        Param(
+            "learning_rate",
+            float,
+            1e-3,
+            help="Adam step size.",
+            minimum=1e-6,
+            maximum=1.0,
+            search=(1e-4, 1e-1),
+            log=True,
+        ),
+        Param(
+            "regularization",
+            float,
+            0.0,
+            help="L2 penalty on the embeddings in each batch.",
+            minimum=0.0,
+            maximum=10.0,
+            search=(1e-7, 1e-1),
+            log=True,
         ),
         Param("epochs", int, 200, help="Most passes over the training pairs.", minimum=1, maximum=2000),
         Param("batch_size", int, 2048, help="Positive pairs per step.", minimum=1, maximum=1 << 20),

@@ -25,7 +25,14 @@ class EASE(Recommender):
     )
     params = (
         Param(
-            "l2", float, 250.0, help="Ridge penalty λ added to the Gram matrix's diagonal.", minimum=1e-6, maximum=1e9
+            "l2",
+            float,
+            250.0,
+            help="Ridge penalty λ added to the Gram matrix's diagonal.",
+            minimum=1e-6,
+            maximum=1e9,
+            search=(1.0, 1e5),
+            log=True,
         ),
     )
 

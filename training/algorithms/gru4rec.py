@@ -10,7 +10,9 @@ from training.algorithms.sequential import (
     sequential_params,
 )
 
-HIDDEN_SIZE = Param("hidden_size", int, 128, help="Units of each GRU layer.", minimum=4, maximum=4096)
+HIDDEN_SIZE = Param(
+    "hidden_size", int, 128, help="Units of each GRU layer.", minimum=4, maximum=4096, search=(32, 512), log=True
+)
 
 
 @register

@@ -22,9 +22,36 @@ class IALS(DotProductRecommender):
         "pairs and 1 elsewhere, fitted by alternating exact least-squares solves."
     )
     params = (
-        Param("factors", int, 64, help="Dimensions of user and item vectors.", minimum=1, maximum=1024),
-        Param("regularization", float, 50.0, help="L2 penalty λ on every factor vector.", minimum=0.0, maximum=1e6),
-        Param("alpha", float, 10.0, help="Extra confidence of an observed pair.", minimum=0.0, maximum=1e6),
+        Param(
+            "factors",
+            int,
+            64,
+            help="Dimensions of user and item vectors.",
+            minimum=1,
+            maximum=1024,
+            search=(16, 256),
+            log=True,
+        ),
+        Param(
+            "regularization",
+            float,
+            50.0,
+            help="L2 penalty λ on every factor vector.",
+            minimum=0.0,
+            maximum=1e6,
+            search=(0.1, 1000.0),
+            log=True,
+        ),
+        Param(
+            "alpha",
+            float,
+            10.0,
+            help="Extra confidence of an observed pair.",
+            minimum=0.0,
+            maximum=1e6,
+            search=(0.1, 100.0),
+            log=True,
+        ),
         Param("iterations", int, 15, help="Most alternations (users then items).", minimum=1, maximum=500),
         early_stopping_patience(default=3, maximum=100, steps="Iterations"),
     )

@@ -24,7 +24,7 @@ class ItemKNN(Recommender):
         "keeping each item's k most similar neighbours."
     )
     params = (
-        Param("k", int, 100, help="Neighbours kept per item.", minimum=1, maximum=10_000),
+        Param("k", int, 100, help="Neighbours kept per item.", minimum=1, maximum=10_000, search=(5, 1000), log=True),
         Param(
             "shrink",
             float,
@@ -32,6 +32,7 @@ class ItemKNN(Recommender):
             help="Added to the cosine denominator; damps pairs seen together rarely.",
             minimum=0.0,
             maximum=1e6,
+            search=(0.0, 200.0),
         ),
     )
 

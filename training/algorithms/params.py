@@ -24,6 +24,10 @@ class Param:
 
     ``kind`` is one of ``int``, ``float``, ``bool``, ``str``. ``minimum``/``maximum``
     bound numbers (inclusive); ``choices`` restricts to a set of values.
+
+    Tuning reads its default search space from here: ``search`` is the range a study samples a number from
+    (``(low, high)``, inside ``minimum``..``maximum``) or the values it tries for a string or boolean; ``None``
+    leaves the parameter at its value. ``log`` samples the range on a log scale, ``step`` on a grid.
     """
 
     name: str
@@ -33,12 +37,23 @@ class Param:
     minimum: float | None = None
     maximum: float | None = None
     choices: tuple[Any, ...] | None = field(default=None)
+    search: tuple[Any, ...] | None = None
+    log: bool = False
+    step: float | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in (int, float, bool, str):
             raise TypeError(f"Param {self.name}: unsupported kind {self.kind!r}")
-        # A declaration whose own default is invalid is a programming error: fail at import.
+        # A declaration whose own default or search range is invalid is a programming error: fail at import.
         self.clean(self.default)
+        for value in self.search or ():
+            self.clean(value)
+        if self.search is not None and self.numeric and len(self.search) != 2:
+            raise TypeError(f"Param {self.name}: a numeric search range is (low, high)")
+
+    @property
+    def numeric(self) -> bool:
+        return self.kind in (int, float)
 
     def clean(self, value: Any) -> Any:
         """Return ``value`` coerced to this parameter's type, or raise ``ValueError``."""
@@ -64,6 +79,9 @@ class Param:
             "maximum": self.maximum,
             "choices": list(self.choices) if self.choices is not None else None,
             "help": self.help,
+            "search": list(self.search) if self.search is not None else None,
+            "log": self.log,
+            "step": self.step,
         }
 
 

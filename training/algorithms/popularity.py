@@ -17,7 +17,11 @@ class Popularity(Recommender):
     label = "Popularity"
     family = "baseline"
     description = "Ranks items by how many distinct users interacted with them (or by summed event weight)."
-    params = (Param("weighted", bool, False, help="Sum event weights instead of counting distinct users."),)
+    params = (
+        Param(
+            "weighted", bool, False, help="Sum event weights instead of counting distinct users.", search=(False, True)
+        ),
+    )
 
     def fit(
         self, data: InteractionData, progress: ProgressCallback = no_progress, *, validation: HeldOut | None = None

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import User
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from scenarios.models import Scenario
-from training.models import EmbeddingJob, Promotion, TrainingRun
+from training.models import EmbeddingJob, Promotion, Study, TrainingRun
 
 
 class TrainingRunSerializer(serializers.ModelSerializer):
@@ -173,4 +174,64 @@ class PromoteInputSerializer(serializers.Serializer):
 class RollbackInputSerializer(serializers.Serializer):
     reason = serializers.CharField(
         required=False, default="", allow_blank=True, max_length=500, help_text="Why: kept in the scenario's history."
+    )
+
+
+class StudyTrialSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = TrainingRun
+        fields = ["id", "trial_number", "algorithm", "params", "status", "error", "validation_metrics", "epoch"]
+        read_only_fields = fields
+
+
+class StudySerializer(serializers.ModelSerializer):
+    scenario: serializers.SlugRelatedField[Scenario] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    created_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    trials = serializers.SerializerMethodField(help_text="Every trial, in the order the study started them.")
+
+    class Meta:
+        model = Study
+        fields = [
+            "id",
+            "scenario",
+            "created_by",
+            "algorithms",
+            "search_space",
+            "fixed_params",
+            "objective",
+            "max_trials",
+            "max_seconds",
+            "parallel_trials",
+            "seed",
+            "status",
+            "best_run",
+            "error",
+            "created_at",
+            "finished_at",
+            "trials",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(StudyTrialSerializer(many=True))
+    def get_trials(self, study: Study) -> list:
+        return list(StudyTrialSerializer(study.trials.order_by("trial_number"), many=True).data)
+
+
+class StudyCreateInputSerializer(serializers.Serializer):
+    algorithms = serializers.ListField(
+        child=serializers.CharField(max_length=64), min_length=1, max_length=16, help_text="Algorithms to search."
+    )
+    search_space = serializers.DictField(
+        required=False,
+        help_text='Per algorithm, per parameter: {"low", "high", "log", "step"} or {"choices": [...]}; '
+        "default: each algorithm's declared search ranges.",
+    )
+    fixed_params = serializers.DictField(
+        required=False, help_text="Per algorithm: hyperparameters every trial takes (unless searched)."
+    )
+    objective = serializers.CharField(required=False, default="ndcg@10", help_text="A validation metric@K.")
+    max_trials = serializers.IntegerField(required=False, min_value=1, max_value=10_000)
+    max_seconds = serializers.IntegerField(required=False, min_value=1, max_value=7 * 24 * 3600)
+    parallel_trials = serializers.IntegerField(
+        required=False, min_value=1, max_value=64, help_text="Default: every worker process that answers."
     )

@@ -10,6 +10,10 @@ urlpatterns = [
     path(
         "scenarios/<slug:slug>/items/<path:external_id>/similar/", views.SimilarItemsApi.as_view(), name="similar-items"
     ),
+    path("scenarios/<slug:slug>/studies/", views.ScenarioStudiesApi.as_view(), name="scenario-studies"),
+    path("studies/<int:pk>/", views.StudyDetailApi.as_view(), name="study-detail"),
+    path("studies/<int:pk>/cancel/", views.StudyCancelApi.as_view(), name="study-cancel"),
+    path("studies/<int:pk>/promote/", views.StudyPromoteApi.as_view(), name="study-promote"),
     path("runs/<int:pk>/", views.RunDetailApi.as_view(), name="run-detail"),
     path("runs/<int:pk>/cancel/", views.RunCancelApi.as_view(), name="run-cancel"),
     path("runs/<int:pk>/promote/", views.RunPromoteApi.as_view(), name="run-promote"),

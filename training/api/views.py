@@ -17,13 +17,16 @@ from training.api.serializers import (
     RunCreateInputSerializer,
     SessionRecommendationInputSerializer,
     SimilarQuerySerializer,
+    StudyCreateInputSerializer,
+    StudySerializer,
     TrainingRunSerializer,
 )
 from training.embeddings_service import embedding_job_create
-from training.models import EmbeddingJob, Promotion, TrainingRun
+from training.models import EmbeddingJob, Promotion, Study, TrainingRun
 from training.services import scenario_rollback, training_run_cancel, training_run_create, training_run_promote
 from training.serving import recommendations_for_session, recommendations_for_user, similar_items
 from training.serving_scenarios import serving_scenario
+from training.tuning.studies import study_cancel, study_create, study_promote_best
 
 
 class ScenarioRunsApi(generics.ListAPIView):
@@ -203,3 +206,60 @@ class EmbeddingJobDetailApi(generics.RetrieveAPIView):
 
     queryset = EmbeddingJob.objects.select_related("created_by")
     serializer_class = EmbeddingJobSerializer
+
+
+class ScenarioStudiesApi(generics.ListAPIView):
+    """Hyperparameter studies of a scenario, newest first; POST starts one (its trials are child runs)."""
+
+    serializer_class = StudySerializer
+    filterset_fields = ["status"]
+
+    def get_permissions(self):
+        if self.request.method == "POST":
+            return [require_permission("training.add_study", "training.add_trainingrun")()]
+        return [require_permission("training.view_study")()]
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no URL kwargs
+            return Study.objects.none()
+        scenario = get_object_or_404(Scenario, slug=self.kwargs["slug"])
+        return Study.objects.filter(scenario=scenario).select_related("scenario", "created_by")
+
+    @extend_schema(request=StudyCreateInputSerializer, responses={201: StudySerializer}, summary="Start a study")
+    def post(self, request: Request, slug: str) -> Response:
+        scenario = get_object_or_404(Scenario, slug=slug)
+        payload = StudyCreateInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        study = study_create(scenario=scenario, created_by=request.user, **payload.validated_data)
+        return Response(StudySerializer(study).data, status=status.HTTP_201_CREATED)
+
+
+class StudyDetailApi(generics.RetrieveAPIView):
+    """One study: budget, status, best trial and every trial with its validation metrics."""
+
+    queryset = Study.objects.select_related("scenario", "created_by")
+    serializer_class = StudySerializer
+
+
+class StudyCancelApi(APIView):
+    permission_classes = [require_permission("training.change_study")]
+
+    @extend_schema(request=None, responses=StudySerializer, summary="Stop a study and its running trials")
+    def post(self, request: Request, pk: int) -> Response:
+        study = study_cancel(study=get_object_or_404(Study, pk=pk))
+        return Response(StudySerializer(study).data)
+
+
+class StudyPromoteApi(APIView):
+    permission_classes = [require_permission("scenarios.change_scenario")]
+
+    @extend_schema(
+        request=PromoteInputSerializer, responses={201: PromotionSerializer}, summary="Make a study's best trial live"
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        payload = PromoteInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        promotion = study_promote_best(
+            study=get_object_or_404(Study, pk=pk), actor=request.user, force=payload.validated_data["force"]
+        )
+        return Response(PromotionSerializer(promotion).data, status=status.HTTP_201_CREATED)

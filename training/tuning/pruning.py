@@ -1,0 +1,110 @@
+"""Optuna over the project's runs: a study's trials rebuilt from its child runs, for the sampler (what to try
+next) and the pruner (whether a running trial falls behind), and the check a trial makes after each epoch.
+
+Trials are pruned on their per-epoch validation NDCG@10 (the curve every iterative model reports), against the
+finished trials of the same algorithm at the same epoch: Optuna's median rule, from the third epoch on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import optuna
+from django.utils import timezone
+from optuna.trial import FrozenTrial, TrialState
+
+from training.algorithms.base import EarlyStopping, TrainingCancelled
+from training.models import RunStatus, Study, StudyStatus, TrainingRun
+from training.tuning.space import trial_params
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+PRUNE_FROM_EPOCH = 3
+CURVE_METRIC = EarlyStopping.metric  # "ndcg@10", the curve every iterative model reports per epoch
+
+_STATES = {
+    RunStatus.SUCCEEDED: TrialState.COMPLETE,
+    RunStatus.PRUNED: TrialState.PRUNED,
+    RunStatus.FAILED: TrialState.FAIL,
+    RunStatus.CANCELLED: TrialState.FAIL,
+    RunStatus.QUEUED: TrialState.RUNNING,
+    RunStatus.RUNNING: TrialState.RUNNING,
+}
+
+
+class TrialPruned(TrainingCancelled):
+    """A trial stopped by the study's pruner; the message says at which epoch and against what."""
+
+
+class TrialStopped(TrainingCancelled):
+    """A trial stopped because its study ended (cancelled, or its wall-time budget ran out)."""
+
+
+def pruner() -> optuna.pruners.BasePruner:
+    return optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=PRUNE_FROM_EPOCH)
+
+
+def curve(history: Iterable[dict]) -> dict[int, float]:
+    """The validation curve of a run's history: ``{epoch (1-based, in order of report): ndcg@10}``."""
+    values = [entry[CURVE_METRIC] for entry in history if CURVE_METRIC in entry]
+    return {step: float(value) for step, value in enumerate(values, start=1)}
+
+
+def objective_value(run: TrainingRun, objective: str) -> float | None:
+    value = run.validation_metrics.get(objective)
+    return float(value) if value is not None else None
+
+
+def frozen_trial(study: Study, run: TrainingRun) -> FrozenTrial:
+    """One run as an Optuna trial: its searched parameters, state, objective value and validation curve."""
+    params, distributions = trial_params(run.algorithm, run.params, study.algorithms, study.search_space)
+    state = _STATES[RunStatus(run.status)]
+    value = objective_value(run, study.objective) if state == TrialState.COMPLETE else None
+    if state == TrialState.COMPLETE and value is None:
+        state = TrialState.FAIL
+    trial = optuna.trial.create_trial(
+        state=state,
+        value=value,
+        params=params,
+        distributions=distributions,
+        intermediate_values=curve(run.history),
+    )
+    trial.number = run.trial_number or 0
+    return trial
+
+
+def optuna_study(study: Study, runs: Iterable[TrainingRun]) -> optuna.Study:
+    """An in-memory Optuna study holding ``runs`` as its trials; sampler seeded by the study and its size."""
+    runs = list(runs)
+    rebuilt = optuna.create_study(
+        direction="maximize",
+        sampler=optuna.samplers.TPESampler(seed=study.seed + len(runs)),
+        pruner=pruner(),
+    )
+    rebuilt.add_trials([frozen_trial(study, run) for run in runs])
+    return rebuilt
+
+
+def trial_check(*, run_id: int, history: list[dict]) -> None:
+    """After an epoch of a study's trial: raise :class:`TrialStopped` when the study ended or ran out of time,
+    :class:`TrialPruned` when its validation curve falls behind the finished trials of its algorithm."""
+    run = TrainingRun.objects.select_related("study").filter(pk=run_id, study__isnull=False).first()
+    if run is None or run.study is None:
+        return
+    study = run.study
+    if study.status != StudyStatus.RUNNING:
+        raise TrialStopped(f"the study ended ({study.status})")
+    if study.max_seconds and (timezone.now() - study.created_at).total_seconds() > study.max_seconds:
+        raise TrialStopped(f"the study's wall-time budget of {study.max_seconds} s ran out")
+    values = curve(history)
+    if len(values) < PRUNE_FROM_EPOCH:
+        return
+    finished = TrainingRun.objects.filter(study=study, algorithm=run.algorithm, status=RunStatus.SUCCEEDED)
+    rebuilt = optuna_study(study, finished)
+    current = optuna.trial.create_trial(state=TrialState.RUNNING, intermediate_values=values)
+    if pruner().prune(rebuilt, current):
+        step = max(values)
+        raise TrialPruned(
+            f"pruned at epoch {step}: validation {CURVE_METRIC} {max(values.values()):.4f} is below the median of "
+            f"the finished {run.algorithm} trials at that epoch"
+        )
