@@ -1,0 +1,63 @@
+"""Blend weights: per-user normalised scores of several models, mixed by weights fitted on validation only.
+
+A blend's weights are chosen among the points of a grid on the simplex (``step`` apart) as the mix with the
+best validation NDCG@10, training items excluded. Nothing else is read: the function takes no test set, so
+test events cannot shape the weights. Plain NumPy and PyTorch, no Django.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from training.evaluation.ranking import mean_ndcg
+from training.interactions import HeldOut, InteractionData
+
+
+def per_user_normalised(scores: torch.Tensor) -> torch.Tensor:
+    """Each row of ``(n_users, n_items)`` scores centred and scaled to unit deviation (a constant row is 0)."""
+    centred = scores - scores.mean(dim=1, keepdim=True)
+    spread = centred.std(dim=1, keepdim=True)
+    return torch.where(spread > 0, centred / spread.clamp_min(1e-12), torch.zeros_like(centred))
+
+
+def simplex_grid(members: int, step: float) -> list[tuple[float, ...]]:
+    """Every weight vector of ``members`` non-negative multiples of ``step`` summing to 1."""
+    units = round(1 / step)
+    if members < 2 or units < 1 or abs(units * step - 1) > 1e-9:
+        raise ValueError("a blend needs at least two members and a step dividing 1")
+    points = (c for c in itertools.product(range(units + 1), repeat=members - 1) if sum(c) <= units)
+    return [tuple(n / units for n in (*c, units - sum(c))) for c in points]
+
+
+class _Mixed:
+    """A scorer over precomputed normalised member scores ``(members, n_users, n_items)`` and weights."""
+
+    def __init__(self, normalised: torch.Tensor, weights: Sequence[float]) -> None:
+        self.mixed = torch.einsum("m,mui->ui", torch.tensor(weights, dtype=normalised.dtype), normalised)
+
+    def score(self, users: np.ndarray) -> torch.Tensor:
+        return self.mixed[torch.as_tensor(np.asarray(users, dtype=np.int64))]
+
+
+def blend_weights_fit(
+    member_scores: Sequence[torch.Tensor], train: InteractionData, validation: HeldOut, *, step: float = 0.1
+) -> tuple[tuple[float, ...], float]:
+    """The weights (one per member, summing to 1) with the best validation NDCG@10, and that NDCG.
+
+    ``member_scores`` are each member's ``(n_users, n_items)`` scores of every user (the same index).
+    Ties go to the earlier grid point.
+    """
+    if validation.n_pairs == 0:
+        raise ValueError("blend weights are fitted on validation: the validation set is empty")
+    normalised = torch.stack([per_user_normalised(scores.float()) for scores in member_scores])
+    best: tuple[tuple[float, ...], float] | None = None
+    for weights in simplex_grid(len(member_scores), step):
+        value = mean_ndcg(_Mixed(normalised, weights), train, validation, k=10)
+        if best is None or value > best[1]:
+            best = (weights, value)
+    assert best is not None
+    return best
