@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from training.evaluation.splits import (
+    history_before_test,
     split_leave_last_out,
     split_random,
     split_temporal,
@@ -80,6 +81,25 @@ def test_held_out_pairs_already_in_training_are_dropped():
     data = interactions([0, 0, 0], [1, 2, 1])
     split = split_leave_last_out(data)
     assert split.test.n_pairs == 0 and split.validation.items_of(0).tolist() == [2]
+
+
+def test_test_pairs_also_in_validation_are_dropped_as_those_in_training_are():
+    # User 0 watches item 2 at t=2 (validation) and again at t=3 (test): the test ranking masks validation items,
+    # so the repeat could never be hit. User 1's test item 4 is new to them and stays.
+    data = interactions([0, 0, 0, 0, 1, 1, 1], [5, 1, 2, 2, 1, 3, 4], timestamps=[0, 1, 2, 3, 0, 1, 2])
+    split = split_leave_last_out(data)
+    assert split.validation.items_of(0).tolist() == [2] and split.test.items_of(0).tolist() == []
+    assert split.test.items_of(1).tolist() == [4] and split.test.users_with_items().tolist() == [1]
+    assert 3 in split.test_events  # the event stays recorded in the test part; only its pair is not evaluated
+
+
+def test_the_history_before_test_is_the_training_and_validation_events_in_time_order():
+    data = interactions([0, 1, 0, 1, 0, 1, 0], [0, 1, 2, 3, 4, 5, 6], timestamps=[0, 1, 2, 3, 4, 5, 6])
+    split = split_leave_last_out(data)
+    history = history_before_test(data, split)
+    assert history.items.tolist() == [0, 1, 2, 3, 4]  # user 0's test 6 and user 1's test 5 are not in it
+    assert history.timestamps.tolist() == sorted(history.timestamps.tolist())
+    assert (history.n_users, history.n_items) == (data.n_users, data.n_items)
 
 
 @pytest.mark.parametrize("ratios", [(0.5, 0.5), (0.8, 0.3, 0.1), (0.0, 0.5, 0.5), (1.2, -0.1, -0.1)])

@@ -12,6 +12,8 @@ from training.algorithms.base import Recommender
 from training.algorithms.content_ridge import reduced_content, ridge_query_map
 from training.algorithms.registry import get_algorithm
 from training.algorithms.sequential import ContentPrior, UserSequences, training_windows
+from training.evaluation.ranking import evaluate, scorer_for_test
+from training.evaluation.splits import split_leave_last_out
 from training.interactions import InteractionData
 
 SMALL = {"embedding_size": 16, "max_length": 10, "batch_size": 16, "learning_rate": 0.01, "dropout": 0.0}
@@ -79,6 +81,24 @@ def test_score_equals_score_sequences_of_the_training_sequences(name):
     histories = [data.items[data.users == user] for user in range(data.n_users)]
     assert torch.allclose(model.score(np.arange(data.n_users)), model.score_sequences(histories), atol=1e-5)
     assert model.score_sequences([[]]).shape == (1, data.n_items)  # a history with nothing in it yet
+
+
+@pytest.mark.parametrize("name", ["sasrec", "gru4rec", "star"])
+def test_test_predictions_read_the_training_history_plus_the_validation_events(name):
+    # Under leave-last-out the validation event is the one just before the test event: a model that learned
+    # "i is followed by i + 1" must predict the test item from it, not from the training history alone.
+    data = successor_data(length=6)
+    split = split_leave_last_out(data)
+    train = split.train if name != "star" else dataclasses.replace(split.train, domains=np.zeros(
+        split.train.n_events, dtype=np.int64))  # fmt: skip
+    model = get_algorithm(name)(SMALL_PARAMS.get(name, SMALL | {"layers": 1}) | {"epochs": 25}, seed=0)
+    model.fit(train)
+    tested = scorer_for_test(model, data, split)
+    histories = [data.items[data.users == user][:-1] for user in range(data.n_users)]  # all but the test event
+    users = np.arange(data.n_users)
+    assert torch.allclose(tested.score(users), model.score_sequences(histories), atol=1e-5)
+    assert not torch.allclose(tested.score(users), model.score(users), atol=1e-3)
+    assert evaluate(tested, split.train, split.test, ks=[1], exclude=split.validation)["metrics"]["hit@1"] >= 0.9
 
 
 def clustered_data(*, seed: int = 0):

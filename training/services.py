@@ -35,7 +35,7 @@ from training.artifact_store import artifact_publish
 from training.artifacts import artifact_load, artifact_save
 from training.data import NotEnoughData, TrainingData, item_features_attach, needs_item_features
 from training.dispatch import training_run_dispatch
-from training.evaluation.ranking import evaluate
+from training.evaluation.ranking import evaluate, scorer_for_test
 from training.evaluation.slices import activity_slices
 from training.groups import PreparedData, item_map, run_data_load, run_split_plan, scenario_as_queued
 from training.lineage import parent_problem
@@ -247,8 +247,9 @@ def _execute(run: TrainingRun, device: str) -> str:
         started = time.perf_counter()
         # A cut-off above the catalogue size means nothing: such K are left out of the metrics.
         ks = [k for k in run.protocol["k_list"] if k <= training.data.n_items] or [training.data.n_items]
-        result = evaluate(model, split.train, split.test, ks=ks, exclude=split.validation)
-        result["metrics"].update(activity_slices(model, split.train, split.test, exclude=split.validation))
+        tested = scorer_for_test(model, training.data, split)
+        result = evaluate(tested, split.train, split.test, ks=ks, exclude=split.validation)
+        result["metrics"].update(activity_slices(tested, split.train, split.test, exclude=split.validation))
         timings["evaluate"] = time.perf_counter() - started
         serving = serving_profile(model)
 

@@ -28,6 +28,7 @@ from benchmarks.multi_scenario.fitting import (
 )
 from training.algorithms.sequential import MixedItemEmbedding
 from training.evaluation.compare import ratio_interval
+from training.evaluation.ranking import scorer_for_test
 from training.evaluation.splits import split_leave_last_out, split_subset
 
 # Training settings recorded with each students' run.
@@ -85,11 +86,12 @@ def adaptation(dataset: Dataset, device: str, epochs: int) -> Adaptation:
         epochs,
         before=lambda model: model.set_domain_names([name for name, _ in GROUPS]),
     )
+    star_tested = scorer_for_test(star, data, group_split)  # after each user's training and validation events
     results = Adaptation(pretrain_time, star_time, {})
     for index, (name, _) in enumerate(GROUPS):
         member, split, users, items = split_subset(data, group_split, event_group == index)
         say(f"  {name} (alone, fine-tuned, student)")
-        train, validation, test = split.train, split.validation, split.test
+        train, validation = split.train, split.validation
         alone, alone_time = fit("sasrec", train, validation, device, epochs)
         tuned, tuned_time = fine_tune(pretrained, items, train, validation, device, epochs)
         student, student_time = fit_student(tuned, member.n_items, Training(train, validation, device, epochs))
@@ -97,11 +99,14 @@ def adaptation(dataset: Dataset, device: str, epochs: int) -> Adaptation:
             users=member.n_users,
             items=member.n_items,
             events=member.n_events,
-            alone={**scores(alone, train, test, validation), **summary_figures(alone_time)},
-            finetuned={**scores(tuned, train, test, validation), **_size_and_speed(tuned, tuned_time, member.n_users)},
-            star=scores(DomainView(star, users, items, index), train, test, validation),
+            alone={**scores(alone, scorer_for_test(alone, member, split), split), **summary_figures(alone_time)},
+            finetuned={
+                **scores(tuned, scorer_for_test(tuned, member, split), split),
+                **_size_and_speed(tuned, tuned_time, member.n_users),
+            },
+            star=scores(DomainView(star, users, items, index), DomainView(star_tested, users, items, index), split),
             student={
-                **scores(student, train, test, validation),
+                **scores(student, scorer_for_test(student, member, split), split),
                 **_size_and_speed(student, student_time, member.n_users),
             },
         )
@@ -154,8 +159,8 @@ def student_seeds(
             entry[f"seed{seed}_finetuned_validation_ndcg"] = tuned_time.best_validation_ndcg
             student, student_time = _best_student(entry, tuned, member.n_items, training, seed, settings)
             kept.append(student)
-            teachers.append(ndcg_per_user(tuned, split.train, split.test, split.validation))
-            students.append(ndcg_per_user(student, split.train, split.test, split.validation))
+            teachers.append(ndcg_per_user(tuned, member, split))
+            students.append(ndcg_per_user(student, member, split))
             entry[f"seed{seed}_finetuned_ndcg"] = teachers[-1].mean()
             entry[f"seed{seed}_student_ndcg"] = students[-1].mean()
             entry[f"seed{seed}_student_share"] = students[-1].mean() / teachers[-1].mean()

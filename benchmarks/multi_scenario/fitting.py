@@ -18,7 +18,8 @@ import torch
 from training.algorithms.base import EpochReport, Recommender
 from training.algorithms.distill import AGREEMENT
 from training.algorithms.registry import get_algorithm
-from training.evaluation.ranking import evaluate
+from training.evaluation.ranking import evaluate, scorer_for_test
+from training.evaluation.splits import Split
 from training.interactions import HeldOut, InteractionData
 
 FIRST_SEED = 7  # every model's seed; the students part counts up from it
@@ -160,14 +161,22 @@ def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def scores(model, train, test, validation) -> dict[str, float]:
-    metrics = evaluate(model, train, test, ks=[10], exclude=validation)["metrics"]
-    return {"ndcg": metrics["ndcg@10"], "recall": metrics["recall@10"]}
+def scores(model, tested, split: Split) -> dict[str, float]:
+    """Test NDCG@10 and Recall@10 of ``tested`` (``model`` as it predicts the test events: after the training and
+    validation events, :func:`~training.evaluation.ranking.scorer_for_test`), and ``model``'s NDCG@10 after the
+    training events alone (how the test was read before), to show what reading the validation events moves."""
+    metrics = evaluate(tested, split.train, split.test, ks=[10], exclude=split.validation)["metrics"]
+    frozen = evaluate(model, split.train, split.test, ks=[10], exclude=split.validation)["metrics"]
+    return {"ndcg": metrics["ndcg@10"], "recall": metrics["recall@10"], "ndcg_training_history": frozen["ndcg@10"]}
 
 
-def ndcg_per_user(model, train, test, exclude) -> np.ndarray:
-    """NDCG@10 of each user with held-out items, in ``test.users_with_items()`` order (the same for any model)."""
-    return np.asarray(evaluate(model, train, test, ks=[10], exclude=exclude)["per_user"]["ndcg@10"])
+def ndcg_per_user(model, data: InteractionData, split: Split) -> np.ndarray:
+    """Test NDCG@10 of each user with held-out items (after the training and validation events), in
+    ``split.test.users_with_items()`` order (the same for any model)."""
+    tested = scorer_for_test(model, data, split)
+    return np.asarray(
+        evaluate(tested, split.train, split.test, ks=[10], exclude=split.validation)["per_user"]["ndcg@10"]
+    )
 
 
 def latency_ms(model, n_users: int) -> float:

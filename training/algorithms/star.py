@@ -176,12 +176,14 @@ class STAR(SequentialRecommender):
     @torch.no_grad()
     def score(self, users: Sequence[int] | np.ndarray, domain: int | None = None) -> torch.Tensor:
         """Every item's score for each user in ``domain`` (default: the user's most frequent training domain)."""
-        users_tensor = self.users_tensor(users)
-        if domain is None:
-            domains = self.user_domains[users_tensor]
-        else:
-            domains = torch.full_like(users_tensor, self._checked_domain(domain))
-        return self._score_tokens(self.histories[users_tensor], domains, self._history_offsets(users_tensor))
+        return self._score_users(self.users_tensor(users), self.histories, self.history_offsets, domain=domain)
+
+    def _score_users(
+        self, users: torch.Tensor, histories: torch.Tensor, offsets: torch.Tensor | None, **kwargs: Any
+    ) -> torch.Tensor:
+        domain = kwargs.get("domain")
+        domains = self.user_domains[users] if domain is None else torch.full_like(users, self._checked_domain(domain))
+        return self._score_tokens(histories[users], domains, None if offsets is None else offsets[users])
 
     @torch.no_grad()
     def score_sequences(self, item_index_lists: Sequence[Sequence[int]], domain: int | None = None) -> torch.Tensor:

@@ -15,6 +15,7 @@ from training.evaluation.metrics import (
     ndcg_at_k,
     ranking_metrics,
 )
+from training.evaluation.splits import Split, history_before_test
 from training.interactions import HeldOut, InteractionData, csr_rows_dense
 
 
@@ -27,6 +28,17 @@ class Scorer(Protocol):
 
 
 DEFAULT_KS = (5, 10, 20)
+
+
+def scorer_for_test(model: Scorer, data: InteractionData, split: Split) -> Scorer:
+    """``model`` as it predicts the test events of ``split`` (cut from ``data``): a model with a history hook
+    (``after_history``: the sequential models) reads the training and the validation events, since under
+    leave-last-out or a time cut the validation events are the user's latest before the test; other models
+    score from what they learned in training."""
+    after_history = getattr(model, "after_history", None)
+    if after_history is None or not len(split.validation_events):
+        return model
+    return after_history(history_before_test(data, split))
 
 
 def top_k_items(

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from training.algorithms.base import Recommender
 from training.evaluation.metrics import ndcg_at_k, recall_at_k, relevance_hits
-from training.evaluation.ranking import top_k_items
+from training.evaluation.ranking import Scorer, top_k_items
 from training.interactions import HeldOut, InteractionData
 
 COLD, HOT = 5, 50
@@ -26,7 +25,7 @@ def activity_bucket(counts: np.ndarray, *, cold: int = COLD, hot: int = HOT) -> 
 
 
 def activity_slices(
-    model: Recommender,
+    model: Scorer,
     train: InteractionData,
     test: HeldOut,
     *,

@@ -3,7 +3,9 @@
 Splits keep the index space (``n_users``, ``n_items``) of their input. Held-out sets
 are :class:`HeldOut` per-user item sets; a held-out (user, item) pair that also occurs
 in the user's training events is dropped from it, since full ranking excludes training
-items and could never recommend it. Users left with no held-out items are not evaluated.
+items and could never recommend it; for the same reason a test pair that is also a
+validation pair is dropped (the test ranking masks the validation items). Users left with
+no held-out items are not evaluated.
 """
 
 from collections.abc import Sequence
@@ -104,21 +106,33 @@ def _split_from_events(data: InteractionData, validation_events: np.ndarray, tes
     held_out[validation_events] = held_out[test_events] = True
     train_events = np.flatnonzero(~held_out)
     train = select_events(data, train_events)
+    train_keys = _pair_keys(data, train_events)
     return Split(
         train=train,
-        validation=_held_out(data, validation_events, train),
-        test=_held_out(data, test_events, train),
+        validation=_held_out(data, validation_events, train_keys),
+        test=_held_out(data, test_events, np.union1d(train_keys, _pair_keys(data, validation_events))),
         train_events=train_events,
         validation_events=np.sort(validation_events),
         test_events=np.sort(test_events),
     )
 
 
-def _held_out(data: InteractionData, events: np.ndarray, train: InteractionData) -> HeldOut:
+def _pair_keys(data: InteractionData, events: np.ndarray) -> np.ndarray:
+    """One int64 key per (user, item) pair of ``events``."""
+    return data.users[events].astype(np.int64) * data.n_items + data.items[events].astype(np.int64)
+
+
+def _held_out(data: InteractionData, events: np.ndarray, known_keys: np.ndarray) -> HeldOut:
+    """The pairs of ``events`` less those in ``known_keys`` (pairs ranking masks, so never a hit)."""
     users, items = data.users[events].astype(np.int64), data.items[events].astype(np.int64)
-    train_keys = train.users.astype(np.int64) * data.n_items + train.items
-    unseen = ~np.isin(users * data.n_items + items, train_keys)
+    unseen = ~np.isin(users * data.n_items + items, known_keys)
     return HeldOut.from_pairs(data.n_users, data.n_items, users[unseen], items[unseen])
+
+
+def history_before_test(data: InteractionData, split: Split) -> InteractionData:
+    """What a user has done before the test events: the training and the validation events of ``data`` (the
+    data ``split`` was cut from), in time order. Sequential models read it when predicting the test events."""
+    return select_events(data, np.concatenate([split.train_events, split.validation_events]))
 
 
 def _rank_from_start(grouped_users: np.ndarray) -> np.ndarray:

@@ -295,11 +295,30 @@ class SequentialRecommender(Recommender):
     def score(self, users: Sequence[int] | np.ndarray) -> torch.Tensor:
         """Every item's score after each user's last ``max_length`` training items: ``(len(users), n_items)``
         (a content prior reads all of them)."""
-        users_tensor = self.users_tensor(users)
-        return self._score_tokens(self.histories[users_tensor], offsets=self._history_offsets(users_tensor))
+        return self._score_users(self.users_tensor(users), self.histories, self.history_offsets)
 
-    def _history_offsets(self, users: torch.Tensor) -> torch.Tensor | None:
-        return None if self.history_offsets is None else self.history_offsets[users]
+    def _score_users(
+        self, users: torch.Tensor, histories: torch.Tensor, offsets: torch.Tensor | None, **kwargs: Any
+    ) -> torch.Tensor:
+        """Scores of ``users`` after their rows of ``histories`` ``(n_users, max_length)`` (and ``offsets``)."""
+        return self._score_tokens(histories[users], offsets=None if offsets is None else offsets[users])
+
+    def after_history(self, history: InteractionData) -> HistoryScorer:
+        """A scorer reading each user's events in ``history`` (same indexes as training, in time order: e.g. the
+        training plus the validation events) where :meth:`score` reads the training events alone."""
+        if history.n_users != self.n_users or history.n_items != self.n_items:
+            raise ValueError(
+                f"history is {history.n_users} users × {history.n_items} items, the model {self.n_users} × "
+                f"{self.n_items}"
+            )
+        sequences = UserSequences.from_data(history)
+        max_length = self.hparams["max_length"]
+        tokens = torch.from_numpy(sequences.last_tokens(max_length)).to(self.device)
+        prior = self._network.prior
+        offsets = None
+        if prior is not None:
+            offsets = sequences.sums_before(prior.items[1:], sequences.window_starts(max_length))
+        return HistoryScorer(self, tokens, offsets)
 
     @torch.no_grad()
     def score_sequences(self, item_index_lists: Sequence[Sequence[int]]) -> torch.Tensor:
@@ -456,3 +475,18 @@ class SequentialRecommender(Recommender):
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(self.seed)
             yield
+
+
+class HistoryScorer:
+    """A sequential model scoring after given histories (:meth:`SequentialRecommender.after_history`)."""
+
+    def __init__(self, model: SequentialRecommender, histories: torch.Tensor, offsets: torch.Tensor | None) -> None:
+        self.model, self.histories, self.offsets = model, histories, offsets
+        self.n_users, self.n_items = model.n_users, model.n_items
+
+    @torch.no_grad()
+    def score(self, users: Sequence[int] | np.ndarray, **kwargs: Any) -> torch.Tensor:
+        """Every item's score for each user after its history: ``(len(users), n_items)``; ``kwargs`` as the
+        model's :meth:`score` takes them (STAR's ``domain``)."""
+        users_tensor = self.model.users_tensor(users)
+        return self.model._score_users(users_tensor, self.histories, self.offsets, **kwargs)
