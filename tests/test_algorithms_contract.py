@@ -83,6 +83,8 @@ def fitted(name: str, data: InteractionData, *, device: str = "cpu", seed: int =
     model = get_algorithm(name)(FAST_PARAMS.get(name, {}), device=device, seed=seed)
     if model.uses_item_features and data.item_features is None:  # content models get planted features
         data = dataclasses.replace(data, item_features=planted_item_features(data.n_items))
+    if getattr(model, "needs_members", False):  # a blend mixes two trained models of the same data
+        model.attach_members([fitted("ease", data, seed=seed), fitted("item_knn", data, seed=seed)])
     if model.needs_teacher:  # a distilled student learns from a small SASRec trained on the same data
         model.attach_teacher(fitted("sasrec", data, device=device, seed=seed), np.arange(data.n_items))
     model.fit(data, **fit_kwargs)

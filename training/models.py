@@ -53,6 +53,8 @@ class TrainingRun(models.Model):
     study = models.ForeignKey("Study", null=True, blank=True, on_delete=models.SET_NULL, related_name="trials")
     trial_number = models.PositiveIntegerField(null=True, blank=True)
     validation_metrics = models.JSONField(default=dict, blank=True)
+    # A blend's members: the succeeded runs whose scores it mixes.
+    members = models.ManyToManyField("self", symmetrical=False, blank=True, related_name="blends")
 
     # State and progress.
     status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED)

@@ -13,7 +13,7 @@ import socket
 import statistics
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from training.algorithms.base import TrainingCancelled
 from training.algorithms.registry import get_algorithm
 from training.artifact_store import artifact_publish
 from training.artifacts import artifact_load, artifact_save
+from training.blends import blend_members_attach, blend_members_check
 from training.data import NotEnoughData, TrainingData, item_features_attach, needs_item_features
 from training.dispatch import training_run_dispatch
 from training.evaluation.ranking import evaluate, scorer_for_test
@@ -62,13 +63,15 @@ def training_run_create(  # noqa: PLR0913 - what a run may be asked for, each a 
     parent: TrainingRun | None = None,
     created_by: Any = None,
     trial: tuple[Study, int] | None = None,
+    members: Sequence[TrainingRun] = (),
 ) -> TrainingRun:
     """Queue a run of ``scenario`` and dispatch it once the transaction commits.
 
     ``params`` override the scenario's stored hyperparameters key by key (when the algorithm is the
     scenario's; another algorithm starts from its defaults); the run records the merged set. Whatever can be
     known before training is checked here (parent, slice size, K list), so a refused run is never queued.
-    ``trial`` makes the run a study's trial: the study and the trial's number there.
+    ``trial`` makes the run a study's trial: the study and the trial's number there; ``members`` are the runs a
+    ``blend`` mixes.
     """
     algorithm = algorithm or scenario.algorithm
     stored = scenario.hyperparameters if algorithm == scenario.algorithm else {}
@@ -76,6 +79,9 @@ def training_run_create(  # noqa: PLR0913 - what a run may be asked for, each a 
     cleaned = scenario_config_clean(data={"algorithm": algorithm, "hyperparameters": merged}, instance=scenario)
     _check_parent(scenario, algorithm, cleaned["hyperparameters"], parent)
     _check_slice(scenario)
+    blend_members_check(
+        scenario=scenario, algorithm=algorithm, members=members, seed=scenario.seed if seed is None else seed
+    )
     plan = split_for_run(scenario=scenario, seed=seed, parent=parent)
     run = TrainingRun.objects.create(
         scenario=scenario,
@@ -90,6 +96,7 @@ def training_run_create(  # noqa: PLR0913 - what a run may be asked for, each a 
         study=trial[0] if trial else None,
         trial_number=trial[1] if trial else None,
     )
+    run.members.set(members)
     training_run_dispatch(run=run)
     return run
 
@@ -239,6 +246,8 @@ def _execute(run: TrainingRun, device: str) -> str:
         train = _with_domains(model, prepared)
         if run.parent is not None:
             _start_from_parent(model, run.parent, training)
+        if getattr(model, "needs_members", False):
+            blend_members_attach(model=model, run=run, training=training)
         model.fit(train, ProgressRecorder(run.pk, trial=run.study_id is not None), validation=split.validation)
         timings["fit"] = time.perf_counter() - started
         validation_metrics = _validation_metrics(run, model, split)

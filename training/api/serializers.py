@@ -18,6 +18,7 @@ class TrainingRunSerializer(serializers.ModelSerializer):
             "id",
             "scenario",
             "parent",
+            "members",
             "algorithm",
             "params",
             "protocol",
@@ -71,6 +72,9 @@ class RunCreateInputSerializer(serializers.Serializer):
     queue = serializers.ChoiceField(choices=["auto", "cpu", "gpu"], required=False)
     parent = serializers.PrimaryKeyRelatedField(  # type: ignore[assignment]  # DRF sets declared fields apart
         queryset=TrainingRun.objects.all(), required=False, allow_null=True
+    )
+    members = serializers.PrimaryKeyRelatedField(  # type: ignore[assignment]  # DRF sets declared fields apart
+        queryset=TrainingRun.objects.all(), many=True, required=False, help_text="With algorithm blend: the runs mixed."
     )
 
 

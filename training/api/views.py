@@ -61,6 +61,7 @@ class ScenarioRunsApi(generics.ListAPIView):
             queue=data.get("queue"),
             parent=data.get("parent"),
             created_by=request.user,
+            members=data.get("members", []),
         )
         return Response(TrainingRunSerializer(run).data, status=status.HTTP_201_CREATED)
 
