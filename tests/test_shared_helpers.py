@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from recsys_site.errors import without_server_paths
 from scenarios.selectors import events_time_range
 from training.algorithms.bpr import BPR
 from training.algorithms.ials import IALS
@@ -82,3 +83,11 @@ def test_the_gpu_queue_without_cuda_fails_a_run_but_not_an_embedding_refresh():
         worker_device("gpu", cuda_required=True)
     assert worker_device("gpu", cuda_required=False) == "cpu"
     assert worker_device("cpu", cuda_required=True) == "cpu"
+
+
+def test_server_paths_are_shortened_to_their_last_name_and_nothing_else_changes():
+    text = "OSError: [Errno 28] No space left on device: '/srv/recsys/var/artifacts/movies/run-4/model.safetensors'"
+    assert without_server_paths(text) == "OSError: [Errno 28] No space left on device: '…/model.safetensors'"
+    kept = "see https://example.com/a/b, 3/4 of the users, and and/or"
+    assert without_server_paths(kept) == kept
+    assert without_server_paths("cannot open /tmp/x") == "cannot open …/x"

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from catalog.models import Item, ItemEmbedding
 from catalog.services import chunked
+from recsys_site.errors import without_server_paths
 from training.content import EMBEDDING_DIMENSION, ENCODER_NAME, TextEncoder, item_text, text_hash
 from training.dispatch import embedding_job_dispatch
 from training.models import EmbeddingJob, RunStatus
@@ -190,7 +191,9 @@ def embedding_job_execute(
     except Exception as error:  # the failure is recorded on the job, never lost
         logger.exception("embedding job %s failed", job_id)
         return embedding_job_finish(
-            job_id=job_id, status=RunStatus.FAILED, error="".join(traceback.format_exception_only(error)).strip()
+            job_id=job_id,
+            status=RunStatus.FAILED,
+            error=without_server_paths("".join(traceback.format_exception_only(error)).strip()),
         )
     return embedding_job_finish(job_id=job_id, status=RunStatus.SUCCEEDED, counts=counts)
 
