@@ -38,6 +38,7 @@ EXPECTED = {
     ("redoc", "get"): LOGGED_IN,
     ("token-list", "get"): LOGGED_IN,
     ("token-revoke", "delete"): LOGGED_IN,
+    ("audit-record-list", "get"): ADMINS,
     ("item-list", "get"): READERS,
     ("item-list", "post"): INGESTERS,
     ("item-detail", "get"): READERS,

@@ -85,6 +85,8 @@ def test_deleting_an_end_user_clears_them_from_events_artifacts_evaluations_and_
     assert record.subject == "u4" and record.actor == admin_user and record.actor_name == "admin"
     assert record.details["events"] == events and record.details["runs"] == [run.pk]
     assert api.get(f"/api/v1/runs/{run.pk}/").json()["contains_deleted_users"] is True
+    listed = api.get("/api/v1/audit-records/", {"subject": "u4"}).json()["results"]
+    assert [(entry["action"], entry["actor_name"]) for entry in listed] == [("end_user_deleted", "admin")]
 
 
 def test_a_run_that_never_saw_the_user_is_left_alone(api, django_capture_on_commit_callbacks):

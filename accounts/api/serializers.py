@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from accounts.models import ApiToken
+from accounts.models import ApiToken, AuditRecord
 
 
 class ApiTokenSerializer(serializers.ModelSerializer):
@@ -9,4 +9,11 @@ class ApiTokenSerializer(serializers.ModelSerializer):
     class Meta:
         model = ApiToken
         fields = ["token_key", "name", "scope", "created", "expiry"]
+        read_only_fields = fields
+
+
+class AuditRecordSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AuditRecord
+        fields = ["id", "action", "subject", "actor_name", "details", "created_at"]
         read_only_fields = fields
