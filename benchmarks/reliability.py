@@ -89,6 +89,9 @@ def _faults() -> dict[str, int]:
 
 ROWS = (
     ("fuzz_cases", "requests generated from the OpenAPI schema (admin and viewer tokens)", None),
+    ("fuzz_2xx", "of those, answered 2xx (accepted)", None),
+    ("fuzz_4xx", "of those, answered 4xx (refused)", None),
+    ("fuzz_4xx_not_json", "of the 4xx, without the JSON error format", 0),
     ("fuzz_5xx", "of those, answered 5xx", 0),
     ("bad_inputs_tried", "known bad inputs sent (the table in benchmarks/reliability_inputs.py)", None),
     ("bad_inputs_5xx", "of those, answered 5xx", 0),

@@ -46,7 +46,7 @@ def fixtures_build(data: Path) -> dict[str, str]:
 
 def fuzz(tokens: dict[str, str], *, examples: int) -> dict[str, int]:
     """Send up to ``examples`` generated requests per operation, mode and token; count them and the 5xx."""
-    counts = {"fuzz_cases": 0, "fuzz_5xx": 0}
+    counts = {"fuzz_cases": 0, "fuzz_2xx": 0, "fuzz_4xx": 0, "fuzz_4xx_not_json": 0, "fuzz_5xx": 0}
     failures: list[str] = []
     for role, secret in tokens.items():
         headers = {"Authorization": f"Token {secret}"}
@@ -57,7 +57,7 @@ def fuzz(tokens: dict[str, str], *, examples: int) -> dict[str, int]:
                 _fuzz_operation(operation, mode, headers, examples, counts, failures)
         print(f"fuzzed as {role}: {counts['fuzz_cases']} requests so far, {counts['fuzz_5xx']} answered 5xx")
     for failure in failures[:20]:
-        print("5xx:", failure)
+        print("failure:", failure)
     return counts
 
 
@@ -74,14 +74,27 @@ def _fuzz_operation(operation, mode, headers: dict, examples: int, counts: dict,
     def send(case) -> None:
         response = case.call(headers=headers)
         counts["fuzz_cases"] += 1
+        kind = f"fuzz_{min(response.status_code // 100, 5)}xx"
+        counts[kind] = counts.get(kind, 0) + 1
+        if 400 <= response.status_code < 500 and not _is_json_error(response):
+            counts["fuzz_4xx_not_json"] += 1
+            failures.append(f"not JSON: {response.status_code} {case.method} {case.formatted_path}")
         if response.status_code >= 500:
-            counts["fuzz_5xx"] += 1
             failures.append(
                 f"{response.status_code} {case.method} {case.formatted_path} {case.query} {case.body!r:.200}"
             )
 
     with contextlib.suppress(hypothesis.errors.Unsatisfiable):
         send()
+
+
+def _is_json_error(response) -> bool:
+    """The API's error format: a JSON object with a ``detail`` sentence."""
+    try:
+        body = json.loads(response.content)
+    except ValueError:
+        return False
+    return isinstance(body, dict) and isinstance(body.get("detail"), str)
 
 
 def bad_inputs_send(inputs: tuple[BadInput, ...], *, token: str) -> dict[str, int]:
