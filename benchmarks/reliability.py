@@ -99,6 +99,8 @@ ROWS = (
     ("runs_stuck", "runs left queued or running after the faults", 0),
     ("events_acknowledged", "events acknowledged to clients during the faults", None),
     ("events_lost", "acknowledged events not stored", 0),
+    ("fault_cases", "fault cases run (tests/test_reliability_faults.py)", None),
+    ("fault_cases_failed", "of those, failed", 0),
 )
 
 

@@ -37,6 +37,7 @@ COMMANDS = {
     "serve": ".venv/bin/python -m benchmarks.serve",
     "pages": ".venv/bin/python -m benchmarks.pages",
     "live": ".venv/bin/python -m benchmarks.live",
+    "reliability": ".venv/bin/python -m benchmarks.reliability",
     "recbole_compare": ".venv/bin/python -m benchmarks.recbole_compare",
     "recbole_sequential": ".venv/bin/python -m benchmarks.recbole_sequential",
     "multi_scenario": MULTI_SCENARIO.format("adaptation"),
@@ -125,6 +126,24 @@ def pages_rows(results: Results) -> Iterator[Row]:
         if key.endswith("_ms") and key not in ("target_ms", "slowest_ms"):
             name = key.removesuffix("_ms").replace("_", " ")
             yield Row(f"{name} page, server time", f"{value:.0f} ms", f"< {target:.0f} ms", value < target, "pages")
+
+
+RELIABILITY_ROWS = (
+    ("fuzz_5xx", "fuzzed requests (schemathesis, admin and viewer tokens) answered 5xx", "fuzz_cases"),
+    ("fuzz_4xx_not_json", "fuzzed requests refused without the JSON error format", "fuzz_cases"),
+    ("bad_inputs_5xx", "known bad inputs answered 5xx", "bad_inputs_tried"),
+    ("runs_stuck", "runs left queued or running after injected faults", "faults_injected"),
+    ("events_lost", "acknowledged events lost to injected faults", "events_acknowledged"),
+)
+
+
+def reliability_rows(results: Results) -> Iterator[Row]:
+    figures = results["reliability"]
+    for key, what, out_of in RELIABILITY_ROWS:
+        if key in figures:
+            value, target = figures[key], figures.get(f"{key}_target", 0)
+            label = f"{what} (of {figures[out_of]:,})"
+            yield Row(label, f"{value:,}", f"{target}", value <= target, "reliability")
 
 
 def recbole_rows(results: Results) -> Iterator[Row]:
@@ -232,6 +251,7 @@ SECTIONS: tuple[tuple[str, Callable[[Results], Iterator[Row]]], ...] = (
     ("EASE artifact storage (ml-latest-small)", ease_storage_rows),
     ("Serving under load (ml-latest-small, gunicorn 2 workers, locust)", serve_rows),
     ("Live history: stale against live, ml-latest-small replayed after a cut-off", live_rows),
+    ("Reliability (details in [reliability.md](reliability.md))", reliability_rows),
     ("RecBole 1.2.1 on the same split (ml-100k)", recbole_rows),
     ("Multi-scenario: transfer, (b) pretrained on the group and fine-tuned, against (a) alone", transfer_rows),
     ("Multi-scenario: STAR (c) against (b)", star_rows),
