@@ -295,14 +295,12 @@ def _log_axis(values) -> dict:
     return {"type": "log", "tickvals": [m * 10**e for e in decades for m in (1, 2, 5)], "tickformat": ",d"}
 
 
-def matrix_heatmap(row_labels, column_labels, values, deltas) -> go.Figure:
-    """Rows runs, columns member scenarios; cells NDCG@10 with the change against the member's own model."""
+def matrix_heatmap(row_labels, column_labels, values, deltas, states, metric: str = "ndcg@10") -> go.Figure:
+    """Rows runs, columns member scenarios; cells ``metric`` with the change against the member's baseline (colour,
+    current cells only); stale cells say so, n/a cells say "n/a"."""
     text = [
-        [
-            "" if value is None else f"{value:.3f}" + ("" if delta is None else f"<br>{delta:+.3f}")
-            for value, delta in zip(row, delta_row, strict=True)
-        ]
-        for row, delta_row in zip(values, deltas, strict=True)
+        [_matrix_text(value, delta, state) for value, delta, state in zip(row, delta_row, state_row, strict=True)]
+        for row, delta_row, state_row in zip(values, deltas, states, strict=True)
     ]
     figure = go.Figure(
         go.Heatmap(
@@ -313,16 +311,25 @@ def matrix_heatmap(row_labels, column_labels, values, deltas) -> go.Figure:
             texttemplate="%{text}",
             colorscale="RdBu",
             zmid=0,
-            colorbar={"title": "Δ NDCG@10"},
+            colorbar={"title": f"Δ {metric}"},
             hoverongaps=False,
         )
     )
     figure.update_layout(
         **{**LAYOUT, "height": max(300, 60 + 40 * len(row_labels))},
-        title="NDCG@10 per member scenario (colour: change against the member's scenario-alone model)",
+        title=f"{metric} per member scenario (colour: change against the member's baseline)",
         yaxis={"autorange": "reversed"},
     )
     return figure
+
+
+def _matrix_text(value: float | None, delta: float | None, state: str) -> str:
+    if state == "n/a":
+        return "n/a"
+    if value is None:
+        return ""
+    text = f"{value:.3f}" + ("" if delta is None else f"<br>{delta:+.3f}")
+    return text + "<br>stale" if state == "stale" else text
 
 
 def quality_vs_cost(labels: Sequence[str], ndcg: Sequence[float], latency_ms: Sequence[float], parameters) -> go.Figure:

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from dashboards import explore, study_views, views
+from dashboards import explore, matrix_pages, study_views, views
 
 app_name = "dashboards"
 urlpatterns = [
@@ -18,8 +18,9 @@ urlpatterns = [
     path("scenarios/<slug:slug>/samples/", views.samples, name="samples"),
     path("scenarios/<slug:slug>/runs/", explore.runs_table, name="runs-table"),
     path("scenarios/<slug:slug>/browse/", explore.browse, name="browse"),
-    path("scenarios/<slug:slug>/matrix/", views.matrix, name="matrix"),
-    path("scenarios/<slug:slug>/matrix/compute/", views.matrix_compute, name="matrix-compute"),
+    path("matrix/", matrix_pages.matrix_index, name="matrix-index"),
+    path("scenarios/<slug:slug>/matrix/", matrix_pages.matrix, name="matrix"),
+    path("scenarios/<slug:slug>/matrix/compute/", matrix_pages.matrix_compute, name="matrix-compute"),
     path("runs/<int:pk>/", views.run_detail, name="run-detail"),
     path("runs/<int:pk>/cancel/", views.run_cancel, name="run-cancel"),
     path("runs/<int:pk>/promote/", views.run_promote, name="run-promote"),

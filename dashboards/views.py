@@ -28,7 +28,6 @@ from scenarios.services import (
 )
 from training import selectors as training_selectors
 from training.comparisons import PRIMARY_K, RunComparison, comparison_csv_header, comparison_csv_rows, runs_compare
-from training.matrix import group_matrix_queue
 from training.models import TrainingRun
 from training.services import scenario_rollback, training_run_cancel, training_run_create, training_run_promote
 from training.splits import scenario_split_label
@@ -384,39 +383,6 @@ def _test_rows(comparison: RunComparison, labels: list[str]) -> list[dict]:
                 }
             )
     return rows
-
-
-# --- scenario × model matrix ------------------------------------------------------------------------
-
-
-@needs(VIEW)
-def matrix(request: HttpRequest, slug: str) -> HttpResponse:
-    group = get_object_or_404(Scenario, slug=slug)
-    table = training_selectors.group_matrix_table(group=group)
-    result, members = table.matrix, table.matrix.members
-    if request.GET.get("export") == "matrix":
-        rows = [
-            (label, member.slug, table.values[i][j], table.deltas[i][j])
-            for i, label in enumerate(table.labels)
-            for j, member in enumerate(members)
-        ]
-        return _csv(f"{slug}-matrix", ["run", "scenario", "ndcg@10", "change_vs_scenario_alone"], rows)
-    heatmap = figures.matrix_heatmap(table.labels, [m.slug for m in members], table.values, table.deltas)
-    context = {
-        "group": group,
-        "matrix": result,
-        "complete": table.complete,
-        "heatmap": figures.to_html(heatmap, element_id="matrix-plot") if result.runs and members else None,
-    }
-    return render(request, "dashboards/matrix.html", context)
-
-
-@require_POST
-@needs(RETRAIN)
-def matrix_compute(request: HttpRequest, slug: str) -> HttpResponse:
-    group_matrix_queue(group=get_object_or_404(Scenario, slug=slug))
-    messages.success(request, "Missing cells are being computed on a worker; reload in a moment.")
-    return redirect("dashboards:matrix", slug=slug)
 
 
 # --- sample recommendations ------------------------------------------------------------------------

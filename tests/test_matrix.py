@@ -1,20 +1,27 @@
-"""The scenario × model matrix of a group covers every run and every member scenario."""
+"""The scenario × model matrix of a group is a record: each cell's split, stale and n/a cells, baselines, access."""
+
+import json
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 
 from dashboards.services import account_create
+from recsys_site.errors import ValidationFailed
+from scenarios.models import Scenario
+from tests.conftest import wait_until
 from tests.test_groups import _group
-from training.matrix import group_matrix, group_matrix_compute
-from training.models import MatrixCell, RunStatus
+from training.matrix import group_matrix, group_matrix_compute, matrix_job_create, matrix_job_execute
+from training.models import MatrixCell, RunStatus, TrainingRun
 from training.services import training_run_create, training_run_execute
 
 pytestmark = pytest.mark.django_db
 
 
-def _train(scenario, algorithm="ease"):
-    run = training_run_create(scenario=scenario, algorithm=algorithm, params={})
+def _train(scenario, algorithm="ease", **params):
+    run = training_run_create(scenario=scenario, algorithm=algorithm, params=params)
     assert training_run_execute(run_id=run.pk, device="cpu") == RunStatus.SUCCEEDED
-    return run
+    return TrainingRun.objects.get(pk=run.pk)
 
 
 def test_the_matrix_covers_every_member_and_run(client):
@@ -23,18 +30,173 @@ def test_the_matrix_covers_every_member_and_run(client):
 
     made = group_matrix_compute(group=group)
 
-    assert made == len(runs) * 2 and MatrixCell.objects.count() == 8
+    # Two group runs on both members, each member run on its own member: the other two cells are n/a.
+    assert made == 6 and MatrixCell.objects.count() == 6
     assert group_matrix_compute(group=group) == 0  # nothing left to compute
     matrix = group_matrix(group=group)
-    assert [m.slug for m in matrix.members] == ["action", "drama"]
-    for run in runs:
+    assert [m.slug for m in matrix.members] == ["action", "drama"] and matrix.complete
+    for run in (runs[0], runs[3]):
         for member in (action, drama):
-            assert 0.0 <= matrix.cells[(run.pk, member.pk)]["ndcg@10"] <= 1.0
+            assert 0.0 <= matrix.cells[(run.pk, member.pk)].metrics["ndcg@10"] <= 1.0
     assert matrix.baselines == {action.pk: runs[1].pk, drama.pk: runs[2].pk}
 
     account_create(username="vera", password="viewer-pass-123", role="viewer")
     client.login(username="vera", password="viewer-pass-123")
     page = client.get("/scenarios/all/matrix/").content.decode()
-    assert 'id="matrix-plot"' in page and "drama" in page
-    csv = client.get("/scenarios/all/matrix/?export=matrix").content.decode().splitlines()
-    assert len(csv) == 1 + 8
+    assert 'id="matrix-plot"' in page and "drama" in page and "n/a" in page
+
+
+def test_each_cell_records_its_split_and_every_metric_at_every_k():
+    group, action, _ = _group()
+    run = _train(group)
+    group_matrix_compute(group=group)
+
+    cell = MatrixCell.objects.get(run=run, scenario=action)
+
+    assert cell.split["source"] == "all" and cell.split["protocol"] == "leave_last_out"
+    assert len(cell.split["test_digest"]) == 64 and cell.split["snapshot"] and cell.split["test_pairs"] > 0
+    for k in (5, 10):  # the group's K list, less the K above a member's 10 items
+        for metric in ("precision", "recall", "ndcg", "map", "mrr", "hit"):
+            assert f"{metric}@{k}" in cell.metrics
+    assert cell.validation["ndcg@10"] is not None
+
+
+def test_the_matrix_mixes_no_splits_runs_of_an_old_split_are_na_and_stale_cells_are_recomputed_on_request():
+    group, action, drama = _group()
+    old_group_run, member_run = _train(group), _train(action)
+    group_matrix_compute(group=group)
+    old_split = MatrixCell.objects.get(run=member_run, scenario=action).split
+
+    Scenario.objects.filter(pk=group.pk).update(split="random", seed=7)  # the group's split changes
+    group.refresh_from_db()
+    matrix = group_matrix(group=group)
+
+    # Runs trained on the old split may have trained on the new test events: their cells are n/a, never a score.
+    assert {matrix.cells[(old_group_run.pk, m.pk)].state for m in (action, drama)} == {"n/a"}
+    assert "another split" in matrix.cells[(member_run.pk, action.pk)].reason
+
+    new_group_run, new_member_run = _train(group), _train(action)
+    assert group_matrix_compute(group=group) == 3  # the new runs' cells
+    MatrixCell.objects.filter(run=new_member_run).update(split=old_split)  # a cell computed on the old split
+    assert group_matrix(group=group).cells[(new_member_run.pk, action.pk)].state == "stale"
+    assert group_matrix_compute(group=group) == 1  # computed again on request
+    matrix = group_matrix(group=group)
+    assert matrix.cells[(new_member_run.pk, action.pk)].state == "ok" and matrix.complete
+    assert matrix.cells[(new_group_run.pk, drama.pk)].state == "ok"
+    recomputed = MatrixCell.objects.get(run=new_member_run, scenario=action).split
+    assert recomputed["protocol"] == "random" and recomputed["seed"] == 7
+    assert recomputed["test_digest"] != old_split["test_digest"]
+
+
+def test_a_member_only_model_scored_on_another_member_is_na():
+    group, action, drama = _group()
+    action_run = _train(action)
+    group_matrix_compute(group=group)
+
+    cell = group_matrix(group=group).cells[(action_run.pk, drama.pk)]
+
+    assert cell.state == "n/a" and cell.reason == "trained on action only"
+    assert not MatrixCell.objects.filter(run=action_run, scenario=drama).exists()
+
+
+def test_the_baseline_is_the_members_best_run_on_validation_unless_the_analyst_picks_one():
+    group, action, _ = _group()
+    runs = [_train(action, "ease"), _train(action, "popularity"), _train(group)]
+    group_matrix_compute(group=group)
+    cells = group_matrix(group=group).cells
+    best = max(runs[:2], key=lambda run: cells[(run.pk, action.pk)].validation["ndcg@10"])
+
+    assert group_matrix(group=group).baselines[action.pk] == best.pk
+    picked = group_matrix(group=group, baselines={action.pk: runs[2].pk})
+    assert picked.baselines[action.pk] == runs[2].pk and picked.chosen[action.pk]
+    with pytest.raises(ValidationFailed):
+        group_matrix(group=group, baselines={action.pk: 999_999})
+
+
+def test_the_api_gives_the_matrix_with_its_states_and_refuses_a_bad_baseline(api):
+    group, action, _drama = _group()
+    group_run, action_run = _train(group), _train(action)
+    group_matrix_compute(group=group)
+
+    body = api.get("/api/v1/scenarios/all/matrix/", {"baseline": f"action:{group_run.pk}"}).json()
+
+    assert body["group"] == "all" and body["complete"] and body["split"]["protocol"] == "leave_last_out"
+    states = {(cell["run"], cell["scenario"]): cell for cell in body["cells"]}
+    assert states[(action_run.pk, "drama")]["state"] == "n/a"
+    assert states[(action_run.pk, "action")]["change_vs_baseline"]["ndcg@10"] == pytest.approx(
+        states[(action_run.pk, "action")]["metrics"]["ndcg@10"] - states[(group_run.pk, "action")]["metrics"]["ndcg@10"]
+    )
+    assert {m["scenario"]: m["baseline_picked"] for m in body["members"]} == {"action": True, "drama": False}
+    bad = api.get("/api/v1/scenarios/all/matrix/", {"baseline": "comedy:1"})
+    assert bad.status_code == 400 and "baseline" in bad.json()["errors"]
+    alone = api.post("/api/v1/scenarios/action/matrix/compute/")  # a member is not a group
+    assert alone.status_code == 400 and "scenario" in alone.json()["errors"]
+
+
+def test_the_csv_has_every_metric_at_every_k(client, admin_user):
+    group, _action, _ = _group()
+    _train(group)
+    group_matrix_compute(group=group)
+    client.force_login(admin_user)
+
+    rows = client.get("/scenarios/all/matrix/?export=matrix").content.decode().splitlines()
+
+    metrics = {row.split(",")[8] for row in rows[1:]}
+    assert {"ndcg@5", "ndcg@10", "recall@5", "map@10", "hit@10", "coverage@10"} <= metrics
+
+
+def test_the_matrix_index_explains_groups_before_one_exists(client, admin_user):
+    client.force_login(admin_user)
+    empty = client.get("/matrix/").content.decode()
+    assert "No group yet" in empty and "parent" in empty
+    _group()
+    listed = client.get("/matrix/").content.decode()
+    assert 'href="/scenarios/all/matrix/"' in listed and "action, drama" in listed
+
+
+def test_the_page_reloads_while_a_job_runs_and_stops_when_it_ends(client, admin_user):
+    group, _, _ = _group()
+    _train(group)
+    client.force_login(admin_user)
+    job = matrix_job_create(group=group, dispatch=False)
+
+    assert 'http-equiv="refresh"' in client.get("/scenarios/all/matrix/").content.decode()
+    assert matrix_job_execute(job_id=job.pk) == RunStatus.SUCCEEDED
+    page = client.get("/scenarios/all/matrix/").content.decode()
+    assert 'http-equiv="refresh"' not in page and "2 cells computed" in page
+
+
+def test_the_matrix_command_computes_and_shows():
+    group, _action, _ = _group()
+    run = _train(group)
+    out = StringIO()
+
+    call_command("matrix", "compute", "all", "--inline", stdout=out, stderr=StringIO())
+    assert json.loads(out.getvalue())["cells_computed"] == 2
+
+    shown = StringIO()
+    call_command("matrix", "show", "all", "--json", stdout=shown)
+    cells = json.loads(shown.getvalue())["cells"]
+    assert {(cell["run"], cell["scenario"], cell["state"]) for cell in cells} == {
+        (run.pk, "action", "ok"),
+        (run.pk, "drama", "ok"),
+    }
+    table = StringIO()
+    call_command("matrix", "show", "all", "--metric", "recall@5", stdout=table)
+    assert "recall@5" in table.getvalue() and f"{run.pk} ease (all)" in table.getvalue()
+
+
+@pytest.mark.celery
+@pytest.mark.django_db(transaction=True)
+def test_compute_through_the_api_returns_a_job_a_real_worker_finishes(celery_worker, api):
+    group, _, _ = _group()
+    _train(group)
+
+    queued = api.post("/api/v1/scenarios/all/matrix/compute/")
+
+    assert queued.status_code == 202 and queued.json()["status"] == "queued"
+    job_id = queued.json()["id"]
+    wait_until(lambda: api.get(f"/api/v1/matrix-jobs/{job_id}/").json()["status"] in ("succeeded", "failed"))
+    job = api.get(f"/api/v1/matrix-jobs/{job_id}/").json()
+    assert job["status"] == "succeeded" and job["cells_computed"] == 2, job["error"]
+    assert api.get("/api/v1/scenarios/all/matrix/").json()["complete"]

@@ -5,6 +5,7 @@ import pytest
 from catalog.models import EndUser
 from scenarios.services import scenario_create
 from tests.factories import clustered_catalog, scenario
+from training.matrix import group_split_settings
 from training.models import MatrixCell, RunStatus, TrainingRun
 from training.selectors import group_matrix_table, runs_chosen, sample_lists, sample_lists_shared
 from training.services import training_run_create, training_run_execute, training_run_promote
@@ -13,8 +14,10 @@ from training.serving import model_cache
 pytestmark = pytest.mark.django_db
 
 
-def _run(scenario, status=RunStatus.SUCCEEDED, parent=None) -> TrainingRun:
-    return TrainingRun.objects.create(scenario=scenario, algorithm="popularity", status=status, parent=parent)
+def _run(scenario, status=RunStatus.SUCCEEDED, parent=None, protocol=None) -> TrainingRun:
+    return TrainingRun.objects.create(
+        scenario=scenario, algorithm="popularity", status=status, parent=parent, protocol=protocol or {}
+    )
 
 
 def test_runs_chosen_keeps_the_asked_order_and_only_succeeded_runs_of_the_scenario():
@@ -27,20 +30,24 @@ def test_runs_chosen_keeps_the_asked_order_and_only_succeeded_runs_of_the_scenar
     assert chosen == [second, first]
 
 
-def test_the_matrix_table_gives_each_cell_and_its_change_against_the_member_alone():
-    group = scenario_create(data={"slug": "all", "name": "All"})
+def test_the_matrix_table_gives_each_cell_its_state_and_its_change_against_the_member_baseline():
+    group = scenario_create(data={"slug": "all", "name": "All", "split": "leave_last_out"})
     action = scenario_create(data={"slug": "action", "name": "Action", "parent": group})
     drama = scenario_create(data={"slug": "drama", "name": "Drama", "parent": group})
-    alone, on_group = _run(action), _run(group)
-    MatrixCell.objects.create(run=alone, scenario=action, metrics={"ndcg@10": 0.25})
-    MatrixCell.objects.create(run=on_group, scenario=action, metrics={"ndcg@10": 0.5})
-    MatrixCell.objects.create(run=on_group, scenario=drama, metrics={"ndcg@10": 0.125})
+    protocol = {"split": "leave_last_out"}
+    alone, on_group = _run(action, protocol=protocol), _run(group, protocol=protocol)
+    split = group_split_settings(group=group)
+    MatrixCell.objects.create(run=alone, scenario=action, metrics={"ndcg@10": 0.25}, split=split,
+                              validation={"ndcg@10": 0.2})  # fmt: skip
+    MatrixCell.objects.create(run=on_group, scenario=action, metrics={"ndcg@10": 0.5}, split=split)
+    MatrixCell.objects.create(run=on_group, scenario=drama, metrics={"ndcg@10": 0.125}, split={"protocol": "random"})
 
     table = group_matrix_table(group=group)
 
     assert [run.pk for run in table.matrix.runs] == [alone.pk, on_group.pk]  # by scenario slug
     assert table.values == [[0.25, None], [0.5, 0.125]]
-    assert table.deltas == [[0.0, None], [0.25, None]]  # drama has no scenario-alone run to compare with
+    assert table.states == [["ok", "n/a"], ["ok", "stale"]]
+    assert table.deltas == [[0.0, None], [0.25, None]]  # drama has no baseline, and its cell is stale
     assert table.labels[1] == f"run {on_group.pk} · popularity · all"
     assert not table.complete
 

@@ -16,7 +16,7 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from recsys_site.celery import app
-from training.models import EmbeddingJob, TrainingRun
+from training.models import EmbeddingJob, MatrixJob, TrainingRun
 
 logger = logging.getLogger(__name__)
 
@@ -49,15 +49,18 @@ def embedding_job_send(*, job_id: int) -> bool:
     return _send(EmbeddingJob, EMBED_ITEMS, row_id=job_id, queue=EMBED_QUEUE)
 
 
-def group_matrix_dispatch(*, group_id: int) -> None:
-    """Fill in the group's missing matrix cells on a worker after commit (idempotent; a lost send is redone by
-    asking again)."""
+def matrix_job_dispatch(*, job: MatrixJob) -> None:
+    """Send the matrix job to the cpu queue once the transaction commits and record the task id on the job (a
+    send the broker refused leaves the job queued: asking again queues a new one)."""
+    job_id = job.pk
 
     def send() -> None:
         try:
-            app.send_task(GROUP_MATRIX, args=(group_id,))
+            result = app.send_task(GROUP_MATRIX, args=(job_id,), queue=EMBED_QUEUE)
         except BrokerUnavailable as error:
-            logger.warning("matrix of group %s not sent, the broker is unavailable: %s", group_id, error)
+            logger.warning("matrix job %s not sent, the broker is unavailable: %s", job_id, error)
+            return
+        MatrixJob.objects.filter(pk=job_id).update(task_id=result.id)
 
     transaction.on_commit(send)
 

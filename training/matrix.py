@@ -1,29 +1,41 @@
-"""The scenario × model matrix of a scenario group: every run evaluated on every member's test events.
+"""The scenario × model matrix of a scenario group: a record of every run evaluated on every member's test events.
 
-Members are split by their group (``training.groups``), so a run trained on the group, on one member
-or fine-tuned on another never saw the test events of any member. A run that does not know a
-member's user scores it by its training popularity; items it does not know cannot be recommended.
-Each cell is compared with the member's scenario-alone model (its latest run with no parent), which
-makes negative transfer visible.
+Members are split by their group (``training.groups``), so a run trained on the group's current split, on one
+member or fine-tuned on another never saw the test events of any member. Each cell records the split it was
+computed on; a cell whose split is no longer the group's (its protocol, shares, seed or data changed) is stale
+until computed again. A cell that would mean nothing is "n/a": a model trained on one member scored on another,
+or a group run trained on another split of the group (it may have trained on the member's test events now).
+A run that does not know a member's user scores it by its training popularity; items it does not know cannot be
+recommended. Each member's column is compared with a baseline run of the member: by default its best run on the
+member's validation events, or the one the analyst picks.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from django.db import transaction
 from django.db.models import Q
+from django.utils import timezone
 
-from scenarios.models import Scenario
+from recsys_site.errors import ValidationFailed
+from scenarios.models import Scenario, SplitKind
 from training.artifacts import LoadedModel, artifact_load
-from training.dispatch import group_matrix_dispatch
+from training.data import training_data_load
+from training.dispatch import matrix_job_dispatch
 from training.evaluation.ranking import evaluate
 from training.groups import item_map, member_data_load
-from training.models import MatrixCell, RunStatus, TrainingRun
+from training.interactions import HeldOut
+from training.models import MatrixCell, MatrixJob, RunStatus, TrainingRun
 
-MATRIX_KS = (10,)
+OK, STALE, MISSING, NOT_APPLICABLE = "ok", "stale", "missing", "n/a"
+VALIDATION_METRIC = "ndcg@10"
+# What decides a group's split without reading its data (the snapshot is checked when cells are computed).
+SETTING_FIELDS = ("source", "protocol", "validation_share", "test_share", "seed")
 
 
 class MappedModel:
@@ -48,62 +60,268 @@ class MappedModel:
         return mapped
 
 
-@dataclass(frozen=True)
-class Matrix:
-    runs: list[TrainingRun]
-    members: list[Scenario]
-    cells: dict[tuple[int, int], dict]  # (run id, scenario id) → metrics
-    baselines: dict[int, int | None]  # member id → its scenario-alone run id
+# --- the group's split -------------------------------------------------------------------------------
+
+
+def group_split_settings(*, group: Scenario) -> dict:
+    """The group's split as its settings say now: source, protocol, shares (not for leave-last-out) and seed
+    (random splits only: the others do not read it)."""
+    shares = group.split != SplitKind.LEAVE_LAST_OUT
+    return {
+        "source": group.slug,
+        "protocol": group.split,
+        "validation_share": float(group.validation_share) if shares else None,
+        "test_share": float(group.test_share) if shares else None,
+        "seed": int(group.seed) if group.split == SplitKind.RANDOM else None,
+    }
+
+
+def same_split(recorded: dict, current: dict) -> bool:
+    """Whether ``recorded`` is the split ``current`` describes (every field ``current`` names is equal)."""
+    return bool(recorded) and all(recorded.get(name) == value for name, value in current.items())
+
+
+def _run_settings(run: TrainingRun) -> dict:
+    """The split a group run was trained on, from its protocol snapshot (``split``, shares) and seed."""
+    protocol = run.protocol or {}
+    kind = protocol.get("split")
+    shares = kind != SplitKind.LEAVE_LAST_OUT
+    return {
+        "source": run.scenario.slug,
+        "protocol": kind,
+        "validation_share": float(protocol.get("validation_share", 0)) if shares else None,
+        "test_share": float(protocol.get("test_share", 0)) if shares else None,
+        "seed": int(run.seed) if kind == SplitKind.RANDOM else None,
+    }
+
+
+def not_applicable(*, run: TrainingRun, member: Scenario, group: Scenario, settings: dict) -> str:
+    """Why ``run`` cannot be scored on ``member`` in a meaningful way; "" when it can."""
+    if run.scenario_id not in (group.pk, member.pk):
+        return f"trained on {run.scenario.slug} only"
+    recorded = getattr(run, "split", None) or {}
+    if recorded and not same_split(recorded, settings):
+        return "trained on another split of the group: it may have seen this member's test events"
+    if run.scenario_id == group.pk and not recorded and not same_split(_run_settings(run), settings):
+        return "trained on another split of the group: it may have seen this member's test events"
+    return ""
+
+
+def _pairs_digest(held_out: HeldOut, user_ids: np.ndarray, item_ids: np.ndarray) -> str:
+    """sha256 of a held-out set's (user id, item id) pairs in database ids, in a canonical order."""
+    users = np.repeat(np.arange(held_out.n_users), held_out.counts())
+    pairs = np.stack([user_ids[users], item_ids[held_out.items]], axis=1).astype(np.int64)
+    pairs = pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))]
+    return hashlib.sha256(np.ascontiguousarray(pairs).tobytes()).hexdigest()
+
+
+# --- computing cells -------------------------------------------------------------------------------
 
 
 def group_runs(*, group: Scenario) -> list[TrainingRun]:
     return list(
         TrainingRun.objects.filter(Q(scenario=group) | Q(scenario__parent=group), status=RunStatus.SUCCEEDED)
         .select_related("scenario", "parent")
-        .order_by("scenario__slug", "created_at")
+        .order_by("scenario__slug", "created_at", "id")
     )
 
 
 def group_matrix_compute(*, group: Scenario) -> int:
-    """Evaluate every succeeded run of the group on every member lacking that cell; return cells made."""
+    """Compute every cell of the group that is missing or stale (and not n/a); return how many were computed."""
     members = list(group.members.order_by("slug"))
     runs = group_runs(group=group)
-    done = set(MatrixCell.objects.filter(scenario__in=members).values_list("run_id", "scenario_id"))
+    settings = group_split_settings(group=group)
+    current = settings | {"snapshot": training_data_load(scenario=group).snapshot()["sha256"]}
+    recorded = {(cell.run_id, cell.scenario_id): cell.split for cell in MatrixCell.objects.filter(scenario__in=members)}
     made = 0
     for member in members:
-        todo = [run for run in runs if (run.pk, member.pk) not in done]
-        if not todo:
-            continue
-        prepared = member_data_load(member=member)
-        split = prepared.split
-        for run in todo:
-            loaded = artifact_load(
-                directory=Path(run.artifact_path), sha256=run.artifact_sha256, name=f"the artifact of run {run.pk}"
-            )
-            names = getattr(loaded.model, "domain_names", None) or []
-            domain = names.index(member.slug) if member.slug in names else None
-            model = MappedModel(loaded, prepared.training.user_ids, prepared.training.item_ids, domain)
-            k_list = [k for k in MATRIX_KS if k <= prepared.training.data.n_items]
-            result = evaluate(model, split.train, split.test, ks=k_list, exclude=split.validation)
-            MatrixCell.objects.update_or_create(run=run, scenario=member, defaults={"metrics": result["metrics"]})
-            made += 1
+        todo = [
+            run
+            for run in runs
+            if not not_applicable(run=run, member=member, group=group, settings=settings)
+            and not same_split(recorded.get((run.pk, member.pk), {}), current)
+        ]
+        if todo:
+            made += _member_cells_compute(group, member, todo, current)
     return made
 
 
-def group_matrix(*, group: Scenario) -> Matrix:
+def _member_cells_compute(group: Scenario, member: Scenario, runs: list[TrainingRun], current: dict) -> int:
+    prepared = member_data_load(member=member)
+    training, split = prepared.training, prepared.split
+    split_record = current | {
+        "test_digest": _pairs_digest(split.test, training.user_ids, training.item_ids),
+        "test_pairs": int(split.test.n_pairs),
+    }
+    ks = [k for k in group.k_list if k <= training.data.n_items] or [training.data.n_items]
+    for run in runs:
+        loaded = artifact_load(directory=Path(run.artifact_path), sha256=run.artifact_sha256)
+        names = getattr(loaded.model, "domain_names", None) or []
+        domain = names.index(member.slug) if member.slug in names else None
+        model = MappedModel(loaded, training.user_ids, training.item_ids, domain)
+        result = evaluate(model, split.train, split.test, ks=ks, exclude=split.validation)
+        validation = {}
+        if split.validation.n_pairs and training.data.n_items >= 10:
+            validation = evaluate(model, split.train, split.validation, ks=[10])["metrics"]
+        MatrixCell.objects.update_or_create(
+            run=run,
+            scenario=member,
+            defaults={
+                "metrics": {**result["metrics"], "evaluated_users": result["n_users"]},
+                "validation": {VALIDATION_METRIC: validation.get(VALIDATION_METRIC)} if validation else {},
+                "split": split_record,
+            },
+        )
+    return len(runs)
+
+
+# --- jobs ------------------------------------------------------------------------------------------
+
+
+def matrix_job_create(*, group: Scenario, created_by=None, dispatch: bool = True) -> MatrixJob:
+    """Queue a computation of the group's missing and stale cells (``dispatch=False``: the caller runs it with
+    :func:`matrix_job_execute`); a group without members is refused."""
+    if not group.members.exists():
+        raise ValidationFailed(
+            "not a group",
+            detail={"scenario": [f"{group.slug} has no member scenarios: set it as the parent of member scenarios"]},
+        )
+    with transaction.atomic():
+        job = MatrixJob.objects.create(group=group, created_by=created_by)
+        if dispatch:
+            matrix_job_dispatch(job=job)
+    return job
+
+
+def matrix_job_execute(*, job_id: int) -> str:
+    """Claim the queued job, compute the cells and record how it went (a second delivery does nothing)."""
+    claimed = MatrixJob.objects.filter(pk=job_id, status=RunStatus.QUEUED).update(
+        status=RunStatus.RUNNING, started_at=timezone.now()
+    )
+    if not claimed:
+        return MatrixJob.objects.filter(pk=job_id).values_list("status", flat=True).first() or "missing"
+    job = MatrixJob.objects.select_related("group").get(pk=job_id)
+    try:
+        made = group_matrix_compute(group=job.group)
+    except Exception as error:  # any failure is recorded on the job, never lost
+        return matrix_job_finish(job_id=job_id, status=RunStatus.FAILED, error=f"{type(error).__name__}: {error}")
+    return matrix_job_finish(job_id=job_id, status=RunStatus.SUCCEEDED, cells_computed=made)
+
+
+def matrix_job_finish(*, job_id: int, status: str, error: str = "", cells_computed: int = 0) -> str:
+    MatrixJob.objects.filter(pk=job_id, status=RunStatus.RUNNING).update(
+        status=status, error=error, cells_computed=cells_computed, finished_at=timezone.now()
+    )
+    return status
+
+
+def group_matrix_queue(*, group: Scenario, created_by=None) -> MatrixJob:
+    """Have a worker compute the group's missing and stale cells once the transaction commits."""
+    return matrix_job_create(group=group, created_by=created_by)
+
+
+# --- reading the matrix ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cell:
+    """What the matrix shows for one run on one member: ``state`` is ok, stale, missing or n/a (``reason``)."""
+
+    state: str
+    metrics: dict
+    validation: dict
+    split: dict
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Matrix:
+    group: Scenario
+    runs: list[TrainingRun]
+    members: list[Scenario]
+    cells: dict[tuple[int, int], Cell]  # (run id, member id) → cell
+    baselines: dict[int, int | None]  # member id → its baseline run id
+    chosen: dict[int, bool]  # member id → whether the analyst picked the baseline (else the default)
+    settings: dict  # the group's split settings now
+    latest_job: MatrixJob | None
+
+    @property
+    def complete(self) -> bool:
+        return all(cell.state in (OK, NOT_APPLICABLE) for cell in self.cells.values())
+
+
+def group_matrix(*, group: Scenario, baselines: dict[int, int] | None = None) -> Matrix:
+    """The group's matrix; ``baselines`` (member id → run id) overrides the default baseline of those members."""
     members = list(group.members.order_by("slug"))
     runs = group_runs(group=group)
+    settings = group_split_settings(group=group)
+    stored = {(cell.run_id, cell.scenario_id): cell for cell in MatrixCell.objects.filter(scenario__in=members)}
     cells = {
-        (cell.run_id, cell.scenario_id): cell.metrics
-        for cell in MatrixCell.objects.filter(scenario__in=members, run__in=runs)
+        (run.pk, member.pk): _cell(run, member, group, settings, stored.get((run.pk, member.pk)))
+        for run in runs
+        for member in members
     }
-    baselines = {}
-    for member in members:
-        alone = [run for run in runs if run.scenario_id == member.pk and run.parent_id is None]
-        baselines[member.pk] = alone[-1].pk if alone else None
-    return Matrix(runs=runs, members=members, cells=cells, baselines=baselines)
+    chosen = _checked_baselines(baselines or {}, members, runs, cells)
+    defaults = {member.pk: _best_on_validation(member, runs, cells) for member in members}
+    return Matrix(
+        group=group,
+        runs=runs,
+        members=members,
+        cells=cells,
+        baselines={member.pk: chosen.get(member.pk, defaults[member.pk]) for member in members},
+        chosen={member.pk: member.pk in chosen for member in members},
+        settings=settings,
+        latest_job=MatrixJob.objects.filter(group=group).first(),
+    )
 
 
-def group_matrix_queue(*, group: Scenario) -> None:
-    """Have a worker fill in the group's missing cells once the transaction commits."""
-    group_matrix_dispatch(group_id=group.pk)
+def _cell(run: TrainingRun, member: Scenario, group: Scenario, settings: dict, stored: MatrixCell | None) -> Cell:
+    reason = not_applicable(run=run, member=member, group=group, settings=settings)
+    if reason:
+        return Cell(NOT_APPLICABLE, {}, {}, stored.split if stored else {}, reason)
+    if stored is None:
+        return Cell(MISSING, {}, {}, {}, "not computed yet")
+    if not same_split(stored.split, settings):
+        return Cell(STALE, stored.metrics, stored.validation, stored.split, "computed on another split of the group")
+    return Cell(OK, stored.metrics, stored.validation, stored.split)
+
+
+def _best_on_validation(member: Scenario, runs: list[TrainingRun], cells: dict[tuple[int, int], Cell]) -> int | None:
+    """The member's own run with the best validation NDCG@10 on the member (ties: the later run)."""
+    scored = [
+        (cells[(run.pk, member.pk)].validation.get(VALIDATION_METRIC), run.pk)
+        for run in runs
+        if run.scenario_id == member.pk and cells[(run.pk, member.pk)].state == OK
+    ]
+    scored = [(value, run_id) for value, run_id in scored if value is not None]
+    return max(scored)[1] if scored else None
+
+
+def _checked_baselines(
+    baselines: dict[int, int], members: list[Scenario], runs: list[TrainingRun], cells: dict[tuple[int, int], Cell]
+) -> dict[int, int]:
+    member_ids, run_ids = {member.pk for member in members}, {run.pk for run in runs}
+    errors = []
+    for member_id, run_id in baselines.items():
+        if member_id not in member_ids or run_id not in run_ids:
+            errors.append(f"run {run_id} is not a succeeded run of this group, or scenario {member_id} not a member")
+        elif cells[(run_id, member_id)].state != OK:
+            errors.append(f"run {run_id} has no current cell on that member ({cells[(run_id, member_id)].reason})")
+    if errors:
+        raise ValidationFailed("bad baseline", detail={"baseline": errors})
+    return baselines
+
+
+def baselines_parse(*, group: Scenario, values: list[str]) -> dict[int, int]:
+    """``["action:12", …]`` (member slug, run id) as ``{member id: run id}``; a malformed value is refused."""
+    slugs = dict(group.members.values_list("slug", "pk"))
+    parsed, errors = {}, []
+    for value in values:
+        slug, _, run_id = value.partition(":")
+        if slug not in slugs or not run_id.isdigit():
+            errors.append(f"{value!r}: expected MEMBER:RUN_ID with a member of {group.slug} ({', '.join(slugs)})")
+        else:
+            parsed[slugs[slug]] = int(run_id)
+    if errors:
+        raise ValidationFailed("bad baseline", detail={"baseline": errors})
+    return parsed

@@ -205,11 +205,19 @@ class EmbeddingJob(models.Model):
 
 
 class MatrixCell(models.Model):
-    """One run evaluated on one member scenario's test part of its group split (the scenario × model matrix)."""
+    """One run evaluated on one member scenario's test part of its group split (the scenario × model matrix).
+
+    ``split`` records the group split the cell was computed on (source, protocol, shares, seed, data snapshot and
+    a digest of the member's test pairs): a cell whose split is not the group's current one is stale.
+    ``metrics`` holds every ranking metric at every K of the group's K list; ``validation`` the run's NDCG@10 on
+    the member's validation part, which picks the default baseline.
+    """
 
     run = models.ForeignKey(TrainingRun, on_delete=models.CASCADE, related_name="matrix_cells")
     scenario = models.ForeignKey("scenarios.Scenario", on_delete=models.CASCADE, related_name="matrix_cells")
     metrics = models.JSONField(default=dict)
+    validation = models.JSONField(default=dict, blank=True)
+    split = models.JSONField(default=dict, blank=True)
     computed_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -260,3 +268,30 @@ class Study(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status != StudyStatus.RUNNING
+
+
+class MatrixJob(models.Model):
+    """One computation of a group's missing and stale matrix cells, run by the ``training.group_matrix`` task.
+
+    Status moves queued → running → succeeded / failed through conditional updates in ``training.matrix``.
+    """
+
+    group = models.ForeignKey("scenarios.Scenario", on_delete=models.CASCADE, related_name="matrix_jobs")
+    status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED)
+    cells_computed = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+    task_id = models.CharField(max_length=64, blank=True, default="")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"matrix job {self.pk} of scenario {self.group_id} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED

@@ -12,6 +12,7 @@ from catalog.models import EndUser
 from recsys_site.errors import DomainError
 from scenarios.models import Scenario
 from training.comparisons import metrics_ordered
+from training.matrix import OK as MATRIX_OK
 from training.matrix import Matrix, group_matrix
 from training.models import Promotion, PromotionAction, RunStatus, TrainingRun
 from training.serving import SampleItem, sample_recommendations
@@ -158,35 +159,54 @@ def runs_chosen(*, scenario: Scenario, ids: list[int]) -> list[TrainingRun]:
 
 @dataclass(frozen=True)
 class MatrixTable:
-    """A group's matrix as rows (runs) × columns (members): NDCG@10 and its change against each member's
-    scenario-alone run, None where a cell is not computed yet."""
+    """A group's matrix as rows (runs) × columns (members) for one metric: each cell's value (None where there is
+    none: missing or n/a), its change against the member's baseline (current cells only), its state and why."""
 
     matrix: Matrix
+    metric: str
     labels: list[str]
     values: list[list[float | None]]
     deltas: list[list[float | None]]
+    states: list[list[str]]
+    reasons: list[list[str]]
 
     @property
     def complete(self) -> bool:
-        return all(value is not None for row in self.values for value in row)
+        return self.matrix.complete
 
 
-def _cell(matrix: Matrix, run_id: int | None, member: Scenario, metric: str) -> float | None:
-    return None if run_id is None else matrix.cells.get((run_id, member.pk), {}).get(metric)
-
-
-def group_matrix_table(*, group: Scenario, metric: str = "ndcg@10") -> MatrixTable:
-    matrix = group_matrix(group=group)
-    values = [
-        [matrix.cells.get((run.pk, member.pk), {}).get(metric) for member in matrix.members] for run in matrix.runs
+def group_matrix_table(
+    *, group: Scenario, metric: str = "ndcg@10", baselines: dict[int, int] | None = None
+) -> MatrixTable:
+    matrix = group_matrix(group=group, baselines=baselines)
+    rows = [[matrix.cells[(run.pk, member.pk)] for member in matrix.members] for run in matrix.runs]
+    values = [[cell.metrics.get(metric) for cell in row] for row in rows]
+    base = [
+        matrix.cells[(run_id, member.pk)].metrics.get(metric) if run_id is not None else None
+        for member, run_id in ((member, matrix.baselines[member.pk]) for member in matrix.members)
     ]
-    alone = [_cell(matrix, matrix.baselines[member.pk], member, metric) for member in matrix.members]
     deltas = [
-        [None if cell is None or base is None else cell - base for cell, base in zip(row, alone, strict=True)]
-        for row in values
+        [
+            None if cell.state != MATRIX_OK or value is None or reference is None else value - reference
+            for cell, value, reference in zip(row, value_row, base, strict=True)
+        ]
+        for row, value_row in zip(rows, values, strict=True)
     ]
     labels = [f"run {run.pk} · {run.algorithm} · {run.scenario.slug}" for run in matrix.runs]
-    return MatrixTable(matrix=matrix, labels=labels, values=values, deltas=deltas)
+    return MatrixTable(
+        matrix=matrix,
+        metric=metric,
+        labels=labels,
+        values=values,
+        deltas=deltas,
+        states=[[cell.state for cell in row] for row in rows],
+        reasons=[[cell.reason for cell in row] for row in rows],
+    )
+
+
+def matrix_groups() -> list[Scenario]:
+    """Every scenario with member scenarios (a group), by slug, with its members."""
+    return list(Scenario.objects.filter(members__isnull=False).distinct().order_by("slug").prefetch_related("members"))
 
 
 @dataclass(frozen=True)

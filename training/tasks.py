@@ -16,7 +16,7 @@ from django.db import InterfaceError, OperationalError
 from scenarios.models import Scenario
 from training.dispatch import EMBED_ITEMS, GROUP_MATRIX, TRAINING_RUN
 from training.embeddings_service import embedding_job_execute, embedding_job_finish
-from training.matrix import group_matrix_compute
+from training.matrix import matrix_job_execute, matrix_job_finish
 from training.models import RunStatus, TrainingRun
 from training.retention import artifacts_retain
 from training.services import training_run_create, training_run_execute
@@ -83,10 +83,12 @@ def scheduled_retrain_task(scenario_id: int) -> int | None:
 
 
 @shared_task(name=GROUP_MATRIX, acks_late=True, soft_time_limit=1800, time_limit=1900)
-def group_matrix_task(scenario_id: int) -> int:
-    """Fill in the missing cells of a scenario group's scenario × model matrix (idempotent)."""
-    group = Scenario.objects.filter(pk=scenario_id).first()
-    return group_matrix_compute(group=group) if group is not None else 0
+def group_matrix_task(job_id: int) -> str:
+    """Compute the missing and stale cells of a group's scenario × model matrix (a claimed job is not redone)."""
+    try:
+        return matrix_job_execute(job_id=job_id)
+    except SoftTimeLimitExceeded:
+        return matrix_job_finish(job_id=job_id, status=RunStatus.FAILED, error="time limit of 1800 s exceeded")
 
 
 EMBED_SOFT_TIME_LIMIT = settings.RECSYS_EMBED_SOFT_TIME_LIMIT  # 2 h by default: about three million items on a CPU

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from training.api import views
+from training.api import matrix, views
 
 urlpatterns = [
     path("scenarios/<slug:slug>/runs/", views.ScenarioRunsApi.as_view(), name="scenario-runs"),
@@ -22,4 +22,10 @@ urlpatterns = [
 urlpatterns += [
     path("items/embeddings/refresh/", views.ItemEmbeddingsRefreshApi.as_view(), name="item-embeddings-refresh"),
     path("embedding-jobs/<int:pk>/", views.EmbeddingJobDetailApi.as_view(), name="embedding-job-detail"),
+]
+
+urlpatterns += [
+    path("scenarios/<slug:slug>/matrix/", matrix.GroupMatrixApi.as_view(), name="group-matrix"),
+    path("scenarios/<slug:slug>/matrix/compute/", matrix.GroupMatrixComputeApi.as_view(), name="group-matrix-compute"),
+    path("matrix-jobs/<int:pk>/", matrix.MatrixJobDetailApi.as_view(), name="matrix-job-detail"),
 ]
