@@ -14,7 +14,7 @@ from catalog.models import EndUser, Interaction, Item
 from dashboards.services import account_create, roles_sync
 from tests.conftest import token_client
 from tests.factories import START, scenario
-from training.models import EmbeddingJob, Study, TrainingRun
+from training.models import EmbeddingJob, MatrixJob, Study, TrainingRun
 
 pytestmark = pytest.mark.django_db
 
@@ -80,6 +80,9 @@ EXPECTED = {
     ("run-promote", "post"): EDITORS,
     ("item-embeddings-refresh", "post"): INGESTERS - {"ingest_token"},
     ("embedding-job-detail", "get"): READERS,
+    ("group-matrix", "get"): SCENARIO_READERS,
+    ("group-matrix-compute", "post"): EDITORS,
+    ("matrix-job-detail", "get"): SCENARIO_READERS,
 }
 
 
@@ -119,7 +122,14 @@ def objects(db) -> dict:
     run = TrainingRun.objects.create(scenario=movies, algorithm="popularity")
     job = EmbeddingJob.objects.create(encoder="test")
     study = Study.objects.create(scenario=movies, algorithms=["popularity"], max_trials=1)
-    return {"interaction": interaction.pk, "run": run.pk, "embedding": job.pk, "study": study.pk}
+    matrix_job = MatrixJob.objects.create(group=movies)
+    return {
+        "interaction": interaction.pk,
+        "run": run.pk,
+        "embedding": job.pk,
+        "study": study.pk,
+        "matrix": matrix_job.pk,
+    }
 
 
 def _kwargs(route: str, name: str, objects: dict) -> dict:

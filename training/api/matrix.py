@@ -119,5 +119,6 @@ class GroupMatrixComputeApi(APIView):
 class MatrixJobDetailApi(generics.RetrieveAPIView):
     """One matrix computation: status and how many cells it computed."""
 
+    permission_classes = [require_permission("scenarios.view_scenario")]
     queryset = MatrixJob.objects.select_related("group", "created_by")
     serializer_class = MatrixJobSerializer
