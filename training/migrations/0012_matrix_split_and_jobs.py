@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('scenarios', '0004_scenario_serving_policy'),
-        ('training', '0010_study'),
+        ('training', '0011_trainingrun_members'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
