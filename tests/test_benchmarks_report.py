@@ -13,6 +13,8 @@ from benchmarks.results_io import RESULTS
 @pytest.fixture
 def results(tmp_path):
     for name in report.COMMANDS:
+        if name in report.IN_PARTS and not (RESULTS / f"{name}.json").exists():
+            continue
         shutil.copy(RESULTS / f"{name}.json", tmp_path / f"{name}.json")
     return tmp_path
 
