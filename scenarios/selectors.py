@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from django.db.models import QuerySet
+from django.db.models import BigIntegerField, Func, QuerySet
 
 from catalog.models import Interaction, Item
 from scenarios.models import Scenario
@@ -89,11 +89,24 @@ def scenario_interactions(*, scenario: Scenario) -> QuerySet[Interaction]:
     return events.order_by("occurred_at", "id")
 
 
+class UnixSeconds(Func):
+    """Whole seconds since 1970 of a datetime column, cut towards 0 as ``int(moment.timestamp())`` does, computed
+    by the database: building a Python datetime per event took most of the time of reading a slice."""
+
+    output_field = BigIntegerField()
+    template = "TRUNC(EXTRACT(EPOCH FROM %(expressions)s))::bigint"
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        # The embedded default stores "YYYY-MM-DD HH:MM:SS.ffffff" in UTC; strftime would round the fraction. The
+        # doubled %% survives both the template and the driver's placeholder escaping as one %.
+        template = "CAST(strftime('%%%%s', substr(%(expressions)s, 1, 19)) AS INTEGER)"
+        return super().as_sql(compiler, connection, template=template, **extra_context)
+
+
 def scenario_slice(*, scenario: Scenario) -> ScenarioSlice:
     """Every event the scenario trains and evaluates on, with its filters applied."""
-    rows = list(
-        scenario_interactions(scenario=scenario).values_list("user_id", "item_id", "kind", "value", "occurred_at", "id")
-    )
+    interactions = scenario_interactions(scenario=scenario).annotate(unix_seconds=UnixSeconds("occurred_at"))
+    rows = list(interactions.values_list("user_id", "item_id", "kind", "value", "unix_seconds", "id"))
     events = _slice_from_rows(rows, scenario.event_weights or {})
     events = events.take(np.isin(events.item_ids, scenario_item_ids(scenario=scenario)))
     mask = k_core_mask(
@@ -168,6 +181,6 @@ def _slice_from_rows(rows: list[tuple], event_weights: dict[str, float]) -> Scen
         kinds=kinds_array,
         weights=weights,
         values=np.asarray(values, dtype=np.float32),
-        timestamps=np.asarray([int(moment.timestamp()) for moment in times], dtype=np.int64),
+        timestamps=np.asarray(times, dtype=np.int64),
         event_ids=np.asarray(event_ids, dtype=np.int64),
     )
