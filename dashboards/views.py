@@ -29,8 +29,10 @@ from scenarios.services import (
 from training import selectors as training_selectors
 from training.comparisons import PRIMARY_K, RunComparison, comparison_csv_header, comparison_csv_rows, runs_compare
 from training.models import TrainingRun
-from training.services import scenario_rollback, training_run_cancel, training_run_create, training_run_promote
+from training.services import scenario_rollback, training_run_create, training_run_promote
 from training.splits import scenario_split_label
+from training.tuning.auto import any_run_cancel
+from training.tuning.selectors import auto_run_selection
 
 VIEW = "scenarios.view_scenario"
 EDIT = "scenarios.change_scenario"
@@ -220,6 +222,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "ancestors": ancestors,
         "children": children,
         "is_live": run.scenario.live_run_id == run.pk,
+        "selection": auto_run_selection(run=run),
         **costs,
     }
     return render(request, "dashboards/run_detail.html", context)
@@ -270,7 +273,7 @@ def _metric_rows(metrics: dict, ks: list[int]) -> list[dict]:
 def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     run = get_object_or_404(TrainingRun, pk=pk)
     try:
-        training_run_cancel(run=run)
+        any_run_cancel(run=run)
         messages.success(request, f"Cancellation of run {pk} requested.")
     except DomainError as error:
         messages.error(request, str(error.detail))

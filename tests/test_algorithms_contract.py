@@ -1,6 +1,7 @@
 """The contract every registered algorithm fulfils, and a short smoke-train on planted structure.
 
-Parametrised over ``algorithm_names()``, so a new algorithm is held to it as soon as it registers.
+Parametrised over ``model_names()`` (every algorithm but ``auto``, a choice among runs), so a new model is held to
+it as soon as it registers.
 """
 
 import dataclasses
@@ -13,7 +14,7 @@ from safetensors.torch import load_file
 
 from training.algorithms.base import ARTIFACT_TENSORS, EpochReport, Recommender, TrainingCancelled
 from training.algorithms.params import HyperparameterError
-from training.algorithms.registry import algorithm_names, get_algorithm
+from training.algorithms.registry import get_algorithm, model_names
 from training.algorithms.sequential import SequentialRecommender
 from training.evaluation.metrics import ndcg_at_k, relevance_hits
 from training.evaluation.ranking import mean_ndcg, top_k_items
@@ -92,7 +93,7 @@ def fitted(name: str, data: InteractionData, *, device: str = "cpu", seed: int =
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("name", algorithm_names())
+@pytest.mark.parametrize("name", model_names())
 def test_scores_every_item_as_finite_float32_on_the_cpu(name, device):
     data = planted_data()
     model = fitted(name, data, device=device)
@@ -119,7 +120,7 @@ def assert_recommends_its_best_unseen_items(model: Recommender, data: Interactio
     assert torch.allclose(listed, best_unseen, rtol=0, atol=1e-6)
 
 
-@pytest.mark.parametrize("name", algorithm_names())
+@pytest.mark.parametrize("name", model_names())
 def test_top_k_never_recommends_a_training_item(name):
     data = planted_data()
     assert_recommends_its_best_unseen_items(fitted(name, data), data)
@@ -154,7 +155,7 @@ def test_the_training_item_check_fails_for_a_model_that_recommends_training_item
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("name", algorithm_names())
+@pytest.mark.parametrize("name", model_names())
 def test_save_and_load_give_identical_scores(name, device, tmp_path: Path):
     data = planted_data()
     model = fitted(name, data, device=device)
@@ -165,7 +166,7 @@ def test_save_and_load_give_identical_scores(name, device, tmp_path: Path):
     assert torch.equal(loaded.score(users), model.score(users))
 
 
-@pytest.mark.parametrize("name", algorithm_names())
+@pytest.mark.parametrize("name", model_names())
 def test_same_seed_gives_identical_scores_on_the_cpu(name):
     data = planted_data()
     users = np.arange(data.n_users)
@@ -173,7 +174,7 @@ def test_same_seed_gives_identical_scores_on_the_cpu(name):
     assert torch.equal(first.score(users), second.score(users))
 
 
-@pytest.mark.parametrize("name", algorithm_names())
+@pytest.mark.parametrize("name", model_names())
 def test_invalid_hyperparameters_are_refused(name):
     algorithm = get_algorithm(name)
     with pytest.raises(HyperparameterError):
@@ -188,7 +189,7 @@ def test_invalid_hyperparameters_are_refused(name):
             assert param.name in error.value.errors
 
 
-@pytest.mark.parametrize("name", algorithm_names())
+@pytest.mark.parametrize("name", model_names())
 def test_reports_progress_and_keeps_the_best_validation_state(name):
     split = split_random(planted_data(), seed=1, ratios=(0.6, 0.2, 0.2))
     reports: list[EpochReport] = []
@@ -200,7 +201,7 @@ def test_reports_progress_and_keeps_the_best_validation_state(name):
     assert model.kept_epoch == (reports[int(np.argmax(reported))].step if iterative else None)
 
 
-@pytest.mark.parametrize("name", algorithm_names())
+@pytest.mark.parametrize("name", model_names())
 def test_an_empty_validation_set_counts_as_none(name):
     data = planted_data()
     empty = HeldOut.from_pairs(data.n_users, data.n_items, np.zeros(0), np.zeros(0))
@@ -211,7 +212,7 @@ def test_an_empty_validation_set_counts_as_none(name):
     assert model.kept_epoch == (reports[-1].step if reports[0].phase == "train" else None)  # the last epoch's
 
 
-@pytest.mark.parametrize("name", algorithm_names())
+@pytest.mark.parametrize("name", model_names())
 def test_a_cancelling_progress_callback_stops_training(name):
     def cancel(report: EpochReport) -> None:
         raise TrainingCancelled
@@ -220,7 +221,7 @@ def test_a_cancelling_progress_callback_stops_training(name):
         fitted(name, planted_data(), progress=cancel)
 
 
-@pytest.mark.parametrize("name", algorithm_names())
+@pytest.mark.parametrize("name", model_names())
 def test_smoke_train_beats_random_and_personalised_models_beat_popularity(name):
     reads_order = issubclass(get_algorithm(name), SequentialRecommender)
     split = split_random(planted_data(n_users=80, seed=3, shuffled=reads_order), seed=3, ratios=(0.7, 0.0, 0.3))
@@ -245,7 +246,7 @@ def random_ndcg(train: InteractionData, test: HeldOut, *, draws: int = 200) -> f
     return float(np.mean(values))
 
 
-@pytest.mark.parametrize("name", algorithm_names())
+@pytest.mark.parametrize("name", model_names())
 def test_forgotten_users_keep_nothing_of_their_own_and_others_score_as_before(name, tmp_path: Path):
     data = planted_data()
     model = fitted(name, data)

@@ -9,7 +9,7 @@ import torch
 from tests.test_algorithms_contract import FAST_PARAMS, fitted, planted_data, planted_item_features
 from training.algorithms.base import Recommender
 from training.algorithms.history import History, fold_in, history_scores, new_item_scores
-from training.algorithms.registry import algorithm_names, get_algorithm
+from training.algorithms.registry import get_algorithm, model_names
 from training.interactions import InteractionData
 
 # Fold-in solves the user factor against the final item factors; training's last user step saw the ones before.
@@ -21,7 +21,7 @@ def _training_history(data: InteractionData, user: int) -> History:
     return History(items=data.items[mine], weights=data.weights[mine])
 
 
-@pytest.mark.parametrize("name", sorted(set(algorithm_names()) - FOLDED_IN))
+@pytest.mark.parametrize("name", sorted(set(model_names()) - FOLDED_IN))
 def test_a_training_users_history_scores_as_the_model_scores_that_user(name):
     data = planted_data(shuffled=True)
     model = fitted(name, data)

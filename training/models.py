@@ -53,6 +53,18 @@ class TrainingRun(models.Model):
     study = models.ForeignKey("Study", null=True, blank=True, on_delete=models.SET_NULL, related_name="trials")
     trial_number = models.PositiveIntegerField(null=True, blank=True)
     validation_metrics = models.JSONField(default=dict, blank=True)
+    # An ``auto`` run: the candidate it chose, and what it tried and why (``training.tuning.choice``).
+    chosen_run = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Of an auto run: the candidate run it chose, which promoting the auto run puts live.",
+    )
+    selection = models.JSONField(
+        default=dict, blank=True, help_text="Of an auto run: the order test, every candidate, the winner and why."
+    )
     # A blend's members: the succeeded runs whose scores it mixes.
     members = models.ManyToManyField("self", symmetrical=False, blank=True, related_name="blends")
 
@@ -252,6 +264,19 @@ class Study(models.Model):
     max_seconds = models.PositiveIntegerField(null=True, blank=True)
     parallel_trials = models.PositiveIntegerField(default=1)
     seed = models.PositiveIntegerField(default=0)
+    tune_top = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="After each algorithm's defaults trial, tune only this many algorithms, the best on defaults.",
+    )
+    auto_run = models.OneToOneField(
+        TrainingRun,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="auto_study",
+        help_text="The auto run whose search this study is: it ends with the study.",
+    )
     status = models.CharField(max_length=16, choices=StudyStatus.choices, default=StudyStatus.RUNNING)
     best_run = models.ForeignKey(TrainingRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     error = models.TextField(blank=True, default="")

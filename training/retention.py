@@ -2,8 +2,8 @@
 
 Kept: every run that is or was live for a scenario (a rollback needs it), the parent of every run not yet
 finished (a fine-tuned or distilled child loads it), and the last ``keep_last`` succeeded runs of each
-scenario. A run whose artifact goes keeps its metrics, evaluation and checksum; its ``artifact_path`` and
-``artifact_size`` are emptied, so it can no longer be promoted or served.
+scenario, with the run each kept ``auto`` run chose. A run whose artifact goes keeps its metrics, evaluation and
+checksum; its ``artifact_path`` and ``artifact_size`` are emptied, so it can no longer be promoted or served.
 """
 
 from __future__ import annotations
@@ -56,6 +56,10 @@ def _kept_run_ids(keep_last: int) -> set[int]:
             "-finished_at", "-pk"
         )[:keep_last]
         kept.update(latest.values_list("pk", flat=True))
+    # A kept auto run serves (once promoted) the run it chose.
+    kept.update(
+        TrainingRun.objects.filter(pk__in=kept, chosen_run__isnull=False).values_list("chosen_run_id", flat=True)
+    )
     return kept
 
 

@@ -79,6 +79,7 @@ def training_run_create(  # noqa: PLR0913 - what a run may be asked for, each a 
     cleaned = scenario_config_clean(data={"algorithm": algorithm, "hyperparameters": merged}, instance=scenario)
     _check_parent(scenario, algorithm, cleaned["hyperparameters"], parent)
     _check_slice(scenario)
+    _check_choice(scenario, algorithm, parent)
     blend_members_check(
         scenario=scenario, algorithm=algorithm, members=members, seed=scenario.seed if seed is None else seed
     )
@@ -125,6 +126,19 @@ def _check_parent(scenario: Scenario, algorithm: str, params: Mapping[str, Any],
         )
     if problems:
         raise ValidationFailed("bad parent", detail={"parent": problems})
+
+
+def _check_choice(scenario: Scenario, algorithm: str, parent: TrainingRun | None) -> None:
+    """An ``auto`` run judges its candidates on the validation part, and starts from nothing."""
+    if not get_algorithm(algorithm).chooses_model:
+        return
+    if scenario.validation_share <= 0:
+        raise ValidationFailed(
+            "no validation part",
+            detail={"algorithm": [f"auto judges candidates on validation, and {scenario.slug} holds none out"]},
+        )
+    if parent is not None:
+        raise ValidationFailed("no parent", detail={"parent": ["an auto run trains its candidates from scratch"]})
 
 
 def _check_slice(scenario: Scenario) -> None:
@@ -181,8 +195,9 @@ def training_runs_reap(*, stale_after: timedelta | None = None) -> list[int]:
     stale_after = stale_after or timedelta(seconds=settings.RECSYS_RUN_STALE_SECONDS)
     cutoff = timezone.now() - stale_after
     reaped = []
+    # An auto run waiting on its study has no worker of its own: its candidates are reaped instead.
     for run_id, worker, heartbeat in TrainingRun.objects.filter(
-        status=RunStatus.RUNNING, heartbeat_at__lt=cutoff
+        status=RunStatus.RUNNING, heartbeat_at__lt=cutoff, auto_study__isnull=True
     ).values_list("id", "worker", "heartbeat_at"):
         message = (
             f"worker lost: {worker or 'unknown worker'} sent no heartbeat since {heartbeat:%Y-%m-%d %H:%M:%S} UTC "
@@ -199,8 +214,8 @@ def training_runs_reap(*, stale_after: timedelta | None = None) -> list[int]:
 # --- executing (on a worker) ------------------------------------------------------------------
 
 
-def training_run_execute(*, run_id: int, device: str) -> str:
-    """Claim and execute a queued run; return its final status. A run already claimed is left alone."""
+def training_run_claim(*, run_id: int, device: str) -> str | None:
+    """Move a queued run to running on this worker; None when claimed, else the status that kept it."""
     claimed = TrainingRun.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(
         status=RunStatus.RUNNING,
         started_at=timezone.now(),
@@ -210,10 +225,18 @@ def training_run_execute(*, run_id: int, device: str) -> str:
         phase="loading",
         progress=0.0,
     )
-    if not claimed:
-        status = TrainingRun.objects.filter(pk=run_id).values_list("status", flat=True).first()
-        logger.info("run %s not claimed (status %s)", run_id, status)
-        return status or "missing"
+    if claimed:
+        return None
+    status = TrainingRun.objects.filter(pk=run_id).values_list("status", flat=True).first()
+    logger.info("run %s not claimed (status %s)", run_id, status)
+    return status or "missing"
+
+
+def training_run_execute(*, run_id: int, device: str) -> str:
+    """Claim and execute a queued run; return its final status. A run already claimed is left alone."""
+    kept = training_run_claim(run_id=run_id, device=device)
+    if kept is not None:
+        return kept
     with Heartbeat(TrainingRun, run_id):
         run = with_database_retry(
             lambda: TrainingRun.objects.select_related("scenario").get(pk=run_id), what=f"loading run {run_id}"
@@ -411,7 +434,11 @@ def training_run_promote(
 
     A run of a group scenario may serve a member (a STAR model serves each member with its own domain). A run
     tested on few users (``low_evidence``) is promoted only with ``force``: its metrics cannot support the choice.
+    Promoting a succeeded ``auto`` run puts the run it chose live, with its reason unless one is given.
     """
+    if run.status == RunStatus.SUCCEEDED and run.chosen_run is not None:
+        reason = reason.strip() or f"chosen by auto run {run.pk}: {run.selection.get('reason', '')}"
+        run = run.chosen_run
     if run.status != RunStatus.SUCCEEDED:
         raise Conflict(f"only a succeeded run can be promoted; run {run.pk} is {run.status}")
     if not run.artifact_path:

@@ -14,15 +14,18 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from scenarios.models import Scenario
+from training.algorithms.auto import Auto
 from training.dispatch import EMBED_ITEMS, GROUP_MATRIX, TRAINING_RUN
 from training.embeddings_service import embedding_job_execute, embedding_job_finish
 from training.matrix import matrix_job_execute, matrix_job_finish
 from training.models import RunStatus, TrainingRun
 from training.retention import artifacts_retain
 from training.services import training_run_create, training_run_execute
+from training.tuning.auto import auto_run_execute
 from training.tuning.studies import study_trial_finished
 
 logger = logging.getLogger(__name__)
+AUTO = Auto.name
 
 
 @shared_task(
@@ -45,6 +48,8 @@ def training_run_task(self, run_id: int) -> str:
         TrainingRun.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(status=RunStatus.FAILED, error=str(error))
         return RunStatus.FAILED
     try:
+        if TrainingRun.objects.filter(pk=run_id, algorithm=AUTO).exists():
+            return auto_run_execute(run_id=run_id, device=device)
         return training_run_execute(run_id=run_id, device=device)
     except SoftTimeLimitExceeded:
         TrainingRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(

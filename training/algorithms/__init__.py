@@ -4,6 +4,7 @@ Importing this package registers every built-in algorithm.
 """
 
 from training.algorithms import (  # noqa: F401
+    auto,
     blend,
     bpr,
     content,

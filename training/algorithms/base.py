@@ -135,6 +135,8 @@ class Recommender(ABC):
     supports_initialize_from: ClassVar[bool] = False
     # Whether :meth:`fit` needs a teacher model attached first (knowledge distillation).
     needs_teacher: ClassVar[bool] = False
+    # Whether the algorithm is the choice of a model among trained runs (``auto``), never fitted itself.
+    chooses_model: ClassVar[bool] = False
 
     def initialize_from(self, parent: Recommender, item_map: np.ndarray) -> None:
         """Start from ``parent``'s weights; call before :meth:`fit`.

@@ -47,6 +47,11 @@ def algorithm_names() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def model_names() -> list[str]:
+    """The algorithms that are models (fitted and scored), without those that choose among runs (``auto``)."""
+    return [name for name in algorithm_names() if not _REGISTRY[name].chooses_model]
+
+
 def algorithm_params_validate(*, name: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
     """Validate hyperparameters for ``name``, each and together (a model built with them would take them); raises
     ``UnknownAlgorithm`` or ``HyperparameterError``."""
@@ -59,5 +64,6 @@ __all__ = [
     "algorithm_names",
     "algorithm_params_validate",
     "get_algorithm",
+    "model_names",
     "register",
 ]

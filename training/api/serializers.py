@@ -50,6 +50,8 @@ class TrainingRunSerializer(serializers.ModelSerializer):
             "serving",
             "low_evidence",
             "contains_deleted_users",
+            "chosen_run",
+            "selection",
         ]
         read_only_fields = fields
 

@@ -23,9 +23,10 @@ from training.api.serializers import (
 )
 from training.embeddings_service import embedding_job_create
 from training.models import EmbeddingJob, Promotion, Study, TrainingRun
-from training.services import scenario_rollback, training_run_cancel, training_run_create, training_run_promote
+from training.services import scenario_rollback, training_run_create, training_run_promote
 from training.serving import recommendations_for_session, recommendations_for_user, similar_items
 from training.serving_scenarios import serving_scenario
+from training.tuning.auto import any_run_cancel
 from training.tuning.studies import study_cancel, study_create, study_promote_best
 
 
@@ -78,7 +79,7 @@ class RunCancelApi(APIView):
 
     @extend_schema(request=None, responses=TrainingRunSerializer, summary="Cancel a queued or running run")
     def post(self, request: Request, pk: int) -> Response:
-        run = training_run_cancel(run=get_object_or_404(TrainingRun, pk=pk))
+        run = any_run_cancel(run=get_object_or_404(TrainingRun, pk=pk))
         return Response(TrainingRunSerializer(run).data)
 
 

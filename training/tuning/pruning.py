@@ -55,9 +55,10 @@ def objective_value(run: TrainingRun, objective: str) -> float | None:
     return float(value) if value is not None else None
 
 
-def frozen_trial(study: Study, run: TrainingRun) -> FrozenTrial:
-    """One run as an Optuna trial: its searched parameters, state, objective value and validation curve."""
-    params, distributions = trial_params(run.algorithm, run.params, study.algorithms, study.search_space)
+def frozen_trial(study: Study, run: TrainingRun, algorithms: list[str] | None = None) -> FrozenTrial:
+    """One run as an Optuna trial: its searched parameters, state, objective value and validation curve, in the
+    space of ``algorithms`` (by default the study's)."""
+    params, distributions = trial_params(run.algorithm, run.params, algorithms or study.algorithms, study.search_space)
     state = _STATES[RunStatus(run.status)]
     value = objective_value(run, study.objective) if state == TrialState.COMPLETE else None
     if state == TrialState.COMPLETE and value is None:
@@ -73,15 +74,18 @@ def frozen_trial(study: Study, run: TrainingRun) -> FrozenTrial:
     return trial
 
 
-def optuna_study(study: Study, runs: Iterable[TrainingRun]) -> optuna.Study:
-    """An in-memory Optuna study holding ``runs`` as its trials; sampler seeded by the study and its size."""
+def optuna_study(
+    study: Study, runs: Iterable[TrainingRun], *, algorithms: list[str] | None = None, seed_offset: int | None = None
+) -> optuna.Study:
+    """An in-memory Optuna study holding ``runs`` as its trials over ``algorithms`` (by default the study's);
+    sampler seeded by the study and ``seed_offset`` (by default the number of runs)."""
     runs = list(runs)
     rebuilt = optuna.create_study(
         direction="maximize",
-        sampler=optuna.samplers.TPESampler(seed=study.seed + len(runs)),
+        sampler=optuna.samplers.TPESampler(seed=study.seed + (len(runs) if seed_offset is None else seed_offset)),
         pruner=pruner(),
     )
-    rebuilt.add_trials([frozen_trial(study, run) for run in runs])
+    rebuilt.add_trials([frozen_trial(study, run, algorithms) for run in runs])
     return rebuilt
 
 

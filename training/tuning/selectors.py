@@ -7,7 +7,9 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from training.algorithms.auto import Auto
 from training.models import RunStatus, Study, TrainingRun
+from training.tuning.choice import auto_selection
 from training.tuning.pruning import optuna_study
 
 
@@ -33,3 +35,14 @@ def study_summary(*, study: Study, trials: list[TrainingRun]) -> dict[str, Any]:
 
 def study_has_figures(rebuilt: optuna.Study) -> bool:
     return any(trial.state == TrialState.COMPLETE for trial in rebuilt.trials)
+
+
+def auto_run_selection(*, run: TrainingRun) -> dict[str, Any] | None:
+    """What an auto run tried and why it chose, as recorded when it ended, or as it stands while it searches;
+    None for any other run."""
+    if run.algorithm != Auto.name:
+        return None
+    study = Study.objects.filter(auto_run=run).first()
+    if run.is_finished or study is None:
+        return run.selection
+    return {**run.selection, **auto_selection(study, study_trials(study=study))}

@@ -3,7 +3,8 @@
 A study keeps ``parallel_trials`` trials queued or running: each finished trial (``study_trial_finished``, called
 by the worker) lets the sampler propose the next ones, until the trial or wall-time budget is spent; then the
 study ends with its best trial on the objective. The first trial of each algorithm runs its defaults, so the
-study's best is never a step back from them on validation.
+study's best is never a step back from them on validation. With ``tune_top``, the study then tunes only the best
+algorithms on those defaults (an ``auto`` run's search); a study an auto run owns ends that run with it.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from training.algorithms.registry import (
 from training.evaluation.metrics import RANKING_METRICS
 from training.models import FINISHED, Promotion, RunStatus, Study, StudyStatus, TrainingRun
 from training.services import training_run_cancel, training_run_create, training_run_promote
+from training.tuning.choice import auto_run_conclude, auto_run_progress, defaults_pending, tuned_algorithms
 from training.tuning.pruning import optuna_study
 from training.tuning.space import SpaceError, space_clean, suggest
 
@@ -48,6 +50,8 @@ def study_create(  # noqa: PLR0913 - one argument per field an analyst sets on a
     max_seconds: int | None = None,
     parallel_trials: int | None = None,
     created_by: Any = None,
+    tune_top: int | None = None,
+    auto_run: TrainingRun | None = None,
 ) -> Study:
     """Validate the study, store it and queue its first trials (sent to the workers once committed)."""
     errors: dict[str, list[str]] = {}
@@ -72,6 +76,8 @@ def study_create(  # noqa: PLR0913 - one argument per field an analyst sets on a
             parallel_trials=parallel_trials or worker_processes(),
             seed=scenario.seed,
             created_by=created_by if getattr(created_by, "is_authenticated", False) else None,
+            tune_top=tune_top,
+            auto_run=auto_run,
         )
         study_advance(study_id=study.pk)
     study.refresh_from_db()
@@ -149,7 +155,7 @@ def study_advance(*, study_id: int) -> Study:
             return study
         trials = list(study.trials.order_by("trial_number"))
         in_flight = sum(run.status in IN_FLIGHT for run in trials)
-        to_start = min(study.parallel_trials - in_flight, _trials_left(study, len(trials)))
+        to_start = min(study.parallel_trials - in_flight, _trials_left(study, trials))
         try:
             for _ in range(max(to_start, 0)):
                 trials.append(_trial_start(study, trials))
@@ -161,13 +167,23 @@ def study_advance(*, study_id: int) -> Study:
             _study_end(study, trials)
         else:
             _record_best(study, trials)
+            if study.auto_run_id is not None:
+                auto_run_progress(study, trials)
+    if study.auto_run_id is not None and study.is_finished:
+        auto_run_conclude(study=study)
     return study
 
 
-def _trials_left(study: Study, started: int) -> int:
+def _trials_left(study: Study, trials: list[TrainingRun]) -> int:
+    started = len(trials)
     if study.max_seconds and (timezone.now() - study.created_at).total_seconds() >= study.max_seconds:
         return 0
-    return MAX_PARALLEL_TRIALS * 1000 if study.max_trials is None else study.max_trials - started
+    left = MAX_PARALLEL_TRIALS * 1000 if study.max_trials is None else study.max_trials - started
+    if defaults_pending(study, trials):  # the best on defaults are not known yet: only defaults may start
+        return min(left, len(study.algorithms) - started)
+    if started >= len(study.algorithms) and not tuned_algorithms(study, trials):
+        return 0  # nothing worth tuning succeeded on its defaults
+    return left
 
 
 def _trial_start(study: Study, trials: list[TrainingRun]) -> TrainingRun:
@@ -175,8 +191,10 @@ def _trial_start(study: Study, trials: list[TrainingRun]) -> TrainingRun:
     if number < len(study.algorithms):  # each algorithm's defaults first
         algorithm, params = study.algorithms[number], dict[str, Any]()
     else:
-        trial = optuna_study(study, trials).ask()
-        algorithm, params = suggest(trial, study.algorithms, study.search_space)
+        searched = tuned_algorithms(study, trials)
+        history = [run for run in trials if run.algorithm in searched]
+        trial = optuna_study(study, history, algorithms=searched, seed_offset=number).ask()
+        algorithm, params = suggest(trial, searched, study.search_space)
     return training_run_create(
         scenario=study.scenario,
         algorithm=algorithm,
@@ -201,6 +219,7 @@ def _study_end(study: Study, trials: list[TrainingRun]) -> None:
     Study.objects.filter(pk=study.pk, status=StudyStatus.RUNNING).update(
         status=status, error=error, finished_at=timezone.now()
     )
+    study.status = status
 
 
 def study_best_trial(*, study: Study, trials: list[TrainingRun] | None = None) -> TrainingRun | None:
@@ -236,6 +255,7 @@ def study_cancel(*, study: Study) -> Study:
     study.refresh_from_db()
     _record_best(study, list(study.trials.all()))
     study.refresh_from_db()
+    auto_run_conclude(study=study)
     return study
 
 

@@ -1,4 +1,5 @@
-"""Queue a retrain of a scenario from the command line, and optionally wait for it."""
+"""Queue a retrain of a scenario from the command line, and optionally wait for it (``--algorithm auto`` chooses
+the model within its budget and ends with the run it chose and why)."""
 
 import json
 import time
@@ -86,6 +87,7 @@ class Command(BaseCommand):
 def _summary(run: TrainingRun) -> dict:
     """What a finished run produced and what it cost: metrics, seconds per phase, the epoch whose weights it kept."""
     duration = (run.finished_at - run.started_at).total_seconds() if run.started_at and run.finished_at else None
+    choice = {"chosen_run": run.chosen_run_id, "reason": run.selection.get("reason")} if run.chosen_run_id else {}
     return {
         "run": run.pk,
         "status": run.status,
@@ -98,6 +100,7 @@ def _summary(run: TrainingRun) -> dict:
         "kept_epoch": run.kept_epoch,
         "epochs": run.total_epochs,
         "metrics": run.metrics,
+        **choice,
     }
 
 
