@@ -218,10 +218,10 @@ def test_the_run_page_marks_low_evidence_and_asks_to_confirm_the_promotion(clien
     client.force_login(admin_user)
 
     page = client.get(f"/runs/{run.pk}/").content.decode()
-    refused = client.post(f"/runs/{run.pk}/promote/", follow=True).content.decode()
+    refused = client.post(f"/runs/{run.pk}/promote/", {"reason": "best NDCG@10"}, follow=True).content.decode()
     run.scenario.refresh_from_db()
     assert run.scenario.live_run_id is None
-    client.post(f"/runs/{run.pk}/promote/", {"force": "1"})
+    client.post(f"/runs/{run.pk}/promote/", {"force": "1", "reason": "best NDCG@10"})
     run.scenario.refresh_from_db()
 
     assert 'data-testid="low-evidence"' in page and 'data-testid="promote-force"' in page

@@ -88,7 +88,7 @@ def test_a_lost_message_is_sent_again_then_the_run_fails_after_the_last_attempt(
     assert run.status == RunStatus.FAILED and "lost 2 times" in run.error
 
 
-def test_runs_for_a_queue_without_consumer_fail_after_the_wait(settings):
+def test_runs_for_a_queue_without_consumer_fail_after_the_wait(settings, redis_broker):
     settings.RECSYS_QUEUE_NO_CONSUMER_SECONDS = 60
     clustered_catalog()
     gpu_run = training_run_create(scenario=scenario(), queue="gpu")

@@ -70,8 +70,8 @@ def test_sample_lists_put_another_run_beside_the_live_one_and_never_the_live_one
     both = sample_lists(scenario=movies, user=user, k=5, other=other)
     only_live = sample_lists(scenario=movies, user=user, k=5, other=live)
 
-    assert [entry.title for entry in both] == ["live model", f"run {other.pk}"]
-    assert [entry.title for entry in only_live] == ["live model"]
+    assert [entry.title for entry in both] == [f"Live model · run {live.pk}", f"Run {other.pk}"]
+    assert [entry.title for entry in only_live] == [f"Live model · run {live.pk}"]
     assert sample_lists_shared(both) == {item.item_id for item in both[0].items}  # same algorithm, same data
     assert sample_lists_shared(only_live) == set()
 

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from training.algorithms.base import DotProductRecommender, Recommender
+from training.algorithms.blend import Blend
 from training.algorithms.bpr import BPR
 from training.algorithms.content import ContentRecommender
 from training.algorithms.content_ridge import ContentRidge, project_content
@@ -44,6 +45,7 @@ from training.algorithms.sequential import (
     last_positions,
 )
 from training.algorithms.star import STAR
+from training.evaluation.blending import per_user_normalised
 
 # Fold-in for BPR, whose loss has no confidence or ridge of its own: iALS's solve with confidence 1 + alpha on the
 # history's items, and λ this share of the item factors' mean eigenvalue (ranking ignores the factor's scale).
@@ -72,7 +74,7 @@ class History:
         return vector
 
 
-Scorer = Callable[[Any, History, dict], torch.Tensor]
+Scorer = Callable[[Any, History, dict], torch.Tensor | None]
 
 
 def history_scores(model: Recommender, history: History, *, domain: int | None = None) -> torch.Tensor | None:
@@ -85,7 +87,8 @@ def history_scores(model: Recommender, history: History, *, domain: int | None =
     for kind, scorer in _SCORERS:
         if isinstance(model, kind):
             with torch.no_grad():
-                return scorer(model, history, {} if domain is None else {"domain": domain}).float().cpu()
+                scores = scorer(model, history, {} if domain is None else {"domain": domain})
+                return None if scores is None else scores.float().cpu()
     return None
 
 
@@ -226,7 +229,19 @@ def _popularity(model: Popularity, history: History, _: dict) -> torch.Tensor:
     return model.item_scores
 
 
+def _blend(model: Blend, history: History, kwargs: dict) -> torch.Tensor | None:
+    """Each member's live scores, normalised as the blend normalises a training user's, mixed by its weights; a
+    member that cannot score live histories makes the blend unable to (``history_scores`` answers ``None``)."""
+    parts = [history_scores(member, history, **kwargs) for member in model.members]
+    scored = [part for part in parts if part is not None]
+    if len(scored) < len(parts):
+        return None
+    mixed = [w * per_user_normalised(part[None, :])[0] for w, part in zip(model.weights, scored, strict=True)]
+    return torch.stack(mixed).sum(dim=0)
+
+
 _SCORERS: tuple[tuple[type, Scorer], ...] = (
+    (Blend, _blend),
     (ItemKNN, _item_knn),
     (EASE, _ease),
     (ContentRidge, _content_ridge),
