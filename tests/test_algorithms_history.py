@@ -114,3 +114,18 @@ def test_an_out_of_range_item_is_refused():
     model = fitted("ease", planted_data())
     with pytest.raises(ValueError, match="out of range"):
         history_scores(model, History(items=np.array([99]), weights=np.ones(1, dtype=np.float32)))
+
+
+def test_ease_scores_a_history_from_its_items_rows_alone():
+    # Serving cost grows with the history, not the catalogue: a row of the item × item matrix outside the history
+    # is never read (were it multiplied by a zero, its NaN would spread to every score).
+    data = planted_data(shuffled=True)
+    model = fitted("ease", data)
+    history = _training_history(data, 3)
+    twice = history.items[:2]
+    repeated = History(items=np.append(history.items, twice), weights=np.append(history.weights, np.float32([2, 2])))
+    expected = history_scores(model, history)
+    model.weights[torch.from_numpy(np.setdiff1d(np.arange(data.n_items), history.items))] = torch.nan
+
+    assert torch.allclose(history_scores(model, history), expected, atol=1e-5)
+    assert torch.allclose(history_scores(model, repeated), expected, atol=1e-5)  # an item counts once

@@ -9,12 +9,13 @@ from django.test.utils import CaptureQueriesContext
 
 from catalog.models import EndUser, Interaction, Item
 from catalog.services import EventRow, ItemRow, interactions_ingest, items_upsert
+from scenarios.models import Scenario
 from tests.factories import clustered_catalog, scenario
 from training.embeddings_service import item_embeddings_refresh
-from training.live import new_items_cache_clear, user_recent_events
+from training.live import new_items_cache_clear, user_history
 from training.models import RunStatus, TrainingRun
 from training.services import training_run_create, training_run_execute, training_run_promote
-from training.serving import model_cache
+from training.serving import model_cache, recommendations_for_user
 
 pytestmark = pytest.mark.django_db
 
@@ -176,21 +177,43 @@ def test_a_new_item_is_excluded_and_counted_for_ease(api):
     assert session["new_items_excluded"] == 1 and "new-one" not in _scores(session)
 
 
-def test_the_history_is_read_in_one_query_on_the_user_time_index():
+def test_the_history_and_the_seen_items_are_read_in_one_query_on_the_user_time_index():
     clustered_catalog()
     movies = scenario(event_weights={"rating": 1.0}, min_value=4.0)
     user = EndUser.objects.get(external_id="u3")
+    Interaction.objects.filter(pk=Interaction.objects.filter(user=user).latest("occurred_at").pk).update(kind="click")
 
     with CaptureQueriesContext(connection) as queries:
-        events = user_recent_events(scenario=movies, user_id=user.pk, length=3)
+        history = user_history(scenario=movies, user_external_id="u3", length=3)
 
     counted = Interaction.objects.filter(user=user, kind="rating", value__gte=4.0).order_by("-occurred_at")
-    assert len(queries) == 1 and [event.item_id for event in events] == list(
-        reversed(counted.values_list("item_id", flat=True)[:3])
-    )
+    assert len(queries) == 1 and history.user_id == user.pk
+    assert [event.item_id for event in history.events] == list(reversed(counted.values_list("item_id", flat=True)[:3]))
+    assert set(history.seen_item_ids.tolist()) == set(user.interactions.values_list("item_id", flat=True))
     with connection.cursor() as cursor:
         cursor.execute(f"ANALYZE {Interaction._meta.db_table}")  # the planner's statistics, as on a live table
         cursor.execute("SET LOCAL enable_seqscan = off")  # a table this small would be scanned whole
         cursor.execute("EXPLAIN " + queries[0]["sql"])
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "interaction_user_time" in plan
+
+
+def test_an_unknown_user_has_an_empty_history():
+    clustered_catalog()
+
+    history = user_history(scenario=scenario(), user_external_id="nobody", length=3)
+
+    assert history.user_id is None and history.events == [] and len(history.seen_item_ids) == 0
+
+
+def test_a_known_users_list_takes_two_queries_once_the_model_is_loaded():
+    clustered_catalog()
+    run = _live("ease")
+    movies = Scenario.objects.select_related("live_run").get(pk=run.scenario_id)
+    recommendations_for_user(scenario=movies, user_external_id="u3", k=5)  # loads the model and the rules
+
+    with CaptureQueriesContext(connection) as queries:
+        result = recommendations_for_user(scenario=movies, user_external_id="u3", k=5)
+
+    assert len(queries) == 2 and len(result.items) == 5  # the history with the seen items, the items' names
+    assert not {item.external_id for item in result.items} & _seen("u3")

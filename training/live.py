@@ -1,9 +1,9 @@
 """Live history for serving: score from the events a user (or an anonymous session) has now, not the training ones.
 
-A user's history is read at request time in one query on the ``(user, -occurred_at)`` index: their latest events
-that the scenario counts (its event kinds and minimum value), at most the model's ``max_length`` (sequential
-models) or ``RECSYS_LIVE_HISTORY_LENGTH``. Events on items the model does not know are left out; the rest are scored
-by :func:`training.algorithms.history.history_scores`. Fallbacks, named in the response:
+A user's history is read at request time in one query on the ``(user, -occurred_at)`` index, with the items they
+have seen: their latest events that the scenario counts (its event kinds and minimum value), at most the model's
+``max_length`` (sequential models) or ``RECSYS_LIVE_HISTORY_LENGTH``. Events on items the model does not know are
+left out; the rest are scored by :func:`training.algorithms.history.history_scores`. Fallbacks, named in the response:
 
 - ``None``: scored from the live history (``history_events`` of them), whether or not the model saw the user;
 - ``"training_history"``: the model cannot read a live history (a content ridge saved before it kept its map), so a
@@ -62,16 +62,38 @@ def history_length(loaded: LoadedModel) -> int:
     return int(loaded.model.hparams.get("max_length") or settings.RECSYS_LIVE_HISTORY_LENGTH)
 
 
-def user_recent_events(*, scenario: Scenario, user_id: int, length: int) -> list[Event]:
-    """The user's latest ``length`` events that the scenario counts, oldest first: one query on the
-    ``(user, -occurred_at)`` index."""
-    events = Interaction.objects.filter(user_id=user_id)
-    if scenario.event_weights:
-        events = events.filter(kind__in=list(scenario.event_weights))
-    if scenario.min_value is not None:
-        events = events.filter(value__gte=scenario.min_value)
-    rows = events.order_by("-occurred_at", "-id").values_list("item_id", "kind")[:length]
-    return [Event(item_id, kind) for item_id, kind in reversed(rows)]
+@dataclass(frozen=True)
+class UserHistory:
+    """What serving reads of a user: ``user_id`` (None: no such user, or no event), the latest events that the
+    scenario counts (oldest first), and ``seen_item_ids`` ``(n,)`` int64, every item they had an event on (any
+    kind), which a list leaves out."""
+
+    user_id: int | None
+    events: list[Event]
+    seen_item_ids: np.ndarray
+
+
+def user_history(*, scenario: Scenario, user_external_id: str, length: int) -> UserHistory:
+    """The user's events, newest first, in one query on the ``(user, -occurred_at)`` index (joined to the user by
+    external id); the latest ``length`` that the scenario counts (its event kinds and minimum value) make the
+    history."""
+    rows = list(
+        Interaction.objects.filter(user__external_id=user_external_id)
+        .order_by("-occurred_at", "-id")
+        .values_list("user_id", "item_id", "kind", "value")
+    )
+    counted = [(item, kind) for _, item, kind, value in rows if _counts(scenario, kind, value)][:length]
+    return UserHistory(
+        user_id=rows[0][0] if rows else None,
+        events=[Event(item, kind) for item, kind in reversed(counted)],
+        seen_item_ids=np.unique(np.fromiter((row[1] for row in rows), dtype=np.int64, count=len(rows))),
+    )
+
+
+def _counts(scenario: Scenario, kind: str, value: float) -> bool:
+    if scenario.event_weights and kind not in scenario.event_weights:
+        return False
+    return scenario.min_value is None or value >= scenario.min_value
 
 
 def session_item_ids(external_ids: Sequence[str]) -> list[int]:

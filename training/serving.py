@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from django.conf import settings
 
-from catalog.models import EndUser, Interaction, Item
+from catalog.models import EndUser, Item
 from recsys_site.errors import Conflict, NotFound
 from recsys_site.metrics import FALLBACKS, MODEL_CACHE_HITS, MODEL_CACHE_LOADS
 from scenarios.models import Scenario
@@ -26,11 +26,12 @@ from training.artifact_store import artifact_fetch
 from training.artifacts import LoadedModel, artifact_file_stamp, artifact_load, artifact_verify
 from training.live import (
     LiveScores,
+    UserHistory,
     history_length,
     live_scores,
     session_events,
     session_item_ids,
-    user_recent_events,
+    user_history,
 )
 from training.models import RunStatus, TrainingRun
 from training.serving_rules import ServingRules, serving_rules
@@ -116,8 +117,8 @@ def recommendations_for_user(
     """Top-k items of the scenario's live run for a user, from their live history (training.live)."""
     run = _live_run(scenario)
     loaded = model_cache.get(run)
-    user = EndUser.objects.filter(external_id=user_external_id).only("id").first()
-    return _result(scenario, run, _user_scores(scenario, loaded, user), k or scenario.default_k)
+    history = user_history(scenario=scenario, user_external_id=user_external_id, length=history_length(loaded))
+    return _result(scenario, run, _user_scores(scenario, loaded, history), k or scenario.default_k)
 
 
 def recommendations_for_session(
@@ -171,9 +172,10 @@ def sample_recommendations(*, scenario: Scenario, run: TrainingRun, user: EndUse
     if run.status != RunStatus.SUCCEEDED:
         raise Conflict(f"run {run.pk} is {run.status}")
     loaded = model_cache.get(run)
-    live = _user_scores(scenario, loaded, user)
+    user_events = user_history(scenario=scenario, user_external_id=user.external_id, length=history_length(loaded))
+    live = _user_scores(scenario, loaded, user_events)
     top = _top_items(live.scores, live.candidates, k, _rules(scenario, live.candidates))
-    history = _seen_positions(user.pk, loaded)
+    history = _seen_positions(user_events.seen_item_ids, loaded)
     reasons = _explanations(loaded, history, [_dense_index(loaded.item_ids, r.item_id) for r in top])
     items = Item.objects.in_bulk([r.item_id for r in top] + [int(loaded.item_ids[p]) for p in history])
 
@@ -207,18 +209,19 @@ def _explanations(loaded: LoadedModel, history: np.ndarray, positions: list[int 
     return reasons
 
 
-def _user_scores(scenario: Scenario, loaded: LoadedModel, user: EndUser | None) -> LiveScores:
+def _user_scores(scenario: Scenario, loaded: LoadedModel, history: UserHistory) -> LiveScores:
     """Masked scores of every candidate for a user, from their live history (training.live)."""
-    events = (
-        [] if user is None else user_recent_events(scenario=scenario, user_id=user.pk, length=history_length(loaded))
-    )
-    position = _dense_index(loaded.user_ids, user.pk) if user else None
+    position = _dense_index(loaded.user_ids, history.user_id) if history.user_id is not None else None
     live = live_scores(
-        scenario=scenario, loaded=loaded, events=events, user_position=position, domain=_domain(scenario, loaded)
+        scenario=scenario,
+        loaded=loaded,
+        events=history.events,
+        user_position=position,
+        domain=_domain(scenario, loaded),
     )
     scores = live.scores.clone()
-    if user is not None and scenario.exclude_seen:
-        scores[torch.from_numpy(_seen_positions(user.pk, live.candidates))] = -torch.inf
+    if scenario.exclude_seen:
+        scores[torch.from_numpy(_seen_positions(history.seen_item_ids, live.candidates))] = -torch.inf
     return replace(live, scores=_rules(scenario, live.candidates).apply(scores))
 
 
@@ -267,8 +270,8 @@ def _dense_index(ids: np.ndarray, database_id: int) -> int | None:
     return position if position < len(ids) and ids[position] == database_id else None
 
 
-def _seen_positions(user_id: int, loaded: LoadedModel) -> np.ndarray:
-    seen = np.fromiter(Interaction.objects.filter(user_id=user_id).values_list("item_id", flat=True), dtype=np.int64)
+def _seen_positions(seen: np.ndarray, loaded: LoadedModel) -> np.ndarray:
+    """Positions in ``loaded``'s items of the item ids ``seen`` that it has."""
     positions = np.searchsorted(loaded.item_ids, seen).clip(max=len(loaded.item_ids) - 1)
     return positions[loaded.item_ids[positions] == seen]
 

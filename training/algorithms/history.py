@@ -4,7 +4,7 @@ A :class:`History` is a user's (or an anonymous session's) latest events as the 
 oldest first, with each event's weight. :func:`history_scores` scores every item from it the way the model
 scores its training users:
 
-- item-kNN and EASE: the binary history vector times the item-item matrix;
+- item-kNN and EASE: the binary history vector times the item-item matrix (EASE sums the history's rows);
 - content: the recency-weighted content profile (``half_life``, optionally the event weights), as in training;
 - content ridge: ``[Σ content of the history, 1] @ W`` with the fitted map ``W``;
 - iALS and BPR: fold-in, the user factor solved from the history against the fixed item factors
@@ -151,7 +151,10 @@ def _item_knn(model: ItemKNN, history: History, _: dict) -> torch.Tensor:
 
 
 def _ease(model: EASE, history: History, _: dict) -> torch.Tensor:
-    return history.binary(model.n_items, model.device) @ model.weights
+    """The binary history vector times ``B``, as the sum of the history's distinct rows of ``B``: a request reads
+    ``len(history)`` rows, not the whole ``(n_items, n_items)`` matrix."""
+    rows = torch.from_numpy(np.unique(history.items)).to(model.device)
+    return model.weights.index_select(0, rows).sum(0)
 
 
 def _content(model: ContentRecommender, history: History, _: dict) -> torch.Tensor:
