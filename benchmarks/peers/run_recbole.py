@@ -20,6 +20,10 @@ directory, so everything happens in a temporary directory that is removed afterw
 ``--split-out`` writes RecBole's exact train / validation / test (user, item) pairs, in raw
 MovieLens ids, so the other side of the comparison can be evaluated on the same draw.
 
+``--split-in split.npz`` (``train_users``, ``train_items``, ``valid_*``, ``test_*``: ids as text) has the general
+models trained and tested on that split instead of drawing one (RecBole's ``benchmark_filename``): the other side
+of the comparison hands over its own draw (``--data`` is then not read).
+
 ``--protocol sequential`` runs SASRec and GRU4Rec instead: every interaction kept, each user's
 events in time order, the last one for test and the one before for validation (``LS``,
 ``valid_and_test``), full ranking over every item (RecBole masks no history item for sequential
@@ -79,6 +83,7 @@ SEQUENTIAL_MODELS = ("SASRec", "GRU4Rec")
 SEQUENTIAL_EPOCHS = {"SASRec": 10, "GRU4Rec": 10}
 SEQUENTIAL_STOPPING_STEP = 3
 DATASET = "ml-100k"
+BENCHMARK_PARTS = ("train", "valid", "test")
 SEED = 2020
 METRICS = ("ndcg@10", "recall@10", "mrr@10", "hit@10", "precision@10")
 TIMES = ("train_seconds", "construct_seconds", "fit_seconds", "trainer_setup_seconds")
@@ -178,8 +183,22 @@ def write_atomic_file(ratings: Path, directory: Path) -> None:
     (directory / f"{DATASET}.inter").write_text(header + ratings.read_text())
 
 
-def build_config(model: str, data_root: Path, bpr_epochs: int | None) -> Config:
+def write_split_files(split: Path, directory: Path) -> None:
+    """A split handed over (``--split-in``) as RecBole's pre-split atomic files ``ml-100k.{train,valid,test}.inter``;
+    every pair is kept (rating 5), as the other side already dropped ratings below 3."""
+    directory.mkdir(parents=True, exist_ok=True)
+    arrays = np.load(split, allow_pickle=False)
+    header = "user_id:token\titem_id:token\trating:float\ttimestamp:float\n"
+    for part in BENCHMARK_PARTS:
+        pairs = zip(arrays[f"{part}_users"], arrays[f"{part}_items"], strict=True)
+        rows = (f"{user}\t{item}\t5\t0" for user, item in pairs)
+        (directory / f"{DATASET}.{part}.inter").write_text(header + "\n".join(rows) + "\n")
+
+
+def build_config(model: str, data_root: Path, bpr_epochs: int | None, *, presplit: bool = False) -> Config:
     overrides = {**PROTOCOL, **MODEL_CONFIG[model], "checkpoint_dir": str(data_root / "saved")}
+    if presplit:
+        overrides["benchmark_filename"] = list(BENCHMARK_PARTS)
     if bpr_epochs is not None and model == "BPR":
         overrides["epochs"] = bpr_epochs
     config = Config(model=MODEL_CLASSES.get(model, model), dataset=DATASET, config_dict=overrides)
@@ -203,7 +222,9 @@ def build_sequential_config(model: str, data_root: Path, epochs: int, stopping_s
     return config
 
 
-def run_model(model: str, data_root: Path, *, bpr_epochs: int | None, runs: list[int]) -> tuple[dict, tuple]:
+def run_model(
+    model: str, data_root: Path, *, bpr_epochs: int | None, runs: list[int], presplit: bool = False
+) -> tuple[dict, tuple]:
     """Train and test one model once per seed in ``runs``; returns its figures and (train, valid, test) datasets.
 
     The split is always drawn with ``SEED``; ``runs`` seeds what comes after (initialisation, batch
@@ -212,7 +233,7 @@ def run_model(model: str, data_root: Path, *, bpr_epochs: int | None, runs: list
     are run repeatedly with one seed for timing only, the fastest run kept, and tested once.
     """
     started = time.perf_counter()
-    config = build_config(model, data_root, bpr_epochs)
+    config = build_config(model, data_root, bpr_epochs, presplit=presplit)
     init_seed(config["seed"], config["reproducibility"])
     init_logger(config)
     dataset = create_dataset(config)
@@ -445,7 +466,7 @@ def same_split(first: tuple, second: tuple) -> bool:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, required=True, help="MovieLens 100K u.data")
+    parser.add_argument("--data", type=Path, help="MovieLens 100K u.data (required unless --split-in)")
     parser.add_argument("--protocol", choices=("general", "sequential"), default="general")
     parser.add_argument(
         "--models",
@@ -453,6 +474,9 @@ def main() -> None:
         f"sequential: of {', '.join(SEQUENTIAL_MODELS)} (default both)",
     )
     parser.add_argument("--split-out", type=Path, help="write RecBole's split here (.npz, raw ids)")
+    parser.add_argument(
+        "--split-in", type=Path, help="general models: train and test on this split (.npz, ids as text)"
+    )
     parser.add_argument("--bpr-epochs", type=int, help="cap BPR's epochs (default 300)")
     parser.add_argument("--repeats", type=int, default=3, help="training runs per closed-form model; fastest kept")
     parser.add_argument("--bpr-seeds", default=str(SEED), help="comma-separated seeds for BPR; results averaged")
@@ -468,10 +492,15 @@ def main() -> None:
     args.models = args.models.split(",") if args.models else list(known)
     if unknown := set(args.models) - set(known):
         parser.error(f"not a {args.protocol} model: {', '.join(sorted(unknown))}")
+    if (args.data is None) == (args.split_in is None):
+        parser.error("give --data or --split-in")
+    if args.split_in is not None and (args.protocol == "sequential" or args.split_out is not None):
+        parser.error("--split-in is for the general models, without --split-out")
     # RecBole's Config also parses sys.argv (any --key=value becomes a config entry): hide ours.
     sys.argv = sys.argv[:1]
     torch.set_num_threads(args.threads)
-    data = args.data.resolve()
+    data = args.data.resolve() if args.data else None
+    split_in = args.split_in.resolve() if args.split_in else None
     split_out = args.split_out.resolve() if args.split_out else None
 
     started = time.perf_counter()
@@ -484,7 +513,10 @@ def main() -> None:
     }
     with tempfile.TemporaryDirectory(prefix="recbole-bench-") as scratch:
         root = Path(scratch)
-        write_atomic_file(data, root / DATASET)
+        if split_in is not None:
+            write_split_files(split_in, root / DATASET)
+        else:
+            write_atomic_file(data, root / DATASET)
         os.chdir(root)  # saved/, log/ and log_tensorboard/ land here
         reference = None
         for model in args.models:
@@ -516,7 +548,7 @@ def _run(model: str, root: Path, args: argparse.Namespace) -> tuple[dict, tuple]
             model, root, epochs=caps.get(model, SEQUENTIAL_EPOCHS[model]), stopping_step=args.stopping_step
         )
     runs = [int(seed) for seed in args.bpr_seeds.split(",")] if model == "BPR" else [SEED] * args.repeats
-    return run_model(model, root, bpr_epochs=args.bpr_epochs, runs=runs)
+    return run_model(model, root, bpr_epochs=args.bpr_epochs, runs=runs, presplit=args.split_in is not None)
 
 
 if __name__ == "__main__":
