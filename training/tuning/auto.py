@@ -15,7 +15,7 @@ import logging
 
 from django.utils import timezone
 
-from recsys_site.errors import Conflict, DomainError, error_text
+from recsys_site.errors import Conflict, DomainError, error_text, without_server_paths
 from training.algorithms.auto import candidates_for, event_order
 from training.groups import run_data_load
 from training.models import RunStatus, Study, StudyStatus, TrainingRun
@@ -39,7 +39,7 @@ def auto_run_execute(*, run_id: int, device: str) -> str:
             return _fail(run_id, error_text(error))
         except Exception as error:  # recorded on the run, never lost
             logger.exception("auto run %s could not start", run_id)
-            return _fail(run_id, f"{type(error).__name__}: {error}")
+            return _fail(run_id, without_server_paths(f"{type(error).__name__}: {error}"))
     if TrainingRun.objects.filter(pk=run_id, cancel_requested=True).exists():
         study_cancel(study=study)  # cancelled while the search was starting
     return TrainingRun.objects.values_list("status", flat=True).get(pk=run_id)
