@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 from django.conf import settings
+from django.utils import timezone
 
 from accounts.models import ApiToken, TokenScope
 from accounts.scopes import SCOPE_NEEDS
@@ -25,6 +26,7 @@ def api_token_create(*, user, scope: str, name: str = "", expires_days: int | No
     if needs and not user.has_perm(needs):
         # The role would refuse every call the token is for: say so now rather than at the first request.
         raise ValidationFailed("role too weak", detail={"scope": [f"{user}'s role lacks {needs}, which {scope} needs"]})
+    ApiToken.objects.filter(user=user, expiry__lt=timezone.now()).delete()  # authentication leaves them
     return ApiToken.objects.create(
         user=user,
         expiry=timedelta(days=days),

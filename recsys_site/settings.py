@@ -113,7 +113,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTHENTICATION_BACKENDS = [
     # Counts failed logins through the login page and the admin, and refuses a locked-out client.
     "accounts.backends.LoginLockoutBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # Django's model backend, with an account's permissions read in one query.
+    "accounts.backends.RoleBackend",
 ]
 # Argon2 for new and changed passwords; older PBKDF2 hashes still verify and are upgraded at the next login.
 PASSWORD_HASHERS = [

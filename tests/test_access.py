@@ -9,6 +9,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -110,6 +111,33 @@ def test_expired_tokens_and_tokens_older_than_a_password_change_are_refused():
 
     response = kept.get(TOKENS)
     assert response.status_code == 401 and "password" in response.json()["detail"]
+
+
+def test_a_request_reads_only_its_own_token_and_a_new_token_deletes_the_expired_ones():
+    user = account_create(username="anna", password="analyst-pass-123", role="analyst")
+    client = token_client(user)
+    expired, _ = api_token_create(user=user, scope="full")
+    ApiToken.objects.filter(pk=expired.pk).update(expiry=timezone.now() - timedelta(seconds=1))
+
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/api/v1/items/").status_code == 200
+    assert sum('FROM "accounts_apitoken"' in query["sql"] for query in queries) == 1
+    assert ApiToken.objects.filter(pk=expired.pk).exists()
+
+    api_token_create(user=user, scope="full")
+    assert not ApiToken.objects.filter(pk=expired.pk).exists() and ApiToken.objects.filter(user=user).count() == 2
+
+
+def test_a_role_is_read_in_one_query_and_a_changed_role_applies_at_the_next_request():
+    user = account_create(username="anna", password="analyst-pass-123", role="analyst")
+    client = token_client(user)
+
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/api/v1/items/").status_code == 200
+    assert sum('FROM "auth_permission"' in query["sql"] for query in queries) == 1
+
+    user.groups.clear()
+    assert client.get("/api/v1/items/").status_code == 403
 
 
 def test_tokens_are_throttled_one_by_one(settings):

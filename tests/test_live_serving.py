@@ -9,7 +9,9 @@ from django.test.utils import CaptureQueriesContext
 
 from catalog.models import EndUser, Interaction, Item
 from catalog.services import EventRow, ItemRow, interactions_ingest, items_upsert
+from dashboards.services import account_create
 from scenarios.models import Scenario
+from tests.conftest import token_client
 from tests.factories import clustered_catalog, scenario
 from training.embeddings_service import item_embeddings_refresh
 from training.live import new_items_cache_clear, user_history
@@ -217,3 +219,19 @@ def test_a_known_users_list_takes_two_queries_once_the_model_is_loaded():
 
     assert len(queries) == 2 and len(result.items) == 5  # the history with the seen items, the items' names
     assert not {item.external_id for item in result.items} & _seen("u3")
+
+
+def test_a_clients_request_takes_four_queries_once_the_model_is_loaded(django_capture_on_commit_callbacks):
+    clustered_catalog()
+    with django_capture_on_commit_callbacks(execute=True):  # the promotion's new serving version
+        _live("ease")
+    client = token_client(
+        account_create(username="shop", password="shop-password-123", role="integration"), "recommend"
+    )
+    assert client.get(URL, {"user": "u3", "k": 5}).status_code == 200  # loads the model and the rules
+
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(URL, {"user": "u3", "k": 5})
+
+    # The token with its account, the role's permissions, the history with the seen items, the items' names.
+    assert response.status_code == 200 and len(queries) == 4, [query["sql"][:80] for query in queries]
