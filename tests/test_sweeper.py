@@ -13,13 +13,15 @@ from scenarios.models import Scenario
 from tests.conftest import wait_until
 from tests.factories import clustered_catalog, scenario
 from tests.faults import PrivateRedis, broker, free_port, terminate_other_backends, terminate_own_backend
+from tests.test_groups import _group
 from training.broker import broker_task_ids
 from training.embeddings_service import embedding_job_create
-from training.models import EmbeddingJob, RunStatus, TrainingRun
+from training.matrix import matrix_job_create
+from training.models import EmbeddingJob, MatrixJob, RunStatus, TrainingRun
 from training.progress import Heartbeat
 from training.resilience import with_database_retry
 from training.services import training_run_create
-from training.sweeper import QueueWatch, _fail_unconsumed, embedding_jobs_reap, sweep
+from training.sweeper import QueueWatch, _fail_unconsumed, jobs_reap, sweep
 
 pytestmark = pytest.mark.django_db(transaction=True)
 LONG_AGO = timedelta(minutes=10)
@@ -88,7 +90,9 @@ def test_a_lost_message_is_sent_again_then_the_run_fails_after_the_last_attempt(
     assert run.status == RunStatus.FAILED and "lost 2 times" in run.error
 
 
-def test_runs_for_a_queue_without_consumer_fail_after_the_wait(settings, redis_broker):
+# redis_broker before settings: the settings fixture's override must be undone before the broker is pointed back,
+# or the restored broker address lands in the override and is dropped with it.
+def test_runs_for_a_queue_without_consumer_fail_after_the_wait(redis_broker, settings):
     settings.RECSYS_QUEUE_NO_CONSUMER_SECONDS = 60
     clustered_catalog()
     gpu_run = training_run_create(scenario=scenario(), queue="gpu")
@@ -123,7 +127,7 @@ def test_an_embedding_job_without_heartbeat_is_reaped_and_a_beating_one_is_not()
     with Heartbeat(EmbeddingJob, alive.pk):
         wait_until(lambda: (EmbeddingJob.objects.get(pk=alive.pk).heartbeat_at or old) > old, timeout=10)
 
-    assert embedding_jobs_reap() == [lost.pk]
+    assert jobs_reap(EmbeddingJob) == [lost.pk]
     assert "worker lost" in EmbeddingJob.objects.get(pk=lost.pk).error
     assert EmbeddingJob.objects.get(pk=alive.pk).status == RunStatus.RUNNING
 
@@ -218,3 +222,34 @@ def test_an_api_request_while_the_rate_limit_redis_is_down_answers_503(api, sett
 
     assert response.status_code == 503 and response["Retry-After"].isdigit()
     assert response.json()["errors"] == {}
+
+
+def test_a_matrix_job_whose_message_was_lost_is_sent_again(redis_broker):
+    group, _, _ = _group()
+    job = matrix_job_create(group=group)
+    first_task = MatrixJob.objects.get(pk=job.pk).task_id
+    app.control.purge()  # the broker loses the waiting message
+    _age(MatrixJob, job.pk, dispatched_at=True)
+
+    report = sweep(watch=QueueWatch())
+
+    job.refresh_from_db()
+    assert report.redispatched == [job.pk]
+    assert job.dispatch_attempts == 2 and job.task_id != first_task
+    assert job.task_id in broker_task_ids(["cpu"])
+
+
+def test_a_matrix_job_whose_worker_died_is_reaped_and_a_beating_one_is_not():
+    group, _, _ = _group()
+    lost, alive = (matrix_job_create(group=group, dispatch=False) for _ in range(2))
+    old = timezone.now() - LONG_AGO
+    MatrixJob.objects.filter(pk=lost.pk).update(status=RunStatus.RUNNING, started_at=old, heartbeat_at=old)
+    MatrixJob.objects.filter(pk=alive.pk).update(status=RunStatus.RUNNING, started_at=old, heartbeat_at=old)
+    with Heartbeat(MatrixJob, alive.pk):
+        wait_until(lambda: MatrixJob.objects.get(pk=alive.pk).heartbeat_at > old, timeout=10)
+
+    report = sweep(watch=QueueWatch())
+
+    assert report.reaped_jobs == [lost.pk]
+    assert "worker lost" in MatrixJob.objects.get(pk=lost.pk).error
+    assert MatrixJob.objects.get(pk=alive.pk).status == RunStatus.RUNNING

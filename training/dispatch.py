@@ -1,6 +1,6 @@
 """The one place where training's Celery tasks are sent.
 
-Runs and embedding jobs use their rows as a transactional outbox: the row is committed first, its task is
+Runs, embedding jobs and matrix jobs use their rows as a transactional outbox: the row is committed first, its task is
 sent once the transaction commits, and a send that reached the broker is recorded on the row
 (``dispatched_at``, ``dispatch_attempts``, ``task_id``). A send that fails (the broker is down) is logged and
 left to the sweeper (``training.sweeper``), which sends again, so a request never fails after its row was
@@ -50,22 +50,20 @@ def embedding_job_send(*, job_id: int) -> bool:
 
 
 def matrix_job_dispatch(*, job: MatrixJob) -> None:
-    """Send the matrix job to the cpu queue once the transaction commits and record the task id on the job (a
-    send the broker refused leaves the job queued: asking again queues a new one)."""
+    """Send the matrix job to the cpu queue once the transaction commits (the sweeper retries a failed send)."""
     job_id = job.pk
-
-    def send() -> None:
-        try:
-            result = app.send_task(GROUP_MATRIX, args=(job_id,), queue=EMBED_QUEUE)
-        except BrokerUnavailable as error:
-            logger.warning("matrix job %s not sent, the broker is unavailable: %s", job_id, error)
-            return
-        MatrixJob.objects.filter(pk=job_id).update(task_id=result.id)
-
-    transaction.on_commit(send)
+    transaction.on_commit(lambda: matrix_job_send(job_id=job_id))
 
 
-def _send(model: type[TrainingRun] | type[EmbeddingJob], task: str, *, row_id: int, queue: str) -> bool:
+def matrix_job_send(*, job_id: int) -> bool:
+    """Send one message for the job now and record it on the row; False when the broker refused it."""
+    return _send(MatrixJob, GROUP_MATRIX, row_id=job_id, queue=EMBED_QUEUE)
+
+
+Outbox = type[TrainingRun] | type[EmbeddingJob] | type[MatrixJob]
+
+
+def _send(model: Outbox, task: str, *, row_id: int, queue: str) -> bool:
     try:
         result = app.send_task(task, args=(row_id,), queue=queue)
     except BrokerUnavailable as error:

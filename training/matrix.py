@@ -31,6 +31,7 @@ from training.evaluation.ranking import evaluate
 from training.groups import item_map, member_data_load
 from training.interactions import HeldOut
 from training.models import MatrixCell, MatrixJob, RunStatus, TrainingRun
+from training.progress import Heartbeat
 
 OK, STALE, MISSING, NOT_APPLICABLE = "ok", "stale", "missing", "n/a"
 VALIDATION_METRIC = "ndcg@10"
@@ -195,14 +196,16 @@ def matrix_job_create(*, group: Scenario, created_by=None, dispatch: bool = True
 
 def matrix_job_execute(*, job_id: int) -> str:
     """Claim the queued job, compute the cells and record how it went (a second delivery does nothing)."""
+    now = timezone.now()
     claimed = MatrixJob.objects.filter(pk=job_id, status=RunStatus.QUEUED).update(
-        status=RunStatus.RUNNING, started_at=timezone.now()
+        status=RunStatus.RUNNING, started_at=now, heartbeat_at=now
     )
     if not claimed:
         return MatrixJob.objects.filter(pk=job_id).values_list("status", flat=True).first() or "missing"
     job = MatrixJob.objects.select_related("group").get(pk=job_id)
     try:
-        made = group_matrix_compute(group=job.group)
+        with Heartbeat(MatrixJob, job_id):
+            made = group_matrix_compute(group=job.group)
     except Exception as error:  # any failure is recorded on the job, never lost
         return matrix_job_finish(job_id=job_id, status=RunStatus.FAILED, error=f"{type(error).__name__}: {error}")
     return matrix_job_finish(job_id=job_id, status=RunStatus.SUCCEEDED, cells_computed=made)

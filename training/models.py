@@ -298,7 +298,9 @@ class Study(models.Model):
 class MatrixJob(models.Model):
     """One computation of a group's missing and stale matrix cells, run by the ``training.group_matrix`` task.
 
-    Status moves queued → running → succeeded / failed through conditional updates in ``training.matrix``.
+    Status moves queued → running → succeeded / failed through conditional updates in ``training.matrix``. The
+    row is an outbox like a run's (``training.dispatch``), and a running job beats like a run, so the sweeper
+    sends a lost job again and ends one whose worker died.
     """
 
     group = models.ForeignKey("scenarios.Scenario", on_delete=models.CASCADE, related_name="matrix_jobs")
@@ -306,9 +308,12 @@ class MatrixJob(models.Model):
     cells_computed = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True, default="")
     task_id = models.CharField(max_length=64, blank=True, default="")
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    dispatch_attempts = models.PositiveIntegerField(default=0)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

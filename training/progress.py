@@ -15,7 +15,7 @@ from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from training.algorithms.base import EpochReport, TrainingCancelled
-from training.models import EmbeddingJob, RunStatus, TrainingRun
+from training.models import EmbeddingJob, MatrixJob, RunStatus, TrainingRun
 from training.resilience import with_database_retry
 from training.tuning.pruning import trial_check
 
@@ -65,7 +65,7 @@ class Heartbeat:
     when the worker itself is gone for ``RECSYS_RUN_STALE_SECONDS``.
     """
 
-    def __init__(self, model: type[TrainingRun] | type[EmbeddingJob], row_id: int) -> None:
+    def __init__(self, model: type[TrainingRun] | type[EmbeddingJob] | type[MatrixJob], row_id: int) -> None:
         self.model = model
         self.row_id = row_id
         self.stopped = threading.Event()

@@ -1,4 +1,5 @@
-"""The sweeper: makes every queued or running run and embedding job end, and every asked slice refresh happen.
+"""The sweeper: makes every queued or running run, embedding job and matrix job end, and every asked slice refresh
+happen.
 
 It runs inside celery beat (``training.beat``), not as a task, so it sweeps when every worker is down. Each
 sweep:
@@ -28,15 +29,15 @@ from django.utils import timezone
 from scenarios.dispatch import scenario_slice_refresh_send
 from scenarios.models import Scenario
 from training.broker import broker_task_ids, consumed_queues
-from training.dispatch import EMBED_QUEUE, embedding_job_send, training_run_send
-from training.models import EmbeddingJob, RunStatus, TrainingRun
+from training.dispatch import EMBED_QUEUE, Outbox, embedding_job_send, matrix_job_send, training_run_send
+from training.models import EmbeddingJob, MatrixJob, RunStatus, TrainingRun
 from training.services import training_runs_reap
 from training.tuning.studies import study_trial_finished
 
 logger = logging.getLogger(__name__)
 
 QUEUES = ("cpu", "gpu")
-Outbox = type[TrainingRun] | type[EmbeddingJob]
+JOBS: tuple[type[EmbeddingJob] | type[MatrixJob], ...] = (EmbeddingJob, MatrixJob)  # queued on the cpu queue
 
 
 @dataclass
@@ -85,13 +86,13 @@ def sweep(*, watch: QueueWatch) -> SweepReport:
     consumed = consumed_queues()
     watch.update(consumed, now)
     pending = broker_task_ids(QUEUES)
-    for model in (TrainingRun, EmbeddingJob):
+    for model in (TrainingRun, *JOBS):
         _redispatch(model, pending=pending, now=now, report=report)
         report.failed_unconsumed += _fail_unconsumed(model, watch.abandoned(now), now=now)
     report.reaped_runs = training_runs_reap()
     for run_id in report.reaped_runs:  # a reaped trial makes room for its study's next one
         study_trial_finished(run_id=run_id)
-    report.reaped_jobs = embedding_jobs_reap()
+    report.reaped_jobs = [job_id for model in JOBS for job_id in jobs_reap(model)]
     report.slices_sent = _slices_resend(now=now)
     if report:
         logger.warning("sweep: %s", report)
@@ -138,12 +139,17 @@ def _fail_unconsumed(model: Outbox, queues: list[str], *, now: datetime) -> list
 
 def embedding_jobs_reap(*, stale_after: timedelta | None = None) -> list[int]:
     """Mark failed the running embedding jobs whose worker stopped sending heartbeats; return their ids."""
+    return jobs_reap(EmbeddingJob, stale_after=stale_after)
+
+
+def jobs_reap(model: type[EmbeddingJob] | type[MatrixJob], *, stale_after: timedelta | None = None) -> list[int]:
+    """Mark failed the running jobs of ``model`` whose worker stopped sending heartbeats; return their ids."""
     cutoff = timezone.now() - (stale_after or timedelta(seconds=settings.RECSYS_RUN_STALE_SECONDS))
     silent = Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff)
     reaped = []
-    for job_id in EmbeddingJob.objects.filter(silent, status=RunStatus.RUNNING).values_list("id", flat=True):
+    for job_id in model.objects.filter(silent, status=RunStatus.RUNNING).values_list("id", flat=True):
         reason = f"worker lost: no heartbeat for {int((timezone.now() - cutoff).total_seconds())} s"
-        if EmbeddingJob.objects.filter(silent, pk=job_id, status=RunStatus.RUNNING).update(
+        if model.objects.filter(silent, pk=job_id, status=RunStatus.RUNNING).update(
             status=RunStatus.FAILED, error=reason, finished_at=timezone.now()
         ):
             reaped.append(job_id)
@@ -171,6 +177,8 @@ def _queued(model: Outbox) -> QuerySet:
 def _send(model: Outbox, row_id: int) -> bool:
     if model is EmbeddingJob:
         return embedding_job_send(job_id=row_id)
+    if model is MatrixJob:
+        return matrix_job_send(job_id=row_id)
     queue = TrainingRun.objects.filter(pk=row_id).values_list("queue", flat=True).first()
     return queue is not None and training_run_send(run_id=row_id, queue=queue)
 
