@@ -18,6 +18,7 @@ from training.algorithms.registry import get_algorithm, model_names
 from training.algorithms.sequential import SequentialRecommender
 from training.evaluation.metrics import ndcg_at_k, relevance_hits
 from training.evaluation.ranking import mean_ndcg, top_k_items
+from training.evaluation.rating import rating_errors
 from training.evaluation.splits import split_random
 from training.interactions import HeldOut, InteractionData
 
@@ -27,6 +28,8 @@ DEVICES = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
 FAST_PARAMS: dict[str, dict] = {
     "bpr": {"embedding_size": 16, "learning_rate": 0.05, "epochs": 40, "batch_size": 64},
     "ials": {"factors": 8, "regularization": 1.0, "alpha": 10.0, "iterations": 8},
+    "biased_mf": {"factors": 4, "regularization": 0.05, "iterations": 8},
+    "neural_mf": {"embedding_size": 8, "hidden_size": 16, "learning_rate": 0.02, "epochs": 40, "batch_size": 32},
     **{
         name: {"embedding_size": 16, "max_length": 8, "batch_size": 16, "epochs": 30, "learning_rate": 0.01} | extra
         for name, extra in (("sasrec", {"layers": 1}), ("gru4rec", {"hidden_size": 32}), ("star", {"layers": 1}))
@@ -72,6 +75,16 @@ def planted_data(*, n_users: int = 60, n_items: int = 24, seed: int = 0, shuffle
     )
 
 
+def with_planted_ratings(data: InteractionData) -> InteractionData:
+    """``data`` with ratings as weights, for models that learn ratings: 5 where the item is of the user's planted
+    group (the group most of the user's items are in), 1 otherwise."""
+    item_groups = data.items % len(GROUP_SHARES)
+    counts = np.zeros((data.n_users, len(GROUP_SHARES)), dtype=np.int64)
+    np.add.at(counts, (data.users, item_groups), 1)
+    in_group = item_groups == counts.argmax(axis=1)[data.users]
+    return dataclasses.replace(data, weights=np.where(in_group, 5.0, 1.0).astype(np.float32))
+
+
 def planted_item_features(n_items: int, *, seed: int = 0) -> np.ndarray:
     """``(n_items, 8)`` float32 content features: each item near its planted group's direction."""
     rng = np.random.default_rng(seed)
@@ -82,6 +95,8 @@ def planted_item_features(n_items: int, *, seed: int = 0) -> np.ndarray:
 
 def fitted(name: str, data: InteractionData, *, device: str = "cpu", seed: int = 0, **fit_kwargs) -> Recommender:
     model = get_algorithm(name)(FAST_PARAMS.get(name, {}), device=device, seed=seed)
+    if model.predicts_ratings:  # rating models learn the planted ratings
+        data = with_planted_ratings(data)
     if model.uses_item_features and data.item_features is None:  # content models get planted features
         data = dataclasses.replace(data, item_features=planted_item_features(data.n_items))
     if getattr(model, "needs_members", False):  # a blend mixes two trained models of the same data
@@ -191,13 +206,20 @@ def test_invalid_hyperparameters_are_refused(name):
 
 @pytest.mark.parametrize("name", model_names())
 def test_reports_progress_and_keeps_the_best_validation_state(name):
-    split = split_random(planted_data(), seed=1, ratios=(0.6, 0.2, 0.2))
+    data = planted_data()
+    rates = get_algorithm(name).predicts_ratings
+    split = split_random(with_planted_ratings(data) if rates else data, seed=1, ratios=(0.6, 0.2, 0.2))
     reports: list[EpochReport] = []
     model = fitted(name, split.train, progress=reports.append, validation=split.validation)
     reported = [report.validation["ndcg@10"] for report in reports if "ndcg@10" in report.validation]
     assert reports and reported
-    assert mean_ndcg(model, split.train, split.validation) == pytest.approx(max(reported), abs=1e-9)
     iterative = reports[0].phase == "train"
+    if model.predicts_ratings:  # rating models keep the epoch of the lowest validation RMSE
+        errors = [report.validation["rmse"] for report in reports]
+        assert rating_errors(model, split.validation)["rmse"] == pytest.approx(min(errors), abs=1e-6)
+        assert model.kept_epoch == reports[int(np.argmin(errors))].step
+        return
+    assert mean_ndcg(model, split.train, split.validation) == pytest.approx(max(reported), abs=1e-9)
     assert model.kept_epoch == (reports[int(np.argmax(reported))].step if iterative else None)
 
 

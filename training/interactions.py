@@ -64,14 +64,14 @@ class InteractionData:
 
     def csr(self, *, binary: bool = True) -> torch.Tensor:
         """The user × item matrix as a sparse CSR float32 tensor (duplicates summed, or 1 when binary)."""
-        return _sparse_csr(self.users, self.items, (self.n_users, self.n_items), None if binary else self.weights)
+        return sparse_csr(self.users, self.items, (self.n_users, self.n_items), None if binary else self.weights)
 
     def csr_by_item(self) -> torch.Tensor:
         """The binary item × user matrix ``(n_items, n_users)`` as a sparse CSR float32 tensor."""
-        return _sparse_csr(self.items, self.users, (self.n_items, self.n_users), None)
+        return sparse_csr(self.items, self.users, (self.n_items, self.n_users), None)
 
 
-def _sparse_csr(
+def sparse_csr(
     rows: np.ndarray, columns: np.ndarray, shape: tuple[int, int], values: np.ndarray | None
 ) -> torch.Tensor:
     """CSR float32 matrix of the ``(n,)`` (row, column) pairs: ``values`` summed, or 1 per distinct pair if None."""
@@ -93,13 +93,15 @@ class HeldOut:
 
     ``indptr`` is ``(n_users + 1,)`` int64 and ``items`` is ``(n_pairs,)`` int64: user ``u``'s
     items are ``items[indptr[u]:indptr[u + 1]]``, sorted and unique. Users with no items are
-    simply not evaluated. Build one with :meth:`from_pairs`.
+    simply not evaluated. ``values`` (optional) is ``(n_pairs,)`` float32, the value of each pair
+    (a rating), aligned with ``items``; rating metrics read it. Build one with :meth:`from_pairs`.
     """
 
     n_users: int
     n_items: int
     indptr: np.ndarray
     items: np.ndarray
+    values: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.indptr.shape != (self.n_users + 1,) or self.indptr[0] != 0 or self.indptr[-1] != len(self.items):
@@ -108,19 +110,27 @@ class HeldOut:
             raise ValueError("indptr must not decrease")
         if len(self.items) and (self.items.min() < 0 or self.items.max() >= self.n_items):
             raise ValueError("item index out of range")
+        if self.values is not None and self.values.shape != self.items.shape:
+            raise ValueError(f"values must have shape (n_pairs={len(self.items)},), not {self.values.shape}")
 
     @classmethod
-    def from_pairs(cls, n_users: int, n_items: int, users: np.ndarray, items: np.ndarray) -> HeldOut:
-        """Build from parallel ``(n,)`` arrays of (user, item) pairs; duplicates are dropped."""
+    def from_pairs(
+        cls, n_users: int, n_items: int, users: np.ndarray, items: np.ndarray, values: np.ndarray | None = None
+    ) -> HeldOut:
+        """Build from parallel ``(n,)`` arrays of (user, item) pairs and, optionally, their values; a pair given
+        more than once is kept once, with the mean of its values."""
         users, items = np.asarray(users, dtype=np.int64), np.asarray(items, dtype=np.int64)
         if users.shape != items.shape or users.ndim != 1:
             raise ValueError("users and items must be 1-D arrays of the same length")
+        if values is not None and np.shape(values) != users.shape:
+            raise ValueError("values must have the same length as users and items")
         if len(users) and (users.min() < 0 or users.max() >= n_users):
             raise ValueError("user index out of range")
-        keys = np.unique(users * n_items + items)
+        keys, inverse = np.unique(users * n_items + items, return_inverse=True)
         indptr = np.zeros(n_users + 1, dtype=np.int64)
         np.cumsum(np.bincount(keys // n_items, minlength=n_users), out=indptr[1:])
-        return cls(n_users=n_users, n_items=n_items, indptr=indptr, items=keys % n_items)
+        means = None if values is None else pair_means(inverse, np.asarray(values, dtype=np.float64), len(keys))
+        return cls(n_users=n_users, n_items=n_items, indptr=indptr, items=keys % n_items, values=means)
 
     @property
     def n_pairs(self) -> int:
@@ -140,6 +150,39 @@ class HeldOut:
     def pairs(self) -> tuple[np.ndarray, np.ndarray]:
         """The held-out (user, item) pairs as two ``(n_pairs,)`` arrays."""
         return np.repeat(np.arange(self.n_users), self.counts()), self.items
+
+
+def pair_means(inverse: np.ndarray, values: np.ndarray, n_pairs: int) -> np.ndarray:
+    """``(n_pairs,)`` float32: the mean of ``values`` ``(n,)`` within each pair index of ``inverse`` ``(n,)``."""
+    sums = np.bincount(inverse, weights=values, minlength=n_pairs)
+    return (sums / np.maximum(np.bincount(inverse, minlength=n_pairs), 1)).astype(np.float32)
+
+
+def rating_pairs(data: InteractionData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct (user, item) pairs of ``data`` with the mean of their weights (the ratings, under the rating
+    objective): ``(n_pairs,)`` int64 users and items and float32 ratings, sorted by user then item."""
+    keys, inverse = np.unique(data.users.astype(np.int64) * data.n_items + data.items, return_inverse=True)
+    return keys // data.n_items, keys % data.n_items, pair_means(inverse, data.weights.astype(np.float64), len(keys))
+
+
+def csr_tensor(crow: torch.Tensor, col: torch.Tensor, values: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    """A sparse CSR tensor of these parts (``(n_rows + 1,)``, ``(nnz,)``, ``(nnz,)``), not checked again."""
+    with warnings.catch_warnings():  # torch notes that sparse CSR is in beta; the operations used here are stable
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta", category=UserWarning)
+        return torch.sparse_csr_tensor(crow, col, values, shape, check_invariants=False)
+
+
+def csr_row_block(matrix: torch.Tensor, start: int, end: int) -> torch.Tensor:
+    """Rows ``start:end`` of a sparse CSR matrix, as a sparse CSR matrix ``(end − start, n_columns)``."""
+    crow, col, values = matrix.crow_indices(), matrix.col_indices(), matrix.values()
+    first, last = int(crow[start]), int(crow[end])
+    return torch.sparse_csr_tensor(
+        crow[start : end + 1] - first,
+        col[first:last],
+        values[first:last],
+        (end - start, matrix.shape[1]),
+        check_invariants=False,
+    )
 
 
 def csr_rows_dense(crow: torch.Tensor, col: torch.Tensor, rows: torch.Tensor, n_columns: int) -> torch.Tensor:

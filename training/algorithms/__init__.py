@@ -5,6 +5,7 @@ Importing this package registers every built-in algorithm.
 
 from training.algorithms import (  # noqa: F401
     auto,
+    biased_mf,
     blend,
     bpr,
     content,
@@ -14,6 +15,7 @@ from training.algorithms import (  # noqa: F401
     gru4rec,
     ials,
     item_knn,
+    neural_mf,
     popularity,
     sasrec,
     star,

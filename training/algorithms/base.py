@@ -10,7 +10,8 @@ Validation and early stopping: ``fit`` takes an optional ``validation``
 every epoch (full ranking over all items, the user's training items excluded),
 put it in ``EpochReport.validation["ndcg@10"]``, keep a copy of the best
 epoch's state tensors and stop after ``early_stopping_patience`` epochs without
-improvement, then restore the best state (see :class:`EarlyStopping`).
+improvement, then restore the best state (see :class:`EarlyStopping`); models that predict ratings
+(``predicts_ratings``) stop on the validation RMSE instead (:meth:`EarlyStopping.for_ratings`).
 Closed-form models report the validation NDCG@10 once, after fitting. Without a
 validation set, or with an empty one, iterative models run every epoch they are given.
 """
@@ -31,6 +32,7 @@ from safetensors.torch import load_file, save_file
 from training.algorithms.params import Param, validate_params
 from training.algorithms.registry import get_algorithm
 from training.evaluation.ranking import mean_ndcg
+from training.evaluation.rating import rating_errors
 from training.interactions import HeldOut, InteractionData, csr_rows_clear
 
 ARTIFACT_TENSORS = "model.safetensors"
@@ -137,6 +139,14 @@ class Recommender(ABC):
     needs_teacher: ClassVar[bool] = False
     # Whether the algorithm is the choice of a model among trained runs (``auto``), never fitted itself.
     chooses_model: ClassVar[bool] = False
+
+    # Whether :meth:`predict_ratings` predicts the value of a rating (explicit feedback); such a model also ranks,
+    # by its predicted ratings.
+    predicts_ratings: ClassVar[bool] = False
+
+    def predict_ratings(self, users: Sequence[int] | np.ndarray, items: Sequence[int] | np.ndarray) -> torch.Tensor:
+        """Predicted ratings of the pairs ``(users[j], items[j])``: float32 ``(n,)`` on the CPU."""
+        raise NotImplementedError(f"{self.name} does not predict ratings")
 
     def initialize_from(self, parent: Recommender, item_map: np.ndarray) -> None:
         """Start from ``parent``'s weights; call before :meth:`fit`.
@@ -256,8 +266,9 @@ class EarlyStopping:
     measures nothing and never stops the loop.
 
     ``measure`` adds figures of the model's own to each epoch's (no arguments, returns ``{name: value}``);
-    ``metric`` names the figure that picks the best epoch, validation NDCG@10 by default. A measured
-    ``metric`` is there with or without a validation set. :meth:`restore_best` records the kept epoch on the
+    ``metric`` names the figure that picks the best epoch, validation NDCG@10 by default, the higher the better
+    unless ``lower_is_better`` (an error such as RMSE). A measured ``metric`` is there with or without a
+    validation set. :meth:`restore_best` records the kept epoch on the
     model (``kept_epoch``): the best one, or the last when nothing picked one.
     """
 
@@ -272,14 +283,33 @@ class EarlyStopping:
         patience: int,
         measure: Callable[[], dict[str, float]] | None = None,
         metric: str | None = None,
+        lower_is_better: bool = False,
     ) -> None:
         self.model, self.train, self.validation, self.patience = model, train, validation, patience
         self.measure, self.metric = measure, metric or type(self).metric
-        self.best_score = -1.0
+        # Scores are compared as "higher is better": an error is negated.
+        self.sign = -1.0 if lower_is_better else 1.0
+        self.best_score = -np.inf
         self.best_state: dict[str, torch.Tensor] | None = None
         self.best_epoch: int | None = None
         self.epochs = 0  # observed so far
         self.epochs_without_improvement = 0
+
+    @classmethod
+    def for_ratings(
+        cls, model: Recommender, train: InteractionData, validation: HeldOut | None, *, patience: int
+    ) -> EarlyStopping:
+        """Stopping on the validation RMSE of ``model``'s predicted ratings (its MAE reported beside)."""
+        measured = validation if validation is not None and validation.n_pairs else None
+        return cls(
+            model,
+            train,
+            validation,
+            patience=patience,
+            measure=lambda: rating_errors(model, measured) if measured is not None else {},
+            metric="rmse",
+            lower_is_better=True,
+        )
 
     @property
     def should_stop(self) -> bool:
@@ -294,7 +324,7 @@ class EarlyStopping:
             scores |= self.measure()
         if self.metric not in scores:
             return scores
-        score = scores[self.metric]
+        score = self.sign * scores[self.metric]
         if score > self.best_score:
             self.best_score, self.best_epoch, self.epochs_without_improvement = score, self.epochs, 0
             self.best_state = {key: value.detach().clone() for key, value in self.model.state_tensors().items()}

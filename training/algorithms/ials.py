@@ -6,7 +6,7 @@ import torch
 from training.algorithms.base import DotProductRecommender, EarlyStopping, EpochReport, ProgressCallback, no_progress
 from training.algorithms.params import Param, early_stopping_patience
 from training.algorithms.registry import register
-from training.interactions import HeldOut, InteractionData
+from training.interactions import HeldOut, InteractionData, csr_row_block
 
 # Float entries of the per-row normal equations held at once, (rows, factors, factors): 64 MiB.
 SOLVE_BLOCK_ENTRIES = 1 << 24
@@ -90,21 +90,8 @@ class IALS(DotProductRecommender):
         block = max(1, SOLVE_BLOCK_ENTRIES // (size * size))
         solutions = []
         for start in range(0, n_rows, block):
-            rows = _row_block(matrix, start, min(start + block, n_rows))
+            rows = csr_row_block(matrix, start, min(start + block, n_rows))
             lhs = base + alpha * (rows @ outer).reshape(-1, size, size)
             rhs = (1.0 + alpha) * (rows @ fixed)
             solutions.append(torch.cholesky_solve(rhs[:, :, None], torch.linalg.cholesky(lhs))[:, :, 0])
         return torch.cat(solutions) if solutions else fixed.new_zeros(0, size)
-
-
-def _row_block(matrix: torch.Tensor, start: int, end: int) -> torch.Tensor:
-    """Rows ``start:end`` of a sparse CSR matrix, as a sparse CSR matrix ``(end − start, n_columns)``."""
-    crow, col, values = matrix.crow_indices(), matrix.col_indices(), matrix.values()
-    first, last = int(crow[start]), int(crow[end])
-    return torch.sparse_csr_tensor(
-        crow[start : end + 1] - first,
-        col[first:last],
-        values[first:last],
-        (end - start, matrix.shape[1]),
-        check_invariants=False,
-    )

@@ -85,13 +85,13 @@ class Param:
         }
 
 
-def early_stopping_patience(*, default: int, maximum: int, steps: str = "Epochs") -> Param:
+def early_stopping_patience(*, default: int, maximum: int, steps: str = "Epochs", metric: str = "NDCG@10") -> Param:
     """The patience of validation early stopping, declared alike by every iterative model."""
     return Param(
         "early_stopping_patience",
         int,
         default,
-        help=f"{steps} without a better validation NDCG@10 before stopping.",
+        help=f"{steps} without a better validation {metric} before stopping.",
         minimum=1,
         maximum=maximum,
     )

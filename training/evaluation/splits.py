@@ -1,7 +1,8 @@
 """Filters and train / validation / test splits of :class:`InteractionData`.
 
 Splits keep the index space (``n_users``, ``n_items``) of their input. Held-out sets
-are :class:`HeldOut` per-user item sets; a held-out (user, item) pair that also occurs
+are :class:`HeldOut` per-user item sets, carrying each pair's weight as its value (the rating under the
+rating objective; a pair held out twice gets the mean); a held-out (user, item) pair that also occurs
 in the user's training events is dropped from it, since full ranking excludes training
 items and could never recommend it; for the same reason a test pair that is also a
 validation pair is dropped (the test ranking masks the validation items). Users left with
@@ -126,7 +127,8 @@ def _held_out(data: InteractionData, events: np.ndarray, known_keys: np.ndarray)
     """The pairs of ``events`` less those in ``known_keys`` (pairs ranking masks, so never a hit)."""
     users, items = data.users[events].astype(np.int64), data.items[events].astype(np.int64)
     unseen = ~np.isin(users * data.n_items + items, known_keys)
-    return HeldOut.from_pairs(data.n_users, data.n_items, users[unseen], items[unseen])
+    values = data.weights[events][unseen]
+    return HeldOut.from_pairs(data.n_users, data.n_items, users[unseen], items[unseen], values)
 
 
 def history_before_test(data: InteractionData, split: Split) -> InteractionData:
