@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from django.core.management import call_command
 
+from scenarios.models import Scenario
 from tests.conftest import wait_until
 from tests.factories import clustered_catalog, scenario
 from training.algorithms.auto import BASELINES, SEQUENTIAL, candidates_for, event_order
@@ -152,3 +153,40 @@ def test_cancelling_an_auto_run_stops_its_search(celery_worker, api):
 
 def _defaults(algorithm: str) -> dict:
     return get_algorithm(algorithm)().hparams
+
+
+@pytest.mark.django_db
+def test_the_scenario_form_asks_for_auto_with_its_budget(client, admin_user):
+    clustered_catalog()
+    client.force_login(admin_user)
+    form = {
+        "slug": "books",
+        "name": "Books",
+        "event_weights": "rating:1",
+        "min_user_events": "1",
+        "min_item_events": "1",
+        "split": "random",
+        "validation_share": "0.1",
+        "test_share": "0.1",
+        "k_list": "10",
+        "compute_queue": "auto",
+        "seed": "1",
+        "default_k": "10",
+        "exclude_seen": "on",
+        "algorithm": "auto",
+        "hp__auto__max_seconds": "600",
+        "hp__auto__max_trials": "0",
+        "hp__auto__tune_top": "3",
+        "hp__auto__objective": "recall@10",
+    }
+
+    page = client.get("/scenarios/new/").content.decode()
+    bad = client.post("/scenarios/new/", {**form, "hp__auto__max_seconds": "0"})
+    saved = client.post("/scenarios/new/", form)
+
+    assert 'value="auto"' in page and "hp__auto__max_seconds" in page
+    assert bad.status_code == 200 and 'data-testid="hp-error-max_seconds"' in bad.content.decode()
+    assert saved.status_code == 302
+    books = Scenario.objects.get(slug="books")
+    assert books.algorithm == "auto" and books.hyperparameters["tune_top"] == 3
+    assert books.hyperparameters["objective"] == "recall@10"
