@@ -16,7 +16,7 @@ from dashboards.services import account_create
 from scenarios.models import Scenario
 from tests.factories import START, clustered_catalog, scenario
 from training.artifacts import artifact_load
-from training.deletion import end_user_delete
+from training.deletion import end_user_delete, run_forget_deleted_users
 from training.models import Promotion, RunEvaluation, RunStatus, TrainingRun
 from training.services import training_run_create, training_run_execute, training_run_promote
 from training.serving import model_cache
@@ -89,10 +89,34 @@ def test_deleting_an_end_user_clears_them_from_events_artifacts_evaluations_and_
     assert [(entry["action"], entry["actor_name"]) for entry in listed] == [("end_user_deleted", "admin")]
 
 
+def test_a_run_training_while_a_user_is_deleted_clears_them_once_it_succeeds(api, django_capture_on_commit_callbacks):
+    clustered_catalog()
+    run = _trained()
+    user = EndUser.objects.get(external_id="u4")
+    user_id = user.pk
+    # The run read u4's events and is still training when u4 is deleted: the deletion cannot rewrite it yet.
+    TrainingRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING)
+    with django_capture_on_commit_callbacks(execute=True):
+        end_user_delete(user=user)
+    assert _training_row(run, user_id) > 0  # its artifact still holds u4
+    marked = TrainingRun.objects.get(pk=run.pk).deleted_users  # 1 when its evaluation was already written
+    TrainingRun.objects.filter(pk=run.pk).update(status=RunStatus.SUCCEEDED)  # it saves and succeeds
+
+    with django_capture_on_commit_callbacks(execute=True):
+        cleared = run_forget_deleted_users(run_id=run.pk, since=run.started_at)
+
+    run.refresh_from_db()
+    assert cleared == [user_id] and run.deleted_users == 1 and marked in (0, 1)
+    artifact_load(directory=Path(run.artifact_path), sha256=run.artifact_sha256)  # rewritten and verified
+    assert _training_row(run, user_id) == 0
+    assert user_id not in RunEvaluation.objects.get(run=run).user_ids
+
+
 def test_a_run_that_never_saw_the_user_is_left_alone(api, django_capture_on_commit_callbacks):
     clustered_catalog()
     run = _trained()
     interactions_ingest(events=[EventRow(user="late", item="i1", occurred_at=START, event_id="late-1")])
+    late = EndUser.objects.get(external_id="late")
 
     with django_capture_on_commit_callbacks(execute=True):
         assert api.delete("/api/v1/end-users/late/").status_code == 204
@@ -100,6 +124,7 @@ def test_a_run_that_never_saw_the_user_is_left_alone(api, django_capture_on_comm
     after = TrainingRun.objects.get(pk=run.pk)
     assert after.deleted_users == 0 and after.artifact_sha256 == run.artifact_sha256
     assert AuditRecord.objects.get().details == {
+        "end_user_id": late.pk,
         "events": 1,
         "runs": [],
         "artifacts_rewritten": [],

@@ -6,6 +6,10 @@ evaluation vectors. Those runs are marked (``deleted_users``): their metrics wer
 scenario page offers a retrain. Deleting a scenario removes its runs, promotions and artifact folders and keeps
 their history in the audit record.
 
+A run that was training when a user was deleted read their events before the deletion and saves them: once it
+succeeds it clears the users deleted since it started (:func:`run_forget_deleted_users`, from the audit records)
+the same way.
+
 Artifacts are rewritten to a staging folder beside the old ones and moved in place once the deletion commits, so a
 rolled-back deletion (of its own or of an enclosing transaction) leaves the old files as the database knows them.
 """
@@ -13,6 +17,7 @@ rolled-back deletion (of its own or of an enclosing transaction) leaves the old 
 from __future__ import annotations
 
 import shutil
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -55,15 +60,59 @@ def _end_user_delete_rows(
     runs = sorted(set(rewrites) | set(broken) | set(_evaluations_forget(user.pk)))
     TrainingRun.objects.filter(pk__in=runs).update(deleted_users=F("deleted_users") + 1)
     events, _ = user.interactions.all().delete()
-    external_id = user.external_id
+    user_id, external_id = user.pk, user.external_id
     user.delete()
     details = {
+        "end_user_id": user_id,  # names no one once the row is gone; runs still training look it up
         "events": events,
         "runs": runs,
         "artifacts_rewritten": sorted(rewrites),
         "artifacts_removed": sorted(broken),
     }
     return _audit(actor, AuditAction.END_USER_DELETED, external_id, details)
+
+
+def run_forget_deleted_users(*, run_id: int, since: datetime) -> list[int]:
+    """Clear from a succeeded run's artifact and evaluation the end users deleted since ``since`` (its start: it read
+    their events before they went) and mark the run; returns their database ids."""
+    deleted = _end_users_deleted_since(since)
+    run = TrainingRun.objects.filter(pk=run_id, status=RunStatus.SUCCEEDED).exclude(artifact_path="").first()
+    if not deleted or run is None:
+        return []
+    held = artifact_user_ids(directory=Path(run.artifact_path))
+    gone = sorted(set(deleted) & {int(uid) for uid in held}) if held is not None else []
+    # A deletion that found the run's evaluation already written has counted the user on the run.
+    uncounted = [user_id for user_id in gone if run.pk not in deleted[user_id]]
+    if not gone:
+        return []
+    rewrite = artifact_forget_users(
+        directory=Path(run.artifact_path), sha256=run.artifact_sha256, user_ids=gone, name=f"run {run.pk}"
+    )
+    try:
+        with transaction.atomic():
+            if rewrite is not None:
+                TrainingRun.objects.filter(pk=run.pk).update(
+                    artifact_sha256=rewrite.saved.sha256, artifact_size=rewrite.saved.size
+                )
+                transaction.on_commit(lambda: _after_commit({run.pk: rewrite}, {}))
+            for user_id in gone:
+                _evaluations_forget(user_id)
+            TrainingRun.objects.filter(pk=run.pk).update(deleted_users=F("deleted_users") + len(uncounted))
+            serving_version_bump()
+    except BaseException:
+        _abandon({} if rewrite is None else {run.pk: rewrite})
+        raise
+    return gone
+
+
+def _end_users_deleted_since(since: datetime) -> dict[int, set[int]]:
+    """Database ids of the end users deleted since ``since``, each with the runs its deletion marked."""
+    records = AuditRecord.objects.filter(action=AuditAction.END_USER_DELETED, created_at__gte=since)
+    return {
+        int(details["end_user_id"]): set(details.get("runs", []))
+        for details in records.values_list("details", flat=True)
+        if details.get("end_user_id") is not None
+    }
 
 
 def _after_commit(rewrites: dict[int, ArtifactRewrite], broken: dict[int, Path]) -> None:

@@ -35,6 +35,7 @@ from training.artifact_store import artifact_publish
 from training.artifacts import artifact_load, artifact_save
 from training.blends import blend_members_attach, blend_members_check
 from training.data import NotEnoughData, TrainingData, item_features_attach, needs_item_features
+from training.deletion import run_forget_deleted_users
 from training.dispatch import training_run_dispatch
 from training.evaluation.ranking import evaluate, scorer_for_test
 from training.evaluation.slices import activity_slices
@@ -315,7 +316,7 @@ def _execute(run: TrainingRun, device: str) -> str:
         ),
         what=f"evaluation of run {run.pk}",
     )
-    return _finish(
+    status = _finish(
         run.pk,
         RunStatus.SUCCEEDED,
         timings=timings,
@@ -327,6 +328,9 @@ def _execute(run: TrainingRun, device: str) -> str:
         kept_epoch=model.kept_epoch,
         validation_metrics=validation_metrics,
     )
+    if status == RunStatus.SUCCEEDED and run.started_at is not None:  # users deleted while it trained go now
+        run_forget_deleted_users(run_id=run.pk, since=run.started_at)
+    return status
 
 
 def _validation_metrics(run: TrainingRun, model: Any, split: Any) -> dict[str, float]:
