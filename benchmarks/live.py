@@ -27,15 +27,14 @@ from __future__ import annotations
 import argparse
 import csv
 import math
-import os
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-import psycopg
 
+from benchmarks.bench_database import benchmark_database
 from benchmarks.results_io import ROOT, machine, write_results
 
 DB_NAME = "recsys_bench_live"
@@ -63,28 +62,9 @@ def main() -> None:
     parser.add_argument("--sasrec-epochs", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    admin_url = os.environ.get("BENCH_DATABASE_ADMIN_URL", "postgres://postgres@localhost:5432/postgres")
-    with psycopg.connect(admin_url, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        connection.execute(f'CREATE DATABASE "{DB_NAME}"')
-    os.environ.update(
-        DATABASE_URL=admin_url.rsplit("/", 1)[0] + f"/{DB_NAME}",
-        DJANGO_SETTINGS_MODULE="recsys_site.settings",
-        DJANGO_SECRET_KEY="benchmark-only-secret-key-0123456789abcdefghijklmnopqrstuvwxyz",
-        DJANGO_SECURE_SSL_REDIRECT="0",
-        DJANGO_DEBUG="0",
-        LOG_LEVEL="WARNING",
-        RECSYS_ARTIFACT_ROOT=str(ROOT / "var" / "bench-artifacts-live"),
-    )
     started = time.perf_counter()
-    try:
+    with benchmark_database(DB_NAME, artifacts="bench-artifacts-live"):
         figures = _measure(args)
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        with psycopg.connect(admin_url, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
     figures["wall_seconds"] = round(time.perf_counter() - started, 1)
     _report(figures, args)
 

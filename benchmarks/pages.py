@@ -9,13 +9,11 @@ the figure is the median of ``--repeats`` requests after one warm-up.
 """
 
 import argparse
-import os
 import statistics
 import time
 from pathlib import Path
 
-import psycopg
-
+from benchmarks.bench_database import benchmark_database
 from benchmarks.results_io import ROOT, machine, write_results
 
 DB_NAME = "recsys_bench_pages"
@@ -28,28 +26,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
-    admin_url = os.environ.get("BENCH_DATABASE_ADMIN_URL", "postgres://postgres@localhost:5432/postgres")
-    with psycopg.connect(admin_url, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        connection.execute(f'CREATE DATABASE "{DB_NAME}"')
-    os.environ.update(
-        DATABASE_URL=admin_url.rsplit("/", 1)[0] + f"/{DB_NAME}",
-        DJANGO_SETTINGS_MODULE="recsys_site.settings",
-        DJANGO_SECRET_KEY="benchmark-only-secret-key-0123456789abcdefghijklmnopqrstuvwxyz",
-        DJANGO_SECURE_SSL_REDIRECT="0",
-        DJANGO_DEBUG="0",
-        DJANGO_STATIC_MANIFEST="0",
-        LOG_LEVEL="WARNING",
-        RECSYS_ARTIFACT_ROOT=str(ROOT / "var" / "bench-artifacts"),
-    )
-    try:
+    with benchmark_database(DB_NAME, artifacts="bench-artifacts", DJANGO_STATIC_MANIFEST="0"):
         timings = _measure(args.data, args.runs, args.repeats)
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        with psycopg.connect(admin_url, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
     _report(timings, args.runs)
 
 

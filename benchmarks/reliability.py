@@ -16,11 +16,9 @@ import argparse
 import importlib
 import importlib.util
 import json
-import os
 from pathlib import Path
 
-import psycopg
-
+from benchmarks.bench_database import benchmark_database
 from benchmarks.results_io import RESULTS, ROOT, machine, table, write_results
 
 DB_NAME = "recsys_bench_reliability"
@@ -44,24 +42,15 @@ def main() -> None:
 
 
 def _fuzz_and_bad_inputs(data: Path, examples: int) -> dict[str, int]:
-    admin_url = os.environ.get("BENCH_DATABASE_ADMIN_URL", "postgres://postgres@localhost:5432/postgres")
-    with psycopg.connect(admin_url, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        connection.execute(f'CREATE DATABASE "{DB_NAME}"')
-    os.environ.update(
-        DATABASE_URL=admin_url.rsplit("/", 1)[0] + f"/{DB_NAME}",
-        DJANGO_SETTINGS_MODULE="recsys_site.settings",
-        DJANGO_SECRET_KEY="benchmark-only-secret-key-0123456789abcdefghijklmnopqrstuvwxyz",
-        DJANGO_SECURE_SSL_REDIRECT="0",
-        DJANGO_DEBUG="0",
+    with benchmark_database(
+        DB_NAME,
+        artifacts="bench-reliability-artifacts",
         DJANGO_STATIC_MANIFEST="0",
         LOG_LEVEL="CRITICAL",
         CACHE_URL="locmem://",
         RECSYS_THROTTLE_TOKEN_RATE="off",
         RECSYS_THROTTLE_ADDRESS_RATE="off",
-        RECSYS_ARTIFACT_ROOT=str(ROOT / "var" / "bench-reliability-artifacts"),
-    )
-    try:
+    ):
         import django
 
         django.setup()
@@ -72,12 +61,6 @@ def _fuzz_and_bad_inputs(data: Path, examples: int) -> dict[str, int]:
         figures = fuzz(tokens, examples=examples)
         figures.update(bad_inputs_send(BAD_INPUTS, token=tokens["admin"]))
         return figures
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        with psycopg.connect(admin_url, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
 
 
 def _faults() -> dict[str, int]:
