@@ -178,19 +178,12 @@ class Promotion(models.Model):
         return f"{self.action} run {self.run_id} on {self.scenario.slug}"
 
 
-class EmbeddingJob(models.Model):
-    """One refresh of the item text embeddings, run by the ``training.embed_items`` task.
+class BackgroundJob(models.Model):
+    """What every job a worker runs keeps: its status, error and times, and the outbox fields (``task_id``,
+    ``dispatched_at``, ``dispatch_attempts``) the sweeper reads; a running job beats (``heartbeat_at``)."""
 
-    Status moves queued → running → succeeded / failed through conditional updates in
-    ``training.embeddings_service``; ``progress`` is the share of the items to embed that are done.
-    """
-
-    encoder = models.CharField(max_length=64)
     status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED)
-    progress = models.FloatField(default=0.0, help_text="0 to 1.")
-    counts = models.JSONField(default=dict, blank=True, help_text="Items examined, computed, unchanged, empty.")
     error = models.TextField(blank=True, default="")
-    device = models.CharField(max_length=64, blank=True, default="")
     task_id = models.CharField(max_length=64, blank=True, default="")
     dispatched_at = models.DateTimeField(null=True, blank=True)
     dispatch_attempts = models.PositiveIntegerField(default=0)
@@ -201,7 +194,27 @@ class EmbeddingJob(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        abstract = True
         ordering = ["-created_at", "-id"]
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED
+
+
+class EmbeddingJob(BackgroundJob):
+    """One refresh of the item text embeddings, run by the ``training.embed_items`` task.
+
+    Status moves queued → running → succeeded / failed through conditional updates in
+    ``training.embeddings_service``; ``progress`` is the share of the items to embed that are done.
+    """
+
+    encoder = models.CharField(max_length=64)
+    progress = models.FloatField(default=0.0, help_text="0 to 1.")
+    counts = models.JSONField(default=dict, blank=True, help_text="Items examined, computed, unchanged, empty.")
+    device = models.CharField(max_length=64, blank=True, default="")
+
+    class Meta(BackgroundJob.Meta):
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(progress__gte=0, progress__lte=1), name="embedding_job_progress_0_1"
@@ -210,10 +223,6 @@ class EmbeddingJob(models.Model):
 
     def __str__(self) -> str:
         return f"embedding job {self.pk} ({self.status})"
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in FINISHED
 
 
 class MatrixCell(models.Model):
@@ -295,7 +304,7 @@ class Study(models.Model):
         return self.status != StudyStatus.RUNNING
 
 
-class MatrixJob(models.Model):
+class MatrixJob(BackgroundJob):
     """One computation of a group's missing and stale matrix cells, run by the ``training.group_matrix`` task.
 
     Status moves queued → running → succeeded / failed through conditional updates in ``training.matrix``. The
@@ -304,24 +313,7 @@ class MatrixJob(models.Model):
     """
 
     group = models.ForeignKey("scenarios.Scenario", on_delete=models.CASCADE, related_name="matrix_jobs")
-    status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED)
     cells_computed = models.PositiveIntegerField(default=0)
-    error = models.TextField(blank=True, default="")
-    task_id = models.CharField(max_length=64, blank=True, default="")
-    dispatched_at = models.DateTimeField(null=True, blank=True)
-    dispatch_attempts = models.PositiveIntegerField(default=0)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
         return f"matrix job {self.pk} of scenario {self.group_id} ({self.status})"
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in FINISHED
