@@ -15,7 +15,7 @@ SCOPE_OPERATIONS: dict[str, frozenset[tuple[str, str]]] = {
         + [(name, method) for name in ("item-detail", "end-user-detail") for method in _UPDATES]
     ),
     TokenScope.RECOMMEND: frozenset(
-        [(name, method) for name in ("recommendations", "similar-items") for method in _READS]
+        [(name, method) for name in ("recommendations", "predictions", "similar-items") for method in _READS]
         + [("recommendations", "POST")]  # an anonymous session's recommendations: a read with a body
     ),
 }

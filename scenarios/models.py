@@ -14,6 +14,11 @@ class SplitKind(models.TextChoices):
     RANDOM = "random", "Random ratio (per user)"
 
 
+class Objective(models.TextChoices):
+    RANKING = "ranking", "Ranking (implicit feedback)"
+    RATING = "rating", "Rating (explicit ratings)"
+
+
 class ComputeQueue(models.TextChoices):
     AUTO = "auto", "Auto (GPU when GPU workers are configured)"
     CPU = "cpu", "CPU workers"
@@ -54,6 +59,12 @@ class Scenario(models.Model):
     validation_share = models.FloatField(default=0.1, validators=[MinValueValidator(0.0), MaxValueValidator(0.5)])
     test_share = models.FloatField(default=0.1, validators=[MinValueValidator(0.0), MaxValueValidator(0.5)])
     k_list = models.JSONField(default=default_k_list)
+    objective = models.CharField(
+        max_length=16,
+        choices=Objective.choices,
+        default=Objective.RANKING,
+        help_text="Rating: models learn the events' values as ratings and are also measured by RMSE and MAE.",
+    )
 
     # Model.
     algorithm = models.CharField(max_length=64, default="popularity")

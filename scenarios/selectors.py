@@ -18,6 +18,7 @@ PROTOCOL_FIELDS = (
     "validation_share",
     "test_share",
     "k_list",
+    "objective",
     "min_value",
     "min_user_events",
     "min_item_events",

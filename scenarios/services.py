@@ -14,10 +14,16 @@ from catalog.selectors import catalog_category_names, catalog_unknown_items
 from recsys_site.errors import ValidationFailed
 from recsys_site.serving_version import serving_version_bump
 from scenarios.dispatch import scenario_slice_refresh_dispatch
-from scenarios.models import Scenario, SplitKind
+from scenarios.models import Objective, Scenario, SplitKind
 from scenarios.policy import serving_policy_errors
 from scenarios.selectors import scenario_slice_size
-from training.algorithms.registry import HyperparameterError, UnknownAlgorithm, algorithm_params_validate
+from training.algorithms.registry import (
+    HyperparameterError,
+    UnknownAlgorithm,
+    algorithm_names,
+    algorithm_params_validate,
+    get_algorithm,
+)
 
 _KIND_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 MAX_K = 1000
@@ -38,6 +44,7 @@ EDITABLE_FIELDS = (
     "validation_share",
     "test_share",
     "k_list",
+    "objective",
     "algorithm",
     "hyperparameters",
     "compute_queue",
@@ -66,6 +73,7 @@ def scenario_config_clean(*, data: Mapping[str, Any], instance: Scenario | None 
     _check_categories(merged, errors)
     _check_event_weights(merged.get("event_weights") or {}, errors)
     _check_protocol(merged, errors)
+    _check_objective(merged, errors)
     _check_parent(merged.get("parent"), instance, errors)
     _check_serving_policy(merged.get("serving_policy"), errors)
     if errors:
@@ -207,6 +215,22 @@ def _check_protocol(merged: Mapping[str, Any], errors: dict[str, list[str]]) -> 
             errors["test_share"] = ["must be above 0 for a temporal or random split"]
         elif validation_share + test_share >= 0.9:
             errors["test_share"] = ["validation and test shares together must leave at least 10% for training"]
+
+
+def _check_objective(merged: Mapping[str, Any], errors: dict[str, list[str]]) -> None:
+    """Under the rating objective the model must predict ratings."""
+    if merged.get("objective") != Objective.RATING or "algorithm" in errors:
+        return
+    try:
+        predicts_ratings = get_algorithm(merged.get("algorithm") or "").predicts_ratings
+    except UnknownAlgorithm:
+        return  # reported with the hyperparameters
+    if not predicts_ratings:
+        rating_models = ", ".join(name for name in algorithm_names() if get_algorithm(name).predicts_ratings)
+        errors.setdefault("algorithm", []).append(
+            f"{merged.get('algorithm')} does not predict ratings; under the rating objective use one that does "
+            f"({rating_models})"
+        )
 
 
 def _check_parent(parent: Scenario | None, instance: Scenario | None, errors: dict[str, list[str]]) -> None:

@@ -70,6 +70,7 @@ EXPECTED = {
     ("recommendations", "get"): RECOMMENDERS,
     ("recommendations", "post"): RECOMMENDERS,
     ("similar-items", "get"): RECOMMENDERS,
+    ("predictions", "get"): RECOMMENDERS,
     ("run-detail", "get"): READERS,
     ("run-cancel", "post"): EDITORS,
     ("scenario-studies", "get"): READERS,

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from scenarios.models import Scenario, SplitKind
+from scenarios.models import Objective, Scenario, SplitKind
 from scenarios.selectors import events_time_range, scenario_item_ids, scenario_slice
 from training.algorithms.registry import get_algorithm
 from training.embeddings_service import item_embedding_matrix, item_embeddings_refresh
@@ -49,8 +49,10 @@ class TrainingData:
 
 
 def training_data_load(*, scenario: Scenario) -> TrainingData:
-    """The scenario's slice as :class:`TrainingData` (events in time order)."""
+    """The scenario's slice as :class:`TrainingData` (events in time order). Each event's weight is its kind's
+    weight, or under the rating objective the event's value (the rating models learn)."""
     events = scenario_slice(scenario=scenario)
+    weights = events.values if scenario.objective == Objective.RATING else events.weights
     user_ids, users = np.unique(events.user_ids, return_inverse=True)
     item_ids, items = np.unique(events.item_ids, return_inverse=True)
     data = InteractionData(
@@ -58,7 +60,7 @@ def training_data_load(*, scenario: Scenario) -> TrainingData:
         n_items=len(item_ids),
         users=users.astype(np.int64),
         items=items.astype(np.int64),
-        weights=events.weights.astype(np.float32),
+        weights=weights.astype(np.float32),
         timestamps=events.timestamps.astype(np.int64),
     )
     return TrainingData(

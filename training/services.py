@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from recsys_site.errors import Conflict, ValidationFailed, without_server_paths
 from recsys_site.serving_version import serving_version_bump
-from scenarios.models import ComputeQueue, Scenario
+from scenarios.models import ComputeQueue, Objective, Scenario
 from scenarios.selectors import scenario_protocol, scenario_slice_size
 from scenarios.services import scenario_config_clean
 from training.algorithms.base import TrainingCancelled
@@ -38,6 +38,7 @@ from training.data import NotEnoughData, TrainingData, item_features_attach, nee
 from training.deletion import run_forget_deleted_users
 from training.dispatch import training_run_dispatch
 from training.evaluation.ranking import evaluate, scorer_for_test
+from training.evaluation.rating import rating_errors
 from training.evaluation.slices import activity_slices
 from training.groups import PreparedData, item_map, run_data_load, run_split_plan, scenario_as_queued
 from training.lineage import parent_problem
@@ -283,6 +284,7 @@ def _execute(run: TrainingRun, device: str) -> str:
         tested = scorer_for_test(model, training.data, split)
         result = evaluate(tested, split.train, split.test, ks=ks, exclude=split.validation)
         result["metrics"].update(activity_slices(tested, split.train, split.test, exclude=split.validation))
+        result["metrics"].update(_rating_metrics(run, model, split))
         timings["evaluate"] = time.perf_counter() - started
         serving = serving_profile(model)
 
@@ -331,6 +333,13 @@ def _execute(run: TrainingRun, device: str) -> str:
     if status == RunStatus.SUCCEEDED and run.started_at is not None:  # users deleted while it trained go now
         run_forget_deleted_users(run_id=run.pk, since=run.started_at)
     return status
+
+
+def _rating_metrics(run: TrainingRun, model: Any, split: Any) -> dict[str, float]:
+    """RMSE and MAE on the test ratings, for a model that predicts ratings trained under the rating objective."""
+    if not model.predicts_ratings or run.protocol.get("objective") != Objective.RATING:
+        return {}
+    return rating_errors(model, split.test)
 
 
 def _validation_metrics(run: TrainingRun, model: Any, split: Any) -> dict[str, float]:

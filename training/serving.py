@@ -19,7 +19,7 @@ import torch
 from django.conf import settings
 
 from catalog.models import EndUser, Item
-from recsys_site.errors import Conflict, NotFound
+from recsys_site.errors import Conflict, NotFound, ValidationFailed
 from recsys_site.metrics import FALLBACKS, MODEL_CACHE_HITS, MODEL_CACHE_LOADS
 from scenarios.models import Scenario
 from training.artifact_store import artifact_fetch
@@ -54,6 +54,19 @@ class RecommendationResult:
     items: list[Recommendation]
     history_events: int = 0  # events of the live history the scores came from
     new_items_excluded: int = 0  # items added after training that the model cannot score
+
+
+@dataclass(frozen=True)
+class RatingPrediction:
+    item: str  # external id
+    rating: float
+
+
+@dataclass(frozen=True)
+class RatingPredictions:
+    run_id: int
+    predictions: list[RatingPrediction]
+    unknown_items: list[str]  # external ids the live model has no index for
 
 
 @dataclass
@@ -137,6 +150,37 @@ def recommendations_for_session(
         scores[torch.from_numpy(np.isin(live.candidates.item_ids, item_ids))] = -torch.inf
     scores = _rules(scenario, live.candidates).apply(scores)
     return _result(scenario, run, replace(live, scores=scores), k or scenario.default_k)
+
+
+def rating_predictions(*, scenario: Scenario, user_external_id: str, item_external_ids: list[str]) -> RatingPredictions:
+    """The live run's predicted ratings of a user for items (external ids, in the order given); items the model
+    does not know are listed apart. The user must be one the model learned from."""
+    run = _live_run(scenario)
+    loaded = model_cache.get(run)
+    if not loaded.model.predicts_ratings:
+        raise Conflict(f"the live model of {scenario.slug} ({run.algorithm}) does not predict ratings")
+    user = EndUser.objects.filter(external_id=user_external_id).only("id").first()
+    if user is None:
+        raise ValidationFailed("unknown user", detail={"user": [f"no end user has the id {user_external_id!r}"]})
+    position = _dense_index(loaded.user_ids, user.pk)
+    if position is None:
+        raise ValidationFailed(
+            "user not in the model",
+            detail={"user": [f"user {user_external_id!r} has no ratings in the live model of {scenario.slug}"]},
+        )
+    database_ids = dict(Item.objects.filter(external_id__in=item_external_ids).values_list("external_id", "id"))
+    positions = {
+        external: _dense_index(loaded.item_ids, database_ids[external])
+        for external in item_external_ids
+        if external in database_ids
+    }
+    known = [external for external in item_external_ids if positions.get(external) is not None]
+    ratings = loaded.model.predict_ratings(np.full(len(known), position), np.array([positions[e] for e in known]))
+    return RatingPredictions(
+        run_id=run.pk,
+        predictions=[RatingPrediction(e, float(r)) for e, r in zip(known, ratings.tolist(), strict=True)],
+        unknown_items=[external for external in item_external_ids if positions.get(external) is None],
+    )
 
 
 def _rules(scenario: Scenario, candidates: LoadedModel) -> ServingRules:

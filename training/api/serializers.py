@@ -139,6 +139,42 @@ class SessionRecommendationInputSerializer(serializers.Serializer):
         return attrs
 
 
+MAX_PREDICTION_ITEMS = 1000
+
+
+class PredictionQuerySerializer(serializers.Serializer):
+    user = serializers.CharField(max_length=255, help_text="The end user's external id.")
+    items = serializers.CharField(
+        max_length=1_000_000,
+        help_text=f"External ids of the items to predict, comma-separated (1 to {MAX_PREDICTION_ITEMS}; a repeated id "
+        "counts once).",
+    )
+
+    def validate_items(self, value: str) -> list[str]:
+        items = list(dict.fromkeys(part.strip() for part in value.split(",") if part.strip()))
+        if not items:
+            raise serializers.ValidationError("name at least one item")
+        if len(items) > MAX_PREDICTION_ITEMS:
+            raise serializers.ValidationError(f"at most {MAX_PREDICTION_ITEMS} items per request, got {len(items)}")
+        too_long = [item for item in items if len(item) > 255]
+        if too_long:
+            raise serializers.ValidationError(f"an item id has at most 255 characters ({too_long[0][:20]}…)")
+        return items
+
+
+class PredictionSerializer(serializers.Serializer):
+    item = serializers.CharField(help_text="The item's external id.")
+    rating = serializers.FloatField(help_text="The predicted rating, within the training ratings' range.")
+
+
+class PredictionResultSerializer(serializers.Serializer):
+    run_id = serializers.IntegerField(help_text="The live run that predicted.")
+    predictions = PredictionSerializer(many=True, help_text="One per known item, in the order asked.")
+    unknown_items = serializers.ListField(
+        child=serializers.CharField(), help_text="Items asked for that the live model does not know (no ratings)."
+    )
+
+
 class SimilarQuerySerializer(serializers.Serializer):
     k = serializers.IntegerField(required=False, min_value=1, max_value=1000)
 

@@ -7,6 +7,7 @@ urlpatterns = [
     path("scenarios/<slug:slug>/promotions/", views.ScenarioPromotionsApi.as_view(), name="scenario-promotions"),
     path("scenarios/<slug:slug>/rollback/", views.ScenarioRollbackApi.as_view(), name="scenario-rollback"),
     path("scenarios/<slug:slug>/recommendations/", views.RecommendationsApi.as_view(), name="recommendations"),
+    path("scenarios/<slug:slug>/predictions/", views.PredictionsApi.as_view(), name="predictions"),
     path(
         "scenarios/<slug:slug>/items/<path:external_id>/similar/", views.SimilarItemsApi.as_view(), name="similar-items"
     ),

@@ -1,14 +1,17 @@
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from recsys_site.permissions import require_permission
+from recsys_site.schema import ErrorSerializer
 from scenarios.models import Scenario
 from training.api.serializers import (
     EmbeddingJobSerializer,
+    PredictionQuerySerializer,
+    PredictionResultSerializer,
     PromoteInputSerializer,
     PromotionSerializer,
     RecommendationQuerySerializer,
@@ -24,7 +27,7 @@ from training.api.serializers import (
 from training.embeddings_service import embedding_job_create
 from training.models import EmbeddingJob, Promotion, Study, TrainingRun
 from training.services import scenario_rollback, training_run_create, training_run_promote
-from training.serving import recommendations_for_session, recommendations_for_user, similar_items
+from training.serving import rating_predictions, recommendations_for_session, recommendations_for_user, similar_items
 from training.serving_scenarios import serving_scenario
 from training.tuning.auto import any_run_cancel
 from training.tuning.studies import study_cancel, study_create, study_promote_best
@@ -174,6 +177,31 @@ class RecommendationsApi(APIView):
             k=payload.validated_data.get("k"),
         )
         return Response(RecommendationResultSerializer(result).data)
+
+
+class PredictionsApi(APIView):
+    permission_classes = [require_permission("scenarios.view_scenario")]
+
+    @extend_schema(
+        parameters=[PredictionQuerySerializer],
+        responses={
+            200: PredictionResultSerializer,
+            409: OpenApiResponse(
+                ErrorSerializer,
+                description="The scenario has no live model, or its live model does not predict ratings",
+            ),
+        },
+        summary="Predicted ratings of a user for given items, from the scenario's live model",
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        query = PredictionQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        result = rating_predictions(
+            scenario=serving_scenario(slug=slug),
+            user_external_id=query.validated_data["user"],
+            item_external_ids=query.validated_data["items"],
+        )
+        return Response(PredictionResultSerializer(result).data)
 
 
 class SimilarItemsApi(APIView):
