@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from training.algorithms.base import EarlyStopping, EpochReport, ProgressCallback, Recommender, no_progress
-from training.algorithms.params import Param, early_stopping_patience
+from training.algorithms.params import Param, early_stopping_patience, log_range
 from training.algorithms.registry import register
 from training.interactions import HeldOut, InteractionData, csr_row_block, csr_tensor, rating_pairs
 
@@ -29,25 +29,14 @@ class BiasedMF(Recommender):
         "on validation RMSE."
     )
     params = (
-        Param(
-            "factors",
-            int,
-            20,
-            help="Dimensions of user and item vectors.",
-            minimum=1,
-            maximum=512,
-            search=(4, 128),
-            log=True,
-        ),
-        Param(
+        log_range("factors", int, 20, "Dimensions of user and item vectors.", (1, 512), (4, 128)),
+        log_range(
             "regularization",
             float,
             0.12,
-            help="L2 penalty λ on each vector and bias, times the row's number of ratings.",
-            minimum=1e-4,
-            maximum=100.0,
-            search=(0.01, 1.0),
-            log=True,
+            "L2 penalty λ on each vector and bias, times the row's number of ratings.",
+            (1e-4, 100.0),
+            (0.01, 1.0),
         ),
         Param("iterations", int, 15, help="Most alternations (users then items).", minimum=1, maximum=200),
         early_stopping_patience(default=2, maximum=100, steps="Iterations", metric="RMSE"),

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from training.algorithms.base import DotProductRecommender, EarlyStopping, EpochReport, ProgressCallback, no_progress
-from training.algorithms.params import Param, early_stopping_patience
+from training.algorithms.params import Param, early_stopping_patience, log_range
 from training.algorithms.registry import register
 from training.interactions import HeldOut, InteractionData
 
@@ -20,35 +20,10 @@ class BPR(DotProductRecommender):
         "(pairwise BPR loss, Adam). Early-stops on validation NDCG@10 when a validation set is given."
     )
     params = (
-        Param(
-            "embedding_size",
-            int,
-            64,
-            help="Dimensions of user and item vectors.",
-            minimum=1,
-            maximum=1024,
-            search=(16, 256),
-            log=True,
-        ),
-        Param(
-            "learning_rate",
-            float,
-            1e-3,
-            help="Adam step size.",
-            minimum=1e-6,
-            maximum=1.0,
-            search=(1e-4, 1e-1),
-            log=True,
-        ),
-        Param(
-            "regularization",
-            float,
-            0.0,
-            help="L2 penalty on the embeddings in each batch.",
-            minimum=0.0,
-            maximum=10.0,
-            search=(1e-7, 1e-1),
-            log=True,
+        log_range("embedding_size", int, 64, "Dimensions of user and item vectors.", (1, 1024), (16, 256)),
+        log_range("learning_rate", float, 1e-3, "Adam step size.", (1e-6, 1.0), (1e-4, 1e-1)),
+        log_range(
+            "regularization", float, 0.0, "L2 penalty on the embeddings in each batch.", (0.0, 10.0), (1e-7, 1e-1)
         ),
         Param("epochs", int, 200, help="Most passes over the training pairs.", minimum=1, maximum=2000),
         Param("batch_size", int, 2048, help="Positive pairs per step.", minimum=1, maximum=1 << 20),

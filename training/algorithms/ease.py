@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from training.algorithms.base import EpochReport, ProgressCallback, Recommender, no_progress, validation_scores
-from training.algorithms.params import Param
+from training.algorithms.params import log_range
 from training.algorithms.registry import register
 from training.interactions import HeldOut, InteractionData, csr_rows_dense
 
@@ -24,16 +24,7 @@ class EASE(Recommender):
         "no self-weight). Memory grows with the square of the catalogue: suited to up to some 30,000 items."
     )
     params = (
-        Param(
-            "l2",
-            float,
-            250.0,
-            help="Ridge penalty λ added to the Gram matrix's diagonal.",
-            minimum=1e-6,
-            maximum=1e9,
-            search=(1.0, 1e5),
-            log=True,
-        ),
+        log_range("l2", float, 250.0, "Ridge penalty λ added to the Gram matrix's diagonal.", (1e-6, 1e9), (1.0, 1e5)),
     )
 
     def fit(

@@ -4,7 +4,7 @@ Datasets", ICDM 2008), with exact per-user and per-item solves batched in PyTorc
 import torch
 
 from training.algorithms.base import DotProductRecommender, EarlyStopping, EpochReport, ProgressCallback, no_progress
-from training.algorithms.params import Param, early_stopping_patience
+from training.algorithms.params import Param, early_stopping_patience, log_range
 from training.algorithms.registry import register
 from training.interactions import HeldOut, InteractionData, csr_row_block
 
@@ -22,36 +22,9 @@ class IALS(DotProductRecommender):
         "pairs and 1 elsewhere, fitted by alternating exact least-squares solves."
     )
     params = (
-        Param(
-            "factors",
-            int,
-            64,
-            help="Dimensions of user and item vectors.",
-            minimum=1,
-            maximum=1024,
-            search=(16, 256),
-            log=True,
-        ),
-        Param(
-            "regularization",
-            float,
-            50.0,
-            help="L2 penalty λ on every factor vector.",
-            minimum=0.0,
-            maximum=1e6,
-            search=(0.1, 1000.0),
-            log=True,
-        ),
-        Param(
-            "alpha",
-            float,
-            10.0,
-            help="Extra confidence of an observed pair.",
-            minimum=0.0,
-            maximum=1e6,
-            search=(0.1, 100.0),
-            log=True,
-        ),
+        log_range("factors", int, 64, "Dimensions of user and item vectors.", (1, 1024), (16, 256)),
+        log_range("regularization", float, 50.0, "L2 penalty λ on every factor vector.", (0.0, 1e6), (0.1, 1000.0)),
+        log_range("alpha", float, 10.0, "Extra confidence of an observed pair.", (0.0, 1e6), (0.1, 100.0)),
         Param("iterations", int, 15, help="Most alternations (users then items).", minimum=1, maximum=500),
         early_stopping_patience(default=3, maximum=100, steps="Iterations"),
     )

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from training.algorithms.base import EarlyStopping, EpochReport, ProgressCallback, Recommender, no_progress
-from training.algorithms.params import Param, early_stopping_patience
+from training.algorithms.params import Param, early_stopping_patience, log_range
 from training.algorithms.registry import register
 from training.interactions import HeldOut, InteractionData, rating_pairs
 
@@ -59,45 +59,16 @@ class NeuralMF(Recommender):
         "training ratings' range. Ranks items by predicted rating. Early-stops on validation RMSE."
     )
     params = (
-        Param(
-            "embedding_size",
-            int,
-            32,
-            help="Dimensions of user and item embeddings.",
-            minimum=1,
-            maximum=512,
-            search=(8, 128),
-            log=True,
-        ),
-        Param(
-            "hidden_size",
-            int,
-            64,
-            help="Units of the MLP's hidden layer.",
-            minimum=1,
-            maximum=1024,
-            search=(16, 256),
-            log=True,
-        ),
-        Param(
-            "learning_rate",
-            float,
-            1e-2,
-            help="Adam step size.",
-            minimum=1e-6,
-            maximum=1.0,
-            search=(1e-4, 3e-2),
-            log=True,
-        ),
-        Param(
+        log_range("embedding_size", int, 32, "Dimensions of user and item embeddings.", (1, 512), (8, 128)),
+        log_range("hidden_size", int, 64, "Units of the MLP's hidden layer.", (1, 1024), (16, 256)),
+        log_range("learning_rate", float, 1e-2, "Adam step size.", (1e-6, 1.0), (1e-4, 3e-2)),
+        log_range(
             "regularization",
             float,
             0.05,
-            help="L2 penalty on the embeddings and biases in each batch, per pair.",
-            minimum=0.0,
-            maximum=10.0,
-            search=(1e-5, 1e-1),
-            log=True,
+            "L2 penalty on the embeddings and biases in each batch, per pair.",
+            (0.0, 10.0),
+            (1e-5, 1e-1),
         ),
         Param("epochs", int, 30, help="Most passes over the rated pairs.", minimum=1, maximum=1000),
         Param("batch_size", int, 4096, help="Rated pairs per step.", minimum=1, maximum=1 << 20),

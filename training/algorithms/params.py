@@ -85,6 +85,15 @@ class Param:
         }
 
 
+def log_range(
+    name: str, kind: type, default: float, help: str, bounds: tuple[float, float], search: tuple[float, float]
+) -> Param:
+    """A number tuned on a log scale (a size, a step size, a penalty): allowed within ``bounds`` (inclusive),
+    searched over ``search``."""
+    minimum, maximum = bounds
+    return Param(name, kind, default, help=help, minimum=minimum, maximum=maximum, search=search, log=True)
+
+
 def early_stopping_patience(*, default: int, maximum: int, steps: str = "Epochs", metric: str = "NDCG@10") -> Param:
     """The patience of validation early stopping, declared alike by every iterative model."""
     return Param(
