@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from catalog.models import Item
 from dashboards.services import account_create
 from recsys_site.errors import ValidationFailed
 from tests.test_groups import _group
@@ -20,6 +21,7 @@ from training.algorithms.registry import get_algorithm
 from training.algorithms.sequential import VERY_LOW_LOGIT, MixedItemEmbedding, UserSequences, training_windows
 from training.artifacts import artifact_load
 from training.evaluation.splits import split_leave_last_out
+from training.matrix import group_matrix_compute
 from training.models import RunStatus, TrainingRun
 from training.services import training_run_create, training_run_execute, training_run_promote
 
@@ -444,3 +446,28 @@ def test_a_star_run_of_the_group_serves_each_member_in_its_own_domain(api):
         assert body["run_id"] == star.pk and body["fallback"] is None
         ids = [int(item["item"].removeprefix("i")) for item in body["items"]]
         assert len(ids) == 5 and all(first <= item < first + 10 for item in ids)
+
+
+@pytest.mark.django_db
+def test_an_adapted_ease_run_of_the_group_serves_each_member_in_its_own_item_slice(api):
+    group, action, drama = _group()
+    run = _execute(group, "adapted_ease", {"l2": 10.0})
+    for member in (action, drama):
+        training_run_promote(run=run, scenario=member)
+
+    loaded = artifact_load(directory=Path(run.artifact_path), sha256=run.artifact_sha256)
+    model = loaded.model
+    assert model.domain_names == ["action", "drama"]
+    assert {"transfer_1", "transfer_2"} <= set(run.history[-1])  # each member's transfer, chosen on validation
+    drama_items = {int(item_id) for item_id in Item.objects.filter(categories=["Drama"]).values_list("pk", flat=True)}
+    drama_scores = model.score([0], domain=1)[0]
+    assert {int(loaded.item_ids[p]) for p in torch.nonzero(torch.isfinite(drama_scores))[:, 0]} == drama_items
+    for member, first in ((action, 0), (drama, 20)):  # the member's slice: ten items of its category
+        for body in (
+            api.get(f"/api/v1/scenarios/{member.slug}/recommendations/", {"user": "u1", "k": 5}).json(),
+            api.post(f"/api/v1/scenarios/{member.slug}/recommendations/", {"items": ["i3", "i24"], "k": 5}).json(),
+        ):
+            assert body["run_id"] == run.pk and body["fallback"] is None
+            ids = [int(item["item"].removeprefix("i")) for item in body["items"]]
+            assert len(ids) == 5 and all(first <= item < first + 10 for item in ids)
+    assert group_matrix_compute(group=group) == 2  # the run has a cell on each member

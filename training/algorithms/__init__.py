@@ -4,6 +4,7 @@ Importing this package registers every built-in algorithm.
 """
 
 from training.algorithms import (  # noqa: F401
+    adapted_ease,
     auto,
     biased_mf,
     blend,

@@ -4,7 +4,8 @@ A :class:`History` is a user's (or an anonymous session's) latest events as the 
 oldest first, with each event's weight. :func:`history_scores` scores every item from it the way the model
 scores its training users:
 
-- item-kNN and EASE: the binary history vector times the item-item matrix (EASE sums the history's rows);
+- item-kNN and EASE: the binary history vector times the item-item matrix (EASE sums the history's rows; EASE
+  adapted per member keeps the member's items);
 - content: the recency-weighted content profile (``half_life``, optionally the event weights), as in training;
 - content ridge: ``[Σ content of the history, 1] @ W`` with the fitted map ``W``;
 - iALS and BPR: fold-in, the user factor solved from the history against the fixed item factors
@@ -28,6 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from training.algorithms.adapted_ease import AdaptedEASE
 from training.algorithms.base import DotProductRecommender, Recommender
 from training.algorithms.blend import Blend
 from training.algorithms.bpr import BPR
@@ -150,6 +152,10 @@ def _item_knn(model: ItemKNN, history: History, _: dict) -> torch.Tensor:
     return torch.sparse.mm(model.similarity, vector[:, None])[:, 0]
 
 
+def _adapted_ease(model: AdaptedEASE, history: History, extra: dict) -> torch.Tensor:
+    return model.within_member(_ease(model, history, {}), **extra)
+
+
 def _ease(model: EASE, history: History, _: dict) -> torch.Tensor:
     """The binary history vector times ``B``, as the sum of the history's distinct rows of ``B``: a request reads
     ``len(history)`` rows, not the whole ``(n_items, n_items)`` matrix."""
@@ -246,6 +252,7 @@ def _blend(model: Blend, history: History, kwargs: dict) -> torch.Tensor | None:
 _SCORERS: tuple[tuple[type, Scorer], ...] = (
     (Blend, _blend),
     (ItemKNN, _item_knn),
+    (AdaptedEASE, _adapted_ease),
     (EASE, _ease),
     (ContentRidge, _content_ridge),
     (ContentRecommender, _content),
