@@ -4,6 +4,7 @@ the reason recorded; and the order test, the budget settings and cancelling."""
 
 import io
 import json
+from datetime import timedelta
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from training.algorithms.auto import BASELINES, SEQUENTIAL, candidates_for, even
 from training.algorithms.registry import get_algorithm
 from training.interactions import InteractionData
 from training.models import RunStatus, Study, StudyStatus, TrainingRun
+from training.tuning.choice import auto_selection
 
 
 def _events(users: list[int], timestamps: list[int]) -> InteractionData:
@@ -190,3 +192,49 @@ def test_the_scenario_form_asks_for_auto_with_its_budget(client, admin_user):
     books = Scenario.objects.get(slug="books")
     assert books.algorithm == "auto" and books.hyperparameters["tune_top"] == 3
     assert books.hyperparameters["objective"] == "recall@10"
+
+
+@pytest.mark.django_db
+def test_the_reason_names_the_winner_its_margin_and_the_candidates_the_budget_left_untrained():
+    clustered_catalog()
+    movies = scenario(algorithm="auto")
+    study = Study.objects.create(
+        scenario=movies,
+        algorithms=["popularity", "ease", "bpr"],
+        search_space={"ease": {"l2": {"low": 1.0, "high": 1e5, "log": True, "step": None}}},
+        tune_top=2,
+        max_seconds=60,
+        status=StudyStatus.SUCCEEDED,
+    )
+    Study.objects.filter(pk=study.pk).update(finished_at=study.created_at + timedelta(seconds=60))
+    study.refresh_from_db()
+    rows = [
+        ("popularity", 0, 0.10, {}),
+        ("ease", 1, 0.20, {"l2": 250.0}),
+        ("bpr", 2, None, {}),  # stopped by the wall-time budget
+        ("ease", 3, 0.25, {"l2": 30.5}),
+    ]
+    runs = [
+        TrainingRun.objects.create(
+            scenario=movies,
+            algorithm=algorithm,
+            params=params,
+            study=study,
+            trial_number=number,
+            status=RunStatus.SUCCEEDED if value else RunStatus.CANCELLED,
+            validation_metrics={"ndcg@10": value} if value else {},
+        )
+        for algorithm, number, value, params in rows
+    ]
+
+    selection = auto_selection(study, runs)
+
+    assert selection["winner"] == runs[3].pk and selection["tuned"] == ["ease"]
+    assert [row["run"] for row in selection["candidates"]] == [runs[3].pk, runs[1].pk, runs[0].pk, runs[2].pk]
+    assert [row["stage"] for row in selection["candidates"]] == ["tuned", "defaults", "defaults", "defaults"]
+    assert selection["reason"] == (
+        f"ease (run {runs[3].pk}, tuned: l2=30.5) has the best validation ndcg@10, 0.2500, +150.0% over the best "
+        "other algorithm, popularity (0.1000); 4 runs of 3 algorithms (bpr, ease, popularity); tuned: ease (the "
+        "best 2 on their defaults); no run succeeded within the budget: bpr"
+    )
+    assert selection["budget"]["seconds_used"] == 60.0

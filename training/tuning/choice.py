@@ -104,6 +104,10 @@ def _reason(study: Study, candidates: list[dict], best: dict | None, tuned: list
     text += f"; {len(candidates)} runs of {len(algorithms)} algorithms ({', '.join(algorithms)})"
     if tuned:
         text += f"; tuned: {', '.join(tuned)} (the best {study.tune_top} on their defaults)"
+    succeeded = {row["algorithm"] for row in scored}
+    unscored = [algorithm for algorithm in study.algorithms if algorithm not in succeeded]
+    if unscored and study.is_finished:
+        text += f"; no run succeeded within the budget: {', '.join(unscored)}"
     return text
 
 
