@@ -171,6 +171,7 @@ def test_the_scenario_form_asks_for_auto_with_its_budget(client, admin_user):
         "validation_share": "0.1",
         "test_share": "0.1",
         "k_list": "10",
+        "objective": "ranking",
         "compute_queue": "auto",
         "seed": "1",
         "default_k": "10",
