@@ -143,3 +143,12 @@ def test_a_live_model_that_does_not_predict_ratings_is_a_409(api):
     _live(objective="ranking", algorithm="popularity", params={})
     response = api.get(URL, {"user": "u1", "items": "i1"})
     assert response.status_code == 409 and "does not predict ratings" in response.json()["detail"]
+
+
+def test_the_run_and_scenario_pages_show_the_objective_and_the_rating_errors(admin_user, client):
+    run = _trained()
+    client.force_login(admin_user)
+    page = client.get(f"/runs/{run.pk}/").content.decode()
+    assert 'data-testid="rating-errors"' in page and f"RMSE {run.metrics['rmse']:.4f}" in page
+    assert "objective rating" in page
+    assert "objective rating" in client.get("/scenarios/movies/").content.decode()
