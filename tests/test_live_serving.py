@@ -235,3 +235,4 @@ def test_a_clients_request_takes_four_queries_once_the_model_is_loaded(django_ca
 
     # The token with its account, the role's permissions, the history with the seen items, the items' names.
     assert response.status_code == 200 and len(queries) == 4, [query["sql"][:80] for query in queries]
+    assert "description" not in queries[-1]["sql"]  # the items' names alone, not whole rows

@@ -323,9 +323,14 @@ def _seen_positions(seen: np.ndarray, loaded: LoadedModel) -> np.ndarray:
 def _top_items(scores: torch.Tensor, loaded: LoadedModel, k: int, rules: ServingRules) -> list[Recommendation]:
     values, positions = rules.top(scores, k)
     ids = [int(loaded.item_ids[p]) for p in positions]
-    items = Item.objects.in_bulk(ids)
+    names = {pk: (external_id, title) for pk, external_id, title in _item_names(ids)}
     return [
-        Recommendation(item_id=i, external_id=items[i].external_id, title=items[i].title, score=float(v))
+        Recommendation(item_id=i, external_id=names[i][0], title=names[i][1], score=float(v))
         for i, v in zip(ids, values, strict=True)
-        if i in items
+        if i in names
     ]
+
+
+def _item_names(ids: list[int]) -> list[tuple[int, str, str]]:
+    """(id, external id, title) of the items ``ids`` that exist: three columns, no model objects."""
+    return list(Item.objects.filter(pk__in=ids).values_list("pk", "external_id", "title"))
