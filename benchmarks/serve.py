@@ -32,8 +32,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
-import psycopg
 
+from benchmarks.bench_database import benchmark_database
 from benchmarks.live import Rating, _import_films, _ingest, _ratings
 from benchmarks.results_io import ROOT, machine, write_results
 
@@ -76,30 +76,14 @@ def main() -> None:
     parser.add_argument("--models", default="ease,sasrec")
     parser.add_argument("--sasrec-epochs", type=int, default=3)
     args = parser.parse_args()
-    admin_url = os.environ.get("BENCH_DATABASE_ADMIN_URL", "postgres://postgres@localhost:5432/postgres")
-    with psycopg.connect(admin_url, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        connection.execute(f'CREATE DATABASE "{DB_NAME}"')
-    os.environ.update(
-        DATABASE_URL=admin_url.rsplit("/", 1)[0] + f"/{DB_NAME}",
-        DJANGO_SETTINGS_MODULE="recsys_site.settings",
-        DJANGO_SECRET_KEY="benchmark-only-secret-key-0123456789abcdefghijklmnopqrstuvwxyz",
-        DJANGO_SECURE_SSL_REDIRECT="0",
-        DJANGO_DEBUG="0",
-        LOG_LEVEL="WARNING",
-        RECSYS_ARTIFACT_ROOT=str(ROOT / "var" / "bench-artifacts-serve"),
+    load_before = round(os.getloadavg()[0], 1)
+    with benchmark_database(
+        DB_NAME,
+        artifacts="bench-artifacts-serve",
         RECSYS_THROTTLE_TOKEN_RATE="off",
         RECSYS_THROTTLE_ADDRESS_RATE="off",
-    )
-    load_before = round(os.getloadavg()[0], 1)
-    try:
+    ):
         figures = _measure(args)
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        with psycopg.connect(admin_url, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
     figures.update({f"target_{name}": value for name, value in TARGETS.items()})
     figures.update(load_average_before=load_before, load_average_after=round(os.getloadavg()[0], 1), machine=machine())
     write_results("serve", figures)
