@@ -119,6 +119,7 @@ def _measure(args: argparse.Namespace) -> dict:
             _warm_up(port, token, slug, requests["known"])
             for kind in KINDS:
                 for rate in rates:
+                    _warm_up(port, token, slug, requests["known"], requests=2)  # waits out the last run's backlog
                     stats = _locust(port, f"/api/v1/scenarios/{slug}/recommendations/", kind, rate, args, token,
                                     requests)  # fmt: skip
                     figures.update({f"{model}_{kind}_{name}_at_{rate}_rps": value for name, value in stats.items()})
@@ -277,7 +278,9 @@ def _locust(port: int, url: str, kind: str, rate: int, args: argparse.Namespace,
         ]  # fmt: skip
         subprocess.run(command, env=env, capture_output=True, check=False, timeout=args.seconds + 120)
         with (Path(folder) / "out_stats.csv").open(newline="") as handle:
-            row = next(r for r in csv.DictReader(handle) if r["Name"] == kind)
+            row = next((r for r in csv.DictReader(handle) if r["Name"] == kind), None)
+    if row is None:  # not one request answered within the run
+        return {"p50_ms": None, "p95_ms": None, "p99_ms": None, "rps": 0.0, "failures": None}
     return {
         "p50_ms": float(row["50%"]),
         "p95_ms": float(row["95%"]),
@@ -291,15 +294,18 @@ def _summary(figures: dict, models: list[str], rates: list[int]) -> dict:
     """The targets' keys, each the worst over models and request kinds."""
     pairs = [(model, kind) for model in models for kind in KINDS]
     if 100 in rates:
-        figures["p99_ms_at_100_rps"] = max(figures[f"{model}_{kind}_p99_ms_at_100_rps"] for model, kind in pairs)
+        at_100 = [figures[f"{model}_{kind}_p99_ms_at_100_rps"] for model, kind in pairs]
+        figures["p99_ms_at_100_rps"] = None if None in at_100 else max(at_100)
     figures["max_rps_p99_under_50ms"] = min(_max_rps(figures, f"{model}_{kind}", rates) for model, kind in pairs)
     lowest = min(rates)
     over = {
-        f"{model}_{kind}": figures[f"{model}_{kind}_p50_ms_at_{lowest}_rps"] - figures[f"floor_{model}_{kind}_p50_ms"]
+        f"{model}_{kind}": None
+        if figures[f"{model}_{kind}_p50_ms_at_{lowest}_rps"] is None
+        else round(figures[f"{model}_{kind}_p50_ms_at_{lowest}_rps"] - figures[f"floor_{model}_{kind}_p50_ms"], 3)
         for model, kind in pairs
     }
-    figures.update({f"{pair}_p50_over_floor_ms": round(value, 3) for pair, value in over.items()})
-    figures["p50_over_floor_ms"] = round(max(over.values()), 3)
+    figures.update({f"{pair}_p50_over_floor_ms": value for pair, value in over.items()})
+    figures["p50_over_floor_ms"] = None if None in over.values() else max(over.values())  # type: ignore[type-var]
     return figures
 
 
@@ -308,7 +314,8 @@ def _max_rps(figures: dict, pair: str, rates: list[int]) -> float:
     served = [
         figures[f"{pair}_rps_at_{rate}_rps"]
         for rate in rates
-        if figures[f"{pair}_p99_ms_at_{rate}_rps"] <= 50 and figures[f"{pair}_failures_at_{rate}_rps"] == 0
+        if (figures[f"{pair}_p99_ms_at_{rate}_rps"] or float("inf")) <= 50
+        and figures[f"{pair}_failures_at_{rate}_rps"] == 0
     ]
     return max(served, default=0.0)
 
