@@ -113,7 +113,7 @@ def serve_rows(results: Results) -> Iterator[Row]:
     for what, key, unit, sense in checks:
         value, target = figures[key], figures[f"target_{key}"]
         met = value is not None and (value <= target if sense == "≤" else value >= target)
-        yield Row(f"Worst of models and request kinds: {what} ({load})", f"{value:g} {unit}".strip(),
+        yield Row(f"Worst of models and request kinds: {what} ({load})", _figure(value, unit),
                   f"{sense} {target:g} {unit}".strip(), met, "serve")  # fmt: skip
     rate = min(int(key.rsplit("_at_", 1)[1].split("_")[0]) for key in figures if key.startswith("ease_known_p50_ms_at"))
     for model, label in SERVE_MODELS:
@@ -123,12 +123,17 @@ def serve_rows(results: Results) -> Iterator[Row]:
                 continue
             yield Row(
                 f"{label}, {kind_label}: p50 / p99 at {rate} requests/s, in-process floor p50",
-                f"{figures[f'{pair}_p50_ms_at_{rate}_rps']:g} / {figures[f'{pair}_p99_ms_at_{rate}_rps']:g} ms, "
-                f"{figures[f'floor_{pair}_p50_ms']:g} ms",
+                f"{_figure(figures[f'{pair}_p50_ms_at_{rate}_rps'], '')} / "
+                f"{_figure(figures[f'{pair}_p99_ms_at_{rate}_rps'], 'ms')}, {figures[f'floor_{pair}_p50_ms']:g} ms",
                 "",
                 None,
                 "serve",
             )
+
+
+def _figure(value: float | None, unit: str) -> str:
+    """A measured figure with its unit; ``None``: no request was answered within the run."""
+    return "no answer" if value is None else f"{value:g} {unit}".strip()
 
 
 def ease_storage_rows(results: Results) -> Iterator[Row]:
