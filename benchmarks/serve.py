@@ -84,6 +84,7 @@ def main() -> None:
         RECSYS_THROTTLE_ADDRESS_RATE="off",
     ):
         figures = _measure(args)
+    figures.update(seconds_per_rate=args.seconds, sasrec_epochs=args.sasrec_epochs)
     figures.update({f"target_{name}": value for name, value in TARGETS.items()})
     figures.update(load_average_before=load_before, load_average_after=round(os.getloadavg()[0], 1), machine=machine())
     write_results("serve", figures)
