@@ -6,14 +6,22 @@ import numpy as np
 import pytest
 import torch
 
-from tests.test_algorithms_contract import FAST_PARAMS, fitted, planted_data, planted_item_features
+from tests.test_algorithms_contract import (
+    FAST_PARAMS,
+    fitted,
+    planted_data,
+    planted_item_features,
+    with_planted_ratings,
+)
 from training.algorithms.base import Recommender
 from training.algorithms.history import History, fold_in, history_scores, new_item_scores
 from training.algorithms.registry import get_algorithm, model_names
 from training.interactions import InteractionData
 
 # Fold-in solves the user factor against the final item factors; training's last user step saw the ones before.
-FOLDED_IN = {"ials", "bpr"}
+FOLDED_IN = {"ials", "bpr", "biased_mf"}
+# Its user embeddings are learned by gradient steps with the network: only its training users can be scored.
+TRAINING_USERS_ONLY = {"neural_mf"}
 
 
 def _training_history(data: InteractionData, user: int) -> History:
@@ -21,7 +29,7 @@ def _training_history(data: InteractionData, user: int) -> History:
     return History(items=data.items[mine], weights=data.weights[mine])
 
 
-@pytest.mark.parametrize("name", sorted(set(model_names()) - FOLDED_IN))
+@pytest.mark.parametrize("name", sorted(set(model_names()) - FOLDED_IN - TRAINING_USERS_ONLY))
 def test_a_training_users_history_scores_as_the_model_scores_that_user(name):
     data = planted_data(shuffled=True)
     model = fitted(name, data)
@@ -36,6 +44,8 @@ def test_a_training_users_history_scores_as_the_model_scores_that_user(name):
 def test_fold_in_ranks_a_training_users_items_as_the_model_does(name):
     data = planted_data()
     model = fitted(name, data)
+    if model.predicts_ratings:  # it learned the planted ratings: the history carries them too
+        data = with_planted_ratings(data)
 
     for user in (0, 7, 31):
         live = history_scores(model, _training_history(data, user))
@@ -43,6 +53,25 @@ def test_fold_in_ranks_a_training_users_items_as_the_model_does(name):
         assert set(live.topk(6).indices.tolist()) & set(model.score([user])[0].topk(6).indices.tolist())
         correlation = np.corrcoef(live.numpy(), model.score([user])[0].numpy())[0, 1]
         assert correlation > 0.8, (name, correlation)
+
+
+@pytest.mark.parametrize("name", sorted(TRAINING_USERS_ONLY))
+def test_a_model_that_cannot_read_a_history_says_so(name):
+    data = planted_data()
+    assert history_scores(fitted(name, data), _training_history(data, 0)) is None
+
+
+def test_biased_mf_folds_in_the_ratings_of_a_history():
+    data = planted_data()
+    model = fitted("biased_mf", data)
+    items = np.array([0, 1, 2, 3])
+    liked = history_scores(model, History(items=items, weights=np.full(4, 5, dtype=np.float32)))
+    disliked = history_scores(model, History(items=items, weights=np.full(4, 1, dtype=np.float32)))
+    empty = history_scores(model, History(items=np.zeros(0, dtype=np.int64), weights=np.zeros(0, dtype=np.float32)))
+
+    assert liked is not None and disliked is not None and empty is not None
+    assert liked.mean() > disliked.mean()  # the user's bias follows their ratings
+    assert torch.isfinite(empty).all()
 
 
 def test_fold_in_of_an_empty_history_is_the_zero_factor():

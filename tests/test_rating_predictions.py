@@ -7,6 +7,7 @@ from catalog.models import EndUser, Interaction, Item
 from catalog.services import EndUserRow, ItemRow, end_users_upsert, items_upsert
 from tests.factories import clustered_catalog, scenario
 from training.data import training_data_load
+from training.live import _history, user_history
 from training.models import RunStatus, TrainingRun
 from training.services import training_run_create, training_run_execute, training_run_promote
 from training.serving import model_cache
@@ -38,6 +39,19 @@ def _live(**kwargs) -> TrainingRun:
     run = _trained(**kwargs)
     training_run_promote(run=run)
     return run
+
+
+def test_a_live_rating_history_reads_the_events_values():
+    run = _live()
+    movies = run.scenario
+    loaded = model_cache.get(run)
+    user = EndUser.objects.get(external_id="u4")
+    events = user_history(scenario=movies, user_external_id="u4", length=50).events
+    history = _history(movies, loaded, events)
+    values = {item: value for item, value in Interaction.objects.filter(user=user).values_list("item_id", "value")}
+
+    assert sorted(history.weights.tolist()) == sorted(values[event.item_id] for event in events)
+    assert set(history.weights.tolist()) <= {3.0, 4.0, 5.0}
 
 
 def test_the_rating_objective_trains_on_the_events_values():

@@ -30,7 +30,7 @@ from django.conf import settings
 
 from catalog.models import Interaction, Item
 from recsys_site.errors import ValidationFailed
-from scenarios.models import Scenario
+from scenarios.models import Objective, Scenario
 from scenarios.selectors import scenario_item_ids
 from training.algorithms.history import History, history_scores, new_item_scores, scores_new_items
 from training.artifacts import LoadedModel
@@ -43,6 +43,7 @@ NEW_ITEMS_TTL = 60.0  # seconds a process keeps its list of a scenario's items a
 class Event:
     item_id: int
     kind: str | None  # None: a session item given without a kind, counted with weight 1
+    value: float | None = None  # the event's value (a rating); None for a session item
 
 
 @dataclass(frozen=True)
@@ -82,10 +83,10 @@ def user_history(*, scenario: Scenario, user_external_id: str, length: int) -> U
         .order_by("-occurred_at", "-id")
         .values_list("user_id", "item_id", "kind", "value")
     )
-    counted = [(item, kind) for _, item, kind, value in rows if _counts(scenario, kind, value)][:length]
+    counted = [(item, kind, value) for _, item, kind, value in rows if _counts(scenario, kind, value)][:length]
     return UserHistory(
         user_id=rows[0][0] if rows else None,
-        events=[Event(item, kind) for item, kind in reversed(counted)],
+        events=[Event(item, kind, value) for item, kind, value in reversed(counted)],
         seen_item_ids=np.unique(np.fromiter((row[1] for row in rows), dtype=np.int64, count=len(rows))),
     )
 
@@ -137,12 +138,20 @@ def popularity_scores(loaded: LoadedModel) -> torch.Tensor:
 
 
 def _history(scenario: Scenario, loaded: LoadedModel, events: list[Event]) -> History:
-    """The events on items the model knows, as its item indexes with the scenario's event weights."""
+    """The events on items the model knows, as its item indexes with the scenario's event weights (under the rating
+    objective, the events' values, as the model learned them; a session item without one weighs as its kind)."""
     ids = np.fromiter((event.item_id for event in events), dtype=np.int64, count=len(events))
     positions = np.searchsorted(loaded.item_ids, ids).clip(max=max(len(loaded.item_ids) - 1, 0))
     known = loaded.item_ids[positions] == ids if len(loaded.item_ids) else np.zeros(len(ids), dtype=bool)
     weights = scenario.event_weights or {}
-    values = np.array([float(weights.get(event.kind or "", 1.0)) for event in events], dtype=np.float32)
+    ratings = scenario.objective == Objective.RATING
+    values = np.array(
+        [
+            event.value if ratings and event.value is not None else float(weights.get(event.kind or "", 1.0))
+            for event in events
+        ],
+        dtype=np.float32,
+    )
     return History(items=positions[known].astype(np.int64), weights=values[known])
 
 

@@ -110,6 +110,18 @@ class BiasedMF(Recommender):
         predicted = self.user_factors[rows] @ self.item_factors.T + self.user_bias[rows, None] + self.item_bias
         return self._clipped(predicted).cpu()
 
+    @torch.no_grad()
+    def history_ratings(self, items: np.ndarray, ratings: np.ndarray) -> torch.Tensor:
+        """Every item's predicted rating ``(n_items,)`` for a user who rated ``items`` ``ratings`` (an item rated
+        more than once: the mean), their vector and bias solved against the fixed items as training's user step
+        solves them (an empty history: the zero vector and bias)."""
+        distinct, inverse = np.unique(np.asarray(items, dtype=np.int64), return_inverse=True)
+        means = np.bincount(inverse, weights=ratings, minlength=len(distinct)) / np.maximum(np.bincount(inverse), 1)
+        centred = torch.from_numpy(means.astype(np.float32)).to(self.device) - self.rating_range[0]
+        row = _Rows.of(np.zeros(len(distinct), dtype=np.int64), distinct, centred, (1, self.n_items), self.device)
+        vector, bias = self._solve(row, self.item_factors, self.item_bias)
+        return self._clipped(vector[0] @ self.item_factors.T + bias[0] + self.item_bias)
+
     def _clipped(self, centred: torch.Tensor) -> torch.Tensor:
         mean, low, high = self.rating_range.tolist()
         return (centred + mean).clamp(low, high)

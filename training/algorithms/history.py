@@ -31,6 +31,7 @@ import torch.nn.functional as F
 
 from training.algorithms.adapted_ease import AdaptedEASE
 from training.algorithms.base import DotProductRecommender, Recommender
+from training.algorithms.biased_mf import BiasedMF
 from training.algorithms.blend import Blend
 from training.algorithms.bpr import BPR
 from training.algorithms.content import ContentRecommender
@@ -238,6 +239,10 @@ def _popularity(model: Popularity, history: History, _: dict) -> torch.Tensor:
     return model.item_scores
 
 
+def _biased_mf(model: BiasedMF, history: History, _: dict) -> torch.Tensor:
+    return model.history_ratings(history.items, history.weights)
+
+
 def _blend(model: Blend, history: History, kwargs: dict) -> torch.Tensor | None:
     """Each member's live scores, normalised as the blend normalises a training user's, mixed by its weights; a
     member that cannot score live histories makes the blend unable to (``history_scores`` answers ``None``)."""
@@ -250,6 +255,7 @@ def _blend(model: Blend, history: History, kwargs: dict) -> torch.Tensor | None:
 
 
 _SCORERS: tuple[tuple[type, Scorer], ...] = (
+    (BiasedMF, _biased_mf),
     (Blend, _blend),
     (ItemKNN, _item_knn),
     (AdaptedEASE, _adapted_ease),
