@@ -25,8 +25,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import psycopg
 
+from benchmarks.bench_database import benchmark_environment, database_recreate
 from benchmarks.recbole_peer import PEERS, RECBOLE_PYTHON, SEED
 from benchmarks.results_io import ROOT
 
@@ -62,17 +62,13 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def _environment(args: argparse.Namespace) -> None:
-    admin_url = os.environ.get("BENCH_DATABASE_ADMIN_URL", "postgres://postgres@localhost:5432/postgres")
     os.environ.update(
-        DATABASE_URL=admin_url.rsplit("/", 1)[0] + f"/{DB_NAME}",
-        DJANGO_SETTINGS_MODULE="recsys_site.settings",
-        DJANGO_SECRET_KEY="benchmark-only-secret-key-0123456789abcdefghijklmnopqrstuvwxyz",
-        DJANGO_SECURE_SSL_REDIRECT="0",
-        DJANGO_DEBUG="0",
-        LOG_LEVEL="WARNING",
-        CELERY_BROKER_URL="memory://",  # tasks run in this process; nothing is sent to a shared broker
-        RECSYS_ENV_FILE="",
-        RECSYS_ARTIFACT_ROOT=str(ROOT / "var" / "bench-artifacts-auto"),
+        benchmark_environment(
+            DB_NAME,
+            artifacts="bench-artifacts-auto",
+            CELERY_BROKER_URL="memory://",  # tasks run in this process; nothing is sent to a shared broker
+            RECSYS_ENV_FILE="",
+        )
     )
     import django
     import torch
@@ -85,10 +81,7 @@ def _fresh_database() -> None:
     from django.db import connections
 
     connections.close_all()
-    admin_url = os.environ.get("BENCH_DATABASE_ADMIN_URL", "postgres://postgres@localhost:5432/postgres")
-    with psycopg.connect(admin_url, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        connection.execute(f'CREATE DATABASE "{DB_NAME}"')
+    database_recreate(DB_NAME)
 
 
 def _dataset(key: str, folder: Path, args: argparse.Namespace) -> dict:

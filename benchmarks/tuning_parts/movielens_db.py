@@ -9,14 +9,12 @@ transport, so the messages that queueing a run sends reach no worker of another 
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
-
+from benchmarks.bench_database import benchmark_database
 from benchmarks.results_io import ROOT
 
 DB_NAME = "recsys_bench_tuning"
@@ -25,53 +23,22 @@ MIN_RATING = 3.0
 SPLIT = {"split": "random", "validation_share": 0.1, "test_share": 0.1, "min_value": MIN_RATING}
 
 
-def _admin_url() -> str:
-    return os.environ.get("BENCH_DATABASE_ADMIN_URL", "postgres://postgres@localhost:5432/postgres")
-
-
-def _recreate(admin_url: str, *, create: bool) -> None:
-    with psycopg.connect(admin_url, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        if create:
-            connection.execute(f'CREATE DATABASE "{DB_NAME}"')
-
-
-def _django_setup(admin_url: str) -> None:
-    os.environ.update(
-        DATABASE_URL=admin_url.rsplit("/", 1)[0] + f"/{DB_NAME}",
-        DJANGO_SETTINGS_MODULE="recsys_site.settings",
-        DJANGO_SECRET_KEY="benchmark-only-secret-key-0123456789abcdefghijklmnopqrstuvwxyz",
-        DJANGO_SECURE_SSL_REDIRECT="0",
-        DJANGO_DEBUG="0",
-        LOG_LEVEL="WARNING",
-        CELERY_BROKER_URL="memory://",
-        RECSYS_ARTIFACT_ROOT=str(ROOT / "var" / "bench-artifacts-tuning"),
-    )
-    import django
-
-    django.setup()
-
-
 @contextlib.contextmanager
 def movielens_database(folder: Path) -> Iterator[None]:
     """A fresh database holding ``folder``'s films, users and ratings (``manage.py import_movielens``)."""
-    admin_url = _admin_url()
-    _recreate(admin_url, create=True)
-    _django_setup(admin_url)
-    from django.core.management import call_command
-    from django.db import connections
+    with benchmark_database(DB_NAME, artifacts="bench-artifacts-tuning", CELERY_BROKER_URL="memory://"):
+        import django
 
-    from catalog.importers import movielens_import
+        django.setup()
+        from django.core.management import call_command
 
-    try:
+        from catalog.importers import movielens_import
+
         call_command("migrate", verbosity=0)
         started = time.perf_counter()
         report = movielens_import(folder=folder)
         print(f"{folder.name}: imported in {time.perf_counter() - started:.1f} s ({report.source})", flush=True)
         yield
-    finally:
-        connections.close_all()
-        _recreate(admin_url, create=False)
 
 
 def scenario_add(slug: str, **fields: Any):
