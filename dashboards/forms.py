@@ -13,7 +13,7 @@ from django import forms
 from django.core.exceptions import FieldDoesNotExist
 
 from recsys_site.errors import ValidationFailed
-from scenarios.models import ComputeQueue, Scenario
+from scenarios.models import ComputeQueue, Objective, Scenario
 from scenarios.services import EDITABLE_FIELDS, scenario_config_clean, scenario_schedule_clean
 from training.algorithms.registry import UnknownAlgorithm, algorithm_names, get_algorithm
 
@@ -117,6 +117,7 @@ class ScenarioForm(forms.ModelForm):
             (value, "Auto" if value == ComputeQueue.AUTO else label) for value, label in ComputeQueue.choices
         ]
         self.fields["compute_queue"].help_text = "Auto: the GPU queue when GPU workers are configured, else CPU."
+        self.fields["objective"].required = False  # a form from before the choice existed keeps the current one
         if self.instance.pk:
             self.fields["slug"].disabled = True
             parent_field = self.fields["parent"]
@@ -169,6 +170,9 @@ class ScenarioForm(forms.ModelForm):
     @property
     def hyperparameter_errors(self) -> dict[str, str]:
         return getattr(self, "_hyperparameter_errors", {})
+
+    def clean_objective(self) -> str:
+        return self.cleaned_data.get("objective") or self.instance.objective or Objective.RANKING
 
     def clean_include_categories(self) -> list[str]:
         return _split_list(self.cleaned_data["include_categories"])
