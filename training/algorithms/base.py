@@ -337,6 +337,16 @@ class EarlyStopping:
             self.model.load_state_tensors(self.best_state)
         self.model.kept_epoch = self.best_epoch if self.best_state is not None else (self.epochs or None)
 
+    def run(self, epochs: int, train_epoch: Callable[[], float], progress: ProgressCallback) -> None:
+        """Up to ``epochs`` calls of ``train_epoch`` (which returns the epoch's loss), each reported with the
+        validation measured after it, until the patience runs out; then the best epoch's state is put back."""
+        for epoch in range(1, epochs + 1):
+            loss = train_epoch()
+            progress(EpochReport(phase="train", step=epoch, total=epochs, loss=loss, validation=self.observe()))
+            if self.should_stop:
+                break
+        self.restore_best()
+
 
 def validation_scores(model: Recommender, train: InteractionData, validation: HeldOut | None) -> dict[str, float]:
     """``{"ndcg@10": mean over users with validation items}``, training items excluded.

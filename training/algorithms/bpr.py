@@ -4,7 +4,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from training.algorithms.base import DotProductRecommender, EarlyStopping, EpochReport, ProgressCallback, no_progress
+from training.algorithms.base import DotProductRecommender, EarlyStopping, ProgressCallback, no_progress
 from training.algorithms.params import Param, early_stopping_patience, log_range
 from training.algorithms.registry import register
 from training.interactions import HeldOut, InteractionData
@@ -42,13 +42,7 @@ class BPR(DotProductRecommender):
         pairs = _PositivePairs(data, self.device)
         optimizer = torch.optim.Adam([self.user_embeddings, self.item_embeddings], lr=self.hparams["learning_rate"])
         stopper = EarlyStopping(self, data, validation, patience=self.hparams["early_stopping_patience"])
-        epochs = self.hparams["epochs"]
-        for epoch in range(1, epochs + 1):
-            loss = self._train_epoch(pairs, optimizer, generator)
-            progress(EpochReport(phase="train", step=epoch, total=epochs, loss=loss, validation=stopper.observe()))
-            if stopper.should_stop:
-                break
-        stopper.restore_best()
+        stopper.run(self.hparams["epochs"], lambda: self._train_epoch(pairs, optimizer, generator), progress)
 
     def _initial_embeddings(self, rows: int, generator: torch.Generator) -> torch.Tensor:
         """Xavier-normal ``(rows, embedding_size)`` parameter, as RecBole initialises its embeddings."""

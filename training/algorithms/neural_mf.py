@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from training.algorithms.base import EarlyStopping, EpochReport, ProgressCallback, Recommender, no_progress
+from training.algorithms.base import EarlyStopping, ProgressCallback, Recommender, no_progress
 from training.algorithms.params import Param, early_stopping_patience, log_range
 from training.algorithms.registry import register
 from training.interactions import HeldOut, InteractionData, rating_pairs
@@ -90,13 +90,7 @@ class NeuralMF(Recommender):
         optimizer = torch.optim.Adam(self.network.parameters(), lr=self.hparams["learning_rate"])
         generator = torch.Generator(device=self.device).manual_seed(self.seed)
         stopper = EarlyStopping.for_ratings(self, data, validation, patience=self.hparams["early_stopping_patience"])
-        epochs = self.hparams["epochs"]
-        for epoch in range(1, epochs + 1):
-            loss = self._train_epoch(pairs, optimizer, generator)
-            progress(EpochReport(phase="train", step=epoch, total=epochs, loss=loss, validation=stopper.observe()))
-            if stopper.should_stop:
-                break
-        stopper.restore_best()
+        stopper.run(self.hparams["epochs"], lambda: self._train_epoch(pairs, optimizer, generator), progress)
 
     def _new_network(self) -> _Network:
         """A freshly initialised network, the same for the same seed."""
