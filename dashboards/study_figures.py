@@ -1,9 +1,11 @@
-"""Figures of a hyperparameter study, drawn by Optuna's own Plotly builders over its finished trials."""
+"""Figures of a hyperparameter study, drawn by Optuna's own Plotly builders over its finished trials. Each is made
+of cartesian traces only: the pages load plotly.js's cartesian bundle."""
 
 from __future__ import annotations
 
 import optuna
 import plotly.graph_objects as go
+from optuna.importance import FanovaImportanceEvaluator
 
 from dashboards.figures import LAYOUT
 
@@ -20,16 +22,22 @@ def optimisation_history(study: optuna.Study, objective: str) -> go.Figure:
 
 
 def parameter_importances(study: optuna.Study) -> go.Figure | None:
-    """How much of the objective's variation each searched parameter explains (fANOVA); None below two
-    finished trials, or when nothing was varied."""
+    """How much of the objective's variation each searched parameter explains (fANOVA, seeded so that the page
+    and its CSV agree); None below two finished trials, or when nothing was varied."""
     try:
-        figure = optuna.visualization.plot_param_importances(study)
+        figure = optuna.visualization.plot_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=0))
     except (RuntimeError, ValueError):
         return None
     return _styled(figure, "Parameter importances") if figure.data else None
 
 
-def parallel_coordinates(study: optuna.Study, objective: str) -> go.Figure:
-    """One line per finished trial across its parameters and its objective value."""
-    figure = optuna.visualization.plot_parallel_coordinate(study, target_name=f"validation {objective}")
-    return _styled(figure, "Parallel coordinates")
+def importance_rows(figure: go.Figure) -> list[tuple[str, float]]:
+    """The (parameter, importance) pairs ``figure`` draws, most important first."""
+    bars = figure.data[0]
+    return sorted(zip(bars.y, bars.x, strict=True), key=lambda row: -row[1])
+
+
+def slices(study: optuna.Study, objective: str) -> go.Figure:
+    """The validation objective against each searched parameter's value, one dot per finished trial."""
+    figure = optuna.visualization.plot_slice(study, target_name=f"validation {objective}")
+    return _styled(figure, f"Validation {objective} by parameter value")

@@ -8,6 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from dashboards import study_figures
+from dashboards.exports import csv_response
 from dashboards.figures import to_html
 from dashboards.forms import StudyForm
 from dashboards.views import EDIT, needs
@@ -53,14 +54,18 @@ def study_start(request: HttpRequest, slug: str) -> HttpResponse:
 def study_detail(request: HttpRequest, pk: int) -> HttpResponse:
     study = get_object_or_404(Study.objects.select_related("scenario", "best_run", "created_by"), pk=pk)
     trials = selectors.study_trials(study=study)
+    if request.GET.get("export") == "trials":
+        return _trials_csv(study, trials)
     rebuilt = selectors.study_finished_optuna(study=study, trials=trials)
+    has_figures = selectors.study_has_figures(rebuilt)
+    importances = study_figures.parameter_importances(rebuilt) if has_figures else None
+    if request.GET.get("export") == "importances":
+        rows = study_figures.importance_rows(importances) if importances is not None else []
+        return csv_response(f"study-{pk}-importances", ["parameter", "importance"], rows)
     figures = {}
-    if selectors.study_has_figures(rebuilt):
+    if has_figures:
         figures["history"] = to_html(study_figures.optimisation_history(rebuilt, study.objective), element_id="history")
-        figures["parallel"] = to_html(
-            study_figures.parallel_coordinates(rebuilt, study.objective), element_id="parcoords"
-        )
-        importances = study_figures.parameter_importances(rebuilt)
+        figures["slices"] = to_html(study_figures.slices(rebuilt, study.objective), element_id="slices")
         if importances is not None:
             figures["importances"] = to_html(importances, element_id="importances")
     context = {
@@ -71,6 +76,24 @@ def study_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "is_live": study.best_run_id is not None and study.scenario.live_run_id == study.best_run_id,
     }
     return render(request, "dashboards/study_detail.html", context)
+
+
+def _trials_csv(study: Study, trials: list) -> HttpResponse:
+    """A row per trial: its number, run, algorithm, status, validation objective and searched values."""
+    searched = sorted({name for space in study.search_space.values() for name in space})
+    header = ["trial", "run", "algorithm", "status", f"validation {study.objective}", *searched]
+    rows = [
+        [
+            run.trial_number,
+            run.pk,
+            run.algorithm,
+            run.status,
+            run.validation_metrics.get(study.objective),
+            *(run.params.get(name) if name in study.search_space.get(run.algorithm, {}) else None for name in searched),
+        ]
+        for run in trials
+    ]
+    return csv_response(f"study-{study.pk}-trials", header, rows)
 
 
 @require_POST
@@ -88,8 +111,14 @@ def study_cancel_page(request: HttpRequest, pk: int) -> HttpResponse:
 @needs(EDIT)
 def study_promote_page(request: HttpRequest, pk: int) -> HttpResponse:
     study = get_object_or_404(Study, pk=pk)
+    reason = request.POST.get("reason", "").strip()[:500]
+    if not reason:
+        messages.error(request, "Nothing was promoted: give a reason (it is kept in the scenario's history).")
+        return redirect("dashboards:study-detail", pk=pk)
     try:
-        promotion = study_promote_best(study=study, actor=request.user, force=request.POST.get("force") == "1")
+        promotion = study_promote_best(
+            study=study, actor=request.user, force=request.POST.get("force") == "1", reason=reason
+        )
         messages.success(request, f"Run {promotion.run_id} is now live for {study.scenario.slug}.")
     except DomainError as error:
         messages.error(request, error_text(error))

@@ -18,7 +18,7 @@ from dashboards.exports import csv_response as _csv
 from dashboards.forms import ScenarioForm, StudyForm
 from dashboards.roles import user_role
 from recsys_site.errors import DomainError, error_text
-from scenarios.models import Scenario
+from scenarios.models import Objective, Scenario
 from scenarios.services import (
     scenario_create,
     scenario_schedule_get,
@@ -38,6 +38,8 @@ VIEW = "scenarios.view_scenario"
 EDIT = "scenarios.change_scenario"
 RETRAIN = "training.add_trainingrun"
 SAMPLES_HISTORY = 30  # the user's most recent events shown beside the lists
+RANKING_CHOICES = ("ndcg@10", "recall@10", "precision@10", "map@10", "mrr@10", "hit@10")
+RATING_CHOICES = ("rmse", "mae")  # what a rating scenario's runs record besides the ranking metrics
 
 
 def needs(permission: str):
@@ -115,7 +117,7 @@ def scenario_edit_page(request: HttpRequest, slug: str) -> HttpResponse:
 @needs(VIEW)
 def scenario_detail(request: HttpRequest, slug: str) -> HttpResponse:
     scenario = get_object_or_404(Scenario.objects.select_related("live_run", "parent"), slug=slug)
-    metric = request.GET.get("metric", "ndcg@10")
+    metric = request.GET.get("metric") or ("rmse" if scenario.objective == Objective.RATING else "ndcg@10")
     points, promotions, changes = training_selectors.metric_timeline(scenario=scenario, metric=metric)
     if request.GET.get("export") == "timeline":
         return _csv(
@@ -145,7 +147,7 @@ def scenario_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "split_uses": training_selectors.scenario_split_uses(scenario=scenario),
         "next_split": scenario_split_label(scenario=scenario),
         "metric": metric,
-        "metric_choices": ["ndcg@10", "recall@10", "precision@10", "map@10", "mrr@10", "hit@10"],
+        "metric_choices": [*RANKING_CHOICES, *(RATING_CHOICES if scenario.objective == Objective.RATING else ())],
         "schedule": scenario_schedule_get(scenario=scenario),
         "history": training_selectors.promotion_history(scenario=scenario),
         "rollback_to": training_selectors.rollback_target(scenario=scenario),
@@ -185,6 +187,7 @@ def _run_state(run: TrainingRun) -> dict:
         "epoch": run.epoch,
         "total_epochs": run.total_epochs,
         "ndcg": run.metrics.get("ndcg@10"),
+        "rmse": run.metrics.get("rmse"),
         "error": run.error[:300],
     }
 

@@ -8,6 +8,7 @@ import pytest
 
 from dashboards.services import account_create
 from scenarios.models import Scenario
+from scenarios.services import scenario_slice_refresh
 from tests.factories import clustered_catalog, scenario
 from tests.test_browser import ARGS, CHROMIUM, _login
 from training.models import RunStatus, TrainingRun
@@ -125,3 +126,43 @@ def test_pages_fit_1024_pixels_and_every_request_succeeds(live_server, analyst_p
     assert not failures and not script_errors
     assert drawn >= 5  # the timeline, the run's metrics and the data page's charts
     assert page.request.get(f"{live_server.url}/favicon.ico").status == 200
+
+
+def test_the_login_inputs_line_up(live_server, chromium):
+    page = chromium.new_page(viewport={"width": 1024, "height": 800})
+    page.goto(f"{live_server.url}/accounts/login/")
+
+    username = page.locator("input[name=username]").bounding_box()
+    password = page.locator("input[name=password]").bounding_box()
+
+    assert username is not None and password is not None
+    assert username["x"] == password["x"] and username["width"] == password["width"]
+
+
+def test_no_form_label_is_cut_off(live_server, analyst_page):
+    clustered_catalog()
+    page = analyst_page({"width": 1024, "height": 800})
+    page.goto(f"{live_server.url}/scenarios/new/")
+
+    clipped = page.evaluate(
+        """() => [...document.querySelectorAll('label, select, legend')]
+             .filter((element) => element.offsetParent !== null && element.scrollWidth > element.clientWidth + 1)
+             .map((element) => element.textContent.trim().slice(0, 40))"""
+    )
+    queue = page.locator("select[name=compute_queue]")
+
+    assert clipped == []
+    assert queue.evaluate("(select) => select.scrollWidth <= select.clientWidth + 1")
+
+
+def test_counts_have_thousands_separators(live_server, analyst_page):
+    clustered_catalog(users=150, items=30, per_user=10)
+    scenario_slice_refresh(scenario=scenario())
+    page = analyst_page()
+
+    page.goto(f"{live_server.url}/scenarios/")
+    events = page.locator("tbody tr").first.locator("td.number").nth(2).inner_text()
+    page.goto(f"{live_server.url}/data/")
+
+    assert re.fullmatch(r"1,\d{3}", events)
+    assert re.search(r"1,\d{3} interactions", page.locator("body").inner_text())

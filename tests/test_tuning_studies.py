@@ -46,9 +46,9 @@ def test_a_study_runs_its_trials_as_child_runs_prunes_the_hopeless_and_promotes_
 
     client.force_login(admin_user)
     page = client.get(f"/studies/{study.pk}/").content.decode()
-    assert 'id="history"' in page and 'id="parcoords"' in page and "pruned at epoch" in page
+    assert 'id="history"' in page and 'id="slices"' in page and "pruned at epoch" in page
 
-    promoted = client.post(f"/studies/{study.pk}/promote/", {"force": "1"})
+    promoted = client.post(f"/studies/{study.pk}/promote/", {"force": "1", "reason": "the best trial"})
     movies.refresh_from_db()
     assert promoted.status_code == 302 and movies.live_run_id == trials[0].pk
 

@@ -290,6 +290,9 @@ class StudyPromoteApi(APIView):
         payload = PromoteInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         promotion = study_promote_best(
-            study=get_object_or_404(Study, pk=pk), actor=request.user, force=payload.validated_data["force"]
+            study=get_object_or_404(Study, pk=pk),
+            actor=request.user,
+            force=payload.validated_data["force"],
+            reason=payload.validated_data["reason"],
         )
         return Response(PromotionSerializer(promotion).data, status=status.HTTP_201_CREATED)

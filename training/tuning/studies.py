@@ -259,9 +259,9 @@ def study_cancel(*, study: Study) -> Study:
     return study
 
 
-def study_promote_best(*, study: Study, actor: Any = None, force: bool = False) -> Promotion:
-    """Make the study's best trial the scenario's live model."""
+def study_promote_best(*, study: Study, actor: Any = None, force: bool = False, reason: str = "") -> Promotion:
+    """Make the study's best trial the scenario's live model; ``reason`` is kept in the serving history."""
     best = study_best_trial(study=study)
     if best is None:
         raise Conflict(f"study {study.pk} has no succeeded trial to promote")
-    return training_run_promote(run=best, actor=actor, force=force)
+    return training_run_promote(run=best, actor=actor, force=force, reason=reason)

@@ -1,4 +1,4 @@
-"""Prepare a demo: migrate, an admin account, MovieLens 100K (or generated data), two scenarios."""
+"""Prepare a demo: migrate, an admin account, MovieLens 100K (or generated data), the demo scenarios."""
 
 import os
 import secrets
@@ -52,6 +52,16 @@ DEMO_SCENARIOS = (
         "algorithm": "ease",
         "parent": "movies",
     },
+    {
+        "slug": "ratings",
+        "name": "Movies: predicted ratings",
+        "description": "Every rating from 1 to 5 stars learnt as a value: its models predict the rating a user would "
+        "give (RMSE and MAE on the run pages; the API answers at /api/v1/scenarios/ratings/predictions/).",
+        "event_weights": {"rating": 1.0},
+        "objective": "rating",
+        "split": "random",
+        "algorithm": "biased_mf",
+    },
 )
 
 START_HERE = """
@@ -61,11 +71,14 @@ Start here (log in first):
   3. {url}/scenarios/movies/runs/ every run in one sortable table, a column per metric and hyperparameter
   4. {url}/scenarios/movies/browse/   a user's or an item's events, recommendations and similar items
   5. {url}/scenarios/movies/matrix/   every model of the group evaluated on each shelf
+  6. {url}/scenarios/movies/          the auto run: which model it chose among its candidates, and why
+  7. {url}/scenarios/action-thriller/ a hyperparameter study (under Hyperparameter studies), its best trial
+  8. {url}/scenarios/ratings/         a rating scenario: RMSE and MAE on its run pages
 """
 
 
 class Command(BaseCommand):
-    help = "Migrate, create an admin, load MovieLens 100K (or generated data) and define two demo scenarios."
+    help = "Migrate, create an admin, load MovieLens 100K (or generated data) and define the demo scenarios."
 
     def add_arguments(self, parser):
         parser.add_argument("--data", type=Path, default=Path(os.environ.get("RECSYS_DEMO_DATA", DEFAULT_DATA)))

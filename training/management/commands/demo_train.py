@@ -5,14 +5,15 @@ import time
 from django.core.management.base import BaseCommand
 
 from scenarios.models import Scenario
-from training.demo import demo_best_promote, demo_matrix_queue, demo_runs_queue
-from training.models import FINISHED, TrainingRun
+from training.demo import demo_best_promote, demo_matrix_queue, demo_runs_queue, demo_study_start
+from training.models import FINISHED, Study, StudyStatus, TrainingRun
 
 
 class Command(BaseCommand):
     help = (
-        "Queue a baseline and a small SASRec for every scenario (those without runs), follow them, promote each "
-        "scenario's best run by NDCG@10 as runs finish, then fill in the group matrices."
+        "Queue a baseline and a second model for every scenario (those without runs) and an auto run, start a "
+        "small hyperparameter study, follow the runs, promote each scenario's best run as runs finish, then fill "
+        "in the group matrices."
     )
 
     def add_arguments(self, parser):
@@ -26,21 +27,30 @@ class Command(BaseCommand):
             self.stdout.write("demo: every scenario has runs already; nothing queued")
             return
         self.stdout.write(f"demo: {len(queued)} runs queued on the worker (watch them on {url}/scenarios/)")
+        study = demo_study_start(scenarios=scenarios)
+        if study is not None:
+            self.stdout.write(f"demo: study {study.pk} on {study.scenario.slug} started: {url}/studies/{study.pk}/")
         pending = {run.pk for run in queued}
         deadline = time.monotonic() + timeout
-        while pending and time.monotonic() < deadline:
+        while (pending or self._studying(study)) and time.monotonic() < deadline:
             for run in TrainingRun.objects.filter(pk__in=pending, status__in=FINISHED).select_related("scenario"):
                 pending.discard(run.pk)
                 self._finished(run, url)
             time.sleep(1)
+        finished = not pending and not self._studying(study)
         groups = demo_matrix_queue(scenarios=scenarios)
         for group in groups:
             self.stdout.write(f"demo: matrix of {group.slug} being computed: {url}/scenarios/{group.slug}/matrix/")
-        self.stdout.write(self.style.SUCCESS("demo: every demo run has finished" if not pending else "demo: stopped"))
+        self.stdout.write(self.style.SUCCESS("demo: every demo run has finished" if finished else "demo: stopped"))
+
+    def _studying(self, study: Study | None) -> bool:
+        return study is not None and Study.objects.filter(pk=study.pk, status=StudyStatus.RUNNING).exists()
 
     def _finished(self, run: TrainingRun, url: str) -> None:
         value = run.metrics.get("ndcg@10")
         shown = f", NDCG@10 {value:.4f}" if isinstance(value, float) else f": {run.error[:200]}"
+        if isinstance(run.metrics.get("rmse"), float):
+            shown += f", RMSE {run.metrics['rmse']:.4f}"
         self.stdout.write(f"demo: run {run.pk} {run.algorithm} on {run.scenario.slug} {run.status}{shown}")
         promotion = demo_best_promote(scenario=run.scenario)
         if promotion is not None:
