@@ -112,11 +112,10 @@ def test_an_item_added_after_training_scores_as_an_item_with_its_content(name):
     assert scores is not None and torch.allclose(scores, history_scores(model, history)[[4, 9]], atol=1e-5)
 
 
-@pytest.mark.parametrize("content_rank", [0, 4])
-def test_a_side_content_hybrid_scores_a_new_item_as_an_item_without_events_of_the_same_content(content_rank):
-    planted = planted_data(shuffled=True)
-    kept = planted.items != 23  # item 23 has no events: the hybrid ranks it by its content alone
-    data = dataclasses.replace(
+def _without_item_23(planted: InteractionData) -> InteractionData:
+    """``planted`` with item 23's events left out (a hybrid ranks it by its content alone) and planted features."""
+    kept = planted.items != 23
+    return dataclasses.replace(
         planted,
         users=planted.users[kept],
         items=planted.items[kept],
@@ -124,18 +123,49 @@ def test_a_side_content_hybrid_scores_a_new_item_as_an_item_without_events_of_th
         timestamps=planted.timestamps[kept],
         item_features=planted_item_features(24),
     )
-    model = get_algorithm("sasrec")(FAST_PARAMS["sasrec"] | {"content": "side", "content_rank": content_rank})
+
+
+CONTENT_HYBRIDS = [
+    ("sasrec", {"content": "side", "content_rank": 0}),
+    ("sasrec", {"content": "side", "content_rank": 4}),
+    ("sasrec", {"content": "prior", "prior_rank": 4}),
+    ("gru4rec", {"content": "prior", "prior_rank": 0}),
+    ("star", {"content": "side", "content_rank": 4}),
+    ("star", {"content": "prior", "prior_rank": 4}),
+]
+
+
+@pytest.mark.parametrize(("name", "content"), CONTENT_HYBRIDS)
+def test_a_content_hybrid_scores_a_new_item_as_an_item_without_events_of_the_same_content(name, content):
+    data = _without_item_23(planted_data(shuffled=True))
+    model = get_algorithm(name)(FAST_PARAMS[name] | content)
     model.fit(data)
     history = _training_history(data, 2)
+    domain = {"domain": 0} if name == "star" else {}
 
-    scores = new_item_scores(model, history, data.item_features[[23]])
+    scores = new_item_scores(model, history, data.item_features[[23, 4]], **domain)
 
-    assert scores is not None and torch.allclose(scores, history_scores(model, history)[[23]], atol=1e-4)
+    assert scores is not None
+    assert torch.allclose(scores[:1], history_scores(model, history, **domain)[[23]], atol=1e-4)
+    assert abs(float(scores[0] - scores[1])) > 1e-4  # other content, another score
 
 
-@pytest.mark.parametrize("name", ["ease", "sasrec", "ials", "popularity"])
+def test_a_content_priors_placement_of_new_items_survives_save_and_load(tmp_path):
+    data = _without_item_23(planted_data(shuffled=True))
+    model = get_algorithm("sasrec")(FAST_PARAMS["sasrec"] | {"content": "prior", "prior_rank": 4})
+    model.fit(data)
+    model.save(tmp_path)
+    loaded = Recommender.load(tmp_path)
+    history = _training_history(data, 5)
+
+    expected = new_item_scores(model, history, data.item_features[[23]])
+    assert expected is not None
+    assert torch.allclose(new_item_scores(loaded, history, data.item_features[[23]]), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["ease", "sasrec", "ials", "popularity", "distill"])
 def test_models_without_content_cannot_score_new_items(name):
-    model = fitted(name, planted_data())
+    model = fitted(name, planted_data(shuffled=True))
     assert new_item_scores(model, None, np.ones((2, 8), dtype=np.float32)) is None
 
 

@@ -124,7 +124,7 @@ def live_scores(
     history = _history(scenario, loaded, events[-history_length(loaded) :])
     scores = history_scores(loaded.model, history, **domain) if len(history) else None
     if scores is not None:
-        return _with_new_items(scenario, loaded, scores, history)
+        return _with_new_items(scenario, loaded, scores, history, domain)
     if len(history) and user_position is not None:
         scores = loaded.model.score(np.array([user_position]), **domain)[0]
         return _excluding_new_items(scenario, loaded, scores, "training_history", 0)
@@ -162,10 +162,12 @@ def _excluding_new_items(
     return LiveScores(scores, loaded, fallback, history_events, excluded)
 
 
-def _with_new_items(scenario: Scenario, loaded: LoadedModel, scores: torch.Tensor, history: History) -> LiveScores:
+def _with_new_items(
+    scenario: Scenario, loaded: LoadedModel, scores: torch.Tensor, history: History, domain: dict
+) -> LiveScores:
     """Adds the new items the model scores by content; the others (or all, for a model without content) excluded."""
     new_ids, features, present = _new_items(scenario, loaded)
-    new_scores = new_item_scores(loaded.model, history, features[present]) if present.any() else None
+    new_scores = new_item_scores(loaded.model, history, features[present], **domain) if present.any() else None
     if new_scores is None:
         return LiveScores(scores, loaded, None, len(history), len(new_ids))
     item_ids = np.concatenate([loaded.item_ids, new_ids[present]])

@@ -14,8 +14,9 @@ scores its training users:
 - popularity: its item scores, whatever the history.
 
 :func:`new_item_scores` scores items the model never saw from their content features, for the models that can
-(content, content ridge, SASRec and GRU4Rec with content ``side``); the others return ``None`` and such items are
-not candidates.
+(content, content ridge, and the sequential hybrids: SASRec, GRU4Rec and STAR with content ``side`` or ``prior``);
+the others (content ``none`` or ``init``, the distilled students, the factor and item-item models) return ``None``
+and such items are not candidates.
 """
 
 from __future__ import annotations
@@ -40,14 +41,7 @@ from training.algorithms.ease import EASE
 from training.algorithms.ials import IALS
 from training.algorithms.item_knn import ItemKNN
 from training.algorithms.popularity import Popularity
-from training.algorithms.sequential import (
-    ItemEmbedding,
-    MixedItemEmbedding,
-    SequentialRecommender,
-    histories_to_tokens,
-    last_positions,
-)
-from training.algorithms.star import STAR
+from training.algorithms.sequential import SequentialRecommender
 from training.evaluation.blending import per_user_normalised
 
 # Fold-in for BPR, whose loss has no confidence or ridge of its own: iALS's solve with confidence 1 + alpha on the
@@ -98,54 +92,32 @@ def history_scores(model: Recommender, history: History, *, domain: int | None =
 def scores_new_items(model: Recommender) -> bool:
     """Whether :func:`new_item_scores` can score items the model never saw (from their content)."""
     if isinstance(model, ContentRidge):
-        return model.query_map is not None
-    return isinstance(model, ContentRecommender) or _side_content_items(model) is not None
+        return model.query_map is not None and model.content_basis is not None
+    if isinstance(model, SequentialRecommender):
+        return model.network is not None and model.network.places_new_items()
+    return isinstance(model, ContentRecommender)
 
 
-def new_item_scores(model: Recommender, history: History | None, features: np.ndarray) -> torch.Tensor | None:
+def new_item_scores(
+    model: Recommender, history: History | None, features: np.ndarray, *, domain: int | None = None
+) -> torch.Tensor | None:
     """Scores ``(n_new,)`` of items added after training, from their content ``features`` ``(n_new, f)`` (zero rows:
-    no content, scored 0), after ``history`` (``None``: the empty history); ``None`` for a model that cannot."""
-    if isinstance(model, ContentRecommender):
-        vectors = F.normalize(torch.from_numpy(features).float().to(model.device), dim=1)
-        return (vectors @ _content_profile(model, history)).cpu()
-    if isinstance(model, ContentRidge) and model.query_map is not None:
-        content = torch.from_numpy(features).float().to(model.device)
-        vectors = project_content(content, model.content_mean, model.content_basis)
-        return (vectors @ _ridge_query(model, history)).cpu()
-    items = _side_content_items(model)
-    if items is not None and isinstance(model, SequentialRecommender):
-        return _side_content_scores(model, items, history, torch.from_numpy(features))
-    return None
-
-
-def _side_content_items(model: Recommender) -> ItemEmbedding | None:
-    """The item embeddings of a sequential hybrid with content ``side`` (SASRec, GRU4Rec), whose items without events
-    are their content alone; ``None`` for any other model (STAR's per-domain item terms and the content prior's
-    reduction are not kept for items outside the fit)."""
-    if not isinstance(model, SequentialRecommender) or isinstance(model, STAR) or model.network is None:
+    no content), after ``history`` (``None``: the empty history), as the model scores an item of that content:
+    content and content ridge as any item; the sequential hybrids (content ``side`` or ``prior``) as an item
+    without training events. ``domain``: a multi-domain model's (STAR). ``None`` for a model that cannot."""
+    if not scores_new_items(model):
         return None
-    items = model.network.items
-    if model.network.prior is not None or isinstance(items, MixedItemEmbedding) or not items.has_side_features:
-        return None
-    return items
-
-
-def _side_content_scores(
-    model: SequentialRecommender, items: ItemEmbedding, history: History | None, features: torch.Tensor
-) -> torch.Tensor:
-    """``state · (projection of the content) + content bias``: how the hybrid scores an item without events."""
+    content = torch.from_numpy(features).float().to(model.device)
     with torch.no_grad():
-        unit = F.normalize(features.float(), dim=1).to(items.features)
-        if hasattr(items, "content_basis"):  # as ItemEmbedding.set_features reduces the items' features
-            reduced = F.normalize((unit - items.content_mean) @ items.content_basis, dim=1)
-            unit = torch.where(unit.abs().sum(1, keepdim=True) > 0, reduced, 0.0)
-        sequence = [] if history is None else history.items.tolist()
-        tokens = torch.from_numpy(histories_to_tokens([sequence], model.n_items, model.hparams["max_length"]))
-        tokens = tokens.to(model.device)
-        last = torch.zeros_like(tokens, dtype=torch.bool)
-        last[0, last_positions(tokens)] = True
-        state = model.position_states(tokens, last).float()  # (1, d)
-        return (state @ (unit @ items.projection.T).T + unit @ items.bias_projection)[0].cpu()
+        if isinstance(model, ContentRecommender):
+            return (F.normalize(content, dim=1) @ _content_profile(model, history)).cpu()
+        if isinstance(model, ContentRidge):
+            vectors = project_content(content, model.content_mean, model.content_basis)
+            return (vectors @ _ridge_query(model, history)).cpu()
+    assert isinstance(model, SequentialRecommender)
+    sequence = [] if history is None else history.items.tolist()
+    scores = model.score_new_items([sequence], content, **({} if domain is None else {"domain": domain}))
+    return None if scores is None else scores[0]
 
 
 def _item_knn(model: ItemKNN, history: History, _: dict) -> torch.Tensor:

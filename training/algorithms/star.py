@@ -35,7 +35,6 @@ from training.algorithms.sequential import (
     TransformerEncoder,
     Windows,
     check_heads,
-    histories_to_tokens,
     sequential_params,
 )
 from training.interactions import HeldOut, InteractionData
@@ -188,11 +187,16 @@ class STAR(SequentialRecommender):
     @torch.no_grad()
     def score_sequences(self, item_index_lists: Sequence[Sequence[int]], domain: int | None = None) -> torch.Tensor:
         """Scores after each history in ``domain`` (default: the domain with the most training events)."""
+        return self._score_tokens(*self._sequence_inputs(item_index_lists, domain=domain))
+
+    def _sequence_inputs(
+        self, item_index_lists: Sequence[Sequence[int]], **kwargs: Any
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """As a SASRec's, each row under ``kwargs["domain"]`` (default: the domain with the most training events)."""
+        domain = kwargs.get("domain")
         domain = int(torch.argmax(self.domain_events)) if domain is None else self._checked_domain(domain)
-        tokens = torch.from_numpy(histories_to_tokens(item_index_lists, self.n_items, self.hparams["max_length"]))
-        tokens = tokens.to(self.device)
-        domains = torch.full((len(tokens),), domain, device=self.device)
-        return self._score_tokens(tokens, domains, self._sequence_offsets(item_index_lists))
+        tokens, _, offsets = super()._sequence_inputs(item_index_lists)
+        return tokens, torch.full((len(tokens),), domain, device=self.device), offsets
 
     def _checked_domain(self, domain: int) -> int:
         if not 0 <= int(domain) < self.n_domains:

@@ -17,7 +17,6 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 import torch
 
-from training.algorithms.content_ridge import reduced_content
 from training.algorithms.sequential.item_embeddings import ItemEmbedding
 from training.algorithms.sequential.network import SequenceNetwork
 from training.algorithms.sequential.prior import ContentPrior
@@ -167,19 +166,19 @@ class PriorContent(ContentMode):
         """Fit the content ridge on ``data`` (cross-fitted, :class:`ContentPrior`); a prior of the same rank already
         there (a parent's) keeps its gain."""
         assert features is not None  # features() raises first
-        items = reduced_content(features, self.hparams["prior_rank"])
+        rank = min(self.hparams["prior_rank"] or features.shape[1], features.shape[1])
         folds = min(self.hparams["prior_folds"], max(data.n_users, 1))
         device = network.items.table.device
         user_folds = (torch.randperm(data.n_users) % folds).to(device)
-        if network.prior is None or network.prior.rank != items.shape[1]:
-            network.prior = ContentPrior(data.n_items, items.shape[1]).to(device)
-        network.prior.fit(items, data.csr().to(device), l2=self.hparams["prior_l2"], user_folds=user_folds)
+        if network.prior is None or network.prior.rank != rank:
+            network.prior = ContentPrior(data.n_items, rank, features.shape[1]).to(device)
+        network.prior.fit(features, data.csr().to(device), l2=self.hparams["prior_l2"], user_folds=user_folds)
         return user_folds
 
     def adopt_parent(self, network: SequenceNetwork, parent: SequenceNetwork) -> None:
         """A prior of the parent's rank, whose gain the copy then takes from the parent."""
         if parent.prior is not None:
-            network.prior = ContentPrior(len(network.items.table) - 1, parent.prior.rank)
+            network.prior = ContentPrior(len(network.items.table) - 1, parent.prior.rank, parent.prior.feature_size)
 
     def batch_items(self, network: SequenceNetwork, n_items: int) -> BatchItems:
         """While training, each item keeps its own embedding with probability ``1 − prior_dropout``, in the batch's

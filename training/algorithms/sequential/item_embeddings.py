@@ -68,13 +68,19 @@ class ItemEmbedding(nn.Module):
 
     @torch.no_grad()
     def set_features(self, features: torch.Tensor) -> None:
-        """Use ``features`` ``(n_items, f)`` as the side input (scaled to unit rows: 384-d text vectors vary),
-        reduced to the content basis if there is one (centred, projected, and scaled to unit rows again)."""
+        """Use ``features`` ``(n_items, f)`` as the side input (:meth:`side_input`)."""
+        self.features[1:] = self.side_input(features)
+
+    @torch.no_grad()
+    def side_input(self, features: torch.Tensor) -> torch.Tensor:
+        """Raw ``features`` ``(n, f)`` as side input rows ``(n, rank)``: scaled to unit rows (384-d text vectors
+        vary), reduced to the content basis if there is one (centred, projected, and scaled to unit rows again).
+        Items added after training are placed by the same map."""
         unit = F.normalize(features.float(), dim=1).to(self.features)
         if hasattr(self, "content_basis"):
             reduced = F.normalize((unit - self.content_mean) @ self.content_basis, dim=1)
             unit = torch.where(unit.abs().sum(1, keepdim=True) > 0, reduced, 0.0)  # no content stays no content
-        self.features[1:] = unit
+        return unit
 
     @torch.no_grad()
     def fit_content_basis(self, features: torch.Tensor) -> None:

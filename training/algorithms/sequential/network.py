@@ -77,6 +77,28 @@ class SequenceNetwork(nn.Module):
             bias = bias * kept
         return scores if bias is None else scores + bias.to(scores.dtype)
 
+    def places_new_items(self) -> bool:
+        """Whether :meth:`new_item_vectors` can place items outside the fit: content ``side`` or ``prior`` (one that
+        kept its reduction of the features)."""
+        if self.prior is not None:
+            return self.prior.feature_size > 0
+        return self.items.has_side_features
+
+    @torch.no_grad()
+    def new_item_vectors(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Items outside the fit from their raw content ``features`` ``(n, f)``: output vectors ``(n, d)`` (``d + r``
+        with a prior, as :meth:`output_table`'s rows) and biases ``(n,)``. They are scored as the fit's items
+        without events are: their free embedding (and any other per-item term) zero, their content alone."""
+        items, size = self.items, self.items.table.shape[1]
+        vectors = features.new_zeros(len(features), size).to(items.table)
+        bias = vectors.new_zeros(len(features))
+        if items.has_side_features:
+            side = items.side_input(features)
+            vectors, bias = side @ items.projection.T, side @ items.bias_projection
+        if self.prior is not None:
+            vectors = torch.cat([vectors, self.prior.place(features).to(vectors)], dim=1)
+        return vectors, bias
+
     def item_indexed(self) -> dict[str, int]:
         """Tensors with one entry per token along an axis (name → axis): gathered, not copied, on transfer."""
         return {"items.table": 0, "items.features": 0, "prior.items": 0}

@@ -8,7 +8,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from training.algorithms.content_ridge import ridge_query_map
+from training.algorithms.content_ridge import project_content, ridge_query_map
+from training.algorithms.features import principal_directions
 
 
 class ContentPrior(nn.Module):
@@ -22,19 +23,25 @@ class ContentPrior(nn.Module):
     it too much. While training, each user therefore belongs to one of ``k`` folds, and their windows read the map
     fitted without that fold's users (``fold_maps``), which scores them as it will score a held-out event.
 
-    Buffers: ``items`` ``(n_items + 1, r)`` (row 0, padding, is zero), ``query_map`` ``(r + 1, r)`` and, while
-    training, ``fold_maps`` ``(k, r + 1, r)`` (not saved); parameter ``log_gain`` (the gain is its exponential, so
-    it stays positive and never reverses the content's order).
+    Buffers: ``items`` ``(n_items + 1, r)`` (row 0, padding, is zero), ``query_map`` ``(r + 1, r)``, the reduction
+    of the raw features, ``content_mean`` ``(f,)`` and ``content_basis`` ``(f, r)`` (``f = 0`` in artifacts saved
+    before they were kept: such a prior cannot place items added after training), and, while training,
+    ``fold_maps`` ``(k, r + 1, r)`` (not saved); parameter ``log_gain`` (the gain is its exponential, so it stays
+    positive and never reverses the content's order).
     """
 
     items: torch.Tensor
     query_map: torch.Tensor
+    content_mean: torch.Tensor
+    content_basis: torch.Tensor
     fold_maps: torch.Tensor | None
 
-    def __init__(self, n_items: int, rank: int) -> None:
+    def __init__(self, n_items: int, rank: int, feature_size: int = 0) -> None:
         super().__init__()
         self.register_buffer("items", torch.zeros(n_items + 1, rank))
         self.register_buffer("query_map", torch.zeros(rank + 1, rank))
+        self.register_buffer("content_mean", torch.zeros(feature_size))
+        self.register_buffer("content_basis", torch.zeros(feature_size, rank))
         self.register_buffer("fold_maps", None, persistent=False)
         self.log_gain = nn.Parameter(torch.zeros(()))
 
@@ -42,11 +49,27 @@ class ContentPrior(nn.Module):
     def rank(self) -> int:
         return self.items.shape[1]
 
+    @property
+    def feature_size(self) -> int:
+        """The raw feature size :meth:`place` reads (0: a prior that cannot place new items)."""
+        return self.content_basis.shape[0]
+
     @torch.no_grad()
-    def fit(self, items: torch.Tensor, interactions: torch.Tensor, *, l2: float, user_folds: torch.Tensor) -> None:
-        """Fit the ridge on reduced content ``items`` ``(n_items, r)`` and sparse CSR ``interactions``
-        ``(n_users, n_items)``: ``query_map`` on every user, and one map per fold of ``user_folds`` ``(n_users,)``
-        int64 (folds ``0..k−1``; a single fold keeps no fold maps: every window reads ``query_map``)."""
+    def fit(
+        self,
+        features: torch.Tensor,
+        interactions: torch.Tensor,
+        *,
+        l2: float,
+        user_folds: torch.Tensor,
+    ) -> None:
+        """Reduce raw ``features`` ``(n_items, f)`` to their top ``rank`` principal directions and fit the ridge on
+        them and sparse CSR ``interactions`` ``(n_users, n_items)``: ``query_map`` on every user, and one map per
+        fold of ``user_folds`` ``(n_users,)`` int64 (folds ``0..k−1``; a single fold keeps no fold maps: every
+        window reads ``query_map``)."""
+        mean, basis = principal_directions(features, self.rank)
+        self.content_mean, self.content_basis = mean.to(self.items), basis.to(self.items)
+        items = project_content(features, mean, basis)
         self.items[1:] = items.to(self.items)
         self.query_map.copy_(ridge_query_map(items, interactions, l2=l2))
         n_folds = int(user_folds.max()) + 1 if len(user_folds) else 1
@@ -85,3 +108,10 @@ class ContentPrior(nn.Module):
     def item_side(self) -> torch.Tensor:
         """``(n_items + 1, r)``: the items' reduced content times the gain."""
         return self.items * self.log_gain.exp()
+
+    @torch.no_grad()
+    def place(self, features: torch.Tensor) -> torch.Tensor:
+        """``(n, r)``: the gain-scaled reduced content of items outside the fit from their raw ``features``
+        ``(n, f)``, as :meth:`item_side` gives the fitted ones'. Needs ``feature_size`` (see the class)."""
+        items = project_content(features.to(self.content_basis), self.content_mean, self.content_basis)
+        return items * self.log_gain.exp()

@@ -40,6 +40,8 @@ SCORE_CHUNK = 4096  # rows per forward pass when scoring
 
 # A batch of training windows → its mean loss and the number of positions it trained.
 BatchLoss = Callable[[Windows], tuple[torch.Tensor, int]]
+# Last states (b, d), the item table and the domain → (b, m) scores.
+StateScorer = Callable[[torch.Tensor, torch.Tensor, int | None], torch.Tensor]
 
 
 class SequentialRecommender(Recommender):
@@ -327,23 +329,51 @@ class SequentialRecommender(Recommender):
         Only the last ``max_length`` items of a history are read (a content prior reads all of them); an empty
         history is allowed.
         """
+        return self._score_tokens(*self._sequence_inputs(item_index_lists))
+
+    @torch.no_grad()
+    def score_new_items(
+        self, item_index_lists: Sequence[Sequence[int]], features: torch.Tensor, **kwargs: Any
+    ) -> torch.Tensor | None:
+        """Scores ``(n, n_new)`` of items added after training, from their raw content ``features`` ``(n_new, f)``,
+        after each history as :meth:`score_sequences` reads it (``kwargs``: STAR's ``domain``): what the model
+        gives an item without training events of that content (:meth:`SequenceNetwork.new_item_vectors`).
+        ``None`` for a model that reads no content of its items (content ``none`` or ``init``)."""
+        network = self._network
+        if not network.places_new_items():
+            return None
+        vectors, bias = network.new_item_vectors(features.to(self.device))
+
+        def new_items(hidden: torch.Tensor, table: torch.Tensor, domain: int | None) -> torch.Tensor:
+            return hidden @ vectors.T.to(hidden.dtype) + bias.to(hidden.dtype)
+
+        return self._score_tokens(*self._sequence_inputs(item_index_lists, **kwargs), output=(new_items, len(bias)))
+
+    def _sequence_inputs(
+        self, item_index_lists: Sequence[Sequence[int]], **kwargs: Any
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """What :meth:`_score_tokens` reads for given histories: their tokens, domains (``None``) and offsets."""
         tokens = histories_to_tokens(item_index_lists, self.n_items, self.hparams["max_length"])
-        return self._score_tokens(
-            torch.from_numpy(tokens).to(self.device), offsets=self._sequence_offsets(item_index_lists)
-        )
+        return torch.from_numpy(tokens).to(self.device), None, self._sequence_offsets(item_index_lists)
 
     def _sequence_offsets(self, item_index_lists: Sequence[Sequence[int]]) -> torch.Tensor | None:
         prior = self._network.prior
         return None if prior is None else prior.offsets(item_index_lists, self.hparams["max_length"])
 
     def _score_tokens(
-        self, tokens: torch.Tensor, domains: torch.Tensor | None = None, offsets: torch.Tensor | None = None
+        self,
+        tokens: torch.Tensor,
+        domains: torch.Tensor | None = None,
+        offsets: torch.Tensor | None = None,
+        output: tuple[StateScorer, int] | None = None,
     ) -> torch.Tensor:
         """Scores after right-padded ``tokens`` ``(n, L)``; row ``r`` under domain ``domains[r]`` if given, its
-        content prior also reading ``offsets[r]`` (:meth:`ContentPrior.queries`)."""
+        content prior also reading ``offsets[r]`` (:meth:`ContentPrior.queries`). ``output``: what scores the last
+        states and how many scores it gives each (default: every item, :meth:`SequenceNetwork.logits`)."""
         network = self._network
         network.eval()
-        scores = torch.empty(len(tokens), self.n_items, device=self.device)
+        scorer, width = output or (network.logits, self.n_items)
+        scores = torch.empty(len(tokens), width, device=self.device)
         rows = torch.arange(len(tokens), device=self.device)
         groups: list[tuple[int | None, torch.Tensor]] = [(None, rows)]
         if domains is not None:
@@ -354,7 +384,7 @@ class SequentialRecommender(Recommender):
                 for chunk in group.split(SCORE_CHUNK):
                     hidden = network.hidden(tokens[chunk], table, domain, None if offsets is None else offsets[chunk])
                     hidden = hidden[torch.arange(len(chunk), device=self.device), last_positions(tokens[chunk])]
-                    scores[chunk] = network.logits(hidden, table, domain).float()
+                    scores[chunk] = scorer(hidden, table, domain).float()
         return scores.cpu()
 
     @torch.no_grad()
@@ -410,13 +440,17 @@ class SequentialRecommender(Recommender):
             for name, value in tensors.items()
             if name not in ("histories", "history_offsets")
         }
+        if "prior.items" in state and "prior.content_basis" not in state:  # saved before the prior kept them
+            state["prior.content_mean"] = state["prior.items"].new_zeros(0)
+            state["prior.content_basis"] = state["prior.items"].new_zeros(0, state["prior.items"].shape[1])
         if self.network is None or self._shapes_differ(state):
             feature_size = adopt_side_shape(state, self.hparams)
             rows = state["items.rows"] if "items.rows" in state else state["items.table"]  # mixed: one row each
             self.network = self._build_network(len(rows) - 1, feature_size).to(self.device)
             if "prior.items" in state:
                 n_tokens, rank = state["prior.items"].shape
-                self.network.prior = ContentPrior(n_tokens - 1, rank).to(self.device)
+                prior = ContentPrior(n_tokens - 1, rank, state["prior.content_basis"].shape[0])
+                self.network.prior = prior.to(self.device)
         self._network.load_state_dict(state)
         self._network.eval()
         self.histories = tensors["histories"].long().to(self.device)
