@@ -8,7 +8,8 @@ On PostgreSQL, rows travel through ``COPY`` into a temporary staging table;
 unknown users and items are created from it and the events merged, each with one
 ``INSERT … SELECT … ON CONFLICT DO NOTHING``; that is several times faster than
 ORM inserts. Other databases (the SQLite demo fallback) use
-``bulk_create``.
+``bulk_create``. Items created or changed bump the catalogue version
+(:mod:`recsys_site.serving_version`) once committed, so serving sees them at once.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from django.utils import timezone
 
 from catalog.models import EndUser, Interaction, Item
 from recsys_site.errors import ValidationFailed
+from recsys_site.serving_version import catalog_version_bump
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,8 @@ def interactions_ingest(*, events: Sequence[EventRow], create_missing: bool = Tr
                 result.users_created = _create_missing_users({event.user for event in events})
                 result.items_created = _create_missing_items({event.item for event in events})
             result.created = _bulk_create_events(events)
+        if result.items_created:
+            catalog_version_bump()
     result.duplicates = result.received - result.created
     return result
 
@@ -122,6 +126,8 @@ def items_upsert(*, items: Sequence[ItemRow], update_existing: bool = True) -> U
         result.created = len(new_items)
         if update_existing:
             result.updated = _update_changed_items(existing, latest)
+        if result.created or result.updated:
+            catalog_version_bump()
     return result
 
 
@@ -141,6 +147,8 @@ def items_category_add(*, external_ids: Sequence[str], category: str) -> UpsertR
             if external_id not in existing
         ]
         Item.objects.bulk_create(missing, batch_size=5000)
+        if missing or lacking:
+            catalog_version_bump()
     result.created, result.updated = len(missing), len(lacking)
     return result
 

@@ -1,6 +1,9 @@
-"""One value in Redis that changes whenever what a scenario serves changes (promotion, rollback, scenario edit,
-rewritten artifact). Web processes keep the scenario and live run they serve while it holds, so a request pays
-one Redis read instead of database queries, and every process sees a change on its next request.
+"""Values in Redis that change whenever what a scenario serves changes, so a web process keeps what it read while
+they hold and sees a change on its next request, paying one Redis read instead of database queries:
+
+- the serving version: a promotion, rollback, scenario edit or rewritten artifact (scenarios and live runs);
+- the catalogue version: items created, edited or deleted, and item text embeddings stored (the items added
+  after a model's training, which it scores by their content or counts as excluded).
 """
 
 from __future__ import annotations
@@ -12,32 +15,47 @@ from django.core.cache import cache
 from django.db import transaction
 
 KEY = "serving-version"
+CATALOG_KEY = "catalog-version"
 logger = logging.getLogger(__name__)
 
 
 def serving_version_get() -> str | None:
     """The current version, or None when it is unknown (never bumped, or Redis unreachable): then nothing is kept."""
-    try:
-        return cache.get(KEY)
-    except Exception:
-        logger.warning("serving version unreadable; serving from the database", exc_info=True)
-        return None
+    return _get(KEY)
 
 
 def serving_version_bump() -> None:
     """Change the version once the current transaction commits (a process reading before then sees the old rows)."""
-    transaction.on_commit(_bump)
+    transaction.on_commit(lambda: _bump(KEY))
 
 
-def _bump() -> None:
+def catalog_version_get() -> str | None:
+    """The catalogue's version, or None when it is unknown (never bumped, or Redis unreachable)."""
+    return _get(CATALOG_KEY)
+
+
+def catalog_version_bump() -> None:
+    """Change the catalogue's version once the current transaction commits."""
+    transaction.on_commit(lambda: _bump(CATALOG_KEY))
+
+
+def _get(key: str) -> str | None:
+    try:
+        return cache.get(key)
+    except Exception:
+        logger.warning("%s unreadable; serving from the database", key, exc_info=True)
+        return None
+
+
+def _bump(key: str) -> None:
     # A fresh random value, not a counter: after Redis loses the key, a counter would start again at numbers
     # that processes still hold beside old rows.
     try:
-        cache.set(KEY, uuid.uuid4().hex, timeout=None)
+        cache.set(key, uuid.uuid4().hex, timeout=None)
     except Exception:
         # Without the key, processes keep nothing (see serving_version_get), so dropping it is the safe way out.
-        logger.warning("serving version not bumped; dropping it", exc_info=True)
+        logger.warning("%s not bumped; dropping it", key, exc_info=True)
         try:
-            cache.delete(KEY)
+            cache.delete(key)
         except Exception:
-            logger.error("serving version could not be dropped either", exc_info=True)
+            logger.error("%s could not be dropped either", key, exc_info=True)

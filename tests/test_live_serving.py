@@ -6,8 +6,9 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
-from catalog.models import EndUser, Interaction, Item
+from catalog.models import EndUser, Interaction, Item, ItemEmbedding
 from catalog.services import EventRow, ItemRow, interactions_ingest, items_upsert
 from dashboards.services import account_create
 from scenarios.models import Scenario
@@ -177,6 +178,53 @@ def test_a_new_item_is_excluded_and_counted_for_ease(api):
 
     assert body["new_items_excluded"] == 1 and "new-one" not in _scores(body)
     assert session["new_items_excluded"] == 1 and "new-one" not in _scores(session)
+
+
+def test_an_item_created_after_a_request_is_embedded_and_served_at_the_next_by_a_content_model(
+    api, django_capture_on_commit_callbacks
+):
+    clustered_catalog()
+    _live("content")
+    before = api.get(URL, {"user": "u1", "k": 31}).json()  # this process keeps its list of new items (none)
+    item = {"external_id": "new-one", "title": "Item 15", "categories": ["Comedy"]}  # the text of i15, no vector
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api.post("/api/v1/items/", item, format="json").status_code == 201
+    body = api.get(URL, {"user": "u1", "k": 31}).json()
+
+    assert before["new_items_excluded"] == 0 and "new-one" not in _scores(before)
+    assert body["fallback"] is None and body["new_items_excluded"] == 0 and "new-one" in _scores(body)
+    assert ItemEmbedding.objects.filter(item__external_id="new-one").exists()  # stored for every process
+    if "i15" in _scores(body):
+        assert _scores(body)["new-one"] == pytest.approx(_scores(body)["i15"], abs=1e-5)
+
+
+def test_a_content_prior_hybrid_serves_a_new_item_by_its_content(api):
+    clustered_catalog()
+    _live("sasrec", **SASREC, content="prior", prior_rank=8)
+    _new_item_like("i15")
+
+    body = api.get(URL, {"user": "u1", "k": 31}).json()
+    session = api.post(URL, {"items": ["i10", "i11"], "k": 31}, format="json").json()
+
+    assert body["new_items_excluded"] == 0 and "new-one" in _scores(body)
+    assert session["new_items_excluded"] == 0 and "new-one" in _scores(session)
+
+
+def test_an_item_created_after_a_request_is_counted_excluded_at_the_next_for_ease(
+    api, django_capture_on_commit_callbacks
+):
+    clustered_catalog()
+    _live("ease")
+    assert api.get(URL, {"user": "u1"}).json()["new_items_excluded"] == 0
+
+    with django_capture_on_commit_callbacks(execute=True):
+        items_upsert(items=[ItemRow(external_id="new-one", title="Item 15")])
+        event = EventRow(user="u1", item="new-two", kind="rating", value=5.0, occurred_at=timezone.now())
+        interactions_ingest(events=[event])  # creates the item it names
+
+    assert api.get(URL, {"user": "u1"}).json()["new_items_excluded"] == 2
+    assert not ItemEmbedding.objects.filter(item__external_id__startswith="new-").exists()  # EASE reads no text
 
 
 def test_the_history_and_the_seen_items_are_read_in_one_query_on_the_user_time_index():

@@ -20,6 +20,7 @@ from django.utils import timezone
 from catalog.models import Item, ItemEmbedding
 from catalog.services import chunked
 from recsys_site.errors import without_server_paths
+from recsys_site.serving_version import catalog_version_bump
 from training.content import EMBEDDING_DIMENSION, ENCODER_NAME, TextEncoder, item_text, text_hash
 from training.dispatch import embedding_job_dispatch
 from training.models import EmbeddingJob, RunStatus
@@ -148,6 +149,7 @@ def _store(batch: list[_Stale], vectors: np.ndarray) -> None:
         unique_fields=["item", "encoder"],
         update_fields=["text_sha256", "dimension", "vector", "updated_at"],
     )
+    catalog_version_bump()  # items added after training that had no vector can now be scored by content
 
 
 # --- refresh jobs ----------------------------------------------------------------------------

@@ -12,9 +12,12 @@ left out; the rest are scored by :func:`training.algorithms.history.history_scor
   the same for every such request of a model.
 
 Items added after training (active, passing the scenario's filter, not in the model) are candidates where the
-model scores them by content (content, content ridge, a sequential hybrid with content ``side``:
-:func:`training.algorithms.history.new_item_scores`) and their text embedding is stored; otherwise they are left
-out and counted (``new_items_excluded``).
+model scores them by content (content, content ridge, and the sequential hybrids, SASRec, GRU4Rec and STAR with
+content ``side`` or ``prior``: :func:`training.algorithms.history.new_item_scores`) on a request scored from a
+history; otherwise (another model, or a fallback) they are left out and counted (``new_items_excluded``). Their
+text is embedded by the bundled encoder when first read without an up-to-date vector (at most
+:data:`NEW_ITEMS_EMBEDDED_PER_READ` a read; the vectors are stored for every process), and each process keeps its
+list of them while the catalogue version holds (:mod:`recsys_site.serving_version`).
 """
 
 from __future__ import annotations
@@ -30,13 +33,17 @@ from django.conf import settings
 
 from catalog.models import Interaction, Item
 from recsys_site.errors import ValidationFailed
+from recsys_site.serving_version import catalog_version_get
 from scenarios.models import Objective, Scenario
 from scenarios.selectors import scenario_item_ids
 from training.algorithms.history import History, history_scores, new_item_scores, scores_new_items
 from training.artifacts import LoadedModel
-from training.embeddings_service import item_embedding_matrix
+from training.embeddings_service import item_embedding_matrix, item_embeddings_refresh
 
-NEW_ITEMS_TTL = 60.0  # seconds a process keeps its list of a scenario's items added after training
+NEW_ITEMS_TTL = 60.0  # seconds a process keeps its list of a scenario's items added after training, at most
+# Items added after training whose text a request embeds (at most), for a model that scores them by content: the
+# encoder takes about 10 ms an item on a CPU core; a larger batch waits for later reads or `manage.py embed_items`.
+NEW_ITEMS_EMBEDDED_PER_READ = 64
 
 
 @dataclass(frozen=True)
@@ -178,29 +185,52 @@ def _with_new_items(
     return LiveScores(merged, candidates, None, len(history), int((~present).sum()))
 
 
-_new_items_cache: dict[tuple[int, str, int], tuple[float, tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+@dataclass(frozen=True)
+class _NewItems:
+    """A scenario's items a model does not know: ``ids`` ``(n,)``, their text embeddings ``features`` ``(n, f)``
+    (only for a model that reads content; else ``(n, 0)``) and ``present`` ``(n,)`` bool, whether each has one;
+    kept while the catalogue version it was read under holds, at most :data:`NEW_ITEMS_TTL`."""
+
+    ids: np.ndarray
+    features: np.ndarray
+    present: np.ndarray
+    version: str | None
+    read_at: float
+
+
+_new_items_cache: dict[tuple[int, str, int], _NewItems] = {}
 _new_items_lock = threading.Lock()
 
 
 def _new_items(scenario: Scenario, loaded: LoadedModel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Ids of the scenario's items the model does not know ``(n,)``, their text embeddings ``(n, f)`` (only for a model
-    that reads content; else ``(n, 0)``) and whether each is stored ``(n,)`` bool. Kept for :data:`NEW_ITEMS_TTL`."""
+    """Ids, text embeddings and present mask of the scenario's items the model does not know (:class:`_NewItems`).
+
+    One Redis read per request while the catalogue version holds (an item created, edited or embedded bumps it);
+    without a version (Redis away) the list is kept :data:`NEW_ITEMS_TTL`."""
     key = (scenario.pk, scenario.updated_at.isoformat(), id(loaded.model))
+    version = catalog_version_get()
     with _new_items_lock:
         cached = _new_items_cache.get(key)
-    if cached is not None and time.monotonic() - cached[0] <= NEW_ITEMS_TTL:
-        return cached[1]
+    if cached is not None and cached.version == version and time.monotonic() - cached.read_at <= NEW_ITEMS_TTL:
+        return cached.ids, cached.features, cached.present
     new_ids = np.setdiff1d(scenario_item_ids(scenario=scenario), loaded.item_ids).astype(np.int64)
     if scores_new_items(loaded.model) and len(new_ids):
-        features, present = item_embedding_matrix(new_ids)
+        features, present = _new_item_embeddings(new_ids)
     else:
         features, present = np.zeros((len(new_ids), 0), dtype=np.float32), np.zeros(len(new_ids), dtype=bool)
-    value = (new_ids, features, present)
     with _new_items_lock:
         if len(_new_items_cache) >= 64:  # scenario edits and promotions leave old keys behind
             _new_items_cache.clear()
-        _new_items_cache[key] = (time.monotonic(), value)
-    return value
+        _new_items_cache[key] = _NewItems(new_ids, features, present, version, time.monotonic())
+    return new_ids, features, present
+
+
+def _new_item_embeddings(item_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The items' text embeddings ``(n, 384)`` and whether each has one ``(n,)``: the first
+    :data:`NEW_ITEMS_EMBEDDED_PER_READ` of those without an up-to-date vector are embedded now (the bundled encoder,
+    loaded once per process) and stored for every process; the rest wait for the next read or ``embed_items``."""
+    item_embeddings_refresh(item_ids=item_ids[:NEW_ITEMS_EMBEDDED_PER_READ])
+    return item_embedding_matrix(item_ids)
 
 
 def new_items_cache_clear() -> None:

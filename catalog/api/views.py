@@ -5,6 +5,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
 
 from catalog.api.filtersets import EndUserFilter, InteractionFilter, ItemFilter
 from catalog.api.serializers import (
@@ -20,6 +21,7 @@ from catalog.services import interactions_ingest
 from recsys_site.errors import ValidationFailed
 from recsys_site.parsers import StorableJSONParser, text_problem
 from recsys_site.permissions import RolePermissions
+from recsys_site.serving_version import catalog_version_bump
 from training.deletion import end_user_delete
 
 # Any id that can be ingested can be addressed: dots, colons, and slashes too (sent as %2F or plainly; these
@@ -50,6 +52,19 @@ class ItemViewSet(ExternalIdLookupMixin, viewsets.ModelViewSet):
     lookup_field = "external_id"
     lookup_value_regex = ITEM_ID_PATTERN
     ordering_fields = ["id", "external_id", "title", "updated_at"]
+
+    # Serving keeps its list of the items added after training while the catalogue version holds.
+    def perform_create(self, serializer: BaseSerializer) -> None:
+        super().perform_create(serializer)
+        catalog_version_bump()
+
+    def perform_update(self, serializer: BaseSerializer) -> None:
+        super().perform_update(serializer)
+        catalog_version_bump()
+
+    def perform_destroy(self, instance: Item) -> None:
+        super().perform_destroy(instance)
+        catalog_version_bump()
 
 
 class EndUserViewSet(ExternalIdLookupMixin, viewsets.ModelViewSet):
