@@ -1,5 +1,6 @@
 """Settings from a fresh shell: var/.env for demo and development checkouts, one clear line when one is missing."""
 
+import json
 import os
 import subprocess
 import sys
@@ -53,3 +54,16 @@ def test_throttle_rates_are_checked(monkeypatch):
     monkeypatch.setenv("RATE", "lots")
     with pytest.raises(ImproperlyConfigured, match="RATE='lots' is not a rate"):
         env_rate("RATE", "1/s")
+
+
+def test_the_filesystem_broker_keeps_every_folder_under_var(tmp_path):
+    show = "import json; from django.conf import settings; print(json.dumps(settings.CELERY_BROKER_TRANSPORT_OPTIONS))"
+    result = _manage(
+        ["shell", "-c", show], tmp_path / "absent.env", DJANGO_DEBUG="1", CELERY_BROKER_URL="filesystem://"
+    )
+
+    assert result.returncode == 0, result.stderr
+    options = json.loads(result.stdout.strip().splitlines()[-1])
+    folders = {name: value for name, value in options.items() if name.endswith("_folder") or "_folder_" in name}
+    assert set(folders) == {"data_folder_in", "data_folder_out", "processed_folder", "control_folder"}
+    assert all(value.startswith(str(ROOT / "var" / "broker")) for value in folders.values())  # none in the checkout
