@@ -163,6 +163,20 @@ def test_a_content_priors_placement_of_new_items_survives_save_and_load(tmp_path
     assert torch.allclose(new_item_scores(loaded, history, data.item_features[[23]]), expected, atol=1e-5)
 
 
+def test_a_content_prior_saved_before_it_kept_its_reduction_loads_and_leaves_new_items_out():
+    data = _without_item_23(planted_data(shuffled=True))
+    model = get_algorithm("sasrec")(FAST_PARAMS["sasrec"] | {"content": "prior", "prior_rank": 4})
+    model.fit(data)
+    tensors = {name: value for name, value in model.state_tensors().items() if "content_" not in name}
+    older = get_algorithm("sasrec")(model.hparams)
+    older.n_users, older.n_items = model.n_users, model.n_items
+
+    older.load_state_tensors(tensors)
+
+    assert torch.allclose(older.score([0, 5]), model.score([0, 5]), atol=1e-5)
+    assert new_item_scores(older, _training_history(data, 5), data.item_features[[23]]) is None
+
+
 @pytest.mark.parametrize("name", ["ease", "sasrec", "ials", "popularity", "distill"])
 def test_models_without_content_cannot_score_new_items(name):
     model = fitted(name, planted_data(shuffled=True))
