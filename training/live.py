@@ -42,8 +42,9 @@ from training.embeddings_service import item_embedding_matrix, item_embeddings_r
 
 NEW_ITEMS_TTL = 60.0  # seconds a process keeps its list of a scenario's items added after training, at most
 # Items added after training whose text a request embeds (at most), for a model that scores them by content: the
-# encoder takes about 10 ms an item on a CPU core; a larger batch waits for later reads or `manage.py embed_items`.
-NEW_ITEMS_EMBEDDED_PER_READ = 64
+# encoder took 17 ms an item (and 12 s to load, once per process) on two cores under a load average of 10, so a
+# read pays at most about half a second; a larger batch waits for later reads or `manage.py embed_items`.
+NEW_ITEMS_EMBEDDED_PER_READ = 32
 
 
 @dataclass(frozen=True)
