@@ -30,8 +30,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 from django.conf import settings
+from django.db import connection
 
-from catalog.models import Interaction, Item
+from catalog.models import EndUser, Interaction, Item
 from recsys_site.errors import ValidationFailed
 from recsys_site.serving_version import catalog_version_get
 from scenarios.models import Objective, Scenario
@@ -45,6 +46,16 @@ NEW_ITEMS_TTL = 60.0  # seconds a process keeps its list of a scenario's items a
 # encoder took 17 ms an item (and 12 s to load, once per process) on two cores under a load average of 10, so a
 # read pays at most about half a second; a larger batch waits for later reads or `manage.py embed_items`.
 NEW_ITEMS_EMBEDDED_PER_READ = 32
+
+# The two reads of every request, written out: building them through the ORM cost more than running them.
+_USER_EVENTS_SQL = (
+    f"SELECT e.user_id, e.item_id, e.kind, e.value FROM {connection.ops.quote_name(Interaction._meta.db_table)} e"
+    f" JOIN {connection.ops.quote_name(EndUser._meta.db_table)} u ON u.id = e.user_id"
+    " WHERE u.external_id = %s ORDER BY e.occurred_at DESC, e.id DESC"
+)
+_ITEM_IDS_SQL = (
+    f"SELECT external_id, id FROM {connection.ops.quote_name(Item._meta.db_table)} WHERE external_id = ANY(%s)"
+)
 
 
 @dataclass(frozen=True)
@@ -86,11 +97,9 @@ def user_history(*, scenario: Scenario, user_external_id: str, length: int) -> U
     """The user's events, newest first, in one query on the ``(user, -occurred_at)`` index (joined to the user by
     external id); the latest ``length`` that the scenario counts (its event kinds and minimum value) make the
     history."""
-    rows = list(
-        Interaction.objects.filter(user__external_id=user_external_id)
-        .order_by("-occurred_at", "-id")
-        .values_list("user_id", "item_id", "kind", "value")
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(_USER_EVENTS_SQL, [user_external_id])
+        rows = cursor.fetchall()
     counted = [(item, kind, value) for _, item, kind, value in rows if _counts(scenario, kind, value)][:length]
     return UserHistory(
         user_id=rows[0][0] if rows else None,
@@ -107,7 +116,9 @@ def _counts(scenario: Scenario, kind: str, value: float) -> bool:
 
 def session_item_ids(external_ids: Sequence[str]) -> list[int]:
     """Database ids of a session's items, in order; unknown external ids are refused (ValidationFailed)."""
-    found = dict(Item.objects.filter(external_id__in=set(external_ids)).values_list("external_id", "id"))
+    with connection.cursor() as cursor:
+        cursor.execute(_ITEM_IDS_SQL, [list(set(external_ids))])
+        found = dict(cursor.fetchall())
     unknown = [external_id for external_id in dict.fromkeys(external_ids) if external_id not in found]
     if unknown:
         shown = ", ".join(repr(external_id) for external_id in unknown[:10])

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from django.conf import settings
+from django.db import connection
 
 from catalog.models import EndUser, Item
 from recsys_site.errors import Conflict, NotFound, ValidationFailed
@@ -35,6 +36,10 @@ from training.live import (
 )
 from training.models import RunStatus, TrainingRun
 from training.serving_rules import ServingRules, serving_rules
+
+_ITEM_NAMES_SQL = (
+    f"SELECT id, external_id, title FROM {connection.ops.quote_name(Item._meta.db_table)} WHERE id = ANY(%s)"
+)
 
 
 @dataclass(frozen=True)
@@ -332,5 +337,8 @@ def _top_items(scores: torch.Tensor, loaded: LoadedModel, k: int, rules: Serving
 
 
 def _item_names(ids: list[int]) -> list[tuple[int, str, str]]:
-    """(id, external id, title) of the items ``ids`` that exist: three columns, no model objects."""
-    return list(Item.objects.filter(pk__in=ids).values_list("pk", "external_id", "title"))
+    """(id, external id, title) of the items ``ids`` that exist: three columns, no model objects, written out (the
+    ORM's query building cost more than the query)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_ITEM_NAMES_SQL, [ids])
+        return cursor.fetchall()

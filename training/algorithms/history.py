@@ -131,9 +131,9 @@ def _adapted_ease(model: AdaptedEASE, history: History, extra: dict) -> torch.Te
 
 def _ease(model: EASE, history: History, _: dict) -> torch.Tensor:
     """The binary history vector times ``B``, as the sum of the history's distinct rows of ``B``: a request reads
-    ``len(history)`` rows, not the whole ``(n_items, n_items)`` matrix."""
+    ``len(history)`` rows, not the whole ``(n_items, n_items)`` matrix, summed as they are read (no copy of them)."""
     rows = torch.from_numpy(np.unique(history.items)).to(model.device)
-    return model.weights.index_select(0, rows).sum(0)
+    return F.embedding_bag(rows[None], model.weights, mode="sum")[0]
 
 
 def _content(model: ContentRecommender, history: History, _: dict) -> torch.Tensor:
