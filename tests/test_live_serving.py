@@ -199,6 +199,23 @@ def test_an_item_created_after_a_request_is_embedded_and_served_at_the_next_by_a
         assert _scores(body)["new-one"] == pytest.approx(_scores(body)["i15"], abs=1e-5)
 
 
+def test_new_items_beyond_what_a_read_embeds_are_embedded_by_the_next_reads(
+    api, django_capture_on_commit_callbacks, monkeypatch
+):
+    clustered_catalog()
+    _live("content")
+    items_upsert(items=[ItemRow(external_id=f"new-{n}", title=f"Item {n}") for n in range(3)])
+    monkeypatch.setattr("training.live.NEW_ITEMS_EMBEDDED_PER_READ", 2)
+
+    excluded = []
+    for _ in range(3):
+        with django_capture_on_commit_callbacks(execute=True):  # each read's stored vectors bump the version
+            excluded.append(api.get(URL, {"user": "u1", "k": 40}).json()["new_items_excluded"])
+
+    assert excluded == [1, 0, 0]
+    assert ItemEmbedding.objects.filter(item__external_id__startswith="new-").count() == 3
+
+
 def test_a_content_prior_hybrid_serves_a_new_item_by_its_content(api):
     clustered_catalog()
     _live("sasrec", **SASREC, content="prior", prior_rank=8)

@@ -50,15 +50,19 @@ def item_embeddings_refresh(
     progress: RefreshProgress | None = None,
     batch_size: int = 256,
     device: str = "cpu",
+    limit: int | None = None,
 ) -> dict[str, int]:
-    """Embed the items (all active ones, or ``item_ids``) whose text changed or that have no vector yet.
+    """Embed the items (all active ones, or ``item_ids``) whose text changed or that have no vector yet, at most
+    ``limit`` of them (the first in id order; the others are left for a later refresh).
 
     Each batch of ``batch_size`` items is stored as it is computed (an upsert), so work done before
     a crash is kept. Returns counts: ``items`` examined, ``computed`` (``created`` + ``updated``),
     ``unchanged``, and ``empty`` (items without text, stored as zero vectors).
     """
     stale, examined = _stale_items(item_ids)
-    counts = {"items": examined, "computed": len(stale), "unchanged": examined - len(stale)}
+    counts = {"items": examined, "unchanged": examined - len(stale)}
+    stale = stale[:limit]
+    counts["computed"] = len(stale)
     counts["created"] = sum(1 for row in stale if not row.exists)
     counts["updated"] = len(stale) - counts["created"]
     counts["empty"] = sum(1 for row in stale if not row.text)

@@ -241,7 +241,7 @@ def _new_item_embeddings(item_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The items' text embeddings ``(n, 384)`` and whether each has one ``(n,)``: the first
     :data:`NEW_ITEMS_EMBEDDED_PER_READ` of those without an up-to-date vector are embedded now (the bundled encoder,
     loaded once per process) and stored for every process; the rest wait for the next read or ``embed_items``."""
-    item_embeddings_refresh(item_ids=item_ids[:NEW_ITEMS_EMBEDDED_PER_READ])
+    item_embeddings_refresh(item_ids=item_ids, limit=NEW_ITEMS_EMBEDDED_PER_READ)
     return item_embedding_matrix(item_ids)
 
 
