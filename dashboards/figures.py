@@ -56,7 +56,7 @@ def training_curve(history: Sequence[dict], kept_epoch: int | None = None) -> go
         **LAYOUT,
         title="Training curve",
         xaxis_title="epoch",
-        xaxis={"tick0": 0, "dtick": _whole_step(len(epochs))},
+        xaxis={"tick0": 0, "dtick": whole_step(len(epochs))},
         yaxis_title="loss",
         yaxis2={"title": "validation", "overlaying": "y", "side": "right"},
         legend={"orientation": "h", "y": -0.25},
@@ -64,7 +64,7 @@ def training_curve(history: Sequence[dict], kept_epoch: int | None = None) -> go
     return figure
 
 
-def _whole_step(count: int) -> int:
+def whole_step(count: int) -> int:
     """A whole tick step showing about ten ticks (never half an epoch): 1, 2, 5, 10, 20, 50, …"""
     step = 1
     while count / step > 10:
@@ -273,7 +273,7 @@ def histogram(values: Sequence[float], *, title: str, x_title: str, log_y: bool 
     values = list(values)
     figure = go.Figure(go.Histogram(x=values, nbinsx=50))
     whole = bool(values) and all(float(value).is_integer() for value in values)
-    x_axis = {"dtick": _whole_step(int(max(values) - min(values)) + 1), "tickformat": ",d"} if whole else {}
+    x_axis = {"dtick": whole_step(int(max(values) - min(values)) + 1), "tickformat": ",d"} if whole else {}
     # No bin holds more than every value: the ticks are chosen for that range, plotly shows those inside its own.
     y_axis = _log_axis([1, len(values)]) if log_y else {}
     figure.update_layout(**LAYOUT, title=title, xaxis_title=x_title, yaxis_title="count", xaxis=x_axis, yaxis=y_axis)

@@ -7,17 +7,19 @@ import optuna
 import plotly.graph_objects as go
 from optuna.importance import FanovaImportanceEvaluator
 
-from dashboards.figures import LAYOUT
+from dashboards.figures import LAYOUT, whole_step
 
 
 def _styled(figure: go.Figure, title: str) -> go.Figure:
-    figure.update_layout(**LAYOUT, title=title)
+    # Optuna fixes some widths (300 px a parameter for the slices): the page's width is the one to fill.
+    figure.update_layout(**LAYOUT, title=title, width=None, autosize=True)
     return figure
 
 
 def optimisation_history(study: optuna.Study, objective: str) -> go.Figure:
     """Each finished trial's validation objective and the best so far."""
     figure = optuna.visualization.plot_optimization_history(study, target_name=f"validation {objective}")
+    figure.update_xaxes(tick0=0, dtick=whole_step(len(study.trials)))  # trials are counted, never halved
     return _styled(figure, f"Optimisation history (validation {objective})")
 
 

@@ -226,9 +226,16 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "children": children,
         "is_live": run.scenario.live_run_id == run.pk,
         "selection": auto_run_selection(run=run),
+        "blend_members": _blend_members(run),
         **costs,
     }
     return render(request, "dashboards/run_detail.html", context)
+
+
+def _blend_members(run: TrainingRun) -> list[tuple[TrainingRun, float | None]]:
+    """A blend's member runs with the weight each got, in the order the blend numbers them (by id)."""
+    weights = run.history[-1] if run.history else {}
+    return [(member, weights.get(f"weight_{n}")) for n, member in enumerate(run.members.order_by("pk"), start=1)]
 
 
 def _serving_costs(runs: list[TrainingRun]) -> dict:

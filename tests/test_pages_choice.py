@@ -177,3 +177,34 @@ def test_a_rating_scenario_charts_rmse_by_default_and_shows_it_beside_each_run(p
     listing = _visible_text(client.get("/scenarios/").content.decode())
     assert f"RMSE {rating.metrics['rmse']:.4f}" in listing
     assert polled[0]["rmse"] == rating.metrics["rmse"]
+
+
+def _figures(page: str) -> dict[str, dict]:
+    scripts = re.findall(r'<script type="application/json" data-plotly-figure="([\w-]+)">(.*?)</script>', page, re.S)
+    return {name: json.loads(payload)["figure"] for name, payload in scripts}
+
+
+def test_the_study_charts_fit_the_page_and_count_trials_in_whole_numbers(pages):
+    figures = _figures(pages["client"].get(f"/studies/{pages['study'].pk}/").content.decode())
+
+    assert all("width" not in figure["layout"] for figure in figures.values())  # no fixed width to scroll past
+    assert figures["history"]["layout"]["xaxis"]["dtick"] == 1
+
+
+def test_a_blend_names_its_members_with_their_weights(pages):
+    blend = pages["blend"]
+    members = list(blend.members.order_by("pk"))
+    text = re.sub(r"\s+", " ", _visible_text(pages["client"].get(f"/runs/{blend.pk}/").content.decode()))
+
+    weights = [blend.history[-1][f"weight_{n}"] for n in (1, 2)]
+    for member, weight in zip(members, weights, strict=True):
+        assert f"run {member.pk} ({member.algorithm}) × {weight:.2f}" in text
+    assert "weight_1" not in text
+
+
+def test_an_auto_run_points_to_its_candidates_curves_instead_of_an_empty_one(pages):
+    text = re.sub(r"\s+", " ", _visible_text(pages["client"].get(f"/runs/{pages['auto'].pk}/").content.decode()))
+
+    assert "No epochs recorded" not in text
+    assert "An auto run trains no model itself" in text
+    assert "searched hyperparameters" not in text

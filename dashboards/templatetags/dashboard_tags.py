@@ -89,7 +89,9 @@ def one_step(history: list | None) -> list[tuple[str, Any]] | None:
     written out instead of a one-dot curve; ``None`` for a run with epochs to plot."""
     if not history or len(history) != 1:
         return None
-    return [(name, value) for name, value in sorted(history[0].items()) if name not in ("phase", "epoch")]
+    # A blend's weights are shown beside its members, not as validation figures.
+    hidden = ("phase", "epoch")
+    return [(n, v) for n, v in sorted(history[0].items()) if n not in hidden and not n.startswith("weight_")]
 
 
 @register.filter
