@@ -383,6 +383,9 @@ RECSYS_RETRY_AFTER_SECONDS = env_int("RECSYS_RETRY_AFTER_SECONDS", 5, minimum=1)
 RECSYS_MODEL_CACHE_SIZE = env_int("RECSYS_MODEL_CACHE_SIZE", 8, minimum=1)
 # Threads torch may use in each web process (scale with processes: gunicorn -w).
 RECSYS_WEB_TORCH_THREADS = env_int("RECSYS_WEB_TORCH_THREADS", 1, minimum=1)
+# A web process reuses the serving and catalogue versions it read from Redis for this many milliseconds (0: reads
+# them on every request), so a change is served within this long of its commit, plus the next request.
+RECSYS_SERVING_VERSION_MS = env_int("RECSYS_SERVING_VERSION_MS", 250, minimum=0)
 # A model served from memory is checked against its checksum again at least this often (seconds).
 RECSYS_ARTIFACT_VERIFY_SECONDS = env_int("RECSYS_ARTIFACT_VERIFY_SECONDS", 300, minimum=1)
 

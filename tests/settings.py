@@ -30,6 +30,9 @@ os.environ.setdefault("RECSYS_MIN_SLICE_EVENTS", "10")
 os.environ.setdefault("RECSYS_MIN_SLICE_USERS", "2")
 os.environ.setdefault("RECSYS_MIN_SLICE_ITEMS", "2")
 os.environ.setdefault("RECSYS_LOW_EVIDENCE_USERS", "5")
+# Tests change rows and read them back at once: each request reads the versions (the fixture with two web
+# processes sets the default instead).
+os.environ.setdefault("RECSYS_SERVING_VERSION_MS", "0")
 os.environ.setdefault("RECSYS_ARTIFACT_ROOT", tempfile.mkdtemp(prefix="recsys-test-artifacts-"))
 
 from recsys_site.settings import *  # noqa: E402, F403

@@ -12,8 +12,12 @@ from collections.abc import Iterator
 
 import pytest
 from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
 
 from accounts.services import api_token_create
+from recsys_site import serving_version
+from recsys_site.serving_version import catalog_version_get, serving_version_bump, serving_version_get
 from scenarios.models import Scenario
 from tests.conftest import ROOT, wait_until
 from tests.factories import clustered_catalog, scenario
@@ -38,6 +42,7 @@ def web_processes() -> Iterator[list[str]]:
         "DATABASE_URL": f"postgres://{database['USER'] or 'postgres'}@{database['HOST'] or 'localhost'}:"
         f"{database['PORT'] or 5432}/{database['NAME']}",
         "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "RECSYS_SERVING_VERSION_MS": "250",  # the production default, not the tests' 0
     }
     ports = [_free_port(), _free_port()]
     servers = [
@@ -104,3 +109,22 @@ def test_a_promotion_through_one_process_is_served_by_the_other_within_a_second(
     promoted_at = time.monotonic()
     wait_until(lambda: served_run(other) == second.pk, timeout=1.0, interval=0.05)
     assert time.monotonic() - promoted_at < 1.0
+
+
+def test_a_process_reuses_the_versions_it_read_until_they_age_or_it_changes_one(settings):
+    settings.RECSYS_SERVING_VERSION_MS = 60_000
+    serving_version._forget()
+    cache.set(serving_version.KEY, "first", timeout=None)
+    cache.set(serving_version.CATALOG_KEY, "catalogue", timeout=None)
+    assert serving_version_get() == "first" and catalog_version_get() == "catalogue"
+
+    cache.set(serving_version.KEY, "changed elsewhere", timeout=None)  # another process's bump
+    assert serving_version_get() == "first"  # kept: read within the last minute
+
+    with transaction.atomic():
+        serving_version_bump()  # this process's own change is seen at its next request
+    assert serving_version_get() not in {"first", "changed elsewhere"}
+
+    settings.RECSYS_SERVING_VERSION_MS = 0
+    cache.set(serving_version.KEY, "read every time", timeout=None)
+    assert serving_version_get() == "read every time"
