@@ -200,3 +200,22 @@ def test_compute_through_the_api_returns_a_job_a_real_worker_finishes(celery_wor
     job = api.get(f"/api/v1/matrix-jobs/{job_id}/").json()
     assert job["status"] == "succeeded" and job["cells_computed"] == 2, job["error"]
     assert api.get("/api/v1/scenarios/all/matrix/").json()["complete"]
+
+
+def test_an_auto_run_is_na_and_a_blend_is_scored_like_any_model():
+    group, action, drama = _group()
+    ease, knn = _train(group), _train(group, "item_knn")
+    # An auto run as its study leaves it: succeeded, pointing at the run it chose, with no model of its own.
+    auto = TrainingRun.objects.create(
+        scenario=group, algorithm="auto", status=RunStatus.SUCCEEDED, chosen_run=ease, metrics=ease.metrics,
+        split=ease.split, seed=ease.seed,
+    )  # fmt: skip
+    blend = training_run_create(scenario=group, algorithm="blend", members=[ease, knn])
+    assert training_run_execute(run_id=blend.pk, device="cpu") == RunStatus.SUCCEEDED
+
+    made = group_matrix_compute(group=group)
+
+    assert made == 6  # EASE, item-kNN and the blend on both members
+    cell = group_matrix(group=group).cells[(auto.pk, action.pk)]
+    assert cell.state == "n/a" and cell.reason == f"an auto run: the run it chose, run {ease.pk}, has its own row"
+    assert 0.0 < group_matrix(group=group).cells[(blend.pk, drama.pk)].metrics["ndcg@10"] <= 1.0

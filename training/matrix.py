@@ -98,6 +98,10 @@ def _run_settings(run: TrainingRun) -> dict:
 
 def not_applicable(*, run: TrainingRun, member: Scenario, group: Scenario, settings: dict) -> str:
     """Why ``run`` cannot be scored on ``member`` in a meaningful way; "" when it can."""
+    if run.chosen_run_id is not None:
+        return f"an auto run: the run it chose, run {run.chosen_run_id}, has its own row"
+    if not run.artifact_path:
+        return "its model was deleted by the retention policy"
     if run.scenario_id not in (group.pk, member.pk):
         return f"trained on {run.scenario.slug} only"
     recorded = getattr(run, "split", None) or {}
