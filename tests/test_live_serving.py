@@ -14,11 +14,12 @@ from dashboards.services import account_create
 from scenarios.models import Scenario
 from tests.conftest import token_client
 from tests.factories import clustered_catalog, scenario
+from training.api.serializers import RecommendationResultSerializer
 from training.embeddings_service import item_embeddings_refresh
 from training.live import new_items_cache_clear, user_history
 from training.models import RunStatus, TrainingRun
 from training.services import training_run_create, training_run_execute, training_run_promote
-from training.serving import model_cache, recommendations_for_user
+from training.serving import Recommendation, RecommendationResult, model_cache, recommendations_for_user
 
 pytestmark = pytest.mark.django_db
 
@@ -301,3 +302,10 @@ def test_a_clients_request_takes_three_queries_once_the_model_is_loaded(django_c
     # The token with its account and the role's permissions, the history with the seen items, the items' names.
     assert response.status_code == 200 and len(queries) == 3, [query["sql"][:80] for query in queries]
     assert "description" not in queries[-1]["sql"]  # the items' names alone, not whole rows
+
+
+def test_the_recommendation_answer_built_directly_is_the_serializers():
+    for fallback, items in ((None, [Recommendation(3, "m3", "Film, the", 0.25)]), ("popularity", [])):
+        result = RecommendationResult("abc", 7, "ease", fallback, items, history_events=4, new_items_excluded=2)
+
+        assert RecommendationResultSerializer.represent(result) == RecommendationResultSerializer(result).data

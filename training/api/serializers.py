@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth.models import User
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from scenarios.models import Scenario
 from training.models import EmbeddingJob, Promotion, Study, TrainingRun
+from training.serving import RecommendationResult
 
 
 class TrainingRunSerializer(serializers.ModelSerializer):
@@ -111,6 +114,20 @@ class RecommendationResultSerializer(serializers.Serializer):
         help_text="Items added after training that the model cannot score, left out of the candidates."
     )
     items = RecommendationSerializer(many=True)
+
+    @staticmethod
+    def represent(result: RecommendationResult) -> dict[str, Any]:
+        """The serializer's representation of ``result``, built directly: the serving endpoints answer every request
+        with one, and DRF's field machinery cost a tenth of such a request. Tested equal to ``.data``."""
+        return {
+            "request_id": result.request_id,
+            "run_id": result.run_id,
+            "algorithm": result.algorithm,
+            "fallback": result.fallback,
+            "history_events": result.history_events,
+            "new_items_excluded": result.new_items_excluded,
+            "items": [{"item": item.external_id, "title": item.title, "score": item.score} for item in result.items],
+        }
 
 
 class RecommendationQuerySerializer(serializers.Serializer):

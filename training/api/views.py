@@ -159,7 +159,7 @@ class RecommendationsApi(APIView):
         result = recommendations_for_user(
             scenario=scenario, user_external_id=query.validated_data["user"], k=query.validated_data.get("k")
         )
-        return Response(RecommendationResultSerializer(result).data)
+        return Response(RecommendationResultSerializer.represent(result))
 
     @extend_schema(
         request=SessionRecommendationInputSerializer,
@@ -176,7 +176,7 @@ class RecommendationsApi(APIView):
             kinds=payload.validated_data.get("kinds"),
             k=payload.validated_data.get("k"),
         )
-        return Response(RecommendationResultSerializer(result).data)
+        return Response(RecommendationResultSerializer.represent(result))
 
 
 class PredictionsApi(APIView):
@@ -217,7 +217,7 @@ class SimilarItemsApi(APIView):
         query.is_valid(raise_exception=True)
         scenario = serving_scenario(slug=slug)
         result = similar_items(scenario=scenario, item_external_id=external_id, k=query.validated_data.get("k"))
-        return Response(RecommendationResultSerializer(result).data)
+        return Response(RecommendationResultSerializer.represent(result))
 
 
 class ItemEmbeddingsRefreshApi(APIView):
