@@ -151,3 +151,26 @@ def wait_until(predicate, *, timeout: float = 60.0, interval: float = 0.2):
             return value
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout} s")
+
+
+def queued_runs_execute() -> None:
+    """Run every queued run in this process as the worker's task would (a study's next trials included)."""
+    from training.models import RunStatus, TrainingRun
+    from training.tasks import training_run_task
+
+    while run := TrainingRun.objects.filter(status=RunStatus.QUEUED).order_by("pk").first():
+        training_run_task(run.pk)
+
+
+def run_trained(scenario, algorithm: str, *, params: dict | None = None, members=()):
+    """A succeeded run of ``algorithm`` (an auto run once its search ended), trained here or by a worker that
+    claimed it first."""
+    from training.models import FINISHED, RunStatus, TrainingRun
+    from training.services import training_run_create
+
+    run = training_run_create(scenario=scenario, algorithm=algorithm, params=params or {}, members=members)
+    queued_runs_execute()
+    wait_until(lambda: TrainingRun.objects.filter(pk=run.pk, status__in=FINISHED).exists(), timeout=300)
+    run.refresh_from_db()
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    return run

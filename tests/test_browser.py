@@ -1,7 +1,8 @@
 """Analyst flows in a real Chromium against a live server, the real PostgreSQL and a real worker.
 
-Set RECSYS_SCREENSHOT_DIR to keep a screenshot of every page (docs/screenshots/ is made this way,
-with MovieLens 100K loaded from ../shared/data when it is there).
+Set RECSYS_SCREENSHOT_DIR to keep a screenshot of every page (docs/screenshots/ is made this way: the analyst's
+flow with MovieLens 100K loaded from ../shared/data when it is there, the auto, study, blend and rating pages with
+generated data).
 """
 
 import os
@@ -14,10 +15,11 @@ from django.core.management import call_command
 from dashboards.services import account_create
 from scenarios.models import Scenario
 from scenarios.services import scenario_create
-from tests.conftest import ROOT
+from tests.conftest import ROOT, queued_runs_execute, run_trained, wait_until
 from tests.factories import clustered_catalog
-from training.models import RunStatus, TrainingRun
+from training.models import RunStatus, Study, TrainingRun
 from training.services import training_run_promote
+from training.tuning.studies import study_create
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -203,3 +205,49 @@ def test_a_viewer_cannot_retrain(live_server, browser):
 
     assert response.status == 403  # refused by the server, not just hidden
     assert not TrainingRun.objects.exists()
+
+
+def test_the_newer_pages_draw_fit_and_load_everything_in_chromium(live_server, browser, shots):
+    """An auto run's choice, a study, a blend and a rating run, at 1024 px and on a phone: every chart drawn by
+    the served bundle, no horizontal scrolling, no failed request or script error."""
+    clustered_catalog(users=150, items=60, per_user=14)
+    movies = scenario_create(data={"slug": "movies", "name": "Movies", "algorithm": "ease"})
+    ratings = scenario_create(
+        data={"slug": "ratings", "name": "Predicted ratings", "objective": "rating", "algorithm": "biased_mf",
+              "hyperparameters": {"factors": 8, "iterations": 8}}
+    )  # fmt: skip
+    ease, knn = run_trained(movies, "ease"), run_trained(movies, "item_knn")
+    blend = run_trained(movies, "blend", members=[ease, knn])
+    auto = run_trained(movies, "auto", params={"max_trials": 4})
+    rating = run_trained(ratings, "biased_mf")
+    study = study_create(scenario=movies, algorithms=["ease", "item_knn"], max_trials=6, parallel_trials=1)
+    queued_runs_execute()
+    wait_until(lambda: Study.objects.get(pk=study.pk).is_finished, timeout=300)
+    account_create(username="anna", password="analyst-pass-123", role="analyst")
+    page = browser.new_page(viewport={"width": 1024, "height": 800})
+    failures, script_errors = [], []
+    page.on("response", lambda response: failures.append(response.url) if response.status >= 400 else None)
+    page.on("pageerror", lambda error: script_errors.append(str(error)))
+    _login(page, live_server.url, "anna", "analyst-pass-123")
+    pages = {
+        f"/runs/{auto.pk}/": "auto-run",
+        f"/studies/{study.pk}/": "study",
+        f"/runs/{blend.pk}/": "blend-run",
+        f"/runs/{rating.pk}/": "rating-run",
+        "/scenarios/ratings/": "rating-scenario",
+    }
+
+    for width, prefix in ((1024, ""), (390, "phone-")):
+        page.set_viewport_size({"width": width, "height": 800})
+        for url, name in pages.items():
+            page.goto(f"{live_server.url}{url}")
+            page.wait_for_load_state("networkidle")
+            charts = page.locator(".plotly-graph-div")
+            assert charts.count() >= 1 and charts.locator(".main-svg").count() >= charts.count(), url
+            assert page.evaluate("document.documentElement.scrollWidth") <= width, (width, url)
+            if name == "study":
+                assert page.locator("[data-testid=study-promote-reason]").is_visible()
+            if prefix == "" or name == "study":
+                shots(page, f"{prefix}{name}")
+
+    assert not failures and not script_errors

@@ -1,6 +1,7 @@
 """The scenario × model matrix of a group is a record: each cell's split, stale and n/a cells, baselines, access."""
 
 import json
+import re
 from io import StringIO
 
 import pytest
@@ -219,3 +220,15 @@ def test_an_auto_run_is_na_and_a_blend_is_scored_like_any_model():
     cell = group_matrix(group=group).cells[(auto.pk, action.pk)]
     assert cell.state == "n/a" and cell.reason == f"an auto run: the run it chose, run {ease.pk}, has its own row"
     assert 0.0 < group_matrix(group=group).cells[(blend.pk, drama.pk)].metrics["ndcg@10"] <= 1.0
+
+
+def test_before_any_cell_is_computed_the_page_says_so_and_offers_no_empty_choice(client, admin_user):
+    group, _, _ = _group()
+    _train(group)
+    client.force_login(admin_user)
+
+    page = client.get("/scenarios/all/matrix/").content.decode()
+
+    assert "not computed yet" in page and 'data-testid="matrix-compute"' in page
+    assert not re.search(r'<select name="baseline">\s*</select>', page)
+    assert not re.search(r'<select name="metric">\s*</select>', page)

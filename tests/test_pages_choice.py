@@ -14,11 +14,11 @@ import pytest
 from django.contrib.staticfiles import finders
 
 from scenarios.models import Scenario
+from tests.conftest import queued_runs_execute, run_trained
 from tests.factories import clustered_catalog, scenario
 from tests.test_pages_render import REPRS, _visible_text
-from training.models import RunStatus, Study, TrainingRun
-from training.services import training_run_create
-from training.tasks import training_run_task
+from training.models import Study
+from training.tuning.studies import study_create
 
 pytestmark = pytest.mark.django_db
 
@@ -29,38 +29,20 @@ def _bundle_traces() -> set[str]:
     return set(re.findall(r'moduleType:"trace",name:"(\w+)"', bundle))
 
 
-def _work_off_the_queue() -> None:
-    """Run every queued run in this process as the worker's task would (a study's next trials included)."""
-    while run := TrainingRun.objects.filter(status=RunStatus.QUEUED).order_by("pk").first():
-        training_run_task(run.pk)
-
-
-def _finished(run: TrainingRun) -> TrainingRun:
-    _work_off_the_queue()
-    run.refresh_from_db()
-    assert run.status == RunStatus.SUCCEEDED, run.error
-    return run
-
-
 @pytest.fixture
 def pages(client, admin_user):
     """A study of EASE and item-kNN, an auto run, a blend of two runs and a rating run."""
     clustered_catalog()
     movies = scenario(algorithm="ease")
-    ease, knn = (
-        _finished(training_run_create(scenario=movies)),
-        _finished(training_run_create(scenario=movies, algorithm="item_knn")),
-    )
-    blend = _finished(training_run_create(scenario=movies, algorithm="blend", members=[ease, knn]))
-    auto = _finished(training_run_create(scenario=movies, algorithm="auto", params={"max_trials": 3}))
-    from training.tuning.studies import study_create
-
+    ease, knn = run_trained(movies, "ease"), run_trained(movies, "item_knn")
+    blend = run_trained(movies, "blend", members=[ease, knn])
+    auto = run_trained(movies, "auto", params={"max_trials": 3})
     study = study_create(scenario=movies, algorithms=["ease", "item_knn"], max_trials=4, parallel_trials=1)
-    _work_off_the_queue()
+    queued_runs_execute()
     study.refresh_from_db()
     ratings = scenario(slug="ratings", name="Ratings", objective="rating", algorithm="biased_mf",
                        hyperparameters={"factors": 4, "iterations": 5})  # fmt: skip
-    rating = _finished(training_run_create(scenario=ratings))
+    rating = run_trained(ratings, "biased_mf")
     client.force_login(admin_user)
     return {"client": client, "study": study, "auto": auto, "blend": blend, "rating": rating}
 
