@@ -298,4 +298,4 @@ class StudyForm(forms.Form):
     algorithms = forms.MultipleChoiceField(choices=tunable_algorithms, widget=forms.CheckboxSelectMultiple)
     max_trials = forms.IntegerField(min_value=1, max_value=10_000, required=False, initial=20)
     max_minutes = forms.IntegerField(min_value=1, max_value=7 * 24 * 60, required=False)
-    objective = forms.CharField(max_length=32, initial="ndcg@10")
+    objective = forms.CharField(max_length=32, required=False)  # empty: the scenario's default

@@ -14,6 +14,7 @@ from dashboards.forms import StudyForm
 from dashboards.views import EDIT, needs
 from recsys_site.errors import DomainError, error_text
 from scenarios.models import Scenario
+from training.evaluation.objectives import objective_lower_is_better
 from training.models import Study
 from training.tuning import selectors
 from training.tuning.studies import study_cancel, study_create, study_promote_best
@@ -38,7 +39,7 @@ def study_start(request: HttpRequest, slug: str) -> HttpResponse:
         study = study_create(
             scenario=scenario,
             algorithms=data["algorithms"],
-            objective=data["objective"],
+            objective=data["objective"] or None,
             max_trials=data["max_trials"],
             max_seconds=data["max_minutes"] * 60 if data["max_minutes"] else None,
             created_by=request.user,
@@ -73,6 +74,7 @@ def study_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "trials": trials,
         "summary": selectors.study_summary(study=study, trials=trials),
         "figures": figures,
+        "minimised": objective_lower_is_better(study.objective),
         "is_live": study.best_run_id is not None and study.scenario.live_run_id == study.best_run_id,
     }
     return render(request, "dashboards/study_detail.html", context)

@@ -24,6 +24,7 @@ from training.algorithms.registry import (
     algorithm_params_validate,
     get_algorithm,
 )
+from training.evaluation.objectives import objective_problem
 
 _KIND_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 MAX_K = 1000
@@ -73,7 +74,7 @@ def scenario_config_clean(*, data: Mapping[str, Any], instance: Scenario | None 
     _check_categories(merged, errors)
     _check_event_weights(merged.get("event_weights") or {}, errors)
     _check_protocol(merged, errors)
-    _check_objective(merged, errors)
+    _check_objective(merged, cleaned["hyperparameters"] or {}, errors)
     _check_parent(merged.get("parent"), instance, errors)
     _check_serving_policy(merged.get("serving_policy"), errors)
     if errors:
@@ -217,15 +218,25 @@ def _check_protocol(merged: Mapping[str, Any], errors: dict[str, list[str]]) -> 
             errors["test_share"] = ["validation and test shares together must leave at least 10% for training"]
 
 
-def _check_objective(merged: Mapping[str, Any], errors: dict[str, list[str]]) -> None:
-    """Under the rating objective the model must predict ratings."""
-    if merged.get("objective") != Objective.RATING or "algorithm" in errors:
+def _check_objective(
+    merged: Mapping[str, Any], hyperparameters: Mapping[str, Any], errors: dict[str, list[str]]
+) -> None:
+    """Under the rating objective the model must predict ratings; a choice among models (``auto``) must optimise
+    a figure the scenario measures."""
+    if "algorithm" in errors:
         return
     try:
-        predicts_ratings = get_algorithm(merged.get("algorithm") or "").predicts_ratings
+        algorithm = get_algorithm(merged.get("algorithm") or "")
     except UnknownAlgorithm:
         return  # reported with the hyperparameters
-    if not predicts_ratings:
+    ratings = merged.get("objective") == Objective.RATING
+    if algorithm.chooses_model:
+        chosen = str(hyperparameters.get("objective") or "")
+        problem = objective_problem(chosen, ratings=ratings) if chosen else None
+        if problem:
+            errors.setdefault("hyperparameters.objective", [problem])
+        return
+    if ratings and not algorithm.predicts_ratings:
         rating_models = ", ".join(name for name in algorithm_names() if get_algorithm(name).predicts_ratings)
         errors.setdefault("algorithm", []).append(
             f"{merged.get('algorithm')} does not predict ratings; under the rating objective use one that does "

@@ -12,7 +12,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from training.algorithms.base import ARTIFACT_TENSORS, EpochReport, Recommender, TrainingCancelled
+from training.algorithms.base import ARTIFACT_TENSORS, BudgetSpent, EpochReport, Recommender, TrainingCancelled
 from training.algorithms.params import HyperparameterError
 from training.algorithms.registry import get_algorithm, model_names
 from training.algorithms.sequential import SequentialRecommender
@@ -211,6 +211,11 @@ def test_reports_progress_and_keeps_the_best_validation_state(name):
     split = split_random(with_planted_ratings(data) if rates else data, seed=1, ratios=(0.6, 0.2, 0.2))
     reports: list[EpochReport] = []
     model = fitted(name, split.train, progress=reports.append, validation=split.validation)
+    assert_keeps_the_best_reported_state(model, reports, split)
+
+
+def assert_keeps_the_best_reported_state(model: Recommender, reports: list[EpochReport], split) -> None:
+    """The model scores validation as its best reported epoch did, and says which epoch that was."""
     reported = [report.validation["ndcg@10"] for report in reports if "ndcg@10" in report.validation]
     assert reports and reported
     iterative = reports[0].phase == "train"
@@ -221,6 +226,30 @@ def test_reports_progress_and_keeps_the_best_validation_state(name):
         return
     assert mean_ndcg(model, split.train, split.validation) == pytest.approx(max(reported), abs=1e-9)
     assert model.kept_epoch == (reports[int(np.argmax(reported))].step if iterative else None)
+
+
+@pytest.mark.parametrize("name", model_names())
+def test_a_spent_budget_ends_an_iterative_fit_with_its_best_epoch_so_far(name):
+    data = planted_data()
+    rates = get_algorithm(name).predicts_ratings
+    split = split_random(with_planted_ratings(data) if rates else data, seed=1, ratios=(0.6, 0.2, 0.2))
+    reports: list[EpochReport] = []
+
+    def three_epochs(report: EpochReport) -> None:
+        reports.append(report)
+        if len(reports) == 3:
+            raise BudgetSpent("the time ran out")
+
+    try:
+        model = fitted(name, split.train, progress=three_epochs, validation=split.validation)
+    except BudgetSpent:  # a model fitted in named phases, not epochs, gives up like a cancelled one
+        assert reports[0].phase != "train"
+        return
+    if reports[0].phase != "train":
+        assert len(reports) < 3  # fitted in one go: nothing to stop
+        return
+    assert len(reports) == 3 and reports[-1].total > 3
+    assert_keeps_the_best_reported_state(model, reports, split)
 
 
 @pytest.mark.parametrize("name", model_names())

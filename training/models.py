@@ -97,6 +97,13 @@ class TrainingRun(models.Model):
     kept_epoch = models.PositiveIntegerField(
         null=True, blank=True, help_text="The epoch whose weights the model kept (early stopping's best)."
     )
+    budget_stop = models.CharField(
+        max_length=255,
+        blank=True,
+        default="",
+        help_text="Of a study's trial: why its study's wall-time budget stopped it at an epoch boundary, keeping "
+        "its best epoch so far.",
+    )
     artifact_path = models.CharField(max_length=500, blank=True, default="")
     artifact_sha256 = models.CharField(max_length=64, blank=True, default="")
     artifact_size = models.BigIntegerField(null=True, blank=True)
@@ -268,9 +275,19 @@ class Study(models.Model):
     algorithms = models.JSONField(default=list)
     search_space = models.JSONField(default=dict, help_text="Per algorithm: per parameter, a range or choices.")
     fixed_params = models.JSONField(default=dict, blank=True, help_text="Per algorithm: values not searched.")
-    objective = models.CharField(max_length=32, default="ndcg@10", help_text="A validation metric at K, maximised.")
+    objective = models.CharField(
+        max_length=32,
+        default="ndcg@10",
+        help_text="A validation metric at K, maximised, or under the rating objective rmse or mae, minimised.",
+    )
     max_trials = models.PositiveIntegerField(null=True, blank=True)
     max_seconds = models.PositiveIntegerField(null=True, blank=True)
+    trial_max_seconds = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Each trial's wall-time cap, a share of max_seconds: a trial past it, or past the study's budget, "
+        "stops at its next epoch boundary with its best epoch so far.",
+    )
     parallel_trials = models.PositiveIntegerField(default=1)
     seed = models.PositiveIntegerField(default=0)
     tune_top = models.PositiveIntegerField(

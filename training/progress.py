@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection
 from django.utils import timezone
 
-from training.algorithms.base import EpochReport, TrainingCancelled
+from training.algorithms.base import BudgetSpent, EpochReport, TrainingCancelled
 from training.models import EmbeddingJob, MatrixJob, RunStatus, TrainingRun
 from training.resilience import with_database_retry
 from training.tuning.pruning import trial_check
@@ -31,6 +31,8 @@ class ProgressRecorder:
     def __init__(self, run_id: int, *, trial: bool = False) -> None:
         self.run_id, self.trial = run_id, trial
         self.history: list[dict[str, Any]] = []
+        # Why the study's budget stopped the trial, when it did: it then ends with its best epoch so far.
+        self.budget_stop = ""
 
     def __call__(self, report: EpochReport) -> None:
         entry: dict[str, Any] = {"phase": report.phase, "epoch": report.step}
@@ -50,8 +52,12 @@ class ProgressRecorder:
         cancelled = with_database_retry(lambda: self._record(fields), what=f"progress of run {self.run_id}")
         if cancelled:
             raise TrainingCancelled
-        if self.trial:  # a study's trial: stopped with its study, or pruned when it falls behind
-            trial_check(run_id=self.run_id, history=self.history)
+        if self.trial:  # a study's trial: stopped with its study or its budget, or pruned when it falls behind
+            try:
+                trial_check(run_id=self.run_id, history=self.history, last=report.step >= report.total)
+            except BudgetSpent as spent:
+                self.budget_stop = str(spent)
+                raise
 
     def _record(self, fields: dict[str, Any]) -> bool:
         TrainingRun.objects.filter(pk=self.run_id, status=RunStatus.RUNNING).update(**fields)

@@ -37,6 +37,7 @@ from training.blends import blend_members_attach, blend_members_check
 from training.data import NotEnoughData, TrainingData, item_features_attach, needs_item_features
 from training.deletion import run_forget_deleted_users
 from training.dispatch import training_run_dispatch
+from training.evaluation.objectives import objective_k
 from training.evaluation.ranking import evaluate, scorer_for_test
 from training.evaluation.rating import rating_errors
 from training.evaluation.slices import activity_slices
@@ -273,7 +274,8 @@ def _execute(run: TrainingRun, device: str) -> str:
             _start_from_parent(model, run.parent, training)
         if getattr(model, "needs_members", False):
             blend_members_attach(model=model, run=run, training=training)
-        model.fit(train, ProgressRecorder(run.pk, trial=run.study_id is not None), validation=split.validation)
+        recorder = ProgressRecorder(run.pk, trial=run.study_id is not None)
+        model.fit(train, recorder, validation=split.validation)
         timings["fit"] = time.perf_counter() - started
         validation_metrics = _validation_metrics(run, model, split)
 
@@ -328,6 +330,7 @@ def _execute(run: TrainingRun, device: str) -> str:
         artifact_size=saved.size,
         serving=serving,
         kept_epoch=model.kept_epoch,
+        budget_stop=recorder.budget_stop,
         validation_metrics=validation_metrics,
     )
     if status == RunStatus.SUCCEEDED and run.started_at is not None:  # users deleted while it trained go now
@@ -343,12 +346,16 @@ def _rating_metrics(run: TrainingRun, model: Any, split: Any) -> dict[str, float
 
 
 def _validation_metrics(run: TrainingRun, model: Any, split: Any) -> dict[str, float]:
-    """A study's trial is judged on validation (every metric at the study's K and 10); other runs skip this."""
+    """A study's trial is judged on validation (every ranking metric at the study's K and 10, and the rating
+    errors of a model that predicts ratings under the rating objective); other runs skip this."""
     if run.study_id is None or split.validation.n_pairs == 0:
         return {}
-    objective_k = int(Study.objects.values_list("objective", flat=True).get(pk=run.study_id).split("@")[1])
-    ks = sorted({k for k in (objective_k, 10) if k <= split.train.n_items})
-    return evaluate(model, split.train, split.validation, ks=ks)["metrics"] if ks else {}
+    objective = Study.objects.values_list("objective", flat=True).get(pk=run.study_id)
+    ks = sorted({k for k in (objective_k(objective) or 10, 10) if k <= split.train.n_items})
+    measured = evaluate(model, split.train, split.validation, ks=ks)["metrics"] if ks else {}
+    if model.predicts_ratings and run.protocol.get("objective") == Objective.RATING:
+        measured |= rating_errors(model, split.validation)
+    return measured
 
 
 SERVING_BATCH = 256

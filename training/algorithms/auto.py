@@ -3,7 +3,8 @@ defaults, tunes the best of them within a budget and keeps the best on validatio
 this module holds its settings and the choices that depend on the data alone.
 
 Which candidates apply: every baseline (popularity, item-kNN, EASE, iALS, BPR), and the sequential models
-(GRU4Rec, SASRec) only when the events have order. The test for order: over the users with two or more training
+(GRU4Rec, SASRec) only when the events have order; under the rating objective, the models that predict ratings
+(biased MF, neural MF) instead. The test for order: over the users with two or more training
 events, the share of each user's successive events (in time) that happen at a later time than the one before
 (:func:`event_order`). Events imported with one fixed time, or in batches stamped alike, share their times and
 have no order to learn; MovieLens ratings, each at its own second, have. The slice has order when that share is
@@ -22,11 +23,12 @@ import torch
 from training.algorithms.base import ProgressCallback, Recommender, no_progress
 from training.algorithms.params import HyperparameterError, Param
 from training.algorithms.registry import register
-from training.evaluation.metrics import RANKING_METRICS
+from training.evaluation.objectives import objective_problem
 from training.interactions import HeldOut, InteractionData
 
 BASELINES = ("popularity", "item_knn", "ease", "ials", "bpr")  # cheapest first: they finish before the budget ends
 SEQUENTIAL = ("gru4rec", "sasrec")
+RATING = ("biased_mf", "neural_mf")  # the models that predict ratings, for a scenario under the rating objective
 ORDER_SHARE_MIN = 0.5
 
 
@@ -54,7 +56,15 @@ class Auto(Recommender):
             "max_trials", int, 0, help="Most runs trained, defaults included (0: no limit).", minimum=0, maximum=1000
         ),
         Param("tune_top", int, 2, help="How many algorithms, the best on defaults, are tuned.", minimum=1, maximum=7),
-        Param("objective", str, "ndcg@10", help="The validation metric@K the choice maximises."),
+        Param(
+            "objective",
+            str,
+            "",
+            help=(
+                "The validation figure the choice optimises: a metric@K such as ndcg@10 (maximised) or, under the "
+                "rating objective, rmse or mae (minimised). Empty: rmse under the rating objective, else ndcg@10."
+            ),
+        ),
     )
 
     def __init__(self, params=None, *, device: str | torch.device = "cpu", seed: int = 0) -> None:
@@ -62,9 +72,9 @@ class Auto(Recommender):
         errors = {}
         if not self.hparams["max_seconds"] and not self.hparams["max_trials"]:
             errors["max_seconds"] = "give a wall-time budget, a trial budget (max_trials) or both"
-        metric, _, k = str(self.hparams["objective"]).partition("@")
-        if metric not in RANKING_METRICS or not k.isdigit() or int(k) < 1:
-            errors["objective"] = f"a metric@K: one of {', '.join(RANKING_METRICS)} at a positive K, e.g. ndcg@10"
+        problem = objective_problem(self.hparams["objective"]) if self.hparams["objective"] else None
+        if problem:
+            errors["objective"] = problem
         if errors:
             raise HyperparameterError(errors)
 
@@ -109,8 +119,12 @@ def event_order(data: InteractionData) -> EventOrder:
     return EventOrder(share=later / steps if steps else 0.0, users=int(repeat.sum()))
 
 
-def candidates_for(order: EventOrder) -> tuple[list[str], dict[str, str]]:
-    """The algorithms ``auto`` trains, and each one left out with the reason."""
+def candidates_for(order: EventOrder, *, ratings: bool = False) -> tuple[list[str], dict[str, str]]:
+    """The algorithms ``auto`` trains, and each one left out with the reason; under the rating objective
+    (``ratings``) only the models that predict ratings."""
+    if ratings:
+        why = "it does not predict ratings, and the scenario's objective is rating"
+        return list(RATING), dict.fromkeys([*BASELINES, *SEQUENTIAL], why)
     if order.has_order:
         return [*BASELINES, *SEQUENTIAL], {}
     why = (

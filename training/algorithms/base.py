@@ -10,7 +10,8 @@ Validation and early stopping: ``fit`` takes an optional ``validation``
 every epoch (full ranking over all items, the user's training items excluded),
 put it in ``EpochReport.validation["ndcg@10"]``, keep a copy of the best
 epoch's state tensors and stop after ``early_stopping_patience`` epochs without
-improvement, then restore the best state (see :class:`EarlyStopping`); models that predict ratings
+improvement, then restore the best state (see :class:`EarlyStopping`), or stop there with the best state
+when the progress callback says the time ran out (:class:`BudgetSpent`); models that predict ratings
 (``predicts_ratings``) stop on the validation RMSE instead (:meth:`EarlyStopping.for_ratings`).
 Closed-form models report the validation NDCG@10 once, after fitting. Without a
 validation set, or with an empty one, iterative models run every epoch they are given.
@@ -41,6 +42,11 @@ ARTIFACT_METADATA = "metadata.json"
 
 class TrainingCancelled(Exception):
     """Raised by a progress callback to stop training at the next epoch boundary."""
+
+
+class BudgetSpent(TrainingCancelled):
+    """Raised by a progress callback when the time for training ran out: a loop run by :class:`EarlyStopping`
+    ends there and keeps its best epoch so far (a loop that does not know it is cancelled)."""
 
 
 @dataclass(frozen=True)
@@ -259,9 +265,10 @@ class DotProductRecommender(Recommender):
 class EarlyStopping:
     """Best-epoch tracking for iterative models, driven by validation NDCG@10.
 
-    Call :meth:`observe` after every epoch: it measures NDCG@10 on ``validation`` (full
-    ranking, training items excluded), copies the model's state tensors when the score
-    improves, and sets :attr:`should_stop` after ``patience`` epochs without improvement.
+    Call :meth:`report` after every epoch (or :meth:`observe`, to report it yourself): it measures NDCG@10 on
+    ``validation`` (full ranking, training items excluded), copies the model's state tensors when the score
+    improves, and sets :attr:`should_stop` after ``patience`` epochs without improvement (or at once when the
+    progress callback raises :class:`BudgetSpent`).
     Call :meth:`restore_best` after the loop. With no validation set, or an empty one, it
     measures nothing and never stops the loop.
 
@@ -294,6 +301,7 @@ class EarlyStopping:
         self.best_epoch: int | None = None
         self.epochs = 0  # observed so far
         self.epochs_without_improvement = 0
+        self.budget_spent = False
 
     @classmethod
     def for_ratings(
@@ -313,7 +321,18 @@ class EarlyStopping:
 
     @property
     def should_stop(self) -> bool:
-        return self.epochs_without_improvement >= self.patience
+        return self.budget_spent or self.epochs_without_improvement >= self.patience
+
+    def report(
+        self, progress: ProgressCallback, *, phase: str, step: int, total: int, loss: float | None = None
+    ) -> None:
+        """Measure the epoch just trained (:meth:`observe`) and report it to ``progress``; when ``progress`` says
+        the time ran out (:class:`BudgetSpent`), :attr:`should_stop` turns true and the loop keeps its best epoch."""
+        report = EpochReport(phase=phase, step=step, total=total, loss=loss, validation=self.observe())
+        try:
+            progress(report)
+        except BudgetSpent:
+            self.budget_spent = True
 
     def observe(self) -> dict[str, float]:
         """Score the current model; returns ``{"ndcg@10": value}`` (empty without validation) and what
@@ -342,7 +361,7 @@ class EarlyStopping:
         validation measured after it, until the patience runs out; then the best epoch's state is put back."""
         for epoch in range(1, epochs + 1):
             loss = train_epoch()
-            progress(EpochReport(phase="train", step=epoch, total=epochs, loss=loss, validation=self.observe()))
+            self.report(progress, phase="train", step=epoch, total=epochs, loss=loss)
             if self.should_stop:
                 break
         self.restore_best()

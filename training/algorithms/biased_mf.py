@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from training.algorithms.base import EarlyStopping, EpochReport, ProgressCallback, Recommender, no_progress
+from training.algorithms.base import EarlyStopping, ProgressCallback, Recommender, no_progress
 from training.algorithms.params import Param, early_stopping_patience, log_range
 from training.algorithms.registry import register
 from training.interactions import HeldOut, InteractionData, csr_row_block, csr_tensor, rating_pairs
@@ -64,7 +64,7 @@ class BiasedMF(Recommender):
         for iteration in range(1, iterations + 1):
             self.user_factors, self.user_bias = self._solve(by_user, self.item_factors, self.item_bias)
             self.item_factors, self.item_bias = self._solve(by_item, self.user_factors, self.user_bias)
-            progress(EpochReport(phase="train", step=iteration, total=iterations, validation=stopper.observe()))
+            stopper.report(progress, phase="train", step=iteration, total=iterations)
             if stopper.should_stop:
                 break
         stopper.restore_best()

@@ -3,7 +3,7 @@ Datasets", ICDM 2008), with exact per-user and per-item solves batched in PyTorc
 
 import torch
 
-from training.algorithms.base import DotProductRecommender, EarlyStopping, EpochReport, ProgressCallback, no_progress
+from training.algorithms.base import DotProductRecommender, EarlyStopping, ProgressCallback, no_progress
 from training.algorithms.params import Param, early_stopping_patience, log_range
 from training.algorithms.registry import register
 from training.interactions import HeldOut, InteractionData, csr_row_block
@@ -45,7 +45,7 @@ class IALS(DotProductRecommender):
         for iteration in range(1, iterations + 1):
             self.user_factors = self._solve(by_user, self.item_factors)
             self.item_factors = self._solve(by_item, self.user_factors)
-            progress(EpochReport(phase="train", step=iteration, total=iterations, validation=stopper.observe()))
+            stopper.report(progress, phase="train", step=iteration, total=iterations)
             if stopper.should_stop:
                 break
         stopper.restore_best()

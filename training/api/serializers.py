@@ -48,6 +48,7 @@ class TrainingRunSerializer(serializers.ModelSerializer):
             "metrics",
             "history",
             "kept_epoch",
+            "budget_stop",
             "artifact_sha256",
             "artifact_size",
             "serving",
@@ -239,7 +240,18 @@ class RollbackInputSerializer(serializers.Serializer):
 class StudyTrialSerializer(serializers.ModelSerializer):
     class Meta:
         model = TrainingRun
-        fields = ["id", "trial_number", "algorithm", "params", "status", "error", "validation_metrics", "epoch"]
+        fields = [
+            "id",
+            "trial_number",
+            "algorithm",
+            "params",
+            "status",
+            "error",
+            "validation_metrics",
+            "epoch",
+            "kept_epoch",
+            "budget_stop",
+        ]
         read_only_fields = fields
 
 
@@ -260,6 +272,7 @@ class StudySerializer(serializers.ModelSerializer):
             "objective",
             "max_trials",
             "max_seconds",
+            "trial_max_seconds",
             "parallel_trials",
             "seed",
             "status",
@@ -288,7 +301,12 @@ class StudyCreateInputSerializer(serializers.Serializer):
     fixed_params = serializers.DictField(
         required=False, help_text="Per algorithm: hyperparameters every trial takes (unless searched)."
     )
-    objective = serializers.CharField(required=False, default="ndcg@10", help_text="A validation metric@K.")
+    objective = serializers.CharField(
+        required=False,
+        max_length=32,
+        help_text="A validation metric@K (maximised), or under the rating objective rmse or mae (minimised); "
+        "default: rmse under the rating objective, else ndcg@10.",
+    )
     max_trials = serializers.IntegerField(required=False, min_value=1, max_value=10_000)
     max_seconds = serializers.IntegerField(required=False, min_value=1, max_value=7 * 24 * 3600)
     parallel_trials = serializers.IntegerField(

@@ -16,7 +16,9 @@ import logging
 from django.utils import timezone
 
 from recsys_site.errors import Conflict, DomainError, error_text, without_server_paths
+from scenarios.models import Objective
 from training.algorithms.auto import candidates_for, event_order
+from training.evaluation.objectives import objective_default
 from training.groups import run_data_load
 from training.models import RunStatus, Study, StudyStatus, TrainingRun
 from training.progress import Heartbeat
@@ -48,7 +50,8 @@ def auto_run_execute(*, run_id: int, device: str) -> str:
 def _search_start(run: TrainingRun) -> Study:
     prepared = run_data_load(run=run)
     order = event_order(prepared.split.train)
-    algorithms, skipped = candidates_for(order)
+    ratings = run.protocol.get("objective") == Objective.RATING
+    algorithms, skipped = candidates_for(order, ratings=ratings)
     TrainingRun.objects.filter(pk=run.pk).update(
         selection={"order": order.as_dict(), "considered": algorithms, "skipped": skipped},
         data_snapshot=prepared.training.snapshot(),
@@ -58,7 +61,7 @@ def _search_start(run: TrainingRun) -> Study:
     return study_create(
         scenario=run.scenario,
         algorithms=algorithms,
-        objective=params["objective"],
+        objective=params["objective"] or objective_default(ratings=ratings),
         max_trials=params["max_trials"] or None,
         max_seconds=params["max_seconds"] or None,
         created_by=run.created_by,

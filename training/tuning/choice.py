@@ -1,7 +1,9 @@
 """What an ``auto`` run tried and why it chose its winner, and ending the run when its study ends.
 
 The candidates are the trials of the study the auto run owns: first each applicable algorithm with its defaults,
-then the tuned trials of the best ``tune_top`` of them. :func:`auto_selection` describes them (also while the study
+then the tuned trials of the best ``tune_top`` of them; the best on the study's objective (the highest ranking
+metric, or the lowest rating error) wins. A candidate stopped by the budget keeps its best epoch so far and
+competes with it. :func:`auto_selection` describes them (also while the study
 runs, for the run page); :func:`auto_run_conclude` stores that record on the run and ends it like its study.
 """
 
@@ -12,6 +14,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from training.evaluation.objectives import objective_lower_is_better, objective_ordering
 from training.models import RunStatus, Study, StudyStatus, TrainingRun
 
 DEFAULTS, TUNED = "defaults", "tuned"
@@ -30,7 +33,8 @@ def tuned_algorithms(study: Study, trials: Sequence[TrainingRun]) -> list[str]:
         and study.objective in run.validation_metrics
         and _has_range(study.search_space.get(run.algorithm, {}))
     ]
-    return [algorithm for _, algorithm in sorted(scored, key=lambda pair: -pair[0])[: study.tune_top]]
+    ranked = sorted(scored, key=lambda pair: objective_ordering(study.objective, pair[0]))
+    return [algorithm for _, algorithm in ranked[: study.tune_top]]
 
 
 def defaults_pending(study: Study, trials: Sequence[TrainingRun]) -> bool:
@@ -51,7 +55,7 @@ def _stage(study: Study, run: TrainingRun) -> str:
 
 def auto_selection(study: Study, trials: Sequence[TrainingRun]) -> dict[str, Any]:
     """Every candidate with its stage, status and validation objective (best first), the winner and why."""
-    candidates = sorted((_candidate(study, run) for run in trials), key=_rank)
+    candidates = sorted((_candidate(study, run) for run in trials), key=lambda row: _rank(study, row))
     tuned = [] if defaults_pending(study, trials) else tuned_algorithms(study, trials)
     best = next((row for row in candidates if row["objective"] is not None), None)
     return {
@@ -63,6 +67,7 @@ def auto_selection(study: Study, trials: Sequence[TrainingRun]) -> dict[str, Any
         "budget": {
             "max_seconds": study.max_seconds,
             "max_trials": study.max_trials,
+            "trial_max_seconds": study.trial_max_seconds,
             "seconds_used": round(((study.finished_at or timezone.now()) - study.created_at).total_seconds(), 1),
             "trials_used": len(candidates),
         },
@@ -81,11 +86,13 @@ def _candidate(study: Study, run: TrainingRun) -> dict[str, Any]:
         "objective": value,
         "params": {name: run.params[name] for name in searched if name in run.params},
         "error": run.error[:200],
+        "budget_stop": run.budget_stop,
     }
 
 
-def _rank(row: dict[str, Any]) -> tuple:
-    return (row["objective"] is None, -(row["objective"] or 0.0), row["trial"] or 0)
+def _rank(study: Study, row: dict[str, Any]) -> tuple:
+    value = row["objective"]
+    return (value is None, objective_ordering(study.objective, value or 0.0), row["trial"] or 0)
 
 
 def _reason(study: Study, candidates: list[dict], best: dict | None, tuned: list[str]) -> str:
@@ -99,8 +106,8 @@ def _reason(study: Study, candidates: list[dict], best: dict | None, tuned: list
     )
     rival = next((row for row in scored if row["algorithm"] != best["algorithm"]), None)
     if rival is not None:
-        gain = (best["objective"] / rival["objective"] - 1) if rival["objective"] else float("inf")
-        text += f", {gain:+.1%} over the best other algorithm, {rival['algorithm']} ({rival['objective']:.4f})"
+        text += f", {_margin(study, best['objective'], rival['objective'])} the best other algorithm, "
+        text += f"{rival['algorithm']} ({rival['objective']:.4f})"
     text += f"; {len(candidates)} runs of {len(algorithms)} algorithms ({', '.join(algorithms)})"
     if tuned:
         text += f"; tuned: {', '.join(tuned)} (the best {study.tune_top} on their defaults)"
@@ -111,10 +118,18 @@ def _reason(study: Study, candidates: list[dict], best: dict | None, tuned: list
     return text
 
 
+def _margin(study: Study, best: float, rival: float) -> str:
+    """How far ``best`` beats ``rival``: a higher metric in per cent over it, an error in per cent below it."""
+    if objective_lower_is_better(study.objective):
+        return f"{1 - best / rival:.1%} below" if rival else "as good as"
+    return f"{best / rival - 1:+.1%} over" if rival else "+inf% over"
+
+
 def _described(row: dict[str, Any]) -> str:
-    if row["stage"] == DEFAULTS:
-        return "defaults"
-    return "tuned: " + ", ".join(f"{name}={_short(value)}" for name, value in sorted(row["params"].items()))
+    described = "defaults"
+    if row["stage"] == TUNED:
+        described = "tuned: " + ", ".join(f"{name}={_short(value)}" for name, value in sorted(row["params"].items()))
+    return described + (", stopped by the budget at its best epoch so far" if row["budget_stop"] else "")
 
 
 def _short(value: Any) -> str:

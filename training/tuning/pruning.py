@@ -1,8 +1,10 @@
 """Optuna over the project's runs: a study's trials rebuilt from its child runs, for the sampler (what to try
 next) and the pruner (whether a running trial falls behind), and the check a trial makes after each epoch.
 
-Trials are pruned on their per-epoch validation NDCG@10 (the curve every iterative model reports), against the
-finished trials of the same algorithm at the same epoch: Optuna's median rule, from the third epoch on.
+Trials are pruned on their per-epoch validation NDCG@10 (the curve every iterative model reports; RMSE when the
+study minimises a rating error), against the finished trials of the same algorithm at the same epoch: Optuna's
+median rule, from the third epoch on. A trial past its study's wall-time budget or its own cap stops at the epoch
+boundary and keeps its best epoch so far (:class:`BudgetSpent`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ import optuna
 from django.utils import timezone
 from optuna.trial import FrozenTrial, TrialState
 
-from training.algorithms.base import EarlyStopping, TrainingCancelled
+from training.algorithms.base import BudgetSpent, EarlyStopping, TrainingCancelled
+from training.evaluation.objectives import objective_direction, objective_lower_is_better
 from training.models import RunStatus, Study, StudyStatus, TrainingRun
 from training.tuning.space import trial_params
 
@@ -21,6 +24,7 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 PRUNE_FROM_EPOCH = 3
 CURVE_METRIC = EarlyStopping.metric  # "ndcg@10", the curve every iterative model reports per epoch
+RATING_CURVE = "rmse"  # the curve the rating models report per epoch
 
 _STATES = {
     RunStatus.SUCCEEDED: TrialState.COMPLETE,
@@ -37,16 +41,22 @@ class TrialPruned(TrainingCancelled):
 
 
 class TrialStopped(TrainingCancelled):
-    """A trial stopped because its study ended (cancelled, or its wall-time budget ran out)."""
+    """A trial stopped because its study ended (cancelled)."""
 
 
 def pruner() -> optuna.pruners.BasePruner:
     return optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=PRUNE_FROM_EPOCH)
 
 
-def curve(history: Iterable[dict]) -> dict[int, float]:
-    """The validation curve of a run's history: ``{epoch (1-based, in order of report): ndcg@10}``."""
-    values = [entry[CURVE_METRIC] for entry in history if CURVE_METRIC in entry]
+def curve_metric(objective: str) -> str:
+    """The per-epoch figure a study's trials are pruned on: validation RMSE for a rating error (what the rating
+    models report each epoch), else NDCG@10 (what every iterative model reports)."""
+    return RATING_CURVE if objective_lower_is_better(objective) else CURVE_METRIC
+
+
+def curve(history: Iterable[dict], metric: str = CURVE_METRIC) -> dict[int, float]:
+    """The validation curve of a run's history: ``{epoch (1-based, in order of report): metric}``."""
+    values = [entry[metric] for entry in history if metric in entry]
     return {step: float(value) for step, value in enumerate(values, start=1)}
 
 
@@ -68,7 +78,7 @@ def frozen_trial(study: Study, run: TrainingRun, algorithms: list[str] | None = 
         value=value,
         params=params,
         distributions=distributions,
-        intermediate_values=curve(run.history),
+        intermediate_values=curve(run.history, curve_metric(study.objective)),
     )
     trial.number = run.trial_number or 0
     return trial
@@ -81,7 +91,7 @@ def optuna_study(
     sampler seeded by the study and ``seed_offset`` (by default the number of runs)."""
     runs = list(runs)
     rebuilt = optuna.create_study(
-        direction="maximize",
+        direction=objective_direction(study.objective),
         sampler=optuna.samplers.TPESampler(seed=study.seed + (len(runs) if seed_offset is None else seed_offset)),
         pruner=pruner(),
     )
@@ -89,18 +99,22 @@ def optuna_study(
     return rebuilt
 
 
-def trial_check(*, run_id: int, history: list[dict]) -> None:
-    """After an epoch of a study's trial: raise :class:`TrialStopped` when the study ended or ran out of time,
-    :class:`TrialPruned` when its validation curve falls behind the finished trials of its algorithm."""
+def trial_check(*, run_id: int, history: list[dict], last: bool = False) -> None:
+    """After an epoch of a study's trial: raise :class:`TrialStopped` when the study ended, :class:`BudgetSpent`
+    when the study's wall-time budget or the trial's own cap ran out (unless it was the ``last`` epoch: the trial
+    ends anyway), :class:`TrialPruned` when its validation curve falls behind the finished trials of its
+    algorithm."""
     run = TrainingRun.objects.select_related("study").filter(pk=run_id, study__isnull=False).first()
     if run is None or run.study is None:
         return
     study = run.study
     if study.status != StudyStatus.RUNNING:
         raise TrialStopped(f"the study ended ({study.status})")
-    if study.max_seconds and (timezone.now() - study.created_at).total_seconds() > study.max_seconds:
-        raise TrialStopped(f"the study's wall-time budget of {study.max_seconds} s ran out")
-    values = curve(history)
+    spent = None if last else budget_spent(study, run)
+    if spent:
+        raise BudgetSpent(spent)
+    metric = curve_metric(study.objective)
+    values = curve(history, metric)
     if len(values) < PRUNE_FROM_EPOCH:
         return
     finished = TrainingRun.objects.filter(study=study, algorithm=run.algorithm, status=RunStatus.SUCCEEDED)
@@ -109,6 +123,17 @@ def trial_check(*, run_id: int, history: list[dict]) -> None:
     if pruner().prune(rebuilt, current):
         step = max(values)
         raise TrialPruned(
-            f"pruned at epoch {step}: validation {CURVE_METRIC} {max(values.values()):.4f} is below the median of "
-            f"the finished {run.algorithm} trials at that epoch"
+            f"pruned at epoch {step}: validation {metric} {values[step]:.4f} is worse than the median of the "
+            f"finished {run.algorithm} trials at that epoch"
         )
+
+
+def budget_spent(study: Study, run: TrainingRun) -> str | None:
+    """Why the trial ``run`` has no time left (None while it has): the study's budget or its own cap ran out."""
+    now = timezone.now()
+    if study.max_seconds and (now - study.created_at).total_seconds() > study.max_seconds:
+        return f"the study's wall-time budget of {study.max_seconds} s ran out"
+    started = run.started_at or run.created_at
+    if study.trial_max_seconds and (now - started).total_seconds() > study.trial_max_seconds:
+        return f"its wall-time cap of {study.trial_max_seconds} s (a share of the study's budget) ran out"
+    return None

@@ -19,14 +19,14 @@ from django.utils import timezone
 
 from recsys_site.celery import app
 from recsys_site.errors import Conflict, DomainError, ValidationFailed, error_text
-from scenarios.models import Scenario
+from scenarios.models import Objective, Scenario
 from training.algorithms.registry import (
     HyperparameterError,
     UnknownAlgorithm,
     algorithm_params_validate,
     get_algorithm,
 )
-from training.evaluation.metrics import RANKING_METRICS
+from training.evaluation.objectives import objective_default, objective_ordering, objective_problem
 from training.models import FINISHED, Promotion, RunStatus, Study, StudyStatus, TrainingRun
 from training.services import training_run_cancel, training_run_create, training_run_promote
 from training.tuning.choice import auto_run_conclude, auto_run_progress, defaults_pending, tuned_algorithms
@@ -36,6 +36,9 @@ from training.tuning.space import SpaceError, space_clean, suggest
 logger = logging.getLogger(__name__)
 
 MAX_PARALLEL_TRIALS = 64
+# A trial's own wall-time cap, as a share of its study's: no one candidate spends the whole budget (BPR on its
+# defaults can take most of 15 minutes on a large slice); a trial past it keeps its best epoch so far.
+TRIAL_SHARE = 0.25
 IN_FLIGHT = (RunStatus.QUEUED, RunStatus.RUNNING)
 
 
@@ -45,7 +48,7 @@ def study_create(  # noqa: PLR0913 - one argument per field an analyst sets on a
     algorithms: list[str],
     search_space: Mapping[str, Any] | None = None,
     fixed_params: Mapping[str, Any] | None = None,
-    objective: str = "ndcg@10",
+    objective: str | None = None,
     max_trials: int | None = None,
     max_seconds: int | None = None,
     parallel_trials: int | None = None,
@@ -53,11 +56,18 @@ def study_create(  # noqa: PLR0913 - one argument per field an analyst sets on a
     tune_top: int | None = None,
     auto_run: TrainingRun | None = None,
 ) -> Study:
-    """Validate the study, store it and queue its first trials (sent to the workers once committed)."""
+    """Validate the study, store it and queue its first trials (sent to the workers once committed).
+
+    ``objective`` defaults to the scenario's own: validation RMSE under the rating objective, else NDCG@10.
+    """
     errors: dict[str, list[str]] = {}
-    spaces = _clean_spaces(algorithms, search_space or {}, errors)
+    ratings = scenario.objective == Objective.RATING
+    objective = objective or objective_default(ratings=ratings)
+    spaces = _clean_spaces(algorithms, search_space or {}, errors, ratings=ratings)
     fixed = _clean_fixed(algorithms, fixed_params or {}, errors)
-    _check_objective(objective, errors)
+    problem = objective_problem(objective, ratings=ratings)
+    if problem:
+        errors["objective"] = [problem]
     if max_trials is None and max_seconds is None:
         errors["budget"] = ["give max_trials, max_seconds or both"]
     if scenario.validation_share <= 0:
@@ -73,6 +83,7 @@ def study_create(  # noqa: PLR0913 - one argument per field an analyst sets on a
             objective=objective,
             max_trials=max_trials,
             max_seconds=max_seconds,
+            trial_max_seconds=trial_seconds(max_seconds),
             parallel_trials=parallel_trials or worker_processes(),
             seed=scenario.seed,
             created_by=created_by if getattr(created_by, "is_authenticated", False) else None,
@@ -84,7 +95,9 @@ def study_create(  # noqa: PLR0913 - one argument per field an analyst sets on a
     return study
 
 
-def _clean_spaces(algorithms: list[str], overrides: Mapping[str, Any], errors: dict[str, list[str]]) -> dict:
+def _clean_spaces(
+    algorithms: list[str], overrides: Mapping[str, Any], errors: dict[str, list[str]], *, ratings: bool
+) -> dict:
     if not algorithms:
         errors["algorithms"] = ["name at least one algorithm"]
         return {}
@@ -96,6 +109,11 @@ def _clean_spaces(algorithms: list[str], overrides: Mapping[str, Any], errors: d
             cls = get_algorithm(algorithm)
             if cls.needs_teacher or cls.family == "multi_scenario" or getattr(cls, "study_excluded", False):
                 errors.setdefault("algorithms", []).append(f"{algorithm} cannot be tuned by a study")
+                continue
+            if ratings and not cls.predicts_ratings:
+                errors.setdefault("algorithms", []).append(
+                    f"{algorithm} does not predict ratings, and the scenario's objective is rating"
+                )
                 continue
             spaces[algorithm] = space_clean(algorithm, overrides.get(algorithm))
         except UnknownAlgorithm as error:
@@ -130,10 +148,9 @@ def _clean_fixed(algorithms: list[str], fixed: Mapping[str, Any], errors: dict[s
     return cleaned
 
 
-def _check_objective(objective: str, errors: dict[str, list[str]]) -> None:
-    metric, _, k = objective.partition("@")
-    if metric not in RANKING_METRICS or not k.isdigit() or int(k) < 1:
-        errors["objective"] = [f"a metric@K: one of {', '.join(RANKING_METRICS)} at a positive K, e.g. ndcg@10"]
+def trial_seconds(max_seconds: int | None) -> int | None:
+    """The wall-time cap of each trial of a study with a wall-time budget of ``max_seconds`` (None: no cap)."""
+    return max(1, round(max_seconds * TRIAL_SHARE)) if max_seconds else None
 
 
 def worker_processes() -> int:
@@ -223,7 +240,7 @@ def _study_end(study: Study, trials: list[TrainingRun]) -> None:
 
 
 def study_best_trial(*, study: Study, trials: list[TrainingRun] | None = None) -> TrainingRun | None:
-    """The succeeded trial with the highest objective value on validation (the earliest of equals)."""
+    """The succeeded trial with the best objective value on validation (the earliest of equals)."""
     candidates = [
         run
         for run in (trials if trials is not None else study.trials.all())
@@ -231,7 +248,13 @@ def study_best_trial(*, study: Study, trials: list[TrainingRun] | None = None) -
     ]
     if not candidates:
         return None
-    return max(candidates, key=lambda run: (run.validation_metrics[study.objective], -(run.trial_number or 0)))
+    return min(
+        candidates,
+        key=lambda run: (
+            objective_ordering(study.objective, run.validation_metrics[study.objective]),
+            run.trial_number or 0,
+        ),
+    )
 
 
 def study_trial_finished(*, run_id: int) -> None:

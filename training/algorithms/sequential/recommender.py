@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from training.algorithms.base import EarlyStopping, EpochReport, ProgressCallback, Recommender, no_progress
+from training.algorithms.base import EarlyStopping, ProgressCallback, Recommender, no_progress
 from training.algorithms.sequential.content_modes import BatchItems, adopt_side_shape, content_mode
 from training.algorithms.sequential.item_embeddings import ItemEmbedding
 from training.algorithms.sequential.losses import VERY_LOW_LOGIT, sampled_softmax_loss
@@ -132,7 +132,7 @@ class SequentialRecommender(Recommender):
             mean_loss = self._train_epoch(windows, optimizer, loss)
             if schedule is not None:
                 schedule.step()
-            progress(EpochReport(phase="train", step=epoch, total=epochs, loss=mean_loss, validation=stopper.observe()))
+            stopper.report(progress, phase="train", step=epoch, total=epochs, loss=mean_loss)
             if stopper.should_stop:
                 break
         stopper.restore_best()

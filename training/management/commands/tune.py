@@ -22,7 +22,11 @@ class Command(BaseCommand):
         parser.add_argument("--algorithm", action="append", default=[], help="Algorithm to search; repeat for several.")
         parser.add_argument("--trials", type=int, help="Most trials (the trial budget).")
         parser.add_argument("--seconds", type=int, help="Wall-time budget: no trial starts or goes on after it.")
-        parser.add_argument("--objective", default="ndcg@10", help="Validation metric@K to maximise (default ndcg@10).")
+        parser.add_argument(
+            "--objective",
+            help="Validation metric@K to maximise, or rmse or mae to minimise under the rating objective (default "
+            "rmse under the rating objective, else ndcg@10).",
+        )
         parser.add_argument("--parallel", type=int, help="Trials at once (default: every worker process answering).")
         parser.add_argument(
             "--space", help='JSON: {"ease": {"l2": {"low": 1, "high": 1e4, "log": true}}}; default: declared ranges.'
