@@ -26,6 +26,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from itertools import islice
 
 import numpy as np
 import torch
@@ -100,7 +101,7 @@ def user_history(*, scenario: Scenario, user_external_id: str, length: int) -> U
     with connection.cursor() as cursor:
         cursor.execute(_USER_EVENTS_SQL, [user_external_id])
         rows = cursor.fetchall()
-    counted = [(item, kind, value) for _, item, kind, value in rows if _counts(scenario, kind, value)][:length]
+    counted = list(islice(((i, k, v) for _, i, k, v in rows if _counts(scenario, k, v)), length))  # the latest
     return UserHistory(
         user_id=rows[0][0] if rows else None,
         events=[Event(item, kind, value) for item, kind, value in reversed(counted)],
