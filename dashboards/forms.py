@@ -284,12 +284,13 @@ class ScenarioForm(forms.ModelForm):
 
 
 def tunable_algorithms() -> list[tuple[str, str]]:
-    """Algorithms a study can search (those with a declared search space, that need no parent run)."""
+    """Algorithms a study can search (those with a declared search space, that need no parent run; a multi-scenario
+    model only on a scenario group, as the study checks)."""
     choices = []
     for name in algorithm_names():
         cls = get_algorithm(name)
         searchable = any(param.search is not None for param in cls.params)
-        if searchable and not cls.needs_teacher and cls.family != "multi_scenario":
+        if searchable and not cls.needs_teacher:
             choices.append((name, cls.label))
     return choices
 

@@ -2,6 +2,7 @@
 
 import pytest
 
+from scenarios.services import scenario_create
 from tests.conftest import wait_until
 from tests.factories import clustered_catalog, scenario
 from training.models import RunStatus, Study, StudyStatus, TrainingRun
@@ -68,3 +69,26 @@ def test_cancelling_a_study_stops_its_running_trial_and_starts_no_other(celery_w
     assert trial.status == RunStatus.CANCELLED and trial.epoch < 400
     assert TrainingRun.objects.filter(study=study).count() == 1
     assert api.post(f"/api/v1/studies/{study.pk}/promote/", {"force": True}, format="json").status_code == 409
+
+
+def test_a_study_of_a_scenario_group_tunes_ease_adapted_per_member(celery_worker, api):
+    clustered_catalog(users=60, items=30, per_user=10)
+    group = scenario_create(data={"slug": "all", "name": "All"})
+    for slug, category in (("action", "Action"), ("drama", "Drama")):
+        scenario_create(data={"slug": slug, "name": category, "include_categories": [category], "parent": group})
+
+    alone = api.post(
+        "/api/v1/scenarios/action/studies/", {"algorithms": ["adapted_ease"], "max_trials": 2}, format="json"
+    )
+    study = study_create(scenario=group, algorithms=["adapted_ease"], max_trials=3, parallel_trials=1)
+
+    assert alone.status_code == 400 and "start the study on the group" in str(alone.json()["errors"])
+    wait_until(lambda: _finished(study.pk), timeout=180)
+    study.refresh_from_db()
+    trials = list(TrainingRun.objects.filter(study=study).order_by("trial_number"))
+    assert study.status == StudyStatus.SUCCEEDED, study.error
+    assert len(trials) == 3 and all(run.status == RunStatus.SUCCEEDED for run in trials)
+    assert len({run.params["l2"] for run in trials}) == 3  # the defaults, then two values TPE proposed
+    assert all({"transfer_1", "transfer_2"} <= set(run.history[-1]) for run in trials)  # adapted per member
+    best = max(trials, key=lambda run: (run.validation_metrics["ndcg@10"], -run.trial_number))
+    assert study.best_run_id == best.pk

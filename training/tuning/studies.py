@@ -20,6 +20,7 @@ from django.utils import timezone
 from recsys_site.celery import app
 from recsys_site.errors import Conflict, DomainError, ValidationFailed, error_text
 from scenarios.models import Objective, Scenario
+from training.algorithms.base import Recommender
 from training.algorithms.registry import (
     HyperparameterError,
     UnknownAlgorithm,
@@ -63,7 +64,8 @@ def study_create(  # noqa: PLR0913 - one argument per field an analyst sets on a
     errors: dict[str, list[str]] = {}
     ratings = scenario.objective == Objective.RATING
     objective = objective or objective_default(ratings=ratings)
-    spaces = _clean_spaces(algorithms, search_space or {}, errors, ratings=ratings)
+    group = scenario.members.exists()
+    spaces = _clean_spaces(algorithms, search_space or {}, errors, ratings=ratings, group=group)
     fixed = _clean_fixed(algorithms, fixed_params or {}, errors)
     problem = objective_problem(objective, ratings=ratings)
     if problem:
@@ -96,7 +98,7 @@ def study_create(  # noqa: PLR0913 - one argument per field an analyst sets on a
 
 
 def _clean_spaces(
-    algorithms: list[str], overrides: Mapping[str, Any], errors: dict[str, list[str]], *, ratings: bool
+    algorithms: list[str], overrides: Mapping[str, Any], errors: dict[str, list[str]], *, ratings: bool, group: bool
 ) -> dict:
     if not algorithms:
         errors["algorithms"] = ["name at least one algorithm"]
@@ -106,14 +108,9 @@ def _clean_spaces(
     spaces: dict[str, Any] = {}
     for algorithm in algorithms:
         try:
-            cls = get_algorithm(algorithm)
-            if cls.needs_teacher or cls.family == "multi_scenario" or getattr(cls, "study_excluded", False):
-                errors.setdefault("algorithms", []).append(f"{algorithm} cannot be tuned by a study")
-                continue
-            if ratings and not cls.predicts_ratings:
-                errors.setdefault("algorithms", []).append(
-                    f"{algorithm} does not predict ratings, and the scenario's objective is rating"
-                )
+            unfit = _unfit(get_algorithm(algorithm), ratings=ratings, group=group)
+            if unfit:
+                errors.setdefault("algorithms", []).append(f"{algorithm} {unfit}")
                 continue
             spaces[algorithm] = space_clean(algorithm, overrides.get(algorithm))
         except UnknownAlgorithm as error:
@@ -124,6 +121,17 @@ def _clean_spaces(
     for name in set(overrides) - set(algorithms):
         errors.setdefault("search_space", []).append(f"{name} is not among the study's algorithms")
     return spaces
+
+
+def _unfit(algorithm: type[Recommender], *, ratings: bool, group: bool) -> str | None:
+    """Why a study of this scenario cannot tune ``algorithm`` (None when it can)."""
+    if algorithm.needs_teacher or getattr(algorithm, "study_excluded", False):
+        return "cannot be tuned by a study"
+    if algorithm.family == "multi_scenario" and not group:
+        return "is fitted on a scenario group's members: start the study on the group"
+    if ratings and not algorithm.predicts_ratings:
+        return "does not predict ratings, and the scenario's objective is rating"
+    return None
 
 
 def _clean_fixed(algorithms: list[str], fixed: Mapping[str, Any], errors: dict[str, list[str]]) -> dict:
