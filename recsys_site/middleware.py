@@ -1,6 +1,7 @@
 """A dependency that is away for a moment (the database dropped the connection, Redis restarts) answers
 503 with ``Retry-After``, not 500: the client should try again, and nothing was half-written (each request's
-writes are one transaction, or none)."""
+writes are one transaction, or none). A page address with a NUL character answers 400: PostgreSQL cannot
+compare text holding one."""
 
 from __future__ import annotations
 
@@ -47,3 +48,21 @@ def _close_broken_connections() -> None:
     for connection in connections.all(initialized_only=True):
         if not connection.in_atomic_block:
             connection.close_if_unusable_or_obsolete()
+
+
+class NulQueryMiddleware:
+    """Answers ``400`` to a page request whose query string holds a NUL character (``%00``), which PostgreSQL
+    refuses in any text it compares. The API checks its own parameters and answers in its JSON error format."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not request.path.startswith("/api/") and _holds_nul(request):
+            message = "The address holds a NUL character (%00), which no page can look up; remove it and try again."
+            return HttpResponse(message, status=400, content_type="text/plain; charset=utf-8")
+        return self.get_response(request)
+
+
+def _holds_nul(request: HttpRequest) -> bool:
+    return any("\x00" in name or any("\x00" in value for value in values) for name, values in request.GET.lists())

@@ -77,6 +77,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "recsys_site.middleware.ServiceUnavailableMiddleware",
+    "recsys_site.middleware.NulQueryMiddleware",
     # Last, as django-axes asks: it answers a locked-out login attempt before the view runs.
     "axes.middleware.AxesMiddleware",
 ]

@@ -207,3 +207,22 @@ def test_the_compare_page_promotes_with_a_reason(viewer):
     viewer.post(f"/runs/{second.pk}/promote/", {"reason": "wins the paired test", "next": url})
 
     assert movies.promotions.get().reason == "wins the paired test"
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"user": "u1\x00"},
+        {"item": "\x00"},
+        {"q": "a\x00b"},
+    ],
+)
+@pytest.mark.parametrize("page", ["browse", "samples"])
+def test_a_nul_character_in_a_query_is_a_400_not_a_500(viewer, page, query):
+    clustered_catalog()
+    scenario()
+
+    response = viewer.get(f"/scenarios/movies/{page}/", query)
+
+    assert response.status_code == 400
+    assert "NUL" in response.content.decode()
