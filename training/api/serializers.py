@@ -112,7 +112,8 @@ class RecommendationResultSerializer(serializers.Serializer):
     )
     history_events = serializers.IntegerField(help_text="Events of the live history the scores came from.")
     new_items_excluded = serializers.IntegerField(
-        help_text="Items added after training that the model cannot score, left out of the candidates."
+        help_text="Items added after training left out of the candidates: the model cannot score them (it reads "
+        "no content, or the list is a fallback), or their text is not embedded yet (a read embeds a few)."
     )
     items = RecommendationSerializer(many=True)
 
