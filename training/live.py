@@ -218,8 +218,8 @@ _new_items_lock = threading.Lock()
 def _new_items(scenario: Scenario, loaded: LoadedModel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Ids, text embeddings and present mask of the scenario's items the model does not know (:class:`_NewItems`).
 
-    One Redis read per request while the catalogue version holds (an item created, edited or embedded bumps it);
-    without a version (Redis away) the list is kept :data:`NEW_ITEMS_TTL`."""
+    Kept while the catalogue version holds (an item created, edited or embedded bumps it; read with the serving
+    version, :mod:`recsys_site.serving_version`), at most :data:`NEW_ITEMS_TTL` (the only bound without Redis)."""
     key = (scenario.pk, scenario.updated_at.isoformat(), id(loaded.model))
     version = catalog_version_get()
     with _new_items_lock:
