@@ -68,7 +68,7 @@ def test_a_trial_past_its_cap_succeeds_with_its_best_epoch_and_says_the_budget_s
 
 
 @pytest.mark.django_db
-def test_an_auto_candidate_stopped_by_the_budget_competes_with_its_best_epoch_and_says_so():
+def test_an_auto_candidate_stopped_by_the_budget_competes_with_its_best_epoch_and_says_so(client, admin_user):
     clustered_catalog()
     movies = scenario(algorithm="auto")
     study = Study.objects.create(
@@ -95,3 +95,13 @@ def test_an_auto_candidate_stopped_by_the_budget_competes_with_its_best_epoch_an
     assert selection["reason"].startswith(
         f"bpr (run {runs[1].pk}, defaults, stopped by the budget at its best epoch so far) has the best validation"
     )
+    auto = TrainingRun.objects.create(
+        scenario=movies,
+        algorithm="auto",
+        status=RunStatus.SUCCEEDED,
+        chosen_run=runs[1],
+        selection={"order": {"has_order": True, "share": 1.0, "users": 40, "min": 0.5}, "skipped": {}, **selection},
+    )
+    client.force_login(admin_user)
+    page = client.get(f"/runs/{auto.pk}/").content.decode()
+    assert page.count('data-testid="candidate-budget-stop"') == 1 and "15 s per run" in page

@@ -4,6 +4,7 @@ holds for the sampler, the best trial, the choice and its reason, and the pages.
 
 import pytest
 
+from dashboards.study_figures import optimisation_history
 from tests.conftest import wait_until
 from tests.factories import clustered_catalog, scenario
 from training.algorithms.auto import BASELINES, RATING, SEQUENTIAL, EventOrder, candidates_for
@@ -12,6 +13,7 @@ from training.evaluation.objectives import objective_default, objective_directio
 from training.models import RunStatus, Study, StudyStatus, TrainingRun
 from training.tuning.choice import auto_selection, tuned_algorithms
 from training.tuning.pruning import optuna_study
+from training.tuning.selectors import study_finished_optuna
 from training.tuning.studies import study_best_trial, study_create
 
 RANGE = {"low": 1.0, "high": 100.0, "log": True, "step": None}
@@ -108,6 +110,8 @@ def test_a_study_minimising_an_error_keeps_tunes_and_chooses_the_lowest(client, 
         "has the best validation rmse, 0.8500, 10.5% below the best other algorithm, biased_mf (0.9500)"
         in (selection["reason"])
     )
+    history = optimisation_history(study_finished_optuna(study=study, trials=runs), study.objective)
+    assert list(next(trace for trace in history.data if trace.name == "Best Value").y) == [0.95, 0.90, 0.85]
     client.force_login(admin_user)
     assert "validation rmse, minimised" in client.get(f"/studies/{study.pk}/").content.decode()
 
