@@ -8,7 +8,8 @@ import pytest
 from django.core.management import call_command
 
 from scenarios.models import Objective, Scenario
-from training.models import Promotion, RunStatus, Study, StudyStatus, TrainingRun
+from tests.conftest import wait_until
+from training.models import FINISHED, MatrixJob, Promotion, RunStatus, Study, StudyStatus, TrainingRun
 
 pytestmark = [pytest.mark.celery, pytest.mark.django_db(transaction=True)]
 
@@ -38,6 +39,8 @@ def test_the_demo_trains_every_kind_of_run_and_promotes_the_best_of_each_scenari
     assert study.scenario.slug == "action-thriller" and study.status == StudyStatus.SUCCEEDED
     assert study.trials.filter(status=RunStatus.SUCCEEDED).count() == 4
     assert "every demo run has finished" in out.getvalue() and "matrix of movies" in out.getvalue()
+    job = wait_until(lambda: MatrixJob.objects.filter(group=group, status__in=FINISHED).first(), timeout=300)
+    assert job.status == RunStatus.SUCCEEDED and job.cells_computed > 0, job.error  # the auto run is n/a, not an error
     assert f"/studies/{study.pk}/" in out.getvalue()
     assert "Start here" in setup.getvalue() and "/scenarios/ratings/" in setup.getvalue()
 
