@@ -217,6 +217,18 @@ def test_new_items_beyond_what_a_read_embeds_are_embedded_by_the_next_reads(
     assert ItemEmbedding.objects.filter(item__external_id__startswith="new-").count() == 3
 
 
+def test_an_item_deactivated_after_a_request_is_left_out_at_the_next(api, django_capture_on_commit_callbacks):
+    clustered_catalog()
+    _live("ease")
+    top = api.get(URL, {"user": "u1", "k": 5}).json()["items"][0]["item"]  # this process keeps the rules
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api.patch(f"/api/v1/items/{top}/", {"is_active": False}, format="json").status_code == 200
+    after = api.get(URL, {"user": "u1", "k": 5}).json()
+
+    assert top not in _scores(after) and len(after["items"]) == 5
+
+
 def test_a_content_prior_hybrid_serves_a_new_item_by_its_content(api):
     clustered_catalog()
     _live("sasrec", **SASREC, content="prior", prior_rank=8)

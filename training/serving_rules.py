@@ -1,9 +1,10 @@
 """What a scenario may serve from a model's candidates: the candidate mask, boosts and per-category caps.
 
-Prepared once per (scenario version, candidate items) in each process and kept for a minute, so a request
-pays one tensor operation for the item filter and the serving policy, not a database query. Items
-deactivated or recategorised are seen within that minute; a changed scenario at once (its
-``updated_at`` is part of the key).
+Prepared once per (scenario version, catalogue version, candidate items) in each process and kept for a minute
+at most, so a request pays one tensor operation for the item filter and the serving policy, not a database query.
+A changed scenario is seen at once (its ``updated_at`` is part of the key), and so are items deactivated or
+recategorised through the API, an import or an upsert (they bump the catalogue version,
+:mod:`recsys_site.serving_version`); other changes (the admin, raw SQL) within the minute.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 import torch
 
 from catalog.models import Item
+from recsys_site.serving_version import catalog_version_get
 from scenarios.models import Scenario
 from scenarios.policy import ServingPolicy
 from scenarios.selectors import scenario_item_ids
@@ -67,7 +69,7 @@ class ServingRules:
         return [float(scores[p]) for p in chosen], chosen
 
 
-_rules: OrderedDict[tuple[int, str, int, int], tuple[float, ServingRules]] = OrderedDict()
+_rules: OrderedDict[tuple[int, str, str | None, int, int], tuple[float, ServingRules]] = OrderedDict()
 _lock = threading.Lock()
 
 
@@ -77,7 +79,13 @@ def serving_rules(*, scenario: Scenario, item_ids: np.ndarray) -> ServingRules:
     Keyed by the ids' content, not the array: the candidates of a model that scores new items are rebuilt
     per request (hashing them costs microseconds; preparing the rules costs queries).
     """
-    key = (scenario.pk, scenario.updated_at.isoformat(), len(item_ids), hash(item_ids.tobytes()))
+    key = (
+        scenario.pk,
+        scenario.updated_at.isoformat(),
+        catalog_version_get(),
+        len(item_ids),
+        hash(item_ids.tobytes()),
+    )
     with _lock:
         cached = _rules.get(key)
     if cached is not None and time.monotonic() - cached[0] <= RULES_TTL:
