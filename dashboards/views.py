@@ -28,6 +28,7 @@ from scenarios.services import (
 )
 from training import selectors as training_selectors
 from training.comparisons import PRIMARY_K, RunComparison, comparison_csv_header, comparison_csv_rows, runs_compare
+from training.evaluation.rating import RATING_METRICS
 from training.models import TrainingRun
 from training.services import scenario_rollback, training_run_create, training_run_promote
 from training.splits import scenario_split_label
@@ -39,7 +40,7 @@ EDIT = "scenarios.change_scenario"
 RETRAIN = "training.add_trainingrun"
 SAMPLES_HISTORY = 30  # the user's most recent events shown beside the lists
 RANKING_CHOICES = ("ndcg@10", "recall@10", "precision@10", "map@10", "mrr@10", "hit@10")
-RATING_CHOICES = ("rmse", "mae")  # what a rating scenario's runs record besides the ranking metrics
+RATING_CHOICES = RATING_METRICS  # what a rating scenario's runs record besides the ranking metrics
 
 
 def needs(permission: str):

@@ -232,3 +232,14 @@ def test_before_any_cell_is_computed_the_page_says_so_and_offers_no_empty_choice
     assert "not computed yet" in page and 'data-testid="matrix-compute"' in page
     assert not re.search(r'<select name="baseline">\s*</select>', page)
     assert not re.search(r'<select name="metric">\s*</select>', page)
+
+
+def test_a_missing_cell_of_a_run_whose_model_retention_deleted_is_skipped_not_an_error():
+    group, action, _ = _group()
+    run = _train(group)
+    group_matrix_compute(group=group)
+    TrainingRun.objects.filter(pk=run.pk).update(artifact_path="")  # as the retention policy leaves it
+    MatrixCell.objects.filter(run=run, scenario=action).delete()
+
+    assert group_matrix_compute(group=group) == 0
+    assert group_matrix(group=group).cells[(run.pk, action.pk)].state != "n/a"

@@ -190,3 +190,13 @@ def test_an_auto_run_points_to_its_candidates_curves_instead_of_an_empty_one(pag
     assert "No epochs recorded" not in text
     assert "An auto run trains no model itself" in text
     assert "searched hyperparameters" not in text
+
+
+def test_the_runs_table_of_a_rating_scenario_sorts_by_rmse_and_exports_it(pages):
+    client, rating = pages["client"], pages["rating"]
+    page = client.get("/scenarios/ratings/runs/").content.decode()
+    exported = client.get("/scenarios/ratings/runs/", {"export": "csv"}).content.decode()
+
+    assert 'data-sort="metric:rmse"' in page and 'data-sort="metric:mae"' in page
+    header, row = list(csv.reader(io.StringIO(exported)))
+    assert float(row[header.index("rmse")]) == pytest.approx(rating.metrics["rmse"])

@@ -100,8 +100,6 @@ def not_applicable(*, run: TrainingRun, member: Scenario, group: Scenario, setti
     """Why ``run`` cannot be scored on ``member`` in a meaningful way; "" when it can."""
     if run.chosen_run_id is not None:
         return f"an auto run: the run it chose, run {run.chosen_run_id}, has its own row"
-    if not run.artifact_path:
-        return "its model was deleted by the retention policy"
     if run.scenario_id not in (group.pk, member.pk):
         return f"trained on {run.scenario.slug} only"
     recorded = getattr(run, "split", None) or {}
@@ -143,7 +141,8 @@ def group_matrix_compute(*, group: Scenario) -> int:
         todo = [
             run
             for run in runs
-            if not not_applicable(run=run, member=member, group=group, settings=settings)
+            if run.artifact_path  # the retention policy may have deleted a model: its recorded cells stay
+            and not not_applicable(run=run, member=member, group=group, settings=settings)
             and not same_split(recorded.get((run.pk, member.pk), {}), current)
         ]
         if todo:

@@ -12,6 +12,7 @@ from catalog.models import EndUser
 from recsys_site.errors import DomainError
 from scenarios.models import Scenario
 from training.comparisons import metrics_ordered
+from training.evaluation.rating import RATING_METRICS
 from training.matrix import OK as MATRIX_OK
 from training.matrix import Matrix, group_matrix
 from training.models import Promotion, PromotionAction, RunStatus, TrainingRun
@@ -321,7 +322,8 @@ def runs_table(
 
 def _metric_columns(runs: list[TrainingRun]) -> list[str]:
     names = metrics_ordered(name for run in runs for name in run.metrics)
-    return names + (["evaluated_users"] if any("evaluated_users" in r.metrics for r in runs) else [])
+    rating = [name for name in RATING_METRICS if any(name in run.metrics for run in runs)]  # rating scenarios'
+    return rating + names + (["evaluated_users"] if any("evaluated_users" in r.metrics for r in runs) else [])
 
 
 def _hyperparameter_columns(runs: list[TrainingRun], *, every: bool) -> list[str]:
