@@ -14,7 +14,7 @@ from django.core.management import call_command
 
 from dashboards.services import account_create
 from scenarios.models import Scenario
-from scenarios.services import scenario_create
+from scenarios.services import scenario_create, scenario_slice_refresh
 from tests.conftest import ROOT, queued_runs_execute, run_trained, wait_until
 from tests.factories import clustered_catalog
 from training.models import RunStatus, Study, TrainingRun
@@ -166,10 +166,11 @@ def test_analyst_creates_retrains_inspects_compares_and_samples(live_server, cel
     shots(page, "scenario-history")
 
     # A member scenario: the list shows it under its group.
-    scenario_create(
+    action = scenario_create(
         data={"slug": "action", "name": "Action shelf", "include_categories": ["Action"], "algorithm": "ease",
               "parent": Scenario.objects.get(slug="movies")}
     )  # fmt: skip
+    scenario_slice_refresh(scenario=action)  # as the worker does after a save
     for url, name in (("/scenarios/", "scenarios"), ("/data/", "data")):
         page.goto(f"{base}{url}")
         page.wait_for_load_state("networkidle")
