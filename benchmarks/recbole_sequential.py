@@ -1,7 +1,7 @@
 """RecBole 1.2.1 and this platform on MovieLens 100K under one sequential protocol: SASRec and GRU4Rec.
 
     .venv/bin/python -m benchmarks.recbole_sequential [--data ../shared/data/ml-100k] [--sasrec-epochs 10]
-        [--gru4rec-epochs 10] [--stopping-step 3] [--epochs 200] [--patience 10]
+        [--gru4rec-epochs 10] [--stopping-step 3] [--epochs 200] [--patience 10] [--recbole-results FILE]
 
 Protocol on both sides: every interaction kept; each user's events in time order, the last one for
 test, the one before for validation, the rest for training (RecBole's ``LS: valid_and_test``,
@@ -17,6 +17,12 @@ defaults (at most ``--epochs``, early stopping after ``--patience`` epochs witho
 validation NDCG@10). Per side and model: test metrics, median seconds of a training epoch (the
 training pass alone), the wall time from the start of ``fit`` to the end of the best validation
 epoch, and the whole training time. See benchmarks/peers/README.md.
+
+``--recbole-results FILE`` (an earlier ``recbole_sequential.json``) re-measures our side only: RecBole hands over
+its split without training (its split is deterministic, and checked against the file's sizes) and its figures are
+read from FILE, which must have the same RecBole version, epoch caps and stopping_step. The results then carry
+``recbole_figures_measured_at``; time ratios compare two runs, possibly under different loads of the machine (the
+load average is recorded before and after ours).
 """
 
 import argparse
@@ -43,6 +49,7 @@ MAX_LENGTH = 50
 # The product issue's target: our SASRec at least as good as RecBole's, in at most a fifth of its time.
 TARGET_SASREC_NDCG_RATIO_MIN = 1.0
 TARGET_SASREC_TIME_TO_BEST_RATIO_MAX = 0.2
+TIMES = ("seconds_per_epoch", "seconds_to_best", "train_seconds")
 
 
 MODELS = (
@@ -78,7 +85,12 @@ def main() -> None:
     parser.add_argument("--stopping-step", type=int, default=3, help="RecBole's stopping_step (patience - 1)")
     parser.add_argument("--epochs", type=int, default=200, help="most epochs of ours")
     parser.add_argument("--patience", type=int, default=10, help="our early_stopping_patience")
+    parser.add_argument(
+        "--recbole-results", type=Path, help="reuse RecBole's figures from this earlier results file (ours only)"
+    )
     args = parser.parse_args()
+    previous = json.loads(args.recbole_results.read_text()) if args.recbole_results else None
+    load_before = round(os.getloadavg()[0], 1)
     started = time.perf_counter()
     recbole, split = recbole_run_with_split(
         name="recbole-sequential",
@@ -87,17 +99,49 @@ def main() -> None:
         options=[
             *("--protocol", "sequential", "--stopping-step", str(args.stopping_step)),
             *("--epochs", ",".join(f"{name}={cap}" for name, cap in recbole_caps(args).items())),
+            *(["--split-only"] if previous else []),
         ],
         threads=args.threads,
         load=load_split,
     )
+    if previous:
+        recbole = recbole_from_results(previous, recbole, split, args)
     ours = {model.key: run_ours(model, split, args) for model in MODELS}
     figures = collect_figures(recbole, ours, split, time.perf_counter() - started, args)
+    figures |= {"load_average_before": load_before, "load_average_after": round(os.getloadavg()[0], 1)}
     report(figures)
 
 
 def recbole_caps(args: argparse.Namespace) -> dict[str, int]:
     return {"SASRec": args.sasrec_epochs, "GRU4Rec": args.gru4rec_epochs}
+
+
+def recbole_from_results(previous: dict, fresh: dict, split: SequenceSplit, args: argparse.Namespace) -> dict:
+    """RecBole's figures as ``run_recbole.py`` reports them, read back from an earlier results file of this
+    benchmark; ``fresh`` is RecBole's split-only run. Refuses a file of another RecBole, split, cap or patience."""
+    expected = {
+        "recbole_version": fresh["recbole_version"],
+        "n_users": fresh["n_users"],
+        "n_items": fresh["n_items"],
+        "n_train_events": split.train.n_events,
+        "recbole_stopping_step": args.stopping_step,
+        **{f"{model.key}_max_epochs_recbole": recbole_caps(args)[model.recbole] for model in MODELS},
+    }
+    if differs := [
+        f"{key} {previous.get(key)} (now {value})" for key, value in expected.items() if previous.get(key) != value
+    ]:
+        raise SystemExit(f"--recbole-results is not from this run's RecBole setup: {', '.join(differs)}")
+    models = {}
+    for model in MODELS:
+        figures = {name: previous[f"{model.key}_{name}_recbole"] for name in ("best_epoch", "max_epochs")}
+        models[model.recbole] = figures | {
+            "test": {name: previous[f"{model.key}_{metric}_recbole"] for metric, name, _ in METRICS},
+            "valid": {"ndcg@10": previous[f"{model.key}_valid_ndcg10_recbole"]},
+            "epochs_run": previous[f"{model.key}_epochs_recbole"],
+            **{name: previous[f"{model.key}_{name}_recbole"] for name in TIMES},
+        }
+    measured_at = previous.get("recbole_figures_measured_at") or previous["measured_at"]
+    return fresh | {"models": models, "total_seconds": previous["recbole_total_seconds"], "measured_at": measured_at}
 
 
 def load_split(path: Path) -> SequenceSplit:
@@ -230,6 +274,7 @@ def collect_figures(
         "n_items": recbole["n_items"],
         "n_train_events": split.train.n_events,
         "recbole_version": recbole["recbole_version"],
+        "recbole_figures_measured_at": recbole.get("measured_at"),  # set when read back from an earlier run
         "machine": machine(),
         "cpu_cores": os.cpu_count(),
         "recbole_stopping_step": args.stopping_step,
@@ -261,7 +306,7 @@ def _model_figures(key: str, ours: dict, recbole: dict) -> dict:
             f"{key}_{metric}_recbole": round(theirs, 6),
             f"{key}_{metric}_ratio": round(mine / theirs, 4),
         }
-    for name in ("seconds_per_epoch", "seconds_to_best", "train_seconds"):
+    for name in TIMES:
         mine, theirs = ours[name], recbole[name]
         figures |= {
             f"{key}_{name}_ours": round(mine, 2),
@@ -321,7 +366,7 @@ def markdown(figures: dict) -> str:
 
 `.venv/bin/python -m benchmarks.recbole_sequential` ({figures["benchmark_wall_seconds"]:.0f} s in all, RecBole's
 side {figures["recbole_total_seconds"]:.0f} s), on a machine with {figures["cpu_cores"]} CPU cores and no GPU
-({figures["machine"]}), {figures["threads"]} torch threads on both sides.
+({figures["machine"]}), {figures["threads"]} torch threads on both sides.{reused(figures)}
 
 - Data: MovieLens 100K, every interaction kept: {figures["n_users"]} users, {figures["n_items"]} items,
   {figures["n_train_events"]:,} training events.
@@ -355,6 +400,19 @@ sizes (SASRec embedding 64, 2 layers, 2 heads; GRU4Rec embedding 64, GRU 128, 1 
 defaults: dropout 0.2 (residual branches, no attention dropout, pre-norm blocks), AdamW at 0.001 without weight
 decay, batches of 256 windows of up to {MAX_LENGTH} items, every position of a window trained in one pass.
 """
+
+
+def reused(figures: dict) -> str:
+    """The note on RecBole's figures read back from an earlier run (``--recbole-results``), else nothing."""
+    measured_at = figures.get("recbole_figures_measured_at")
+    if not measured_at:
+        return ""
+    return (
+        f"\nRecBole's figures are those measured {measured_at[:10]} (`--recbole-results`: same RecBole, split, caps"
+        f" and stopping_step); ours were measured in this run, the machine's load average "
+        f"{figures['load_average_before']:g} before and {figures['load_average_after']:g} after, so the time ratios "
+        "compare two runs."
+    )
 
 
 def convergence(figures: dict) -> str:

@@ -50,3 +50,14 @@ def test_the_text_outside_the_markers_is_kept():
 
     assert text.startswith("# Benchmarks\n\nA hand-written intro.\n\n" + report.BEGIN)
     assert "\nold\n" not in text and text.endswith(report.END + "\n")
+
+
+def test_recbole_figures_read_back_from_an_earlier_run_are_dated_in_the_rows(results):
+    path = results / "recbole_sequential.json"
+    figures = json.loads(path.read_text())
+    path.write_text(json.dumps({**figures, "recbole_figures_measured_at": "2026-11-24T19:25:55+00:00"}))
+
+    text = report.generated(report.results_load(results))
+
+    rows = [line for line in text.splitlines() if "benchmarks.recbole_sequential" in line]
+    assert len(rows) == 4 and all("÷ RecBole's (its run of 2026-11-24)" in row for row in rows)

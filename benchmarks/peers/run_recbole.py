@@ -31,7 +31,7 @@ models), softmax cross-entropy over all items (``loss_type: CE``), at most 50 it
 model is trained once, with ``--epochs`` capping its epochs and ``--stopping-step`` its patience;
 per epoch the training seconds, the validation NDCG@10 and the time since ``fit`` started are
 recorded. ``--split-out`` then writes each user's training sequence (in RecBole's order) and
-validation and test item.
+validation and test item; with ``--split-only`` that is all it does (no model is trained).
 """
 
 import argparse
@@ -295,6 +295,14 @@ def _train_and_test(model_class, trainer_class, config: Config, data: tuple, see
     return result
 
 
+def prepare_sequential(model: str, data_root: Path, epochs: int, stopping_step: int) -> tuple[Config, tuple]:
+    """``model``'s configuration and its (train, valid, test) data loaders under the leave-last-out protocol."""
+    config = build_sequential_config(model, data_root, epochs, stopping_step)
+    init_seed(config["seed"], config["reproducibility"])
+    init_logger(config)
+    return config, tuple(data_preparation(config, create_dataset(config)))
+
+
 def run_sequential_model(model: str, data_root: Path, *, epochs: int, stopping_step: int) -> tuple[dict, tuple]:
     """Train SASRec or GRU4Rec once, timing every epoch; returns its figures and (train, valid, test) datasets.
 
@@ -304,11 +312,7 @@ def run_sequential_model(model: str, data_root: Path, *, epochs: int, stopping_s
     at least the best so far; its checkpoint is the one tested.
     """
     started = time.perf_counter()
-    config = build_sequential_config(model, data_root, epochs, stopping_step)
-    init_seed(config["seed"], config["reproducibility"])
-    init_logger(config)
-    dataset = create_dataset(config)
-    train_data, valid_data, test_data = data_preparation(config, dataset)
+    config, (train_data, valid_data, test_data) = prepare_sequential(model, data_root, epochs, stopping_step)
     data_seconds = time.perf_counter() - started
     model_class = get_model(config["model"])
     trainer_class = get_trainer(config["MODEL_TYPE"], config["model"])
@@ -487,6 +491,9 @@ def main() -> None:
     )
     parser.add_argument("--stopping-step", type=int, default=SEQUENTIAL_STOPPING_STEP, help="sequential: stopping_step")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--split-only", action="store_true", help="sequential: only write --split-out (no model is trained)"
+    )
     args = parser.parse_args()
     known = SEQUENTIAL_MODELS if args.protocol == "sequential" else MODELS
     args.models = args.models.split(",") if args.models else list(known)
@@ -496,6 +503,8 @@ def main() -> None:
         parser.error("give --data or --split-in")
     if args.split_in is not None and (args.protocol == "sequential" or args.split_out is not None):
         parser.error("--split-in is for the general models, without --split-out")
+    if args.split_only and (args.protocol != "sequential" or args.split_out is None):
+        parser.error("--split-only is for the sequential protocol, with --split-out")
     # RecBole's Config also parses sys.argv (any --key=value becomes a config entry): hide ours.
     sys.argv = sys.argv[:1]
     torch.set_num_threads(args.threads)
@@ -519,16 +528,13 @@ def main() -> None:
             write_atomic_file(data, root / DATASET)
         os.chdir(root)  # saved/, log/ and log_tensorboard/ land here
         reference = None
-        for model in args.models:
+        if args.split_only:  # the split alone: the first model's data, nothing trained
+            _, loaders = prepare_sequential(args.models[0], root, 1, args.stopping_step)
+            reference = _record_split(results, tuple(loader._dataset for loader in loaders), split_out, args)
+        for model in [] if args.split_only else args.models:
             figures, datasets = _run(model, root, args)
             if reference is None:
-                reference = datasets
-                if split_out:
-                    save_split(split_out, datasets, sequential=args.protocol == "sequential")
-                results["split_sizes"] = {
-                    part: len(d.inter_feat) for part, d in zip(("train", "valid", "test"), datasets, strict=True)
-                }
-                results["n_users"], results["n_items"] = datasets[0].user_num - 1, datasets[0].item_num - 1
+                reference = _record_split(results, datasets, split_out, args)
             figures["same_split_as_first_model"] = same_split(reference, datasets)
             results["models"][model] = figures
             print(
@@ -539,6 +545,17 @@ def main() -> None:
             )
     results["total_seconds"] = time.perf_counter() - started
     print(json.dumps(results))
+
+
+def _record_split(results: dict, datasets: tuple, split_out: Path | None, args: argparse.Namespace) -> tuple:
+    """Write the split of ``datasets`` to ``split_out`` (if given) and its sizes into ``results``; returns it."""
+    if split_out:
+        save_split(split_out, datasets, sequential=args.protocol == "sequential")
+    results["split_sizes"] = {
+        part: len(d.inter_feat) for part, d in zip(("train", "valid", "test"), datasets, strict=True)
+    }
+    results["n_users"], results["n_items"] = datasets[0].user_num - 1, datasets[0].item_num - 1
+    return datasets
 
 
 def _run(model: str, root: Path, args: argparse.Namespace) -> tuple[dict, tuple]:
