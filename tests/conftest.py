@@ -63,6 +63,24 @@ def reader_api(db) -> APIClient:
     return client
 
 
+def _logged_in(client, *, username: str, role: str):
+    account_create(username=username, password=f"{role}-pass-123", role=role)
+    client.login(username=username, password=f"{role}-pass-123")
+    return client
+
+
+@pytest.fixture
+def viewer(client):
+    """The test client logged in as an account of the viewer role."""
+    return _logged_in(client, username="vera", role="viewer")
+
+
+@pytest.fixture
+def analyst(client):
+    """The test client logged in as an account of the analyst role."""
+    return _logged_in(client, username="anna", role="analyst")
+
+
 @pytest.fixture(scope="session")
 def celery_worker(django_db_setup, django_db_blocker) -> Iterator[subprocess.Popen]:
     """A real Celery worker process on the real broker, using the test database.

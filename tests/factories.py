@@ -7,6 +7,8 @@ import numpy as np
 from catalog.services import EventRow, ItemRow, interactions_ingest, items_upsert
 from scenarios.models import Scenario
 from scenarios.services import scenario_create
+from training.models import RunStatus, TrainingRun
+from training.services import training_run_create, training_run_execute
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -42,3 +44,39 @@ def clustered_catalog(*, users: int = 40, items: int = 30, per_user: int = 10, s
 
 def scenario(**overrides) -> Scenario:
     return scenario_create(data={"slug": "movies", "name": "Movies", "algorithm": "popularity", **overrides})
+
+
+def scenario_form(algorithm: str, hyperparameters: dict[str, str], **overrides: str) -> dict[str, str]:
+    """The fields of the scenario page's form as a browser posts them for a new scenario "books" of ``algorithm``."""
+    data = {
+        "slug": "books",
+        "name": "Books",
+        "description": "",
+        "include_categories": "",
+        "exclude_categories": "",
+        "event_weights": "rating:1",
+        "min_value": "",
+        "min_user_events": "1",
+        "min_item_events": "1",
+        "split": "random",
+        "validation_share": "0.1",
+        "test_share": "0.1",
+        "k_list": "5, 10",
+        "algorithm": algorithm,
+        "compute_queue": "auto",
+        "seed": "1",
+        "default_k": "10",
+        "exclude_seen": "on",
+        "schedule": "",
+    }
+    fields = {f"hp__{algorithm}__{name}": value for name, value in hyperparameters.items()}
+    return {**data, **fields, **overrides}
+
+
+def trained(movies: Scenario, algorithm: str, **options) -> TrainingRun:
+    """A run of ``movies`` trained here on the CPU (``options`` as for ``training_run_create``), read back once done."""
+    run = training_run_create(scenario=movies, algorithm=algorithm, **options)
+    assert training_run_execute(run_id=run.pk, device="cpu") == RunStatus.SUCCEEDED, TrainingRun.objects.get(
+        pk=run.pk
+    ).error
+    return TrainingRun.objects.get(pk=run.pk)

@@ -11,27 +11,11 @@ from datetime import timedelta
 import pytest
 
 from catalog.services import EventRow, interactions_ingest
-from dashboards.services import account_create
-from tests.factories import START, clustered_catalog, scenario
+from tests.factories import START, clustered_catalog, scenario, trained
 from training.comparisons import runs_compare
-from training.models import RunStatus, TrainingRun
-from training.services import training_run_create, training_run_execute, training_run_promote
+from training.services import training_run_promote
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def viewer(client):
-    account_create(username="vera", password="viewer-pass-123", role="viewer")
-    client.login(username="vera", password="viewer-pass-123")
-    return client
-
-
-def _trained(movies, algorithm: str, **options) -> TrainingRun:
-    run = training_run_create(scenario=movies, algorithm=algorithm, **options)
-    assert training_run_execute(run_id=run.pk, device="cpu") == RunStatus.SUCCEEDED
-    run.refresh_from_db()
-    return run
 
 
 def _csv_rows(response) -> list[dict]:
@@ -52,9 +36,9 @@ def _more_events() -> None:
 def test_runs_on_other_data_are_not_paired_and_the_page_says_why(viewer):
     clustered_catalog()
     movies = scenario(k_list=[5, 10])
-    before = _trained(movies, "popularity")
+    before = trained(movies, "popularity")
     _more_events()
-    after = _trained(movies, "ease")
+    after = trained(movies, "ease")
 
     comparison = runs_compare(runs=[before, after], baseline=before)
     page = viewer.get(f"/scenarios/movies/compare/?runs={before.pk}&runs={after.pk}&baseline={before.pk}")
@@ -72,7 +56,7 @@ def test_runs_on_other_data_are_not_paired_and_the_page_says_why(viewer):
 def test_runs_on_the_same_split_are_paired_and_the_csv_carries_p_values_at_every_k(viewer):
     clustered_catalog()
     movies = scenario(k_list=[5, 10, 20])
-    first, second = _trained(movies, "popularity"), _trained(movies, "ease")
+    first, second = trained(movies, "popularity"), trained(movies, "ease")
 
     response = viewer.get(f"/scenarios/movies/compare/?runs={first.pk}&runs={second.pk}&export=compare")
 
@@ -92,7 +76,7 @@ def test_runs_on_the_same_split_are_paired_and_the_csv_carries_p_values_at_every
 def test_the_baseline_is_a_parameter_not_the_order_of_the_url(viewer):
     clustered_catalog()
     movies = scenario()
-    first, second = _trained(movies, "popularity"), _trained(movies, "ease")
+    first, second = trained(movies, "popularity"), trained(movies, "ease")
     url = f"/scenarios/movies/compare/?runs={second.pk}&runs={first.pk}"
 
     default = _csv_rows(viewer.get(f"{url}&export=compare"))
@@ -108,7 +92,7 @@ def test_the_baseline_is_a_parameter_not_the_order_of_the_url(viewer):
 def test_the_live_run_is_the_default_baseline():
     clustered_catalog()
     movies = scenario()
-    first, second = _trained(movies, "popularity"), _trained(movies, "ease")
+    first, second = trained(movies, "popularity"), trained(movies, "ease")
     training_run_promote(run=second, force=True, reason="test")
     movies.refresh_from_db()
 
@@ -120,7 +104,7 @@ def test_the_live_run_is_the_default_baseline():
 def test_a_baseline_outside_the_compared_runs_is_a_400(viewer):
     clustered_catalog()
     movies = scenario()
-    first, second = _trained(movies, "popularity"), _trained(movies, "ease")
+    first, second = trained(movies, "popularity"), trained(movies, "ease")
 
     for bad in ("999999", "abc"):
         response = viewer.get(f"/scenarios/movies/compare/?runs={first.pk}&runs={second.pk}&baseline={bad}")
@@ -131,8 +115,8 @@ def test_a_baseline_outside_the_compared_runs_is_a_400(viewer):
 def test_what_differs_lists_the_hyperparameters_seed_and_split_that_differ(viewer):
     clustered_catalog()
     movies = scenario(algorithm="item_knn", hyperparameters={"k": 50, "shrink": 10})
-    first = _trained(movies, "item_knn", seed=1)
-    second = _trained(movies, "item_knn", params={"shrink": 0}, seed=2)
+    first = trained(movies, "item_knn", seed=1)
+    second = trained(movies, "item_knn", params={"shrink": 0}, seed=2)
 
     names = {row.name: row.values for row in runs_compare(runs=[first, second], baseline=first).differences}
     page = viewer.get(f"/scenarios/movies/compare/?runs={first.pk}&runs={second.pk}").content.decode()

@@ -10,35 +10,14 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from dashboards.figures import histogram, long_tail, metric_timeline, training_curve
-from dashboards.services import account_create
 from scenarios.models import Scenario
-from tests.factories import START, clustered_catalog, scenario
+from tests.factories import START, clustered_catalog, scenario, scenario_form, trained
 from training.models import RunStatus, TrainingRun
 from training.selectors import TimelinePoint
-from training.services import training_run_create, training_run_execute, training_run_promote
+from training.services import training_run_promote
 from training.serving import model_cache
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def viewer(client):
-    account_create(username="vera", password="viewer-pass-123", role="viewer")
-    client.login(username="vera", password="viewer-pass-123")
-    return client
-
-
-@pytest.fixture
-def analyst(client):
-    account_create(username="anna", password="analyst-pass-123", role="analyst")
-    client.login(username="anna", password="analyst-pass-123")
-    return client
-
-
-def _trained(movies: Scenario, algorithm: str = "item_knn") -> TrainingRun:
-    run = training_run_create(scenario=movies, algorithm=algorithm, params={})
-    assert training_run_execute(run_id=run.pk, device="cpu") == RunStatus.SUCCEEDED
-    return TrainingRun.objects.get(pk=run.pk)
 
 
 def test_pages_need_a_login(client):
@@ -49,7 +28,7 @@ def test_pages_need_a_login(client):
 def test_a_viewer_reads_every_page_but_cannot_retrain_or_edit(viewer):
     clustered_catalog()
     movies = scenario()
-    run = _trained(movies)
+    run = trained(movies, "item_knn")
     for url in (
         "/scenarios/",
         "/scenarios/movies/",
@@ -77,30 +56,7 @@ def test_an_analyst_retrains_from_the_page(analyst):
 
 
 def _form(**overrides) -> dict:
-    data = {
-        "slug": "books",
-        "name": "Books",
-        "description": "",
-        "include_categories": "",
-        "exclude_categories": "",
-        "event_weights": "rating:1",
-        "min_value": "",
-        "min_user_events": "1",
-        "min_item_events": "1",
-        "split": "random",
-        "validation_share": "0.1",
-        "test_share": "0.1",
-        "k_list": "5, 10",
-        "algorithm": "item_knn",
-        "hp__item_knn__k": "50",
-        "hp__item_knn__shrink": "0",
-        "compute_queue": "auto",
-        "seed": "1",
-        "default_k": "10",
-        "exclude_seen": "on",
-        "schedule": "",
-    }
-    return {**data, **overrides}
+    return scenario_form("item_knn", {"k": "50", "shrink": "0"}, **overrides)
 
 
 def test_the_scenario_form_creates_with_hyperparameters_and_a_schedule(analyst):
@@ -129,7 +85,7 @@ def test_the_scenario_form_shows_field_and_hyperparameter_errors(analyst):
 
 def test_run_page_shows_curve_metrics_lineage_and_checksum(viewer):
     clustered_catalog()
-    run = _trained(scenario(), "bpr")
+    run = trained(scenario(), "bpr")
     page = viewer.get(f"/runs/{run.pk}/").content.decode()
     assert 'id="curve-plot"' in page and 'id="metrics-plot"' in page
     assert run.artifact_sha256 in page and 'data-testid="lineage"' in page
@@ -141,7 +97,7 @@ def test_run_page_shows_curve_metrics_lineage_and_checksum(viewer):
 def test_compare_page_shows_intervals_tests_and_histogram(viewer):
     clustered_catalog()
     movies = scenario()
-    first, second = _trained(movies, "popularity"), _trained(movies, "ease")
+    first, second = trained(movies, "popularity"), trained(movies, "ease")
     page = viewer.get(f"/scenarios/movies/compare/?runs={first.pk}&runs={second.pk}").content.decode()
     assert 'id="compare-plot"' in page and 'id="difference-plot"' in page
     assert 'data-testid="tests-table"' in page and "ndcg@10" in page
@@ -151,8 +107,8 @@ def test_samples_page_shows_history_both_lists_and_explanations(viewer):
     model_cache.clear()
     clustered_catalog()
     movies = scenario()
-    live = _trained(movies, "item_knn")
-    other = _trained(movies, "ease")
+    live = trained(movies, "item_knn")
+    other = trained(movies, "ease")
     training_run_promote(run=live)
     page = viewer.get(f"/scenarios/movies/samples/?user=u4&run={other.pk}&k=5").content.decode()
     assert page.count('data-testid="recommendations"') == 2
@@ -161,7 +117,7 @@ def test_samples_page_shows_history_both_lists_and_explanations(viewer):
 
 def test_csv_exports(viewer):
     clustered_catalog()
-    run = _trained(scenario(), "bpr")
+    run = trained(scenario(), "bpr")
     history = viewer.get(f"/runs/{run.pk}/?export=history")
     assert history["Content-Type"] == "text/csv" and b"epoch" in history.content
     assert viewer.get("/data/?export=items").content.startswith(b"rank,events")
@@ -177,7 +133,7 @@ def _queries(client, url: str) -> int:
 def test_page_query_counts_do_not_grow_with_runs(viewer):
     clustered_catalog()
     movies = scenario()
-    run = _trained(movies, "popularity")
+    run = trained(movies, "popularity")
 
     def add_runs(count: int) -> None:
         TrainingRun.objects.bulk_create(
@@ -288,7 +244,7 @@ def test_the_training_curve_ticks_whole_epochs():
 
 def test_a_one_step_model_says_so_instead_of_a_one_dot_curve(viewer):
     clustered_catalog()
-    run = _trained(scenario(), "ease")
+    run = trained(scenario(), "ease")
 
     page = viewer.get(f"/runs/{run.pk}/").content.decode()
 

@@ -5,44 +5,14 @@ from html import unescape
 
 import pytest
 
-from dashboards.services import account_create
 from scenarios.models import Scenario
-from tests.factories import clustered_catalog, scenario
+from tests.factories import clustered_catalog, scenario, scenario_form
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def analyst(client):
-    account_create(username="anna", password="analyst-pass-123", role="analyst")
-    client.login(username="anna", password="analyst-pass-123")
-    return client
-
-
 def _form(**overrides) -> dict:
-    data = {
-        "slug": "books",
-        "name": "Books",
-        "description": "",
-        "include_categories": "",
-        "exclude_categories": "",
-        "event_weights": "rating:1",
-        "min_value": "",
-        "min_user_events": "1",
-        "min_item_events": "1",
-        "split": "random",
-        "validation_share": "0.1",
-        "test_share": "0.1",
-        "k_list": "5, 10",
-        "algorithm": "sasrec",
-        "hp__sasrec__embedding_size": "64",
-        "compute_queue": "auto",
-        "seed": "1",
-        "default_k": "10",
-        "exclude_seen": "on",
-        "schedule": "",
-    }
-    return {**data, **overrides}
+    return scenario_form("sasrec", {"embedding_size": "64"}, **overrides)
 
 
 def _text(response) -> str:

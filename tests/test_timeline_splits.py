@@ -8,28 +8,11 @@ one line through runs on either side and the pages still named the old protocol.
 import pytest
 
 from dashboards.figures import metric_timeline as timeline_figure
-from dashboards.services import account_create
 from scenarios.services import scenario_create, scenario_update
-from tests.factories import clustered_catalog, scenario
-from training.models import RunStatus, TrainingRun
+from tests.factories import clustered_catalog, scenario, trained
 from training.selectors import metric_timeline
-from training.services import training_run_create, training_run_execute
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def viewer(client):
-    account_create(username="vera", password="viewer-pass-123", role="viewer")
-    client.login(username="vera", password="viewer-pass-123")
-    return client
-
-
-def _trained(movies, algorithm: str = "popularity") -> TrainingRun:
-    run = training_run_create(scenario=movies, algorithm=algorithm)
-    assert training_run_execute(run_id=run.pk, device="cpu") == RunStatus.SUCCEEDED
-    run.refresh_from_db()
-    return run
 
 
 def _line(figure, name: str) -> list:
@@ -40,10 +23,10 @@ def _line(figure, name: str) -> list:
 def test_a_new_protocol_marks_the_timeline_and_breaks_its_line(viewer):
     clustered_catalog()
     movies = scenario()
-    _trained(movies), _trained(movies)
+    trained(movies, "popularity"), trained(movies, "popularity")
     scenario_update(scenario=movies, data={"split": "temporal"})
     movies.refresh_from_db()
-    after = _trained(movies)
+    after = trained(movies, "popularity")
 
     points, promotions, changes = metric_timeline(scenario=movies, metric="ndcg@10")
 
@@ -62,10 +45,10 @@ def test_joining_a_group_marks_the_timeline_with_the_new_split():
     action = scenario_create(
         data={"slug": "action", "name": "Action", "include_categories": ["Action"], "k_list": [5, 10]}
     )
-    alone = _trained(action)
+    alone = trained(action, "popularity")
     scenario_update(scenario=action, data={"parent": group})
     action.refresh_from_db()
-    member = _trained(action)
+    member = trained(action, "popularity")
 
     points, _, changes = metric_timeline(scenario=action, metric="ndcg@10")
 
@@ -79,10 +62,10 @@ def test_joining_a_group_marks_the_timeline_with_the_new_split():
 def test_a_new_slice_filter_marks_the_timeline_and_the_same_settings_do_not():
     clustered_catalog()
     movies = scenario()
-    _trained(movies), _trained(movies, "ease")
+    trained(movies, "popularity"), trained(movies, "ease")
     scenario_update(scenario=movies, data={"min_user_events": 3})
     movies.refresh_from_db()
-    _trained(movies)
+    trained(movies, "popularity")
 
     _, _, changes = metric_timeline(scenario=movies, metric="ndcg@10")
 
@@ -92,9 +75,9 @@ def test_a_new_slice_filter_marks_the_timeline_and_the_same_settings_do_not():
 def test_the_scenario_page_says_which_split_its_runs_used(viewer):
     clustered_catalog()
     movies = scenario()
-    first = _trained(movies)
+    first = trained(movies, "popularity")
     scenario_update(scenario=movies, data={"split": "leave_last_out"})
-    second = _trained(movies)
+    second = trained(movies, "popularity")
 
     page = viewer.get("/scenarios/movies/").content.decode()
 

@@ -4,11 +4,11 @@ import pytest
 
 from catalog.models import EndUser
 from scenarios.services import scenario_create
-from tests.factories import clustered_catalog, scenario
+from tests.factories import clustered_catalog, scenario, trained
 from training.matrix import group_split_settings
 from training.models import MatrixCell, RunStatus, TrainingRun
 from training.selectors import group_matrix_table, runs_chosen, sample_lists, sample_lists_shared
-from training.services import training_run_create, training_run_execute, training_run_promote
+from training.services import training_run_promote
 from training.serving import model_cache
 
 pytestmark = pytest.mark.django_db
@@ -52,17 +52,11 @@ def test_the_matrix_table_gives_each_cell_its_state_and_its_change_against_the_m
     assert not table.complete
 
 
-def _trained(movies, algorithm: str) -> TrainingRun:
-    run = training_run_create(scenario=movies, algorithm=algorithm, params={})
-    assert training_run_execute(run_id=run.pk, device="cpu") == RunStatus.SUCCEEDED
-    return TrainingRun.objects.get(pk=run.pk)
-
-
 def test_sample_lists_put_another_run_beside_the_live_one_and_never_the_live_one_twice():
     model_cache.clear()
     clustered_catalog()
     movies = scenario()
-    live, other = _trained(movies, "popularity"), _trained(movies, "popularity")
+    live, other = trained(movies, "popularity"), trained(movies, "popularity")
     training_run_promote(run=live)
     movies.refresh_from_db()
     user = EndUser.objects.get(external_id="u4")
