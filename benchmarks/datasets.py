@@ -6,7 +6,7 @@ Plain NumPy on :class:`~training.interactions.InteractionData`; the product neve
 import numpy as np
 
 from training.evaluation.splits import select_events
-from training.interactions import InteractionData
+from training.interactions import InteractionData, indexed_interactions
 
 
 def filter_min_weight(data: InteractionData, *, threshold: float) -> InteractionData:
@@ -19,14 +19,4 @@ def reindex(data: InteractionData) -> tuple[InteractionData, np.ndarray, np.ndar
 
     Returns the new data and the old indexes of its users ``(n_users',)`` and items ``(n_items',)``.
     """
-    users, user_index = np.unique(data.users, return_inverse=True)
-    items, item_index = np.unique(data.items, return_inverse=True)
-    renumbered = InteractionData(
-        n_users=len(users),
-        n_items=len(items),
-        users=user_index.astype(np.int64),
-        items=item_index.astype(np.int64),
-        weights=data.weights,
-        timestamps=data.timestamps,
-    )
-    return renumbered, users, items
+    return indexed_interactions(data.users, data.items, data.weights, data.timestamps)

@@ -134,10 +134,22 @@ def _ingest(ratings: list[Rating]) -> None:
         )
 
 
-def _trained_scenario(algorithm: str, args: argparse.Namespace):
-    from scenarios.services import scenario_create
+def train_and_promote(scenario, name: str) -> None:
+    """Train a run of ``scenario`` here on the CPU, print how long it took under ``name``, and make it live."""
     from training.models import RunStatus, TrainingRun
     from training.services import training_run_create, training_run_execute, training_run_promote
+
+    run = training_run_create(scenario=scenario)
+    started = time.perf_counter()
+    status = training_run_execute(run_id=run.pk, device="cpu")
+    run = TrainingRun.objects.get(pk=run.pk)
+    assert status == RunStatus.SUCCEEDED, run.error
+    print(f"{name}: trained in {time.perf_counter() - started:.1f} s", flush=True)
+    training_run_promote(run=run, force=True, reason="benchmark")
+
+
+def _trained_scenario(algorithm: str, args: argparse.Namespace):
+    from scenarios.services import scenario_create
 
     params = {
         "ease": {},
@@ -156,13 +168,7 @@ def _trained_scenario(algorithm: str, args: argparse.Namespace):
             "min_item_events": MIN_ITEM_EVENTS,
         }
     )
-    run = training_run_create(scenario=scenario)
-    started = time.perf_counter()
-    status = training_run_execute(run_id=run.pk, device="cpu")
-    run = TrainingRun.objects.get(pk=run.pk)
-    assert status == RunStatus.SUCCEEDED, run.error
-    print(f"{algorithm}: trained in {time.perf_counter() - started:.1f} s", flush=True)
-    training_run_promote(run=run, force=True, reason="benchmark")
+    train_and_promote(scenario, algorithm)
     scenario.refresh_from_db()
     return scenario
 

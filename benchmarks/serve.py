@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.bench_database import benchmark_database
-from benchmarks.live import Rating, _import_films, _ingest, _ratings
+from benchmarks.live import Rating, _import_films, _ingest, _ratings, train_and_promote
 from benchmarks.results_io import ROOT, machine, write_results
 
 DB_NAME = "recsys_bench_serve"
@@ -158,8 +158,6 @@ def _new_users(after: int, items: list[str]) -> list[str]:
 
 def _trained(model: str, sasrec_epochs: int) -> str:
     from scenarios.services import scenario_create
-    from training.models import RunStatus, TrainingRun
-    from training.services import training_run_create, training_run_execute, training_run_promote
 
     params = {
         "ease": {},
@@ -175,13 +173,7 @@ def _trained(model: str, sasrec_epochs: int) -> str:
             "min_item_events": MIN_ITEM_EVENTS,
         }
     )
-    run = training_run_create(scenario=scenario)
-    started = time.perf_counter()
-    status = training_run_execute(run_id=run.pk, device="cpu")
-    run = TrainingRun.objects.get(pk=run.pk)
-    assert status == RunStatus.SUCCEEDED, run.error
-    print(f"{model}: trained in {time.perf_counter() - started:.1f} s", flush=True)
-    training_run_promote(run=run, force=True, reason="benchmark")
+    train_and_promote(scenario, model)
     return slug
 
 

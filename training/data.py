@@ -14,7 +14,7 @@ from scenarios.selectors import events_time_range, scenario_item_ids, scenario_s
 from training.algorithms.registry import get_algorithm
 from training.embeddings_service import item_embedding_matrix, item_embeddings_refresh
 from training.evaluation.splits import Split, split_leave_last_out, split_random, split_temporal
-from training.interactions import HeldOut, InteractionData
+from training.interactions import HeldOut, InteractionData, indexed_interactions
 
 
 class NotEnoughData(Exception):
@@ -53,15 +53,8 @@ def training_data_load(*, scenario: Scenario) -> TrainingData:
     weight, or under the rating objective the event's value (the rating models learn)."""
     events = scenario_slice(scenario=scenario)
     weights = events.values if scenario.objective == Objective.RATING else events.weights
-    user_ids, users = np.unique(events.user_ids, return_inverse=True)
-    item_ids, items = np.unique(events.item_ids, return_inverse=True)
-    data = InteractionData(
-        n_users=len(user_ids),
-        n_items=len(item_ids),
-        users=users.astype(np.int64),
-        items=items.astype(np.int64),
-        weights=weights.astype(np.float32),
-        timestamps=events.timestamps.astype(np.int64),
+    data, user_ids, item_ids = indexed_interactions(
+        events.user_ids, events.item_ids, weights.astype(np.float32), events.timestamps.astype(np.int64)
     )
     return TrainingData(
         data=data,

@@ -71,6 +71,24 @@ class InteractionData:
         return sparse_csr(self.items, self.users, (self.n_items, self.n_users), None)
 
 
+def indexed_interactions(
+    users: np.ndarray, items: np.ndarray, weights: np.ndarray, timestamps: np.ndarray
+) -> tuple[InteractionData, np.ndarray, np.ndarray]:
+    """Events ``(n,)`` with their users and items numbered ``0..`` in the sorted order of their keys: the data, and
+    the keys of its users ``(n_users,)`` and items ``(n_items,)``."""
+    user_keys, users_index = np.unique(users, return_inverse=True)
+    item_keys, items_index = np.unique(items, return_inverse=True)
+    data = InteractionData(
+        n_users=len(user_keys),
+        n_items=len(item_keys),
+        users=users_index.astype(np.int64),
+        items=items_index.astype(np.int64),
+        weights=weights,
+        timestamps=timestamps,
+    )
+    return data, user_keys, item_keys
+
+
 def sparse_csr(
     rows: np.ndarray, columns: np.ndarray, shape: tuple[int, int], values: np.ndarray | None
 ) -> torch.Tensor:
@@ -163,6 +181,21 @@ def rating_pairs(data: InteractionData) -> tuple[np.ndarray, np.ndarray, np.ndar
     objective): ``(n_pairs,)`` int64 users and items and float32 ratings, sorted by user then item."""
     keys, inverse = np.unique(data.users.astype(np.int64) * data.n_items + data.items, return_inverse=True)
     return keys // data.n_items, keys % data.n_items, pair_means(inverse, data.weights.astype(np.float64), len(keys))
+
+
+def rating_range(ratings: np.ndarray, device: torch.device) -> tuple[float, torch.Tensor]:
+    """The mean of ``ratings`` ``(n,)`` and ``[mean, min, max]`` as a float32 ``(3,)`` tensor on ``device`` (zeros
+    when there is none): what a rating model centres on and clips its predictions to."""
+    mean = float(ratings.mean()) if len(ratings) else 0.0
+    low, high = (float(ratings.min()), float(ratings.max())) if len(ratings) else (0.0, 0.0)
+    return mean, torch.tensor([mean, low, high], device=device)
+
+
+def ratings_clipped(centred: torch.Tensor, rating_range: torch.Tensor) -> torch.Tensor:
+    """Centred predictions with the mean of ``rating_range`` (as made by :func:`rating_range`) added back, clipped
+    to its min and max."""
+    mean, low, high = rating_range.tolist()
+    return (centred + mean).clamp(low, high)
 
 
 def csr_tensor(crow: torch.Tensor, col: torch.Tensor, values: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:

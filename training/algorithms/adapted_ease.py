@@ -26,18 +26,18 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from training.algorithms.base import EpochReport, ProgressCallback, no_progress, validation_scores
+from training.algorithms.base import DomainNamesMixin, EpochReport, ProgressCallback, no_progress, validation_scores
 from training.algorithms.ease import EASE
 from training.algorithms.registry import register
 from training.evaluation.ranking import mean_ndcg
-from training.interactions import HeldOut, InteractionData, csr_rows_dense
+from training.interactions import HeldOut, InteractionData
 
 # The transfers tried on each member's validation events, from the union's model to the member alone.
 TRANSFERS = (1.0, 0.5, 0.25, 0.125, 1 / 16, 1 / 64, 1 / 256, 0.0)
 
 
 @register
-class AdaptedEASE(EASE):
+class AdaptedEASE(DomainNamesMixin, EASE):
     name = "adapted_ease"
     label = "EASE adapted per member (scenario group)"
     family = "multi_scenario"
@@ -50,19 +50,8 @@ class AdaptedEASE(EASE):
 
     def __init__(self, params: Any = None, *, device: str | torch.device = "cpu", seed: int = 0) -> None:
         super().__init__(params, device=device, seed=seed)
-        self.domain_names: list[str] | None = None
         self.item_domains = torch.zeros(0, dtype=torch.long, device=self.device)
         self.transfers = torch.ones(1, device=self.device)
-
-    def set_domain_names(self, names: list[str]) -> None:
-        """Name the members (the member scenarios' slugs, by domain index); kept in the metadata."""
-        self.domain_names = [str(name) for name in names]
-
-    def metadata(self) -> dict[str, Any]:
-        return super().metadata() | {"domain_names": self.domain_names}
-
-    def load_metadata(self, metadata: dict[str, Any]) -> None:
-        self.domain_names = metadata.get("domain_names")
 
     @property
     def n_domains(self) -> int:
@@ -73,9 +62,7 @@ class AdaptedEASE(EASE):
     def fit(
         self, data: InteractionData, progress: ProgressCallback = no_progress, *, validation: HeldOut | None = None
     ) -> None:
-        self.n_users, self.n_items = data.n_users, data.n_items
-        matrix = data.csr().to(self.device)
-        self.train_crow, self.train_col = matrix.crow_indices(), matrix.col_indices()
+        self.keep_training_matrix(data)
         domains = np.zeros(data.n_events, dtype=np.int64) if data.domains is None else data.domains.astype(np.int64)
         n_domains = max(int(domains.max()) + 1 if len(domains) else 1, len(self.domain_names or ()))
         self.item_domains = torch.from_numpy(item_domains(data.items, domains, data.n_items, n_domains))
@@ -105,7 +92,7 @@ class AdaptedEASE(EASE):
 
     def _rows(self, users: torch.Tensor) -> torch.Tensor:
         """Binary training rows of ``users``: float64 ``(len(users), n_items)``."""
-        return csr_rows_dense(self.train_crow, self.train_col, users, self.n_items).double()
+        return self.training_rows(users).double()
 
     def _chosen_transfer(
         self, solver: RidgeSolver, columns: torch.Tensor, data: InteractionData, validation: HeldOut | None
@@ -125,7 +112,7 @@ class AdaptedEASE(EASE):
 
     def score(self, users: Sequence[int] | np.ndarray, domain: int | None = None) -> torch.Tensor:
         """``x_u B`` over every item, or over the member ``domain``'s items (the others ``-inf``)."""
-        rows = csr_rows_dense(self.train_crow, self.train_col, self.users_tensor(users), self.n_items)
+        rows = self.training_rows(self.users_tensor(users))
         return self.scores_from_rows(rows, domain=domain).cpu()
 
     def scores_from_rows(self, rows: torch.Tensor, *, domain: int | None = None) -> torch.Tensor:

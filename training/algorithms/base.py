@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -34,7 +34,7 @@ from training.algorithms.params import Param, validate_params
 from training.algorithms.registry import get_algorithm
 from training.evaluation.ranking import mean_ndcg
 from training.evaluation.rating import rating_errors
-from training.interactions import HeldOut, InteractionData, csr_rows_clear
+from training.interactions import HeldOut, InteractionData, csr_rows_clear, csr_rows_dense
 
 ARTIFACT_TENSORS = "model.safetensors"
 ARTIFACT_METADATA = "metadata.json"
@@ -260,6 +260,58 @@ class DotProductRecommender(Recommender):
     def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
         for name in (self.user_tensor, self.item_tensor):
             setattr(self, name, tensors[name].float().to(self.device))
+
+
+class DomainNamesMixin(Recommender):
+    """A model of a scenario group whose domains (its members, by domain index) have names, kept in the metadata."""
+
+    domain_names: list[str] | None = None
+
+    def set_domain_names(self, names: list[str]) -> None:
+        """Name the domains (the member scenarios' slugs, by domain index)."""
+        self.domain_names = [str(name) for name in names]
+
+    def metadata(self) -> dict[str, Any]:
+        return super().metadata() | {"domain_names": self.domain_names}
+
+    def load_metadata(self, metadata: dict[str, Any]) -> None:
+        self.domain_names = metadata.get("domain_names")
+
+
+class TrainingMatrixRecommender(Recommender):
+    """A model that scores from each user's binary training row (item-kNN, EASE): it keeps the training matrix as
+    its ``train_crow`` and ``train_col`` CSR tensors, saved with its state."""
+
+    user_matrix_tensors = ("train_crow", "train_col")
+
+    def keep_training_matrix(self, data: InteractionData) -> None:
+        """Take the sizes and the binary user × item matrix of ``data``, on the model's device."""
+        self.n_users, self.n_items = data.n_users, data.n_items
+        matrix = data.csr().to(self.device)
+        self.train_crow, self.train_col = matrix.crow_indices(), matrix.col_indices()
+
+    def training_rows(self, users: torch.Tensor) -> torch.Tensor:
+        """The binary training rows of ``users`` (int64 on the model's device): float32 ``(len(users), n_items)``."""
+        return csr_rows_dense(self.train_crow, self.train_col, users, self.n_items)
+
+    def training_matrix_tensors(self) -> dict[str, torch.Tensor]:
+        return {"train_crow": self.train_crow, "train_col": self.train_col}
+
+    def load_training_matrix(self, tensors: dict[str, torch.Tensor]) -> None:
+        self.train_crow = tensors["train_crow"].to(self.device)
+        self.train_col = tensors["train_col"].to(self.device)
+
+
+def optimizer_pass(optimizer: torch.optim.Optimizer, losses: Iterable[torch.Tensor], device: torch.device) -> float:
+    """Step ``optimizer`` on each batch loss of ``losses`` in turn (each computed when its turn comes, after the
+    previous step); returns the mean loss."""
+    total, batches = torch.zeros((), device=device), 0
+    for loss in losses:
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total, batches = total + loss.detach(), batches + 1
+    return float(total) / max(batches, 1)
 
 
 class EarlyStopping:

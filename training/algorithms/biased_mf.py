@@ -11,7 +11,15 @@ import torch
 from training.algorithms.base import EarlyStopping, ProgressCallback, Recommender, no_progress
 from training.algorithms.params import Param, early_stopping_patience, log_range
 from training.algorithms.registry import register
-from training.interactions import HeldOut, InteractionData, csr_row_block, csr_tensor, rating_pairs
+from training.interactions import (
+    HeldOut,
+    InteractionData,
+    csr_row_block,
+    csr_tensor,
+    rating_pairs,
+    rating_range,
+    ratings_clipped,
+)
 
 # Float entries of the per-row normal equations held at once, (rows, factors + 1, factors + 1): 64 MiB.
 SOLVE_BLOCK_ENTRIES = 1 << 24
@@ -50,9 +58,7 @@ class BiasedMF(Recommender):
         self.n_users, self.n_items = data.n_users, data.n_items
         users, items, ratings = rating_pairs(data)
         ratings_tensor = torch.from_numpy(ratings).to(self.device)
-        mean = float(ratings.mean()) if len(ratings) else 0.0
-        low, high = (float(ratings.min()), float(ratings.max())) if len(ratings) else (0.0, 0.0)
-        self.rating_range = torch.tensor([mean, low, high], device=self.device)
+        mean, self.rating_range = rating_range(ratings, self.device)
         by_user = _Rows.of(users, items, ratings_tensor - mean, (self.n_users, self.n_items), self.device)
         by_item = _Rows.of(items, users, ratings_tensor - mean, (self.n_items, self.n_users), self.device)
         generator = torch.Generator(device=self.device).manual_seed(self.seed)
@@ -101,14 +107,14 @@ class BiasedMF(Recommender):
             raise ValueError("users and items must have the same length")
         interaction = (self.user_factors[user_rows] * self.item_factors[item_rows]).sum(dim=1)
         predicted = self.user_bias[user_rows] + self.item_bias[item_rows] + interaction
-        return self._clipped(predicted).cpu()
+        return ratings_clipped(predicted, self.rating_range).cpu()
 
     @torch.no_grad()
     def score(self, users: Sequence[int] | np.ndarray) -> torch.Tensor:
         """Every item's predicted rating: float32 ``(len(users), n_items)``."""
         rows = self.users_tensor(users)
         predicted = self.user_factors[rows] @ self.item_factors.T + self.user_bias[rows, None] + self.item_bias
-        return self._clipped(predicted).cpu()
+        return ratings_clipped(predicted, self.rating_range).cpu()
 
     @torch.no_grad()
     def history_ratings(self, items: np.ndarray, ratings: np.ndarray) -> torch.Tensor:
@@ -120,11 +126,7 @@ class BiasedMF(Recommender):
         centred = torch.from_numpy(means.astype(np.float32)).to(self.device) - self.rating_range[0]
         row = _Rows.of(np.zeros(len(distinct), dtype=np.int64), distinct, centred, (1, self.n_items), self.device)
         vector, bias = self._solve(row, self.item_factors, self.item_bias)
-        return self._clipped(vector[0] @ self.item_factors.T + bias[0] + self.item_bias)
-
-    def _clipped(self, centred: torch.Tensor) -> torch.Tensor:
-        mean, low, high = self.rating_range.tolist()
-        return (centred + mean).clamp(low, high)
+        return ratings_clipped(vector[0] @ self.item_factors.T + bias[0] + self.item_bias, self.rating_range)
 
     def _items_tensor(self, items: Sequence[int] | np.ndarray) -> torch.Tensor:
         tensor = torch.as_tensor(np.asarray(items, dtype=np.int64), device=self.device)

@@ -4,7 +4,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from training.algorithms.base import DotProductRecommender, EarlyStopping, ProgressCallback, no_progress
+from training.algorithms.base import DotProductRecommender, EarlyStopping, ProgressCallback, no_progress, optimizer_pass
 from training.algorithms.params import Param, early_stopping_patience, log_range
 from training.algorithms.registry import register
 from training.interactions import HeldOut, InteractionData
@@ -56,17 +56,15 @@ class BPR(DotProductRecommender):
     ) -> float:
         """One shuffled pass over the positive pairs; returns the mean batch loss."""
         order = torch.randperm(pairs.n_pairs, generator=generator, device=self.device)
-        total, batches = torch.zeros((), device=self.device), 0
-        for batch in order.split(self.hparams["batch_size"]):
-            users = pairs.users[batch].repeat_interleave(self.hparams["negatives"])
-            positives = pairs.items[batch].repeat_interleave(self.hparams["negatives"])
-            negatives = pairs.sample_negatives(users, generator)
-            loss = self._loss(users, positives, negatives)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total, batches = total + loss.detach(), batches + 1
-        return float(total) / max(batches, 1)
+        losses = (self._batch_loss(pairs, batch, generator) for batch in order.split(self.hparams["batch_size"]))
+        return optimizer_pass(optimizer, losses, self.device)
+
+    def _batch_loss(self, pairs: "_PositivePairs", batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """The loss of the positive pairs ``batch`` ``(b,)``, each with its sampled negatives."""
+        users = pairs.users[batch].repeat_interleave(self.hparams["negatives"])
+        positives = pairs.items[batch].repeat_interleave(self.hparams["negatives"])
+        negatives = pairs.sample_negatives(users, generator)
+        return self._loss(users, positives, negatives)
 
     def _loss(self, users: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor) -> torch.Tensor:
         """Mean ``−log σ(x_u·y_i − x_u·y_j)`` plus L2 on the embeddings involved; all inputs ``(b,)`` int64."""

@@ -5,17 +5,23 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from training.algorithms.base import EpochReport, ProgressCallback, Recommender, no_progress, validation_scores
+from training.algorithms.base import (
+    EpochReport,
+    ProgressCallback,
+    TrainingMatrixRecommender,
+    no_progress,
+    validation_scores,
+)
 from training.algorithms.params import log_range
 from training.algorithms.registry import register
-from training.interactions import HeldOut, InteractionData, csr_rows_dense
+from training.interactions import HeldOut, InteractionData
 
 # Dense user rows materialised at once while summing the Gram matrix (64 MiB of float32).
 DENSE_BLOCK_ENTRIES = 1 << 24
 
 
 @register
-class EASE(Recommender):
+class EASE(TrainingMatrixRecommender):
     name = "ease"
     label = "EASE"
     family = "baseline"
@@ -30,9 +36,7 @@ class EASE(Recommender):
     def fit(
         self, data: InteractionData, progress: ProgressCallback = no_progress, *, validation: HeldOut | None = None
     ) -> None:
-        self.n_users, self.n_items = data.n_users, data.n_items
-        matrix = data.csr().to(self.device)
-        self.train_crow, self.train_col = matrix.crow_indices(), matrix.col_indices()
+        self.keep_training_matrix(data)
         # Stored as float16 (half the artifact; the benchmark ease_storage measures the quality kept), and held
         # rounded to it from the start so the evaluated model is the one stored and served.
         self.weights = self._solve().half().float()
@@ -56,13 +60,13 @@ class EASE(Recommender):
         block_size = max(1, DENSE_BLOCK_ENTRIES // max(self.n_items, 1))
         for start in range(0, self.n_users, block_size):
             users = torch.arange(start, min(start + block_size, self.n_users), device=self.device)
-            rows = csr_rows_dense(self.train_crow, self.train_col, users, self.n_items)
+            rows = self.training_rows(users)
             gram.addmm_(rows.T, rows)
         return gram
 
     def score(self, users: Sequence[int] | np.ndarray) -> torch.Tensor:
         """``x_u B``: float32 ``(len(users), n_items)``."""
-        rows = csr_rows_dense(self.train_crow, self.train_col, self.users_tensor(users), self.n_items)
+        rows = self.training_rows(self.users_tensor(users))
         return (rows @ self.weights).cpu()
 
     explainable = True
@@ -77,12 +81,9 @@ class EASE(Recommender):
         columns = torch.as_tensor(np.asarray(items), dtype=torch.long, device=self.device)
         return self.weights[rows][:, columns].T.cpu().numpy()
 
-    user_matrix_tensors = ("train_crow", "train_col")
-
     def state_tensors(self) -> dict[str, torch.Tensor]:
-        return {"weights": self.weights.half(), "train_crow": self.train_crow, "train_col": self.train_col}
+        return {"weights": self.weights.half()} | self.training_matrix_tensors()
 
     def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
         self.weights = tensors["weights"].float().to(self.device)
-        self.train_crow = tensors["train_crow"].to(self.device)
-        self.train_col = tensors["train_col"].to(self.device)
+        self.load_training_matrix(tensors)

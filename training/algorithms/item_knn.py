@@ -5,7 +5,13 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from training.algorithms.base import EpochReport, ProgressCallback, Recommender, no_progress, validation_scores
+from training.algorithms.base import (
+    EpochReport,
+    ProgressCallback,
+    TrainingMatrixRecommender,
+    no_progress,
+    validation_scores,
+)
 from training.algorithms.params import Param
 from training.algorithms.registry import register
 from training.interactions import HeldOut, InteractionData, csr_rows_dense
@@ -15,7 +21,7 @@ SIMILARITY_BLOCK_ENTRIES = 1 << 24
 
 
 @register
-class ItemKNN(Recommender):
+class ItemKNN(TrainingMatrixRecommender):
     name = "item_knn"
     label = "Item kNN"
     family = "baseline"
@@ -39,9 +45,7 @@ class ItemKNN(Recommender):
     def fit(
         self, data: InteractionData, progress: ProgressCallback = no_progress, *, validation: HeldOut | None = None
     ) -> None:
-        self.n_users, self.n_items = data.n_users, data.n_items
-        matrix = data.csr().to(self.device)
-        self.train_crow, self.train_col = matrix.crow_indices(), matrix.col_indices()
+        self.keep_training_matrix(data)
         self.neighbour_indices, self.neighbour_weights = self._neighbours(data)
         self._build_similarity()
         progress(EpochReport(phase="fit", step=1, total=1, validation=validation_scores(self, data, validation)))
@@ -77,7 +81,7 @@ class ItemKNN(Recommender):
 
     def score(self, users: Sequence[int] | np.ndarray) -> torch.Tensor:
         """``score[u, j] = Σ_i x[u, i] · similarity[j, i]``: float32 ``(len(users), n_items)``."""
-        rows = csr_rows_dense(self.train_crow, self.train_col, self.users_tensor(users), self.n_items)
+        rows = self.training_rows(self.users_tensor(users))
         return torch.sparse.mm(self.similarity, rows.T).T.contiguous().cpu()
 
     explainable = True
@@ -96,19 +100,14 @@ class ItemKNN(Recommender):
         dense.scatter_(1, self.neighbour_indices[rows], self.neighbour_weights[rows])
         return dense.cpu()
 
-    user_matrix_tensors = ("train_crow", "train_col")
-
     def state_tensors(self) -> dict[str, torch.Tensor]:
         return {
             "neighbour_indices": self.neighbour_indices,
             "neighbour_weights": self.neighbour_weights,
-            "train_crow": self.train_crow,
-            "train_col": self.train_col,
-        }
+        } | self.training_matrix_tensors()
 
     def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
         self.neighbour_indices = tensors["neighbour_indices"].to(self.device)
         self.neighbour_weights = tensors["neighbour_weights"].to(self.device)
-        self.train_crow = tensors["train_crow"].to(self.device)
-        self.train_col = tensors["train_col"].to(self.device)
+        self.load_training_matrix(tensors)
         self._build_similarity()

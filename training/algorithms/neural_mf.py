@@ -8,10 +8,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from training.algorithms.base import EarlyStopping, ProgressCallback, Recommender, no_progress
+from training.algorithms.base import EarlyStopping, ProgressCallback, Recommender, no_progress, optimizer_pass
 from training.algorithms.params import Param, early_stopping_patience, log_range
 from training.algorithms.registry import register
-from training.interactions import HeldOut, InteractionData, rating_pairs
+from training.interactions import HeldOut, InteractionData, rating_pairs, rating_range, ratings_clipped
 
 # (user, item) pairs whose hidden layer is computed at once when scoring every item.
 SCORE_BLOCK_PAIRS = 1 << 20
@@ -82,9 +82,7 @@ class NeuralMF(Recommender):
         """Learn from ``data``'s weights as ratings (a pair rated twice counts once, with the mean rating)."""
         self.n_users, self.n_items = data.n_users, data.n_items
         users, items, ratings = rating_pairs(data)
-        mean = float(ratings.mean()) if len(ratings) else 0.0
-        low, high = (float(ratings.min()), float(ratings.max())) if len(ratings) else (0.0, 0.0)
-        self.rating_range = torch.tensor([mean, low, high], device=self.device)
+        mean, self.rating_range = rating_range(ratings, self.device)
         self.network = self._new_network()
         pairs = [torch.from_numpy(array).to(self.device) for array in (users, items, ratings - np.float32(mean))]
         optimizer = torch.optim.Adam(self.network.parameters(), lr=self.hparams["learning_rate"])
@@ -106,14 +104,9 @@ class NeuralMF(Recommender):
         users, items, centred = pairs
         order = torch.randperm(len(users), generator=generator, device=self.device)
         self.network.train()
-        total, batches = torch.zeros((), device=self.device), 0
-        for batch in order.split(self.hparams["batch_size"]):
-            loss = self._loss(users[batch], items[batch], centred[batch])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total, batches = total + loss.detach(), batches + 1
-        return float(total) / max(batches, 1)
+        batches = order.split(self.hparams["batch_size"])
+        losses = (self._loss(users[batch], items[batch], centred[batch]) for batch in batches)
+        return optimizer_pass(optimizer, losses, self.device)
 
     def _loss(self, users: torch.Tensor, items: torch.Tensor, centred: torch.Tensor) -> torch.Tensor:
         """Mean squared error on ``(b,)`` pairs plus L2 on the embeddings and biases they use."""
@@ -139,7 +132,7 @@ class NeuralMF(Recommender):
         if len(item_rows) and (int(item_rows.min()) < 0 or int(item_rows.max()) >= self.n_items):
             raise ValueError(f"item index out of range 0..{self.n_items - 1}")
         self.network.eval()
-        return self._clipped(self.network(user_rows, item_rows)).cpu()
+        return ratings_clipped(self.network(user_rows, item_rows), self.rating_range).cpu()
 
     @torch.no_grad()
     def score(self, users: Sequence[int] | np.ndarray) -> torch.Tensor:
@@ -147,12 +140,11 @@ class NeuralMF(Recommender):
         rows = self.users_tensor(users)
         self.network.eval()
         block = max(1, SCORE_BLOCK_PAIRS // max(self.n_items, 1))
-        scores = [self._clipped(self.network.grid(rows[start : start + block])) for start in range(0, len(rows), block)]
+        scores = [
+            ratings_clipped(self.network.grid(rows[start : start + block]), self.rating_range)
+            for start in range(0, len(rows), block)
+        ]
         return torch.cat(scores).cpu() if scores else torch.zeros(0, self.n_items)
-
-    def _clipped(self, centred: torch.Tensor) -> torch.Tensor:
-        mean, low, high = self.rating_range.tolist()
-        return (centred + mean).clamp(low, high)
 
     def item_vectors(self) -> torch.Tensor:
         return self.network.item_embeddings.weight.detach()

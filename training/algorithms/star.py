@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from training.algorithms.base import ProgressCallback, no_progress
+from training.algorithms.base import DomainNamesMixin, ProgressCallback, no_progress
 from training.algorithms.params import Param
 from training.algorithms.registry import register
 from training.algorithms.sequential import (
@@ -88,7 +88,7 @@ class StarNetwork(SequenceNetwork):
 
 
 @register
-class STAR(SequentialRecommender):
+class STAR(DomainNamesMixin, SequentialRecommender):
     name = "star"
     label = "STAR (multi-scenario Transformer)"
     family = "multi_scenario"
@@ -105,23 +105,12 @@ class STAR(SequentialRecommender):
     def __init__(self, params: Any = None, *, device: str | torch.device = "cpu", seed: int = 0) -> None:
         super().__init__(params, device=device, seed=seed)
         self.n_domains = 1
-        self.domain_names: list[str] | None = None
         self.user_domains = torch.zeros(0, dtype=torch.long, device=self.device)
         self.domain_events = torch.ones(1, dtype=torch.long, device=self.device)
         self._domains_by_event = torch.zeros(0, dtype=torch.long, device=self.device)
 
     def _check_architecture(self, hparams: dict[str, Any]) -> None:
         check_heads(hparams)
-
-    def set_domain_names(self, names: list[str]) -> None:
-        """Name the domains (e.g. the member scenarios' slugs, by domain index); kept in the metadata."""
-        self.domain_names = [str(name) for name in names]
-
-    def metadata(self) -> dict[str, Any]:
-        return super().metadata() | {"domain_names": self.domain_names}
-
-    def load_metadata(self, metadata: dict[str, Any]) -> None:
-        self.domain_names = metadata.get("domain_names")
 
     def _build_network(self, n_items: int, feature_size: int) -> StarNetwork:
         size, n_domains = self.hparams["embedding_size"], self.n_domains
