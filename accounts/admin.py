@@ -10,6 +10,7 @@ from django.contrib.auth.admin import UserAdmin
 from knox.models import AuthToken
 
 from accounts.models import ApiToken, AuditRecord
+from recsys_site.admin_bases import ListAndDeleteAdmin, ReadOnlyAdmin
 
 User = get_user_model()
 
@@ -33,7 +34,7 @@ class RoleLimitedUserAdmin(UserAdmin):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(ListAndDeleteAdmin):
     """Tokens are listed and revoked (deleted) here; they are made with ``manage.py create_token``, which
     prints the secret once. The digest is not shown: it is of no use to a reader."""
 
@@ -43,15 +44,9 @@ class ApiTokenAdmin(admin.ModelAdmin):
     fields = ("token_key", "user", "scope", "name", "created", "expiry")
     readonly_fields = fields
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(AuditRecord)
-class AuditRecordAdmin(admin.ModelAdmin):
+class AuditRecordAdmin(ReadOnlyAdmin):
     """The audit log of deletions: read-only, and kept (no one deletes from it here)."""
 
     list_display = ("created_at", "action", "subject", "actor_name")
@@ -59,12 +54,3 @@ class AuditRecordAdmin(admin.ModelAdmin):
     search_fields = ("subject", "actor_name")
     fields = ("created_at", "action", "subject", "actor_name", "details")
     readonly_fields = fields
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

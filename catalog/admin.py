@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from catalog.models import EndUser, Interaction, Item, ItemEmbedding
+from recsys_site.admin_bases import ListAndDeleteAdmin
 from training.deletion import end_user_delete
 
 
@@ -43,7 +44,7 @@ class InteractionAdmin(admin.ModelAdmin):
 
 
 @admin.register(ItemEmbedding)
-class ItemEmbeddingAdmin(admin.ModelAdmin):
+class ItemEmbeddingAdmin(ListAndDeleteAdmin):
     """Read-only: embeddings are written by the refresh job (``training.embeddings_service``)."""
 
     list_display = ("item", "encoder", "dimension", "text_sha256", "updated_at")
@@ -52,9 +53,3 @@ class ItemEmbeddingAdmin(admin.ModelAdmin):
     list_select_related = ("item",)
     fields = ("item", "encoder", "dimension", "text_sha256", "updated_at")
     readonly_fields = fields
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False

@@ -8,6 +8,17 @@ def default_k_list() -> list[int]:
     return [5, 10, 20]
 
 
+# The fields that choose a scenario's events (its slice of the catalogue), in the order pages list them.
+SLICE_FIELDS = (
+    "include_categories",
+    "exclude_categories",
+    "event_weights",
+    "min_value",
+    "min_user_events",
+    "min_item_events",
+)
+
+
 class SplitKind(models.TextChoices):
     TEMPORAL = "temporal", "Temporal (global time cut)"
     LEAVE_LAST_OUT = "leave_last_out", "Leave last out (per user)"

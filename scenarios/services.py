@@ -14,7 +14,7 @@ from catalog.selectors import catalog_category_names, catalog_unknown_items
 from recsys_site.errors import ValidationFailed
 from recsys_site.serving_version import serving_version_bump
 from scenarios.dispatch import scenario_slice_refresh_dispatch
-from scenarios.models import Objective, Scenario, SplitKind
+from scenarios.models import SLICE_FIELDS, Objective, Scenario, SplitKind
 from scenarios.policy import serving_policy_errors
 from scenarios.selectors import scenario_slice_size
 from training.algorithms.registry import (
@@ -35,12 +35,7 @@ EDITABLE_FIELDS = (
     "name",
     "description",
     "parent",
-    "include_categories",
-    "exclude_categories",
-    "event_weights",
-    "min_value",
-    "min_user_events",
-    "min_item_events",
+    *SLICE_FIELDS,
     "split",
     "validation_share",
     "test_share",

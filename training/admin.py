@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from recsys_site.admin_bases import ReadOnlyAdmin
 from training.models import Promotion, TrainingRun
 
 
@@ -16,19 +17,10 @@ class TrainingRunAdmin(admin.ModelAdmin):
 
 
 @admin.register(Promotion)
-class PromotionAdmin(admin.ModelAdmin):
+class PromotionAdmin(ReadOnlyAdmin):
     """Read-only history: entries are written by the promote and rollback services, which also switch the
     scenario's live model; one added or edited here would record a change that never happened."""
 
     list_display = ("scenario", "action", "run", "previous_run", "actor", "reason", "created_at")
     list_select_related = ("scenario", "run__scenario", "previous_run__scenario", "actor")
     readonly_fields = ("scenario", "run", "previous_run", "action", "actor", "reason", "created_at")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

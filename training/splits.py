@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from recsys_site.errors import ValidationFailed
-from scenarios.models import Scenario, SplitKind
+from scenarios.models import SLICE_FIELDS, Scenario, SplitKind
 from training.data import training_data_load
 from training.interactions import HeldOut
 from training.models import TrainingRun
@@ -167,15 +167,6 @@ def _percent(share: float) -> str:
 
 
 # --- what a run was measured on, as a timeline shows it ------------------------------------------------------
-
-SLICE_FIELDS = (
-    "include_categories",
-    "exclude_categories",
-    "event_weights",
-    "min_value",
-    "min_user_events",
-    "min_item_events",
-)
 
 
 def run_settings(run: TrainingRun) -> dict[str, Any]:

@@ -1,12 +1,12 @@
 """Refresh the item text embeddings from the command line, on a worker or in this process."""
 
 import json
-import time
 
 from django.core.management.base import BaseCommand, CommandError
 
 from training.embeddings_service import embedding_job_create, embedding_job_execute
-from training.models import FINISHED, EmbeddingJob, RunStatus
+from training.management.follow import job_follow
+from training.models import EmbeddingJob, RunStatus
 
 
 class Command(BaseCommand):
@@ -41,17 +41,17 @@ class Command(BaseCommand):
         self.stderr.write(f"embedded {done}/{total} items")
 
     def _follow(self, job_id: int, timeout: float) -> EmbeddingJob:
-        started, last = time.monotonic(), None
-        while True:
-            job = EmbeddingJob.objects.get(pk=job_id)
-            line = f"embedding job {job.pk}: {job.status} {job.progress:.0%}"
-            if job.status == RunStatus.RUNNING and job.counts.get("total"):
-                line += f" ({job.counts['done']}/{job.counts['total']} items)"
-            if line != last:
-                self.stderr.write(line)
-                last = line
-            if job.status in FINISHED:
-                return job
-            if timeout and time.monotonic() - started > timeout:
-                raise CommandError(f"embedding job {job_id} still {job.status} after {timeout:g} s (it goes on)")
-            time.sleep(0.5)
+        return job_follow(
+            read=lambda: EmbeddingJob.objects.get(pk=job_id),
+            line=_progress_line,
+            write=self.stderr.write,
+            timeout=timeout,
+            name=f"embedding job {job_id}",
+        )
+
+
+def _progress_line(job: EmbeddingJob) -> str:
+    line = f"embedding job {job.pk}: {job.status} {job.progress:.0%}"
+    if job.status == RunStatus.RUNNING and job.counts.get("total"):
+        line += f" ({job.counts['done']}/{job.counts['total']} items)"
+    return line

@@ -2,13 +2,13 @@
 the model within its budget and ends with the run it chose and why)."""
 
 import json
-import time
 
 from django.core.management.base import BaseCommand, CommandError
 
 from recsys_site.errors import DomainError
 from scenarios.models import Scenario
-from training.models import FINISHED, RunStatus, TrainingRun
+from training.management.follow import job_follow
+from training.models import RunStatus, TrainingRun
 from training.services import training_run_create
 
 
@@ -68,20 +68,20 @@ class Command(BaseCommand):
             raise CommandError(f"{error}: {json.dumps(error.detail)}") from error
 
     def _follow(self, run_id: int, timeout: float) -> TrainingRun:
-        started, last = time.monotonic(), None
-        while True:
-            run = TrainingRun.objects.get(pk=run_id)
-            line = f"run {run.pk}: {run.status} {run.phase} {run.progress:.0%}"
-            if run.epoch:
-                line += f" (epoch {run.epoch}/{run.total_epochs})"
-            if line != last:
-                self.stderr.write(line)
-                last = line
-            if run.status in FINISHED:
-                return run
-            if timeout and time.monotonic() - started > timeout:
-                raise CommandError(f"run {run_id} still {run.status} after {timeout:g} s (it goes on)")
-            time.sleep(0.5)
+        return job_follow(
+            read=lambda: TrainingRun.objects.get(pk=run_id),
+            line=_progress_line,
+            write=self.stderr.write,
+            timeout=timeout,
+            name=f"run {run_id}",
+        )
+
+
+def _progress_line(run: TrainingRun) -> str:
+    line = f"run {run.pk}: {run.status} {run.phase} {run.progress:.0%}"
+    if run.epoch:
+        line += f" (epoch {run.epoch}/{run.total_epochs})"
+    return line
 
 
 def _summary(run: TrainingRun) -> dict:

@@ -1,0 +1,34 @@
+"""Following a queued job from a management command until it finishes."""
+
+import time
+from collections.abc import Callable
+from typing import Protocol, TypeVar
+
+from django.core.management.base import CommandError
+
+from training.models import FINISHED
+
+
+class Job(Protocol):
+    status: str
+
+
+JobT = TypeVar("JobT", bound=Job)
+
+
+def job_follow(*, read: Callable[[], JobT], line: Callable[[JobT], str], write: Callable[[str], None], timeout: float,
+               name: str) -> JobT:  # fmt: skip
+    """Read the job every half second and ``write`` its ``line`` whenever that changes, until it finishes; after
+    ``timeout`` seconds (0: no limit) a CommandError says the job ``name`` goes on without us."""
+    started, last = time.monotonic(), None
+    while True:
+        job = read()
+        text = line(job)
+        if text != last:
+            write(text)
+            last = text
+        if job.status in FINISHED:
+            return job
+        if timeout and time.monotonic() - started > timeout:
+            raise CommandError(f"{name} still {job.status} after {timeout:g} s (it goes on)")
+        time.sleep(0.5)
