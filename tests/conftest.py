@@ -1,5 +1,6 @@
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -15,6 +16,7 @@ from rest_framework.test import APIClient
 
 from accounts.services import api_token_create
 from dashboards.services import account_create
+from training.serving import model_cache
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -61,6 +63,14 @@ def reader_api(db) -> APIClient:
     client = APIClient()
     client.force_authenticate(user)
     return client
+
+
+@pytest.fixture
+def fresh_model_cache() -> Iterator[None]:
+    """The web process's model cache empty before and after the test."""
+    model_cache.clear()
+    yield
+    model_cache.clear()
 
 
 def _logged_in(client, *, username: str, role: str):
@@ -158,6 +168,22 @@ def _wait_for_worker(worker: subprocess.Popen, timeout: float = 60.0) -> None:
         if replies:
             return
     raise RuntimeError("Celery worker did not answer a ping within 60 s")
+
+
+def free_port() -> int:
+    """A loopback port that was free a moment ago, for a server the test starts."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def listening(port: int) -> bool:
+    """Whether a server accepts connections on the loopback ``port``."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
 
 
 def wait_until(predicate, *, timeout: float = 60.0, interval: float = 0.2):

@@ -73,10 +73,14 @@ def scenario_form(algorithm: str, hyperparameters: dict[str, str], **overrides: 
     return {**data, **fields, **overrides}
 
 
-def trained(movies: Scenario, algorithm: str, **options) -> TrainingRun:
-    """A run of ``movies`` trained here on the CPU (``options`` as for ``training_run_create``), read back once done."""
-    run = training_run_create(scenario=movies, algorithm=algorithm, **options)
+def succeeded(run: TrainingRun) -> TrainingRun:
+    """``run`` trained here on the CPU, which must succeed, read back once done."""
     assert training_run_execute(run_id=run.pk, device="cpu") == RunStatus.SUCCEEDED, TrainingRun.objects.get(
         pk=run.pk
     ).error
     return TrainingRun.objects.get(pk=run.pk)
+
+
+def trained(movies: Scenario, algorithm: str, **options) -> TrainingRun:
+    """A run of ``movies`` (``options`` as for ``training_run_create``) trained here on the CPU, read back."""
+    return succeeded(training_run_create(scenario=movies, algorithm=algorithm, **options))

@@ -3,7 +3,6 @@
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,10 +12,10 @@ import boto3
 import pytest
 
 from catalog.models import EndUser
-from tests.conftest import wait_until
-from tests.factories import clustered_catalog, scenario
+from tests.conftest import free_port, listening, wait_until
+from tests.factories import clustered_catalog, scenario, trained
 from training.deletion import end_user_delete
-from training.models import RunStatus, TrainingRun
+from training.models import RunStatus
 from training.retention import artifacts_retain
 from training.services import training_run_create, training_run_execute, training_run_promote
 from training.serving import model_cache
@@ -28,9 +27,7 @@ BUCKET = "recsys-artifacts"
 @pytest.fixture
 def s3(settings, monkeypatch) -> Iterator:
     """A real S3-protocol server on a free loopback port, and the artifacts storage pointed at it."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     server = subprocess.Popen(
         [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
@@ -45,7 +42,7 @@ def s3(settings, monkeypatch) -> Iterator:
     ):
         monkeypatch.setenv(name, value)
     try:
-        wait_until(lambda: _listening(port), timeout=30)
+        wait_until(lambda: listening(port), timeout=30)
         client = boto3.client("s3", endpoint_url=endpoint)
         client.create_bucket(Bucket=BUCKET)
         settings.STORAGES = {
@@ -66,14 +63,6 @@ def s3(settings, monkeypatch) -> Iterator:
         server.wait(timeout=20)
 
 
-def _listening(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        return True
-    except OSError:
-        return False
-
-
 def _keys(client) -> set[str]:
     return {entry["Key"] for entry in client.list_objects_v2(Bucket=BUCKET).get("Contents", [])}
 
@@ -81,9 +70,7 @@ def _keys(client) -> set[str]:
 def test_a_web_host_without_the_folder_serves_the_artifact_fetched_from_object_storage(s3, api):
     model_cache.clear()
     clustered_catalog()
-    run = training_run_create(scenario=scenario(algorithm="ease"))
-    assert training_run_execute(run_id=run.pk, device="cpu") == RunStatus.SUCCEEDED
-    run = TrainingRun.objects.get(pk=run.pk)
+    run = trained(scenario(algorithm="ease"), "ease")
     training_run_promote(run=run)
     folder = Path(run.artifact_path)
     prefix = f"artifacts/movies/run-{run.pk}/"
@@ -100,9 +87,7 @@ def test_a_web_host_without_the_folder_serves_the_artifact_fetched_from_object_s
 def test_a_changed_object_is_refused_by_its_checksum(s3, api):
     model_cache.clear()
     clustered_catalog()
-    run = training_run_create(scenario=scenario(algorithm="ease"))
-    assert training_run_execute(run_id=run.pk, device="cpu") == RunStatus.SUCCEEDED
-    run = TrainingRun.objects.get(pk=run.pk)
+    run = trained(scenario(algorithm="ease"), "ease")
     training_run_promote(run=run)
     s3.put_object(Bucket=BUCKET, Key=f"artifacts/movies/run-{run.pk}/metadata.json", Body=b"{}")
     shutil.rmtree(run.artifact_path)
@@ -130,9 +115,7 @@ def test_retention_deletes_the_objects_too(s3):
 def test_deleting_an_end_user_rewrites_the_shared_copy(s3, api, django_capture_on_commit_callbacks):
     model_cache.clear()
     clustered_catalog()
-    run = training_run_create(scenario=scenario(algorithm="ease"))
-    assert training_run_execute(run_id=run.pk, device="cpu") == RunStatus.SUCCEEDED
-    run = TrainingRun.objects.get(pk=run.pk)
+    run = trained(scenario(algorithm="ease"), "ease")
     training_run_promote(run=run)
     old = s3.get_object(Bucket=BUCKET, Key=f"artifacts/movies/run-{run.pk}/model.safetensors")["Body"].read()
 

@@ -11,17 +11,9 @@ from django.conf import settings as django_settings
 from tests.factories import clustered_catalog, scenario
 from training.models import RunStatus, TrainingRun
 from training.services import training_run_create, training_run_execute, training_run_promote
-from training.serving import model_cache
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_model_cache")]
 RECOMMEND = "/api/v1/scenarios/movies/recommendations/"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    model_cache.clear()
-    yield
-    model_cache.clear()
 
 
 def _live_run() -> TrainingRun:

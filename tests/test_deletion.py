@@ -14,29 +14,19 @@ from catalog.models import EndUser, Interaction
 from catalog.services import EventRow, interactions_ingest
 from dashboards.services import account_create
 from scenarios.models import Scenario
-from tests.factories import START, clustered_catalog, scenario
+from tests.factories import START, clustered_catalog, scenario, trained
 from training.artifacts import artifact_load
 from training.deletion import end_user_delete, run_forget_deleted_users
 from training.models import Promotion, RunEvaluation, RunStatus, TrainingRun
-from training.services import training_run_create, training_run_execute, training_run_promote
-from training.serving import model_cache
+from training.services import training_run_promote
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    model_cache.clear()
-    yield
-    model_cache.clear()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_model_cache")]
 
 
 def _trained(slug: str = "movies", algorithm: str = "ease", **params) -> TrainingRun:
     existing = Scenario.objects.filter(slug=slug).first()
     target = existing or scenario(slug=slug, algorithm=algorithm, hyperparameters=params)
-    run = training_run_create(scenario=target, algorithm=algorithm, params=params)
-    assert training_run_execute(run_id=run.pk, device="cpu") == RunStatus.SUCCEEDED
-    return TrainingRun.objects.get(pk=run.pk)
+    return trained(target, algorithm, params=params)
 
 
 def _training_row(run: TrainingRun, user_id: int) -> int:

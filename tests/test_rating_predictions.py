@@ -12,17 +12,10 @@ from training.models import RunStatus, TrainingRun
 from training.services import training_run_create, training_run_execute, training_run_promote
 from training.serving import model_cache
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_model_cache")]
 
 URL = "/api/v1/scenarios/movies/predictions/"
 FAST_MF = {"factors": 4, "iterations": 5}
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    model_cache.clear()
-    yield
-    model_cache.clear()
 
 
 def _trained(*, objective: str = "rating", algorithm: str = "biased_mf", params: dict | None = None) -> TrainingRun:

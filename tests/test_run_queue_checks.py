@@ -15,9 +15,9 @@ from django.test import override_settings
 from catalog.services import EventRow, interactions_ingest
 from recsys_site.errors import Conflict, ValidationFailed
 from scenarios.services import scenario_create, scenario_schedule_get, scenario_schedule_set, scenario_update
-from tests.factories import START, clustered_catalog, scenario
+from tests.factories import START, clustered_catalog, scenario, succeeded
 from training.models import RunStatus, TrainingRun
-from training.services import training_run_create, training_run_execute, training_run_promote
+from training.services import training_run_create, training_run_promote
 
 pytestmark = pytest.mark.django_db
 
@@ -26,13 +26,6 @@ def _errors(response) -> dict:
     """The per-field messages of an error response."""
     body = response.json()
     return body.get("errors", body)
-
-
-def _succeeded(run: TrainingRun) -> TrainingRun:
-    assert training_run_execute(run_id=run.pk, device="cpu") == RunStatus.SUCCEEDED, TrainingRun.objects.get(
-        pk=run.pk
-    ).error
-    return TrainingRun.objects.get(pk=run.pk)
 
 
 # --- hyperparameters given for a run override the scenario's stored ones key by key -------------------------
@@ -77,7 +70,7 @@ def test_a_parent_the_algorithm_cannot_learn_from_is_refused_at_queue_time(api, 
     clustered_catalog()
     sequential = parent_algorithm in ("sasrec", "gru4rec")
     movies = scenario(algorithm=parent_algorithm, hyperparameters={"epochs": 1} if sequential else {})
-    parent = _succeeded(training_run_create(scenario=movies))
+    parent = succeeded(training_run_create(scenario=movies))
     queued_before = TrainingRun.objects.count()
 
     response = api.post("/api/v1/scenarios/movies/runs/", {"algorithm": algorithm, "parent": parent.pk}, format="json")
@@ -90,7 +83,7 @@ def test_a_parent_the_algorithm_cannot_learn_from_is_refused_at_queue_time(api, 
 def test_a_compatible_sequential_parent_is_accepted():
     clustered_catalog()
     movies = scenario(algorithm="sasrec", hyperparameters={"epochs": 1})
-    parent = _succeeded(training_run_create(scenario=movies))
+    parent = succeeded(training_run_create(scenario=movies))
 
     child = training_run_create(scenario=movies, algorithm="distill", params={"epochs": 1}, parent=parent)
 
@@ -154,7 +147,7 @@ def test_a_k_beyond_the_slices_items_is_refused_rather_than_cut(api):
 @override_settings(RECSYS_LOW_EVIDENCE_USERS=100)
 def test_a_run_evaluated_on_few_users_is_low_evidence_and_needs_force_to_promote(api):
     clustered_catalog(users=40)
-    run = _succeeded(training_run_create(scenario=scenario()))
+    run = succeeded(training_run_create(scenario=scenario()))
 
     shown = api.get(f"/api/v1/runs/{run.pk}/").json()
     refused = api.post(f"/api/v1/runs/{run.pk}/promote/", {}, format="json")
@@ -168,7 +161,7 @@ def test_a_run_evaluated_on_few_users_is_low_evidence_and_needs_force_to_promote
 @override_settings(RECSYS_LOW_EVIDENCE_USERS=10)
 def test_a_run_evaluated_on_enough_users_promotes_without_force():
     clustered_catalog(users=40)
-    run = _succeeded(training_run_create(scenario=scenario()))
+    run = succeeded(training_run_create(scenario=scenario()))
 
     promotion = training_run_promote(run=run)
 
@@ -178,7 +171,7 @@ def test_a_run_evaluated_on_enough_users_promotes_without_force():
 @override_settings(RECSYS_LOW_EVIDENCE_USERS=100)
 def test_the_service_refuses_a_low_evidence_promotion_without_force():
     clustered_catalog(users=40)
-    run = _succeeded(training_run_create(scenario=scenario()))
+    run = succeeded(training_run_create(scenario=scenario()))
 
     with pytest.raises(Conflict):
         training_run_promote(run=run)
@@ -214,7 +207,7 @@ def test_the_service_refuses_a_slug_change():
 @override_settings(RECSYS_LOW_EVIDENCE_USERS=100)
 def test_the_run_page_marks_low_evidence_and_asks_to_confirm_the_promotion(client, admin_user):
     clustered_catalog(users=40)
-    run = _succeeded(training_run_create(scenario=scenario()))
+    run = succeeded(training_run_create(scenario=scenario()))
     client.force_login(admin_user)
 
     page = client.get(f"/runs/{run.pk}/").content.decode()

@@ -3,7 +3,6 @@
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,18 +18,11 @@ from accounts.services import api_token_create
 from recsys_site import serving_version
 from recsys_site.serving_version import catalog_version_get, serving_version_bump, serving_version_get
 from scenarios.models import Scenario
-from tests.conftest import ROOT, wait_until
-from tests.factories import clustered_catalog, scenario
-from training.models import RunStatus, TrainingRun
-from training.services import training_run_create, training_run_execute, training_run_promote
+from tests.conftest import ROOT, free_port, listening, wait_until
+from tests.factories import clustered_catalog, scenario, trained
+from training.services import training_run_promote
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture
@@ -44,7 +36,7 @@ def web_processes() -> Iterator[list[str]]:
         "DJANGO_SETTINGS_MODULE": "tests.settings",
         "RECSYS_SERVING_VERSION_MS": "250",  # the production default, not the tests' 0
     }
-    ports = [_free_port(), _free_port()]
+    ports = [free_port(), free_port()]
     servers = [
         subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "recsys_site.wsgi", "-w", "1", "-b", f"127.0.0.1:{port}"],
@@ -58,7 +50,7 @@ def web_processes() -> Iterator[list[str]]:
     ]
     try:
         for port in ports:
-            wait_until(lambda port=port: _listening(port), timeout=60)
+            wait_until(lambda port=port: listening(port), timeout=60)
         yield [f"http://127.0.0.1:{port}" for port in ports]
     finally:
         for server in servers:
@@ -66,24 +58,11 @@ def web_processes() -> Iterator[list[str]]:
             server.wait(timeout=20)
 
 
-def _listening(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        return True
-    except OSError:
-        return False
-
-
-def _trained(algorithm: str) -> TrainingRun:
-    run = training_run_create(scenario=Scenario.objects.get(slug="movies"), algorithm=algorithm, params={})
-    assert training_run_execute(run_id=run.pk, device="cpu") == RunStatus.SUCCEEDED
-    return TrainingRun.objects.get(pk=run.pk)
-
-
 def test_a_promotion_through_one_process_is_served_by_the_other_within_a_second(web_processes, admin_user):
     clustered_catalog()
     scenario(algorithm="ease")
-    first, second = _trained("ease"), _trained("popularity")
+    movies = Scenario.objects.get(slug="movies")
+    first, second = trained(movies, "ease"), trained(movies, "popularity")
     training_run_promote(run=first)
     _, secret = api_token_create(user=admin_user, scope="full")
     headers = {"Authorization": f"Token {secret}"}

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from catalog.models import EndUser, Interaction
 from recsys_site.errors import Conflict, ValidationFailed
-from tests.factories import clustered_catalog, scenario
+from tests.factories import clustered_catalog, scenario, trained
 from training.artifacts import ArtifactError, artifact_load
 from training.models import Promotion, RunStatus, TrainingRun
 from training.services import (
@@ -20,24 +20,12 @@ from training.services import (
     training_run_promote,
     training_runs_reap,
 )
-from training.serving import model_cache
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    model_cache.clear()
-    yield
-    model_cache.clear()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_model_cache")]
 
 
 def _trained(algorithm: str = "popularity", **params) -> TrainingRun:
-    run = training_run_create(scenario=scenario(algorithm=algorithm, hyperparameters=params))
-    assert training_run_execute(run_id=run.pk, device="cpu") == RunStatus.SUCCEEDED, TrainingRun.objects.get(
-        pk=run.pk
-    ).error
-    return TrainingRun.objects.get(pk=run.pk)
+    return trained(scenario(algorithm=algorithm, hyperparameters=params), algorithm)
 
 
 def test_a_run_records_metrics_snapshot_history_and_artifact():
