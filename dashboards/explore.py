@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -13,6 +16,7 @@ from dashboards.views import VIEW, needs
 from recsys_site.errors import DomainError, error_text
 from scenarios.models import Scenario
 from training import selectors as training_selectors
+from training.models import TrainingRun
 from training.serving import sample_recommendations, similar_items
 
 HISTORY_CAP = 50
@@ -94,13 +98,12 @@ def _user_context(scenario: Scenario, external_id: str) -> dict:
         "events": catalog_selectors.user_history(user=user, limit=HISTORY_CAP),
         "event_count": catalog_selectors.event_count(user=user),
     }
-    if scenario.live_run is None:
-        return {**context, "no_live": True}
-    try:
-        items = sample_recommendations(scenario=scenario, run=scenario.live_run, user=user, k=LIST_LENGTH)
-        return {**context, "recommendations": items}
-    except DomainError as error:
-        return {**context, "list_error": error_text(error)}
+    return _with_live_list(
+        context,
+        scenario,
+        "recommendations",
+        lambda run: sample_recommendations(scenario=scenario, run=run, user=user, k=LIST_LENGTH),
+    )
 
 
 def _item_context(scenario: Scenario, external_id: str) -> dict:
@@ -112,9 +115,20 @@ def _item_context(scenario: Scenario, external_id: str) -> dict:
         "events": catalog_selectors.item_recent_events(item=item, limit=HISTORY_CAP),
         "event_count": catalog_selectors.event_count(item=item),
     }
+    return _with_live_list(
+        context,
+        scenario,
+        "similar",
+        lambda run: similar_items(scenario=scenario, item_external_id=external_id, k=LIST_LENGTH),
+    )
+
+
+def _with_live_list(context: dict, scenario: Scenario, name: str, make_list: Callable[[TrainingRun], Any]) -> dict:
+    """``context`` with the list the scenario's live run makes under ``name``; what stands instead when there is no
+    live run, or when it cannot make the list."""
     if scenario.live_run is None:
         return {**context, "no_live": True}
     try:
-        return {**context, "similar": similar_items(scenario=scenario, item_external_id=external_id, k=LIST_LENGTH)}
+        return {**context, name: make_list(scenario.live_run)}
     except DomainError as error:
         return {**context, "list_error": error_text(error)}

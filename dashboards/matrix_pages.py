@@ -79,9 +79,9 @@ def matrix_csv_rows(result) -> list[list]:
     for run in result.runs:
         for member in result.members:
             cell = result.cells[(run.pk, member.pk)]
-            baseline = result.baselines[member.pk]
-            base = result.cells[(baseline, member.pk)].metrics if baseline is not None else {}
+            base = result.baseline_metrics(member)
             split = cell.split.get("test_digest", "")[:12]
+            baseline = result.baselines[member.pk]
             head = [run.pk, run.algorithm, run.scenario.slug, member.slug, cell.state, cell.reason, baseline, split]
             if not cell.metrics:
                 rows.append([*head, "", "", ""])

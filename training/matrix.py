@@ -255,6 +255,11 @@ class Matrix:
     def complete(self) -> bool:
         return all(cell.state in (OK, NOT_APPLICABLE) for cell in self.cells.values())
 
+    def baseline_metrics(self, member: Scenario) -> dict:
+        """The metrics of ``member``'s baseline run on ``member``; empty when it has no baseline."""
+        baseline = self.baselines[member.pk]
+        return self.cells[(baseline, member.pk)].metrics if baseline is not None else {}
+
 
 def group_matrix(*, group: Scenario, baselines: dict[int, int] | None = None) -> Matrix:
     """The group's matrix; ``baselines`` (member id → run id) overrides the default baseline of those members."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -198,24 +198,26 @@ def _write(
 ) -> None:
     """Items first, then users, then events, so events find the items and users they name."""
     if items and items.rows:
-        bar = progress(description="Writing items", total=len(items.rows))
-        for chunk in chunked(items.rows, CHUNK_SIZE):
-            _add_upsert(report.items, items_upsert(items=chunk))
-            bar.update(len(chunk))
-        bar.close()
+        for part in _chunks_shown(len(items.rows), "Writing items", progress):
+            _add_upsert(report.items, items_upsert(items=items.rows[part]))
     if users and users.rows:
-        bar = progress(description="Writing users", total=len(users.rows))
-        for chunk in chunked(users.rows, CHUNK_SIZE):
-            _add_upsert(report.users, end_users_upsert(users=chunk))
-            bar.update(len(chunk))
-        bar.close()
+        for part in _chunks_shown(len(users.rows), "Writing users", progress):
+            _add_upsert(report.users, end_users_upsert(users=users.rows[part]))
     if events and events.rows:
-        bar = progress(description="Writing events", total=len(events.rows))
-        for start in range(0, len(events.rows), CHUNK_SIZE):
-            rows, lines = events.rows[start : start + CHUNK_SIZE], events.lines[start : start + CHUNK_SIZE]
-            report.events.add(_events_ingest(rows, lines, report, create_missing, skip_invalid))
-            bar.update(len(rows))
-        bar.close()
+        for part in _chunks_shown(len(events.rows), "Writing events", progress):
+            report.events.add(
+                _events_ingest(events.rows[part], events.lines[part], report, create_missing, skip_invalid)
+            )
+
+
+def _chunks_shown(total: int, description: str, progress: ProgressFactory) -> Iterator[slice]:
+    """Slices of ``CHUNK_SIZE`` rows out of ``total``, each counted on a progress bar once written."""
+    bar = progress(description=description, total=total)
+    for start in range(0, total, CHUNK_SIZE):
+        part = slice(start, min(start + CHUNK_SIZE, total))
+        yield part
+        bar.update(part.stop - part.start)
+    bar.close()
 
 
 def _events_ingest(

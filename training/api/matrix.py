@@ -67,8 +67,7 @@ def matrix_payload(matrix: Matrix) -> dict:
     for run in matrix.runs:
         for member in matrix.members:
             cell = matrix.cells[(run.pk, member.pk)]
-            baseline = matrix.baselines[member.pk]
-            base = matrix.cells[(baseline, member.pk)].metrics if baseline is not None else {}
+            base = matrix.baseline_metrics(member)
             change = {name: value - base[name] for name, value in cell.metrics.items() if name in base}
             cells.append({"run": run.pk, "scenario": member.slug, "state": cell.state, "reason": cell.reason,
                           "metrics": cell.metrics, "validation": cell.validation, "split": cell.split,
