@@ -8,7 +8,7 @@ from catalog.services import EventRow, ItemRow, interactions_ingest, items_upser
 from scenarios.models import Scenario
 from scenarios.services import scenario_create
 from training.models import RunStatus, TrainingRun
-from training.services import training_run_create, training_run_execute
+from training.services import training_run_create, training_run_execute, training_run_promote
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -84,3 +84,10 @@ def succeeded(run: TrainingRun) -> TrainingRun:
 def trained(movies: Scenario, algorithm: str, **options) -> TrainingRun:
     """A run of ``movies`` (``options`` as for ``training_run_create``) trained here on the CPU, read back."""
     return succeeded(training_run_create(scenario=movies, algorithm=algorithm, **options))
+
+
+def live_run(movies: Scenario, algorithm: str) -> TrainingRun:
+    """A run of ``movies`` trained here on the CPU and promoted: what serves the scenario."""
+    run = trained(movies, algorithm)
+    training_run_promote(run=run)
+    return run

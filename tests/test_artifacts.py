@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from django.conf import settings as django_settings
 
-from tests.factories import clustered_catalog, scenario
+from tests.factories import clustered_catalog, live_run, scenario
 from training.models import RunStatus, TrainingRun
-from training.services import training_run_create, training_run_execute, training_run_promote
+from training.services import training_run_create, training_run_execute
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_model_cache")]
 RECOMMEND = "/api/v1/scenarios/movies/recommendations/"
@@ -18,11 +18,7 @@ RECOMMEND = "/api/v1/scenarios/movies/recommendations/"
 
 def _live_run() -> TrainingRun:
     clustered_catalog()
-    run = training_run_create(scenario=scenario(algorithm="ease"))
-    assert training_run_execute(run_id=run.pk, device="cpu") == RunStatus.SUCCEEDED
-    run.refresh_from_db()
-    training_run_promote(run=run)
-    return run
+    return live_run(scenario(algorithm="ease"), "ease")
 
 
 def _assert_refused_without_paths(response, reason: str) -> None:

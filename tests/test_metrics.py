@@ -7,9 +7,7 @@ from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 
 from recsys_site.celery import app
-from tests.factories import clustered_catalog, scenario
-from training.models import RunStatus
-from training.services import training_run_create, training_run_execute, training_run_promote
+from tests.factories import clustered_catalog, live_run, scenario
 from training.serving import model_cache
 
 pytestmark = pytest.mark.django_db
@@ -33,10 +31,7 @@ def _value(samples: dict, name: str, **labels) -> float:
 def test_metrics_count_requests_model_loads_hits_fallbacks_and_runs(api, client):
     model_cache.clear()
     clustered_catalog()
-    run = training_run_create(scenario=scenario(algorithm="ease"))
-    assert training_run_execute(run_id=run.pk, device="cpu") == RunStatus.SUCCEEDED
-    run.refresh_from_db()
-    training_run_promote(run=run)
+    live_run(scenario(algorithm="ease"), "ease")
     before = _samples(client)
 
     for user in ("u1", "u2", "nobody-yet"):

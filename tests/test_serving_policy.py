@@ -8,9 +8,7 @@ import pytest
 from catalog.models import Item
 from dashboards.services import account_create
 from scenarios.models import Scenario
-from tests.factories import clustered_catalog, scenario
-from training.models import RunStatus
-from training.services import training_run_create, training_run_execute, training_run_promote
+from tests.factories import clustered_catalog, live_run, scenario
 from training.serving import model_cache
 
 pytestmark = pytest.mark.django_db
@@ -24,10 +22,7 @@ def live(api):
     """A catalogue of three categories with a live EASE model; users u0, u3, … prefer Action."""
     model_cache.clear()
     clustered_catalog()
-    run = training_run_create(scenario=scenario(algorithm="ease"))
-    assert training_run_execute(run_id=run.pk, device="cpu") == RunStatus.SUCCEEDED
-    run.refresh_from_db()
-    training_run_promote(run=run)
+    run = live_run(scenario(algorithm="ease"), "ease")
     yield run
     model_cache.clear()
 
