@@ -91,3 +91,10 @@ def live_run(movies: Scenario, algorithm: str) -> TrainingRun:
     run = trained(movies, algorithm)
     training_run_promote(run=run)
     return run
+
+
+def study_trial(study, algorithm: str, number: int, **fields) -> TrainingRun:
+    """A trial row of ``study`` (no worker): its algorithm, trial number and whatever else the test sets."""
+    return TrainingRun.objects.create(
+        scenario=study.scenario, algorithm=algorithm, study=study, trial_number=number, **fields
+    )

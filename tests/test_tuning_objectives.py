@@ -6,7 +6,7 @@ import pytest
 
 from dashboards.study_figures import optimisation_history
 from tests.conftest import wait_until
-from tests.factories import clustered_catalog, scenario
+from tests.factories import clustered_catalog, scenario, study_trial
 from training.algorithms.auto import BASELINES, RATING, SEQUENTIAL, EventOrder, candidates_for
 from training.algorithms.registry import get_algorithm, model_names
 from training.evaluation.objectives import objective_default, objective_direction, objective_problem
@@ -79,11 +79,10 @@ def _rmse_study(movies, values: list[tuple[str, float]]) -> tuple[Study, list[Tr
         status=StudyStatus.SUCCEEDED,
     )
     runs = [
-        TrainingRun.objects.create(
-            scenario=movies,
-            algorithm=algorithm,
-            study=study,
-            trial_number=number,
+        study_trial(
+            study,
+            algorithm,
+            number,
             status=RunStatus.SUCCEEDED,
             params={"factors": 8} if algorithm == "biased_mf" else {"embedding_size": 8},
             validation_metrics={"rmse": value, "ndcg@10": 0.5 - number / 10},
