@@ -1,3 +1,4 @@
+from django.db.models import Model
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
@@ -33,23 +34,36 @@ from training.tuning.auto import any_run_cancel
 from training.tuning.studies import study_cancel, study_create, study_promote_best
 
 
-class ScenarioRunsApi(generics.ListAPIView):
-    """Runs of a scenario, newest first (filter with ``?status=``); POST queues a retrain."""
+class ScenarioRowsApi(generics.ListAPIView):
+    """The rows of ``model`` that belong to the scenario the URL's slug names; a POST (where a subclass has one)
+    needs ``add_permissions``, every other method ``view_permission``."""
 
-    serializer_class = TrainingRunSerializer
-    filterset_fields = ["status", "algorithm"]
-    ordering_fields = ["created_at", "id"]
+    model: type[Model]
+    view_permission: str
+    add_permissions: tuple[str, ...] = ()
+    related: tuple[str, ...] = ("scenario", "created_by")
 
     def get_permissions(self):
-        if self.request.method == "POST":
-            return [require_permission("training.add_trainingrun")()]
-        return [require_permission("training.view_trainingrun")()]
+        if self.request.method == "POST" and self.add_permissions:
+            return [require_permission(*self.add_permissions)()]
+        return [require_permission(self.view_permission)()]
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation: no URL kwargs
-            return TrainingRun.objects.none()
+            return self.model._default_manager.none()
         scenario = get_object_or_404(Scenario, slug=self.kwargs["slug"])
-        return TrainingRun.objects.filter(scenario=scenario).select_related("scenario", "created_by")
+        return self.model._default_manager.filter(scenario=scenario).select_related(*self.related)
+
+
+class ScenarioRunsApi(ScenarioRowsApi):
+    """Runs of a scenario, newest first (filter with ``?status=``); POST queues a retrain."""
+
+    model = TrainingRun
+    view_permission = "training.view_trainingrun"
+    add_permissions = ("training.add_trainingrun",)
+    serializer_class = TrainingRunSerializer
+    filterset_fields = ["status", "algorithm"]
+    ordering_fields = ["created_at", "id"]
 
     @extend_schema(request=RunCreateInputSerializer, responses={201: TrainingRunSerializer}, summary="Queue a retrain")
     def post(self, request: Request, slug: str) -> Response:
@@ -109,22 +123,17 @@ class RunPromoteApi(APIView):
         return Response(PromotionSerializer(promotion).data, status=status.HTTP_201_CREATED)
 
 
-class ScenarioPromotionsApi(generics.ListAPIView):
+class ScenarioPromotionsApi(ScenarioRowsApi):
     """What served a scenario: its promotions and rollbacks, newest first (who, when, from which run to which,
     why)."""
 
+    model = Promotion
+    view_permission = "training.view_promotion"
+    related = ("scenario", "actor")
     serializer_class = PromotionSerializer
-    permission_classes = [require_permission("training.view_promotion")]
 
     def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):  # schema generation: no URL kwargs
-            return Promotion.objects.none()
-        scenario = get_object_or_404(Scenario, slug=self.kwargs["slug"])
-        return (
-            Promotion.objects.filter(scenario=scenario)
-            .select_related("scenario", "actor")
-            .order_by("-created_at", "-id")
-        )
+        return super().get_queryset().order_by("-created_at", "-id")
 
 
 class ScenarioRollbackApi(APIView):
@@ -238,22 +247,14 @@ class EmbeddingJobDetailApi(generics.RetrieveAPIView):
     serializer_class = EmbeddingJobSerializer
 
 
-class ScenarioStudiesApi(generics.ListAPIView):
+class ScenarioStudiesApi(ScenarioRowsApi):
     """Hyperparameter studies of a scenario, newest first; POST starts one (its trials are child runs)."""
 
+    model = Study
+    view_permission = "training.view_study"
+    add_permissions = ("training.add_study", "training.add_trainingrun")
     serializer_class = StudySerializer
     filterset_fields = ["status"]
-
-    def get_permissions(self):
-        if self.request.method == "POST":
-            return [require_permission("training.add_study", "training.add_trainingrun")()]
-        return [require_permission("training.view_study")()]
-
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):  # schema generation: no URL kwargs
-            return Study.objects.none()
-        scenario = get_object_or_404(Scenario, slug=self.kwargs["slug"])
-        return Study.objects.filter(scenario=scenario).select_related("scenario", "created_by")
 
     @extend_schema(request=StudyCreateInputSerializer, responses={201: StudySerializer}, summary="Start a study")
     def post(self, request: Request, slug: str) -> Response:
