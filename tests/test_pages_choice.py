@@ -6,9 +6,7 @@ import csv
 import io
 import json
 import re
-from html import unescape
 from pathlib import Path
-from urllib.parse import urljoin
 
 import pytest
 from django.contrib.staticfiles import finders
@@ -16,7 +14,7 @@ from django.contrib.staticfiles import finders
 from scenarios.models import Scenario
 from tests.conftest import queued_runs_execute, run_trained
 from tests.factories import clustered_catalog, scenario
-from tests.test_pages_render import REPRS, _visible_text
+from tests.pages import assert_no_python_repr, charts_with_working_csv, visible_text
 from training.models import Study
 from training.tuning.studies import study_create
 
@@ -60,11 +58,7 @@ def _urls(pages) -> list[str]:
 
 
 def test_the_newer_pages_show_no_python_repr(pages):
-    for url in _urls(pages):
-        response = pages["client"].get(url)
-        assert response.status_code == 200, url
-        leaks = REPRS.findall(_visible_text(response.content.decode()))
-        assert not leaks, f"{url}: {leaks}"
+    assert_no_python_repr(pages["client"], _urls(pages))
 
 
 def test_the_study_page_loads_the_served_bundle_and_draws_only_what_it_holds(pages):
@@ -79,18 +73,7 @@ def test_the_study_page_loads_the_served_bundle_and_draws_only_what_it_holds(pag
 
 
 def test_every_chart_of_the_newer_pages_has_a_working_csv(pages):
-    charts = 0
-    for url in _urls(pages):
-        page = pages["client"].get(url).content.decode()
-        for plot in re.findall(r'<div id="([\w-]+)" class="plotly-graph-div', page):
-            links = re.findall(rf'<a [^>]*href="([^"]+)"[^>]*data-csv="{plot}"', page)
-            assert len(links) == 1, f"{url}: chart {plot} has {len(links)} CSV links"
-            response = pages["client"].get(urljoin(url, unescape(links[0])))
-            assert response.status_code == 200 and response["Content-Type"] == "text/csv", (url, plot)
-            header, *rows = list(csv.reader(io.StringIO(response.content.decode())))
-            assert header and rows and all(len(row) == len(header) for row in rows), (url, plot)
-            charts += 1
-    assert charts >= 6
+    assert charts_with_working_csv(pages["client"], _urls(pages)) >= 6
 
 
 def test_the_study_csv_has_a_row_per_trial_with_its_searched_values(pages):
@@ -109,7 +92,7 @@ def test_promoting_a_studys_best_trial_needs_a_reason_and_keeps_it(pages, api):
     assert re.search(r'<input [^>]*name="reason"[^>]*required[^>]*data-testid="study-promote-reason"', page)
 
     refused = client.post(f"/studies/{study.pk}/promote/", {"force": "1", "reason": " "}, follow=True)
-    assert "give a reason" in _visible_text(refused.content.decode())
+    assert "give a reason" in visible_text(refused.content.decode())
     assert not study.scenario.promotions.exists()
 
     client.post(f"/studies/{study.pk}/promote/", {"force": "1", "reason": "best of the study"})
@@ -123,8 +106,8 @@ def test_promoting_a_studys_best_trial_needs_a_reason_and_keeps_it(pages, api):
 
 
 def test_the_auto_run_names_its_candidates_and_the_rating_run_its_errors(pages):
-    auto = _visible_text(pages["client"].get(f"/runs/{pages['auto'].pk}/").content.decode())
-    rating = _visible_text(pages["client"].get(f"/runs/{pages['rating'].pk}/").content.decode())
+    auto = visible_text(pages["client"].get(f"/runs/{pages['auto'].pk}/").content.decode())
+    rating = visible_text(pages["client"].get(f"/runs/{pages['rating'].pk}/").content.decode())
 
     assert f"Chose run {pages['auto'].chosen_run_id}" in re.sub(r"\s+", " ", auto)
     assert re.search(r"RMSE \d\.\d{4}, MAE \d\.\d{4}", rating)
@@ -156,7 +139,7 @@ def test_a_rating_scenario_charts_rmse_by_default_and_shows_it_beside_each_run(p
     assert f'<td data-field="rmse">{rating.metrics["rmse"]:.4f}</td>' in ratings
     assert ">rmse</option>" not in movies and '<td data-field="rmse">' not in movies
     Scenario.objects.filter(slug="ratings").update(live_run=rating)
-    listing = _visible_text(client.get("/scenarios/").content.decode())
+    listing = visible_text(client.get("/scenarios/").content.decode())
     assert f"RMSE {rating.metrics['rmse']:.4f}" in listing
     assert polled[0]["rmse"] == rating.metrics["rmse"]
 
@@ -176,7 +159,7 @@ def test_the_study_charts_fit_the_page_and_count_trials_in_whole_numbers(pages):
 def test_a_blend_names_its_members_with_their_weights(pages):
     blend = pages["blend"]
     members = list(blend.members.order_by("pk"))
-    text = re.sub(r"\s+", " ", _visible_text(pages["client"].get(f"/runs/{blend.pk}/").content.decode()))
+    text = re.sub(r"\s+", " ", visible_text(pages["client"].get(f"/runs/{blend.pk}/").content.decode()))
 
     weights = [blend.history[-1][f"weight_{n}"] for n in (1, 2)]
     for member, weight in zip(members, weights, strict=True):
@@ -185,7 +168,7 @@ def test_a_blend_names_its_members_with_their_weights(pages):
 
 
 def test_an_auto_run_points_to_its_candidates_curves_instead_of_an_empty_one(pages):
-    text = re.sub(r"\s+", " ", _visible_text(pages["client"].get(f"/runs/{pages['auto'].pk}/").content.decode()))
+    text = re.sub(r"\s+", " ", visible_text(pages["client"].get(f"/runs/{pages['auto'].pk}/").content.decode()))
 
     assert "No epochs recorded" not in text
     assert "An auto run trains no model itself" in text

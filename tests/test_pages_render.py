@@ -1,24 +1,18 @@
 """Every page rendered for a demo-like dataset (succeeded, failed and one-step runs, an empty slice, a promotion):
 no Python repr where a value belongs, and the admin names runs by their scenario."""
 
-import csv
-import io
 import re
-from html import unescape
-from urllib.parse import urljoin
 
 import pytest
 
 from scenarios.models import Scenario
 from scenarios.services import scenario_slice_refresh
 from tests.factories import clustered_catalog, scenario
+from tests.pages import assert_no_python_repr, charts_with_working_csv, visible_text
 from training.models import RunStatus, TrainingRun
 from training.services import training_run_create, training_run_execute, training_run_promote
 
 pytestmark = pytest.mark.django_db
-
-# What leaks when a template prints a dict, a dict's ``items`` method or a missing value.
-REPRS = re.compile(r"\{'|dict_items|dict_values|\bNone\b")
 
 
 def _run(movies: Scenario, algorithm: str, **params) -> TrainingRun:
@@ -52,12 +46,6 @@ def demo(admin_user, client):
     return {"client": client, "ease": ease, "bpr": bpr, "knn": knn, "failed": failed}
 
 
-def _visible_text(html: str) -> str:
-    """The page without scripts, styles and tags: what a reader sees (Plotly's JSON lives in scripts)."""
-    html = re.sub(r"<(script|style)\b.*?</\1>", " ", html, flags=re.S)
-    return unescape(re.sub(r"<[^>]+>", " ", html))
-
-
 def _pages(demo) -> list[str]:
     ease, bpr, knn, failed = demo["ease"], demo["bpr"], demo["knn"], demo["failed"]
     return [
@@ -85,17 +73,13 @@ def _pages(demo) -> list[str]:
 
 
 def test_no_page_shows_a_python_repr_or_none(demo):
-    for url in _pages(demo):
-        response = demo["client"].get(url)
-        assert response.status_code == 200, url
-        leaks = REPRS.findall(_visible_text(response.content.decode()))
-        assert not leaks, f"{url}: {leaks}"
+    assert_no_python_repr(demo["client"], _pages(demo))
 
 
 def test_the_model_shows_its_changed_hyperparameters_readably(demo):
-    page = _visible_text(demo["client"].get("/scenarios/movies/").content.decode())
+    page = visible_text(demo["client"].get("/scenarios/movies/").content.decode())
     assert re.search(r"l2\s*=\s*500\b", page)
-    run_page = _visible_text(demo["client"].get(f"/runs/{demo['ease'].pk}/").content.decode())
+    run_page = visible_text(demo["client"].get(f"/runs/{demo['ease'].pk}/").content.decode())
     assert re.search(r"l2\s*=\s*500\b", run_page)
 
 
@@ -106,7 +90,7 @@ def test_a_failed_run_says_it_has_no_data_snapshot(demo):
 
 
 def test_an_empty_slice_shows_zero_not_unknown(demo):
-    page = _visible_text(demo["client"].get("/scenarios/empty/").content.decode())
+    page = visible_text(demo["client"].get("/scenarios/empty/").content.decode())
     assert re.search(r"\b0 users · 0 items · 0 events", page)
     assert "?" not in re.sub(r"\s+", " ", page).split("Slice", 1)[1][:60]
 
@@ -129,18 +113,8 @@ def test_the_admin_cannot_add_or_edit_a_promotion(demo):
 
 
 def test_every_chart_has_a_working_csv_link(demo):
-    charts = 0
-    for url in _pages(demo):
-        page = demo["client"].get(url).content.decode()
-        for plot in re.findall(r'<div id="([\w-]+)" class="plotly-graph-div', page):
-            links = re.findall(rf'<a [^>]*href="([^"]+)"[^>]*data-csv="{plot}"', page)
-            assert len(links) == 1, f"{url}: chart {plot} has {len(links)} CSV links"
-            response = demo["client"].get(urljoin(url, unescape(links[0])))
-            assert response.status_code == 200 and response["Content-Type"] == "text/csv", (url, plot)
-            header, *rows = list(csv.reader(io.StringIO(response.content.decode())))
-            assert header and rows and all(len(row) == len(header) for row in rows), (url, plot)
-            charts += 1
-    assert charts >= 10  # curve, metrics, cost, timeline, comparison, differences and the four data charts
+    # curve, metrics, cost, timeline, comparison, differences and the four data charts
+    assert charts_with_working_csv(demo["client"], _pages(demo)) >= 10
 
 
 def test_the_admin_names_a_bad_hyperparameter_without_its_path(demo):
