@@ -2,27 +2,22 @@
 
 import time
 from collections.abc import Callable
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 from django.core.management.base import CommandError
 
-from training.models import FINISHED
+from training.models import FINISHED, EmbeddingJob, TrainingRun
+
+JobT = TypeVar("JobT", TrainingRun, EmbeddingJob)
 
 
-class Job(Protocol):
-    status: str
-
-
-JobT = TypeVar("JobT", bound=Job)
-
-
-def job_follow(*, read: Callable[[], JobT], line: Callable[[JobT], str], write: Callable[[str], None], timeout: float,
-               name: str) -> JobT:  # fmt: skip
+def job_follow(*, model: type[JobT], pk: int, line: Callable[[JobT], str], write: Callable[[str], None],
+               timeout: float, name: str) -> JobT:  # fmt: skip
     """Read the job every half second and ``write`` its ``line`` whenever that changes, until it finishes; after
     ``timeout`` seconds (0: no limit) a CommandError says the job ``name`` goes on without us."""
     started, last = time.monotonic(), None
     while True:
-        job = read()
+        job = model.objects.get(pk=pk)
         text = line(job)
         if text != last:
             write(text)

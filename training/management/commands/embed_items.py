@@ -32,22 +32,16 @@ class Command(BaseCommand):
             self.stderr.write(f"queued embedding job {job.pk}")
             if not wait:
                 return
-            job = self._follow(job.pk, timeout)
+            job = job_follow(
+                model=EmbeddingJob, pk=job.pk, line=_progress_line, write=self.stderr.write, timeout=timeout,
+                name=f"embedding job {job.pk}",
+            )  # fmt: skip
         if job.status != RunStatus.SUCCEEDED:
             raise CommandError(f"embedding job {job.pk} ended {job.status}: {job.error}")
         self.stdout.write(json.dumps({"job": job.pk, "status": job.status, "counts": job.counts}, indent=2))
 
     def _print_progress(self, done: int, total: int) -> None:
         self.stderr.write(f"embedded {done}/{total} items")
-
-    def _follow(self, job_id: int, timeout: float) -> EmbeddingJob:
-        return job_follow(
-            read=lambda: EmbeddingJob.objects.get(pk=job_id),
-            line=_progress_line,
-            write=self.stderr.write,
-            timeout=timeout,
-            name=f"embedding job {job_id}",
-        )
 
 
 def _progress_line(job: EmbeddingJob) -> str:

@@ -45,7 +45,10 @@ class Command(BaseCommand):
         self.stderr.write(f"queued run {run.pk}: {run.algorithm} on {found.slug} (queue {run.queue})")
         if not wait:
             return
-        run = self._follow(run.pk, timeout)
+        run = job_follow(
+            model=TrainingRun, pk=run.pk, line=_progress_line, write=self.stderr.write, timeout=timeout,
+            name=f"run {run.pk}",
+        )  # fmt: skip
         if run.status != RunStatus.SUCCEEDED:
             raise CommandError(f"run {run.pk} ended {run.status}: {run.error}")
         self.stdout.write(json.dumps(_summary(run), indent=2))
@@ -66,15 +69,6 @@ class Command(BaseCommand):
             )
         except DomainError as error:
             raise CommandError(f"{error}: {json.dumps(error.detail)}") from error
-
-    def _follow(self, run_id: int, timeout: float) -> TrainingRun:
-        return job_follow(
-            read=lambda: TrainingRun.objects.get(pk=run_id),
-            line=_progress_line,
-            write=self.stderr.write,
-            timeout=timeout,
-            name=f"run {run_id}",
-        )
 
 
 def _progress_line(run: TrainingRun) -> str:
