@@ -15,7 +15,11 @@ from django.core.exceptions import FieldDoesNotExist
 from recsys_site.errors import ValidationFailed
 from scenarios.models import ComputeQueue, Objective, Scenario
 from scenarios.services import EDITABLE_FIELDS, scenario_config_clean, scenario_schedule_clean
-from training.algorithms.registry import UnknownAlgorithm, algorithm_names, get_algorithm
+from training.algorithms.registry import UnknownAlgorithm, algorithm_fits_objective, algorithm_names, get_algorithm
+from training.evaluation.metrics import RANKING_METRICS
+from training.evaluation.objectives import objective_default
+from training.evaluation.rating import RATING_METRICS
+from training.tuning.selectors import study_algorithm_choices
 
 HP_PREFIX = "hp__"
 
@@ -64,6 +68,26 @@ def _policy_from_form(cleaned: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in policy.items() if value}
 
 
+class AlgorithmSelect(forms.Select):
+    """The algorithm menu: each option says which objectives it fits (``data-objectives``), and one that does not
+    fit ``objective`` is hidden and disabled unless it is the one chosen (the page's script redoes this when the
+    objective changes)."""
+
+    objective: str = Objective.RANKING
+
+    def create_option(self, name: str, value: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        option = super().create_option(name, value, *args, **kwargs)
+        fits = [
+            objective
+            for objective in Objective.values
+            if algorithm_fits_objective(str(value), ratings=objective == Objective.RATING)
+        ]
+        option["attrs"]["data-objectives"] = " ".join(fits)
+        if self.objective not in fits and not option["selected"]:
+            option["attrs"].update(hidden=True, disabled=True)
+        return option
+
+
 class ScenarioForm(forms.ModelForm):
     include_categories = forms.CharField(required=False, help_text="Comma-separated; empty means every category.")
     exclude_categories = forms.CharField(required=False, help_text="Comma-separated.")
@@ -72,7 +96,7 @@ class ScenarioForm(forms.ModelForm):
         help_text="kind:weight pairs, comma-separated, e.g. rating:1, click:0.5. Empty: every kind, weight 1.",
     )
     k_list = forms.CharField(initial="5, 10, 20", help_text="Cut-offs K for the metrics, comma-separated.")
-    algorithm = forms.ChoiceField(choices=())
+    algorithm = forms.ChoiceField(choices=(), widget=AlgorithmSelect)
     schedule = forms.CharField(
         required=False, help_text="Cron, UTC: minute hour day month weekday (e.g. 0 3 * * *). Empty: no schedule."
     )
@@ -109,6 +133,8 @@ class ScenarioForm(forms.ModelForm):
         algorithm_field = self.fields["algorithm"]
         assert isinstance(algorithm_field, forms.ChoiceField)
         algorithm_field.choices = [(name, get_algorithm(name).label) for name in algorithm_names()]
+        assert isinstance(algorithm_field.widget, AlgorithmSelect)
+        algorithm_field.widget.objective = self._objective()
         self.fields["schedule"].initial = schedule
         # The model's long label for "auto" does not fit a select of the grid's width: the detail goes to the help.
         queue_field = self.fields["compute_queue"]
@@ -130,6 +156,13 @@ class ScenarioForm(forms.ModelForm):
                 k_list=", ".join(str(k) for k in self.instance.k_list),
                 **_policy_initial(self.instance.serving_policy),
             )
+
+    def _objective(self) -> str:
+        """The objective the form shows: the one submitted, else the scenario's (ranking for a new one)."""
+        submitted = self.data.get("objective") if self.is_bound else None
+        if submitted in Objective.values:
+            return str(submitted)
+        return self.instance.objective or Objective.RANKING
 
     def algorithm_fieldsets(self) -> list[dict[str, Any]]:
         """Per algorithm, its hyperparameters with current values (for the template)."""
@@ -283,20 +316,28 @@ class ScenarioForm(forms.ModelForm):
         return data
 
 
-def tunable_algorithms() -> list[tuple[str, str]]:
-    """Algorithms a study can search (those with a declared search space, that need no parent run; a multi-scenario
-    model only on a scenario group, as the study checks)."""
-    choices = []
-    for name in algorithm_names():
-        cls = get_algorithm(name)
-        searchable = any(param.search is not None for param in cls.params)
-        if searchable and not cls.needs_teacher:
-            choices.append((name, cls.label))
-    return choices
-
-
 class StudyForm(forms.Form):
-    algorithms = forms.MultipleChoiceField(choices=tunable_algorithms, widget=forms.CheckboxSelectMultiple)
+    """The scenario page's *Tune* form: it offers only what a study of the scenario takes (the algorithms that fit
+    its objective, validation objectives it measures), and refuses the rest."""
+
+    algorithms = forms.MultipleChoiceField(choices=(), widget=forms.CheckboxSelectMultiple)
     max_trials = forms.IntegerField(min_value=1, max_value=10_000, required=False, initial=20)
     max_minutes = forms.IntegerField(min_value=1, max_value=7 * 24 * 60, required=False)
     objective = forms.CharField(max_length=32, required=False)  # empty: the scenario's default
+
+    def __init__(self, *args: Any, scenario: Scenario, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        algorithms = self.fields["algorithms"]
+        assert isinstance(algorithms, forms.MultipleChoiceField)
+        algorithms.choices = study_algorithm_choices(scenario=scenario)
+        ratings = scenario.objective == Objective.RATING
+        objective = self.fields["objective"]
+        objective.initial = objective_default(ratings=ratings)
+        ranking = ", ".join(f"{metric}@K" for metric in RANKING_METRICS)
+        objective.label = (
+            f"Objective: validation {' or '.join(RATING_METRICS)}, minimised; or {ranking}, maximised"
+            if ratings
+            else f"Objective: validation {ranking}, maximised"
+        )
+        at_k = [f"{metric}@{k}" for k in scenario.k_list for metric in RANKING_METRICS]
+        self.objective_suggestions = [*(RATING_METRICS if ratings else ()), *at_k]

@@ -28,7 +28,7 @@ STUDY_CHANGE = "training.change_study"
 @needs(STUDY_ADD)
 def study_start(request: HttpRequest, slug: str) -> HttpResponse:
     scenario = get_object_or_404(Scenario, slug=slug)
-    form = StudyForm(request.POST)
+    form = StudyForm(request.POST, scenario=scenario)
     if not form.is_valid():
         messages.error(
             request, "Study refused: " + "; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in form.errors.items())

@@ -153,7 +153,7 @@ def scenario_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "history": training_selectors.promotion_history(scenario=scenario),
         "rollback_to": training_selectors.rollback_target(scenario=scenario),
         "studies": list(scenario.studies.all()[:10]),
-        "study_form": StudyForm(),
+        "study_form": StudyForm(scenario=scenario),
     }
     return render(request, "dashboards/scenario_detail.html", context)
 

@@ -20,9 +20,10 @@ from scenarios.selectors import scenario_slice_size
 from training.algorithms.registry import (
     HyperparameterError,
     UnknownAlgorithm,
-    algorithm_names,
+    algorithm_fits_objective,
     algorithm_params_validate,
     get_algorithm,
+    model_names,
 )
 from training.evaluation.objectives import objective_problem
 
@@ -216,8 +217,8 @@ def _check_protocol(merged: Mapping[str, Any], errors: dict[str, list[str]]) -> 
 def _check_objective(
     merged: Mapping[str, Any], hyperparameters: Mapping[str, Any], errors: dict[str, list[str]]
 ) -> None:
-    """Under the rating objective the model must predict ratings; a choice among models (``auto``) must optimise
-    a figure the scenario measures."""
+    """Under the rating objective the model must predict ratings, under the ranking one it must not (it would learn
+    the kinds' weights as ratings); a choice among models (``auto``) must optimise a figure the scenario measures."""
     if "algorithm" in errors:
         return
     try:
@@ -231,12 +232,17 @@ def _check_objective(
         if problem:
             errors.setdefault("hyperparameters.objective", [problem])
         return
-    if ratings and not algorithm.predicts_ratings:
-        rating_models = ", ".join(name for name in algorithm_names() if get_algorithm(name).predicts_ratings)
-        errors.setdefault("algorithm", []).append(
-            f"{merged.get('algorithm')} does not predict ratings; under the rating objective use one that does "
-            f"({rating_models})"
+    if algorithm_fits_objective(algorithm.name, ratings=ratings):
+        return
+    fitting = ", ".join(name for name in model_names() if algorithm_fits_objective(name, ratings=ratings))
+    if ratings:
+        problem = f"does not predict ratings; under the rating objective use one that does ({fitting})"
+    else:
+        problem = (
+            "predicts ratings, and under the ranking objective the events carry no ratings; choose the rating "
+            f"objective, or a model that ranks ({fitting})"
         )
+    errors.setdefault("algorithm", []).append(f"{algorithm.name} {problem}")
 
 
 def _check_parent(parent: Scenario | None, instance: Scenario | None, errors: dict[str, list[str]]) -> None:

@@ -80,6 +80,35 @@ def test_an_unknown_category_is_refused_with_a_suggestion(live_server, analyst_p
     page.wait_for_url(re.compile(r".*/scenarios/$"))
 
 
+OFFERED = "(menu) => [...menu.options].filter((option) => !option.hidden && !option.disabled).map((o) => o.value)"
+
+
+def test_the_objective_decides_which_algorithms_the_forms_offer(live_server, analyst_page):
+    page = analyst_page()
+    page.goto(f"{live_server.url}/scenarios/new/")
+    page.fill("input[name=slug]", "rated")
+    page.fill("input[name=name]", "Rated")
+    menu = page.locator("select[name=algorithm]")
+    ranking = set(menu.evaluate(OFFERED))
+
+    page.select_option("select[name=objective]", "rating")
+    rating = set(menu.evaluate(OFFERED))
+    chosen_on_switch = menu.input_value()
+    shown_on_switch = page.locator(f".hyperparameters[data-algorithm={chosen_on_switch}]").is_visible()
+    page.select_option("select[name=algorithm]", "biased_mf")
+    page.click("[data-testid=save-scenario]")
+    page.wait_for_url(re.compile(r".*/scenarios/rated/$"))
+    page.click("[data-testid=tune] summary")
+    tunable = {box.get_attribute("value") for box in page.locator("[data-testid=tune] input[name=algorithms]").all()}
+
+    assert {"ease", "sasrec", "auto"} <= ranking and not ranking & {"biased_mf", "neural_mf"}
+    assert rating == {"auto", "biased_mf", "neural_mf"} and chosen_on_switch in rating
+    assert shown_on_switch
+    assert Scenario.objects.values_list("objective", "algorithm").get() == ("rating", "biased_mf")
+    assert tunable == {"biased_mf", "neural_mf"}
+    assert page.locator("[data-testid=study-objective]").input_value() == "rmse"
+
+
 def test_the_navigation_fits_a_phone_and_logs_out(live_server, analyst_page):
     clustered_catalog()
     scenario()

@@ -92,3 +92,35 @@ def test_the_form_has_a_cancel_link_back(analyst):
 
     assert re.search(r'<a [^>]*href="/scenarios/"[^>]*>Cancel</a>', new)
     assert re.search(r'<a [^>]*href="/scenarios/movies/"[^>]*>Cancel</a>', edit)
+
+
+def _offered(page: str, select: str) -> set[str]:
+    """The values of a select's options a reader can pick (neither hidden nor disabled)."""
+    menu = re.search(rf'<select name="{select}"[^>]*>(.*?)</select>', page, re.S)
+    assert menu is not None
+    options = re.findall(r"<option ([^>]*)>", menu.group(1))
+    return {
+        re.search(r'value="([^"]*)"', attrs).group(1)
+        for attrs in options
+        if not re.search(r"\b(hidden|disabled)\b", attrs)
+    }
+
+
+def test_the_algorithm_menu_offers_only_the_models_that_fit_the_objective(analyst):
+    scenario(slug="rated", objective="rating", algorithm="biased_mf")
+
+    new = _offered(analyst.get("/scenarios/new/").content.decode(), "algorithm")
+    rated = _offered(analyst.get("/scenarios/rated/edit/").content.decode(), "algorithm")
+
+    assert rated == {"biased_mf", "neural_mf", "auto"}
+    assert {"ease", "sasrec", "auto"} <= new and not new & {"biased_mf", "neural_mf"}
+
+
+@pytest.mark.parametrize(("objective", "algorithm"), [("", "biased_mf"), ("rating", "ease")])
+def test_a_model_that_does_not_fit_the_objective_is_an_error_on_the_algorithm(analyst, objective, algorithm):
+    response = analyst.post("/scenarios/new/", scenario_form(algorithm, {}, objective=objective))
+
+    assert response.status_code == 200
+    errors = re.findall(r'data-testid="error-algorithm">([^<]*)<', response.content.decode())
+    assert errors and "ratings" in unescape(errors[0])
+    assert not Scenario.objects.exists()

@@ -5,6 +5,7 @@ import pytest
 
 from catalog.models import EndUser, Interaction, Item
 from catalog.services import EndUserRow, ItemRow, end_users_upsert, items_upsert
+from scenarios.models import Scenario
 from tests.factories import clustered_catalog, scenario
 from training.data import training_data_load
 from training.live import _history, user_history
@@ -63,9 +64,19 @@ def test_a_rating_run_records_rmse_and_mae_beside_the_ranking_metrics(algorithm)
     assert "ndcg@10" in run.metrics
 
 
-def test_a_ranking_run_of_a_rating_model_records_no_rating_errors():
-    run = _trained(objective="ranking")
-    assert "rmse" not in run.metrics and "ndcg@10" in run.metrics
+def test_the_ranking_objective_refuses_a_model_that_predicts_ratings(api):
+    clustered_catalog()
+    scenario(algorithm="ease")
+
+    created = api.post("/api/v1/scenarios/", {"slug": "r", "name": "R", "algorithm": "biased_mf"}, format="json")
+    changed = api.patch("/api/v1/scenarios/movies/", {"algorithm": "neural_mf"}, format="json")
+    run = api.post("/api/v1/scenarios/movies/runs/", {"algorithm": "biased_mf"}, format="json")
+
+    for response in (created, changed, run):
+        assert response.status_code == 400
+        assert "predicts ratings" in response.json()["errors"]["algorithm"][0]
+    assert list(Scenario.objects.values_list("algorithm", flat=True)) == ["ease"]
+    assert not TrainingRun.objects.exists()
 
 
 def test_the_rating_objective_refuses_a_model_that_cannot_predict_ratings(api):

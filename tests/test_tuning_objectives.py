@@ -2,6 +2,8 @@
 objective a rating error (minimised, the default there) over the models that predict ratings; the direction
 holds for the sampler, the best trial, the choice and its reason, and the pages."""
 
+import re
+
 import pytest
 
 from dashboards.study_figures import optimisation_history
@@ -53,6 +55,9 @@ def test_an_objective_or_algorithm_that_does_not_fit_the_scenario_is_a_400(api):
     ease_on_rating = api.post(
         "/api/v1/scenarios/rated/studies/", {"algorithms": ["ease"], "max_trials": 2}, format="json"
     )
+    rating_model_on_ranking = api.post(
+        "/api/v1/scenarios/movies/studies/", {"algorithms": ["ease", "biased_mf"], "max_trials": 2}, format="json"
+    )
     auto_error = api.patch(
         "/api/v1/scenarios/movies/", {"algorithm": "auto", "hyperparameters": {"objective": "mae"}}, format="json"
     )
@@ -63,6 +68,8 @@ def test_an_objective_or_algorithm_that_does_not_fit_the_scenario_is_a_400(api):
     assert rated.status_code == 201, rated.json()
     assert error_on_ranking.status_code == 400 and "objective" in error_on_ranking.json()["errors"]
     assert ease_on_rating.status_code == 400 and "does not predict ratings" in str(ease_on_rating.json()["errors"])
+    assert rating_model_on_ranking.status_code == 400
+    assert "predicts ratings" in str(rating_model_on_ranking.json()["errors"]["algorithms"])
     assert auto_error.status_code == 400 and "hyperparameters.objective" in auto_error.json()["errors"]
     assert auto_run.status_code == 400 and "hyperparameters.objective" in auto_run.json()["errors"]
     assert not Study.objects.exists() and not TrainingRun.objects.exists()
@@ -150,3 +157,35 @@ def test_auto_on_a_rating_scenario_chooses_the_lowest_validation_rmse_among_the_
     best = min(scored, key=lambda c: (c.validation_metrics["rmse"], c.trial_number))
     assert run.chosen_run_id == best.pk and "rmse" in run.metrics
     assert "has the best validation rmse" in run.selection["reason"]
+
+
+def _tune_form(page: str) -> str:
+    form = re.search(r'<details data-testid="tune">(.*?)</details>', page, re.S)
+    assert form is not None
+    return form.group(1)
+
+
+@pytest.mark.django_db
+def test_the_tune_form_offers_only_the_algorithms_a_study_of_the_scenario_takes(analyst):
+    scenario(algorithm="ease")
+    scenario(slug="rated", name="Rated", objective="rating", algorithm="biased_mf")
+
+    ranking = _tune_form(analyst.get("/scenarios/movies/").content.decode())
+    rating = _tune_form(analyst.get("/scenarios/rated/").content.decode())
+
+    ranking_choices = set(re.findall(r'name="algorithms" value="([^"]+)"', ranking))
+    assert {"ease", "item_knn", "sasrec"} <= ranking_choices
+    assert not ranking_choices & {"biased_mf", "neural_mf", "adapted_ease", "star"}  # no group: no group model
+    assert set(re.findall(r'name="algorithms" value="([^"]+)"', rating)) == {"biased_mf", "neural_mf"}
+    assert re.search(r'name="objective"[^>]*value="ndcg@10"', ranking) and "maximised" in ranking
+    assert re.search(r'name="objective"[^>]*value="rmse"', rating) and "minimised" in rating
+
+
+@pytest.mark.django_db
+def test_the_tune_form_refuses_an_algorithm_that_does_not_fit_the_objective(analyst):
+    scenario(slug="rated", name="Rated", objective="rating", algorithm="biased_mf")
+
+    response = analyst.post("/scenarios/rated/studies/new/", {"algorithms": ["ease"], "max_trials": "2"}, follow=True)
+
+    assert "Study refused" in response.content.decode() and "ease" in response.content.decode()
+    assert not Study.objects.exists()

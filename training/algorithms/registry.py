@@ -52,6 +52,17 @@ def model_names() -> list[str]:
     return [name for name in algorithm_names() if not _REGISTRY[name].chooses_model]
 
 
+def algorithm_fits_objective(name: str, *, ratings: bool) -> bool:
+    """Whether ``name`` may model a scenario under the rating objective (``ratings``) or under the ranking one.
+
+    A model that predicts ratings fits the rating objective only (under the ranking one it would learn the kinds'
+    weights as ratings), any other model the ranking objective only, and a choice among runs (``auto``) both: it
+    chooses among the models that fit. Raises ``UnknownAlgorithm``.
+    """
+    algorithm = get_algorithm(name)
+    return algorithm.chooses_model or algorithm.predicts_ratings == ratings
+
+
 def algorithm_params_validate(*, name: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
     """Validate hyperparameters for ``name``, each and together (a model built with them would take them); raises
     ``UnknownAlgorithm`` or ``HyperparameterError``."""
@@ -61,6 +72,7 @@ def algorithm_params_validate(*, name: str, params: Mapping[str, Any] | None) ->
 __all__ = [
     "HyperparameterError",
     "UnknownAlgorithm",
+    "algorithm_fits_objective",
     "algorithm_names",
     "algorithm_params_validate",
     "get_algorithm",

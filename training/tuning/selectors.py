@@ -7,10 +7,39 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from scenarios.models import Objective, Scenario
 from training.algorithms.auto import Auto
+from training.algorithms.base import Recommender
+from training.algorithms.registry import algorithm_fits_objective, algorithm_names, get_algorithm
 from training.models import RunStatus, Study, TrainingRun
 from training.tuning.choice import auto_selection
 from training.tuning.pruning import optuna_study
+
+
+def study_algorithm_unfit(algorithm: type[Recommender], *, ratings: bool, group: bool) -> str | None:
+    """Why a study of a scenario cannot tune ``algorithm`` (None when it can): ``ratings`` when the scenario's
+    objective is rating, ``group`` when it is a scenario group."""
+    if algorithm.needs_teacher or getattr(algorithm, "study_excluded", False):
+        return "cannot be tuned by a study"
+    if algorithm.family == "multi_scenario" and not group:
+        return "is fitted on a scenario group's members: start the study on the group"
+    if not algorithm_fits_objective(algorithm.name, ratings=ratings):
+        if ratings:
+            return "does not predict ratings, and the scenario's objective is rating"
+        return "predicts ratings, and the scenario's objective is ranking"
+    return None
+
+
+def study_algorithm_choices(*, scenario: Scenario) -> list[tuple[str, str]]:
+    """What a study of ``scenario`` can search, as (name, label): the algorithms it can tune that declare a range."""
+    ratings, group = scenario.objective == Objective.RATING, scenario.members.exists()
+    algorithms = [get_algorithm(name) for name in algorithm_names()]
+    return [
+        (algorithm.name, algorithm.label)
+        for algorithm in algorithms
+        if study_algorithm_unfit(algorithm, ratings=ratings, group=group) is None
+        and any(param.search is not None for param in algorithm.params)
+    ]
 
 
 def study_trials(*, study: Study) -> list[TrainingRun]:

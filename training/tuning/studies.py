@@ -20,7 +20,6 @@ from django.utils import timezone
 from recsys_site.celery import app
 from recsys_site.errors import Conflict, DomainError, ValidationFailed, error_text
 from scenarios.models import Objective, Scenario
-from training.algorithms.base import Recommender
 from training.algorithms.registry import (
     HyperparameterError,
     UnknownAlgorithm,
@@ -32,6 +31,7 @@ from training.models import FINISHED, Promotion, RunStatus, Study, StudyStatus, 
 from training.services import training_run_cancel, training_run_create, training_run_promote
 from training.tuning.choice import auto_run_conclude, auto_run_progress, defaults_pending, tuned_algorithms
 from training.tuning.pruning import optuna_study
+from training.tuning.selectors import study_algorithm_unfit
 from training.tuning.space import SpaceError, space_clean, suggest
 
 logger = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ def _clean_spaces(
     spaces: dict[str, Any] = {}
     for algorithm in algorithms:
         try:
-            unfit = _unfit(get_algorithm(algorithm), ratings=ratings, group=group)
+            unfit = study_algorithm_unfit(get_algorithm(algorithm), ratings=ratings, group=group)
             if unfit:
                 errors.setdefault("algorithms", []).append(f"{algorithm} {unfit}")
                 continue
@@ -121,17 +121,6 @@ def _clean_spaces(
     for name in set(overrides) - set(algorithms):
         errors.setdefault("search_space", []).append(f"{name} is not among the study's algorithms")
     return spaces
-
-
-def _unfit(algorithm: type[Recommender], *, ratings: bool, group: bool) -> str | None:
-    """Why a study of this scenario cannot tune ``algorithm`` (None when it can)."""
-    if algorithm.needs_teacher or getattr(algorithm, "study_excluded", False):
-        return "cannot be tuned by a study"
-    if algorithm.family == "multi_scenario" and not group:
-        return "is fitted on a scenario group's members: start the study on the group"
-    if ratings and not algorithm.predicts_ratings:
-        return "does not predict ratings, and the scenario's objective is rating"
-    return None
 
 
 def _clean_fixed(algorithms: list[str], fixed: Mapping[str, Any], errors: dict[str, list[str]]) -> dict:
