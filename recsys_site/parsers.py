@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 from django.conf import settings
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException, ParseError
@@ -44,19 +45,31 @@ def text_problem(text: str) -> str | None:
 # In a UTF-8 body, NUL and lone surrogates reach decoded strings only through a \u escape or, for surrogates,
 # their UTF-8 form (lead byte ED, which the decoder lets through); raw control characters are refused by it. A
 # NUL byte also marks a UTF-16 or UTF-32 body. A body with none of these needs only its depth checked.
-_UNSTORABLE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])|[\x00\xed]")
+_UNSTORABLE_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
 
 
-def json_depth_problem(value: Any) -> str | None:
-    """Why a decoded JSON value is too deep to store, or None; walks containers only."""
-    stack = [(value, 1)] if isinstance(value, dict | list) else []
-    while stack:
-        node, depth = stack.pop()
-        if depth > JSON_MAX_DEPTH:
-            return f"is nested deeper than {JSON_MAX_DEPTH} levels"
-        children = node.values() if isinstance(node, dict) else node
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
-    return None
+def _plain(body: bytes) -> bool:
+    """Whether ``body`` holds none of the bytes or escapes that could decode to unstorable text."""
+    # Searching for single bytes is a fast scan; the regular expression runs only where a \u escape exists.
+    if b"\x00" in body or b"\xed" in body:
+        return False
+    return b"\\u" not in body or _UNSTORABLE_ESCAPE.search(body) is None
+
+
+def json_depth(body: bytes) -> int:
+    """How deep a valid UTF-8 JSON document nests its arrays and objects, read from its bytes.
+
+    Brackets count outside strings only. Removing the escapes ``\\\\`` and then ``\\"`` leaves every quote a
+    string's start or end, so the quotes seen so far tell whether a byte is inside a string. Vectorised, this
+    is a few milliseconds for a full batch of events where walking the decoded value takes tens.
+    """
+    if b"\\" in body:
+        body = body.replace(b"\\\\", b"").replace(b'\\"', b"")
+    codes = np.frombuffer(body, dtype=np.uint8)
+    outside = (np.cumsum(codes == ord('"'), dtype=np.int32) & 1) == 0
+    step = (codes == ord("[")).view(np.int8) + (codes == ord("{")).view(np.int8)
+    step -= (codes == ord("]")).view(np.int8) + (codes == ord("}")).view(np.int8)
+    return int(np.cumsum(step * outside, dtype=np.int32).max(initial=0))
 
 
 def json_problem(value: Any) -> str | None:
@@ -88,8 +101,10 @@ def json_loads(text: str | bytes) -> Any:
         value = json.loads(text, parse_constant=_refuse_constant)
     except RecursionError:
         raise ValueError(f"nested deeper than {JSON_MAX_DEPTH} levels") from None
-    plain = isinstance(text, bytes) and not _UNSTORABLE.search(text)
-    problem = json_depth_problem(value) if plain else json_problem(value)
+    if isinstance(text, bytes) and _plain(text):
+        problem = f"is nested deeper than {JSON_MAX_DEPTH} levels" if json_depth(text) > JSON_MAX_DEPTH else None
+    else:
+        problem = json_problem(value)
     if problem:
         raise ValueError(problem)
     return value

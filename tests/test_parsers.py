@@ -1,0 +1,79 @@
+"""The JSON edge of the API: nesting depth read from a body's bytes agrees with the decoded value."""
+
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from catalog.models import Interaction
+from recsys_site.parsers import JSON_MAX_DEPTH, json_depth
+
+EVENTS = "/api/v1/interactions/"
+
+
+def _decoded_depth(value) -> int:
+    if isinstance(value, dict):
+        return 1 + max(map(_decoded_depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(_decoded_depth, value), default=0)
+    return 0
+
+
+# Strings full of what could fool a byte scan: brackets, quotes, backslashes, and text beyond ASCII.
+_text = st.text(alphabet=st.sampled_from('[]{}"\\\\/ aé€\n'), max_size=8)
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | _text,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(_text, children, max_size=4),
+    max_leaves=30,
+)
+
+
+@given(value=_json, ascii_only=st.booleans())
+def test_depth_read_from_the_bytes_is_the_depth_of_the_value(value, ascii_only):
+    body = json.dumps(value, ensure_ascii=ascii_only).encode()
+
+    assert json_depth(body) == _decoded_depth(value)
+
+
+@pytest.mark.parametrize(
+    ("body", "depth"),
+    [
+        (rb'{"a": "]]]]"}', 1),
+        (rb'{"a": "\"]]"}', 1),
+        (rb'{"a": "\\"}', 1),
+        (rb'[["\\\\\"[[", "\\\\"], {"b\\\\": []}]', 3),
+        (b"7", 0),
+    ],
+)
+def test_brackets_and_escaped_quotes_inside_strings_do_not_count(body, depth):
+    assert json_depth(body) == depth
+
+
+@pytest.mark.django_db
+def test_an_event_whose_strings_hold_closing_brackets_is_still_refused_when_too_deep(api):
+    closers = '"' + "]}" * 40 + '\\"' + "]" * 40 + '"'
+    context = "1"
+    for _ in range(JSON_MAX_DEPTH):
+        context = '{"k": ' + closers + ', "a": ' + context + "}"
+    body = '{"events": [{"user": "u1", "item": "i1", "occurred_at": 1, "context": ' + context + "}]}"
+
+    response = api.post(EVENTS, body.encode(), content_type="application/json")
+
+    assert response.status_code == 400, response.content
+    assert "nested deeper" in response.json()["detail"]
+    assert not Interaction.objects.exists()
+
+
+@pytest.mark.django_db
+def test_an_event_as_deep_as_allowed_with_brackets_in_its_strings_is_stored(api):
+    openers = '"' + "[{" * 40 + '\\"' + "[" * 40 + '"'
+    context = "1"
+    for _ in range(JSON_MAX_DEPTH - 3):  # the body, the events list and the event make three levels
+        context = '{"k": ' + openers + ', "a": ' + context + "}"
+    body = '{"events": [{"user": "u1", "item": "i1", "occurred_at": 1, "context": ' + context + "}]}"
+
+    response = api.post(EVENTS, body.encode(), content_type="application/json")
+
+    assert response.status_code == 201, response.content
+    assert Interaction.objects.count() == 1
