@@ -225,15 +225,19 @@ _STAGING_COLUMNS = ("user_external_id", "item_external_id", "kind", "value", "oc
 
 
 # Unknown ids become users and items with the models' defaults, in id order (concurrent batches lock alike).
+# The anti-join leaves only the ids not stored yet (usually none): proposing every id of the batch to
+# ON CONFLICT costs a speculative insertion each. ON CONFLICT stays for a concurrent batch creating the same id.
 _CREATE_MISSING_USERS = (
     f"INSERT INTO {EndUser._meta.db_table} (external_id, attributes, created_at, updated_at)"
-    " SELECT DISTINCT user_external_id, '{}'::jsonb, now(), now() FROM ingest_staging ORDER BY 1"
-    " ON CONFLICT (external_id) DO NOTHING"
+    " SELECT DISTINCT user_external_id, '{}'::jsonb, now(), now() FROM ingest_staging s"
+    f" WHERE NOT EXISTS (SELECT FROM {EndUser._meta.db_table} u WHERE u.external_id = s.user_external_id)"
+    " ORDER BY 1 ON CONFLICT (external_id) DO NOTHING"
 )
 _CREATE_MISSING_ITEMS = (
     f"INSERT INTO {Item._meta.db_table}"
     " (external_id, title, description, categories, attributes, is_active, created_at, updated_at)"
-    " SELECT DISTINCT item_external_id, '', '', '[]'::jsonb, '{}'::jsonb, true, now(), now() FROM ingest_staging"
+    " SELECT DISTINCT item_external_id, '', '', '[]'::jsonb, '{}'::jsonb, true, now(), now() FROM ingest_staging s"
+    f" WHERE NOT EXISTS (SELECT FROM {Item._meta.db_table} i WHERE i.external_id = s.item_external_id)"
     " ORDER BY 1 ON CONFLICT (external_id) DO NOTHING"
 )
 
