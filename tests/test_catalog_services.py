@@ -1,9 +1,11 @@
 """Ingestion identity: which events of a batch are stored, checked against a plain model of the rule."""
 
+import threading
+import time
 from datetime import UTC, datetime
 
 import pytest
-from django.db import transaction
+from django.db import connection, connections, transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -60,3 +62,54 @@ def test_stored_events_follow_the_identity_rule(batches):
         transaction.set_rollback(True)  # each example starts from an empty table
 
     assert stored == _stored_by_the_rule(batches)
+
+
+def _wait_for_a_backend_waiting_on_a_lock(timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            if cursor.fetchone()[0]:
+                return
+            time.sleep(0.05)
+    raise AssertionError("no ingestion waited for the other")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_batches_storing_the_same_new_event_id_at_once_store_it_once():
+    interactions_ingest(events=[_event(None)])  # the user and item exist: the batches meet only on the event id
+    first_stored, release = threading.Event(), threading.Event()
+    results: dict[str, object] = {}
+
+    def first() -> None:
+        try:
+            with transaction.atomic():
+                results["first"] = interactions_ingest(events=[_event("e1")])
+                first_stored.set()
+                release.wait(30)
+        finally:
+            connections.close_all()
+
+    def second() -> None:
+        try:
+            results["second"] = interactions_ingest(events=[_event("e1"), _event("e2")])
+        except Exception as error:
+            results["second"] = error
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    threads[0].start()
+    assert first_stored.wait(30)
+    threads[1].start()
+    _wait_for_a_backend_waiting_on_a_lock()  # the second batch waits on the first's uncommitted e1
+    release.set()
+    for thread in threads:
+        thread.join(30)
+
+    second_result = results["second"]
+    assert not isinstance(second_result, Exception), second_result
+    assert (second_result.created, second_result.duplicates) == (1, 1)
+    assert sorted(Interaction.objects.exclude(event_id=None).values_list("event_id", flat=True)) == ["e1", "e2"]
