@@ -1,6 +1,10 @@
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
+from catalog.api.serializers import _event_parse, _plain_event
 from catalog.models import EndUser, Interaction, Item
 
 pytestmark = pytest.mark.django_db
@@ -170,3 +174,38 @@ def test_users_and_items_created_by_a_batch_have_the_models_defaults(api):
         True,
     )
     assert created.created_at and created.updated_at and EndUser.objects.get(external_id="u2").attributes == {}
+
+
+_ODD_VALUES = [
+    None, True, 0, -1, 7, 2**70, 1.5, float("nan"), float("inf"), 1e300,
+    "", " ", "\t", "u1", "x" * 255, "x" * 256, "view", "Rating", "2024-03-01T10:00:00Z", "e\x001",
+    {}, {"page": "home"}, [], ["a"],
+]  # fmt: skip
+_FIELDS = ["user", "item", "kind", "value", "occurred_at", "context", "event_id", "extra"]
+_VALID = {"user": "u1", "item": "i1", "kind": "view", "value": 2.5, "occurred_at": 1_700_000_000, "event_id": "e1"}
+# A valid event with some fields replaced or removed: most examples stay close to what clients send.
+_raw_events = st.builds(
+    lambda changed, removed: {key: value for key, value in {**_VALID, **changed}.items() if key not in removed},
+    st.dictionaries(st.sampled_from(_FIELDS), st.sampled_from(_ODD_VALUES), max_size=3),
+    st.sets(st.sampled_from(_FIELDS), max_size=2),
+)
+
+
+def _assert_read_alike(raw: dict) -> None:
+    _event_parse(_VALID)  # the full reading has seen the kind "view" valid, as after a batch's first event
+    fast = _plain_event(raw)
+    if fast is not None:
+        assert _event_parse(raw) == (fast, {}), raw
+
+
+def test_the_fast_reading_of_an_event_reads_every_single_change_alike():
+    for field in _FIELDS:
+        _assert_read_alike({key: value for key, value in _VALID.items() if key != field})
+        for value in _ODD_VALUES:
+            _assert_read_alike({**_VALID, field: value})
+
+
+@hypothesis_settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(raw=_raw_events)
+def test_the_fast_reading_of_an_event_accepts_only_what_the_full_reading_accepts_and_reads_it_alike(raw):
+    _assert_read_alike(raw)

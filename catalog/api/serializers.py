@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 from rest_framework import serializers
 
@@ -102,6 +102,10 @@ def events_parse(raw_events: Any, *, max_events: int) -> list[EventRow]:
     rows: list[EventRow] = []
     errors: dict[str, dict[str, list[str]]] = {}
     for index, raw in enumerate(raw_events):
+        plain = _plain_event(raw)
+        if plain is not None:
+            rows.append(plain)
+            continue
         row, problems = _event_parse(raw)
         if problems:
             errors[str(index)] = problems
@@ -113,6 +117,42 @@ def events_parse(raw_events: Any, *, max_events: int) -> list[EventRow]:
             detail={"detail": f"{len(errors)} invalid events; nothing was stored", "errors": errors},
         )
     return rows
+
+
+def _plain_event(raw: Any) -> EventRow | None:
+    """The event, when it is written the usual way and valid; otherwise None, and ``_event_parse`` decides.
+
+    Accepts only what ``_event_parse`` accepts, with a few exact type checks instead of its general ones: a
+    third of the time per event of a large batch.
+    """
+    if type(raw) is not dict or not raw.keys() <= _EVENT_FIELDS:
+        return None
+    user, item, kind = raw.get("user"), raw.get("item"), raw.get("kind", "view")
+    value, moment, event_id = raw.get("value", 1.0), raw.get("occurred_at"), raw.get("event_id")
+    context = raw.get("context") or {}
+    if not (
+        _plain_id(user)
+        and _plain_id(item)
+        and type(kind) is str
+        and kind in _valid_kinds
+        and (type(value) is int or (type(value) is float and math.isfinite(value)))
+        and type(moment) is int
+        and type(context) is dict
+        and (event_id is None or _plain_id(event_id))
+    ):
+        return None
+    try:
+        occurred_at = datetime.fromtimestamp(moment, tz=UTC)
+        value = float(value)
+    except (ValueError, OverflowError, OSError):
+        return None
+    return EventRow(
+        user=user, item=item, occurred_at=occurred_at, kind=kind, value=value, context=context, event_id=event_id
+    )
+
+
+def _plain_id(value: Any) -> TypeGuard[str]:
+    return type(value) is str and 0 < len(value) <= 255 and not value.isspace()
 
 
 def _event_parse(raw: Any) -> tuple[EventRow | None, dict[str, list[str]]]:
