@@ -1,5 +1,6 @@
 """Small data built in code for tests."""
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -7,7 +8,7 @@ import numpy as np
 from catalog.services import EventRow, ItemRow, interactions_ingest, items_upsert
 from scenarios.models import Scenario
 from scenarios.services import scenario_create
-from training.models import RunStatus, TrainingRun
+from training.models import FINISHED, RunStatus, TrainingRun
 from training.services import training_run_create, training_run_execute, training_run_promote
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
@@ -73,12 +74,15 @@ def scenario_form(algorithm: str, hyperparameters: dict[str, str], **overrides: 
     return {**data, **fields, **overrides}
 
 
-def succeeded(run: TrainingRun) -> TrainingRun:
-    """``run`` trained here on the CPU, which must succeed, read back once done."""
-    assert training_run_execute(run_id=run.pk, device="cpu") == RunStatus.SUCCEEDED, TrainingRun.objects.get(
-        pk=run.pk
-    ).error
-    return TrainingRun.objects.get(pk=run.pk)
+def succeeded(run: TrainingRun, *, timeout: float = 300) -> TrainingRun:
+    """``run`` trained here on the CPU, or by a test worker that claimed it first; it must succeed. Read back once
+    done."""
+    training_run_execute(run_id=run.pk, device="cpu")  # a run a worker claimed is left to it
+    deadline = time.monotonic() + timeout
+    while (run := TrainingRun.objects.get(pk=run.pk)).status not in FINISHED and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert run.status == RunStatus.SUCCEEDED, (run.status, run.error)
+    return run
 
 
 def trained(movies: Scenario, algorithm: str, **options) -> TrainingRun:
