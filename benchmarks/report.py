@@ -296,7 +296,7 @@ SECTIONS: tuple[tuple[str, Callable[[Results], Iterator[Row]]], ...] = (
     ("Ingestion", ingest_rows),
     ("Dashboard pages", pages_rows),
     ("EASE artifact storage (ml-latest-small)", ease_storage_rows),
-    ("Serving under load (ml-latest-small, gunicorn 2 workers, locust)", serve_rows),
+    ("Serving under load (ml-latest-small, gunicorn 2 workers, wrk)", serve_rows),
     ("Live history: stale against live, ml-latest-small replayed after a cut-off", live_rows),
     ("The best model without a data scientist: tuning, auto, blends, transfer without order, ratings", tuning_rows),
     ("Reliability (details in [reliability.md](reliability.md))", reliability_rows),

@@ -1,5 +1,6 @@
 """Serving under load: the recommendations endpoint on gunicorn (2 workers, DEBUG off) against ml-latest-small,
-driven by locust (headless, a separate process) at rising rates, beside the floor: the same scoring in-process.
+driven by wrk (a separate process, with a Lua script that varies the users and the sessions' films) at rising
+rates, beside the floor: the same scoring in-process. Needs ``wrk`` on the PATH (Debian: ``apt-get install wrk``).
 
     .venv/bin/python -m benchmarks.serve [--data ../shared/data/ml-latest-small] [--rates 50,100,200,500]
         [--seconds 15] [--models ease,sasrec] [--sasrec-epochs 3]
@@ -17,7 +18,6 @@ of the machine is recorded before and after: other work on it slows every figure
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import signal
@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -44,27 +45,49 @@ NEW_USERS = 1000
 EVENTS_PER_NEW_USER = 5
 SESSION_ITEMS = 5
 MIN_ITEM_EVENTS = 5
-LOCUSTFILE = """
-import json, os, random
-from locust import FastHttpUser, constant_throughput, task
+MEAN_PAUSE_MS = 100  # each connection's mean pause between requests: a rate of R takes R / 10 connections
+WRK_SCRIPT = """
+-- Each connection asks, waits for the answer, pauses a random 0 to 2 x MEAN_PAUSE_MS, and asks again.
+local kind, url, token = os.getenv("BENCH_KIND"), os.getenv("BENCH_URL"), os.getenv("BENCH_TOKEN")
+local pause = tonumber(os.getenv("BENCH_MEAN_PAUSE_MS"))
+local function lines(path)
+  local values = {}
+  for line in io.lines(path) do values[#values + 1] = line end
+  return values
+end
+local users, items = lines(os.getenv("BENCH_USERS")), lines(os.getenv("BENCH_ITEMS"))
+local headers = {["Authorization"] = "Token " .. token, ["Content-Type"] = "application/json"}
+local thread_number = 0
 
-USERS = json.loads(os.environ["BENCH_USERS"])
-ITEMS = json.loads(os.environ["BENCH_ITEMS"])
-KIND = os.environ["BENCH_KIND"]
-HEADERS = {"Authorization": "Token " + os.environ["BENCH_TOKEN"]}
-URL = os.environ["BENCH_URL"]
+function setup(thread)
+  thread_number = thread_number + 1
+  thread:set("seed", thread_number)
+end
 
+function init(args)
+  math.randomseed(os.time() * 100 + seed)
+end
 
-class Client(FastHttpUser):
-    wait_time = constant_throughput(1)
+function delay()
+  return math.random(0, 2 * pause)
+end
 
-    @task
-    def recommend(self):
-        if KIND == "session":
-            body = {"items": random.sample(ITEMS, 5), "k": 10}
-            self.client.post(URL, json=body, headers=HEADERS, name=KIND)
-        else:
-            self.client.get(f"{URL}?user={random.choice(USERS)}&k=10", headers=HEADERS, name=KIND)
+function request()
+  if kind == "session" then
+    local chosen = {}
+    for _ = 1, 5 do chosen[#chosen + 1] = string.format("%q", items[math.random(#items)]) end
+    return wrk.format("POST", url, headers, '{"k": 10, "items": [' .. table.concat(chosen, ", ") .. ']}')
+  end
+  return wrk.format("GET", url .. "?k=10&user=" .. users[math.random(#users)], headers)
+end
+
+function done(summary, latency, requests)
+  local errors = summary.errors
+  io.write(string.format(
+    'BENCH {"p50_us": %d, "p95_us": %d, "p99_us": %d, "requests": %d, "seconds": %f, "failures": %d}\\n',
+    latency:percentile(50), latency:percentile(95), latency:percentile(99), summary.requests,
+    summary.duration / 1e6, errors.connect + errors.read + errors.write + errors.status + errors.timeout))
+end
 """
 
 
@@ -121,7 +144,7 @@ def _measure(args: argparse.Namespace) -> dict:
             for kind in KINDS:
                 for rate in rates:
                     _warm_up(port, token, slug, requests["known"], requests=2)  # waits out the last run's backlog
-                    stats = _locust(port, f"/api/v1/scenarios/{slug}/recommendations/", kind, rate, args, token,
+                    stats = _load(port, f"/api/v1/scenarios/{slug}/recommendations/", kind, rate, args, token,
                                     requests)  # fmt: skip
                     figures.update({f"{model}_{kind}_{name}_at_{rate}_rps": value for name, value in stats.items()})
                     print(model, kind, rate, stats, flush=True)
@@ -252,34 +275,38 @@ def _warm_up(port: int, token: str, slug: str, users: list[str], requests: int =
             response.read()
 
 
-def _locust(port: int, url: str, kind: str, rate: int, args: argparse.Namespace, token: str, requests: dict) -> dict:
+def _load(port: int, url: str, kind: str, rate: int, args: argparse.Namespace, token: str, requests: dict) -> dict:
+    """wrk (one thread, ``rate`` / 10 connections, each pausing 100 ms on average between requests) for
+    ``args.seconds``: the latency percentiles, the rate it reached (below ``rate`` once answers take long) and the
+    failed requests (errors and non-2xx answers)."""
     with tempfile.TemporaryDirectory() as folder:
-        locustfile = Path(folder) / "locustfile.py"
-        locustfile.write_text(LOCUSTFILE)
+        script, users, items = (Path(folder) / name for name in ("load.lua", "users.txt", "items.txt"))
+        script.write_text(WRK_SCRIPT)
+        users.write_text("\n".join(urllib.parse.quote(user) for user in requests["new" if kind == "new" else "known"]))
+        items.write_text("\n".join(requests["session"]))
         env = {
             **os.environ,
-            "BENCH_USERS": json.dumps(requests["new" if kind == "new" else "known"]),
-            "BENCH_ITEMS": json.dumps(requests["session"]),
+            "BENCH_USERS": str(users),
+            "BENCH_ITEMS": str(items),
             "BENCH_KIND": kind,
             "BENCH_TOKEN": token,
             "BENCH_URL": url,
+            "BENCH_MEAN_PAUSE_MS": str(MEAN_PAUSE_MS),
         }
+        connections = max(1, round(rate * MEAN_PAUSE_MS / 1000))
         command = [
-            str(Path(sys.executable).parent / "locust"), "-f", str(locustfile), "--headless",
-            "-u", str(rate), "-r", str(rate), "--run-time", f"{args.seconds}s", "--host", f"http://127.0.0.1:{port}",
-            "--csv", str(Path(folder) / "out"), "--only-summary",
+            "wrk", "-t1", f"-c{connections}", f"-d{args.seconds}s", "--timeout", "10s", "-s", str(script),
+            f"http://127.0.0.1:{port}",
         ]  # fmt: skip
-        subprocess.run(command, env=env, capture_output=True, check=False, timeout=args.seconds + 120)
-        with (Path(folder) / "out_stats.csv").open(newline="") as handle:
-            row = next((r for r in csv.DictReader(handle) if r["Name"] == kind), None)
-    if row is None:  # not one request answered within the run
-        return {"p50_ms": None, "p95_ms": None, "p99_ms": None, "rps": 0.0, "failures": None}
+        output = subprocess.run(command, env=env, capture_output=True, text=True, check=True, timeout=args.seconds + 60)
+    line = next(line for line in output.stdout.splitlines() if line.startswith("BENCH "))
+    stats = json.loads(line.removeprefix("BENCH "))
     return {
-        "p50_ms": float(row["50%"]),
-        "p95_ms": float(row["95%"]),
-        "p99_ms": float(row["99%"]),
-        "rps": round(float(row["Requests/s"]), 1),
-        "failures": int(row["Failure Count"]),
+        "p50_ms": round(stats["p50_us"] / 1000, 2),
+        "p95_ms": round(stats["p95_us"] / 1000, 2),
+        "p99_ms": round(stats["p99_us"] / 1000, 2),
+        "rps": round(stats["requests"] / stats["seconds"], 1),
+        "failures": stats["failures"],
     }
 
 

@@ -2,6 +2,7 @@ from django.contrib import admin
 
 from catalog.models import EndUser, Interaction, Item, ItemEmbedding
 from recsys_site.admin_bases import ListAndDeleteAdmin
+from recsys_site.serving_version import catalog_version_bump
 from training.deletion import end_user_delete
 
 
@@ -10,6 +11,19 @@ class ItemAdmin(admin.ModelAdmin):
     list_display = ("external_id", "title", "is_active", "updated_at")
     list_filter = ("is_active",)
     search_fields = ("external_id", "title")
+
+    # Web processes keep items' names and serving rules per catalogue version: an edit here must change it too.
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        catalog_version_bump()
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        catalog_version_bump()
+
+    def delete_queryset(self, request, queryset):
+        super().delete_queryset(request, queryset)
+        catalog_version_bump()
 
 
 @admin.register(EndUser)

@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 
 from accounts.services import api_token_create
 from dashboards.services import account_create
-from training.serving import model_cache
+from training.serving import item_names, model_cache
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,6 +39,13 @@ def _fresh_throttles() -> Iterator[None]:
     redis = cache._cache.get_client(write=True)
     for key in redis.scan_iter(f"{settings.CACHES['default']['KEY_PREFIX']}:*"):
         redis.delete(key)
+    yield
+
+
+@pytest.fixture(autouse=True)
+def _fresh_item_names() -> Iterator[None]:
+    """Each test starts with no item's name kept by this process's serving (another test's rows are gone)."""
+    item_names.clear()
     yield
 
 
@@ -209,12 +216,9 @@ def queued_runs_execute() -> None:
 def run_trained(scenario, algorithm: str, *, params: dict | None = None, members=()):
     """A succeeded run of ``algorithm`` (an auto run once its search ended), trained here or by a worker that
     claimed it first."""
-    from training.models import FINISHED, RunStatus, TrainingRun
+    from tests.factories import succeeded
     from training.services import training_run_create
 
     run = training_run_create(scenario=scenario, algorithm=algorithm, params=params or {}, members=members)
     queued_runs_execute()
-    wait_until(lambda: TrainingRun.objects.filter(pk=run.pk, status__in=FINISHED).exists(), timeout=300)
-    run.refresh_from_db()
-    assert run.status == RunStatus.SUCCEEDED, run.error
-    return run
+    return succeeded(run)

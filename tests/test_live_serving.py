@@ -19,7 +19,12 @@ from training.embeddings_service import item_embeddings_refresh
 from training.live import new_items_cache_clear, user_history
 from training.models import RunStatus, TrainingRun
 from training.services import training_run_create, training_run_execute, training_run_promote
-from training.serving import Recommendation, RecommendationResult, model_cache, recommendations_for_user
+from training.serving import (
+    Recommendation,
+    RecommendationResult,
+    model_cache,
+    recommendations_for_user,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -229,6 +234,20 @@ def test_an_item_deactivated_after_a_request_is_left_out_at_the_next(api, django
     assert top not in _scores(after) and len(after["items"]) == 5
 
 
+def test_an_item_renamed_after_a_request_is_served_under_its_new_name_at_the_next(
+    api, django_capture_on_commit_callbacks
+):
+    clustered_catalog()
+    _live("ease")
+    top = api.get(URL, {"user": "u1", "k": 5}).json()["items"][0]  # this process keeps the items' names
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api.patch(f"/api/v1/items/{top['item']}/", {"title": "Renamed"}, format="json").status_code == 200
+    after = api.get(URL, {"user": "u1", "k": 5}).json()["items"][0]
+
+    assert top["title"] != "Renamed" and after == {**top, "title": "Renamed"}
+
+
 def test_a_content_prior_hybrid_serves_a_new_item_by_its_content(api):
     clustered_catalog()
     _live("sasrec", **SASREC, content="prior", prior_rank=8)
@@ -286,34 +305,36 @@ def test_an_unknown_user_has_an_empty_history():
     assert history.user_id is None and history.events == [] and len(history.seen_item_ids) == 0
 
 
-def test_a_known_users_list_takes_two_queries_once_the_model_is_loaded():
+def test_a_known_users_list_takes_one_query_once_the_model_and_the_names_are_kept():
     clustered_catalog()
     run = _live("ease")
     movies = Scenario.objects.select_related("live_run").get(pk=run.scenario_id)
-    recommendations_for_user(scenario=movies, user_external_id="u3", k=5)  # loads the model and the rules
+    with CaptureQueriesContext(connection) as first:
+        recommendations_for_user(scenario=movies, user_external_id="u3", k=5)  # loads the model, rules and names
 
     with CaptureQueriesContext(connection) as queries:
         result = recommendations_for_user(scenario=movies, user_external_id="u3", k=5)
 
-    assert len(queries) == 2 and len(result.items) == 5  # the history with the seen items, the items' names
+    names = [query["sql"] for query in first if "title" in query["sql"]]
+    assert len(names) == 1 and "description" not in names[0]  # the items' names alone, not whole rows
+    assert len(queries) == 1 and len(result.items) == 5  # the history with the seen items
     assert not {item.external_id for item in result.items} & _seen("u3")
 
 
-def test_a_clients_request_takes_three_queries_once_the_model_is_loaded(django_capture_on_commit_callbacks):
+def test_a_clients_request_takes_two_queries_once_the_model_is_loaded(django_capture_on_commit_callbacks):
     clustered_catalog()
     with django_capture_on_commit_callbacks(execute=True):  # the promotion's new serving version
         _live("ease")
     client = token_client(
         account_create(username="shop", password="shop-password-123", role="integration"), "recommend"
     )
-    assert client.get(URL, {"user": "u3", "k": 5}).status_code == 200  # loads the model and the rules
+    assert client.get(URL, {"user": "u3", "k": 5}).status_code == 200  # loads the model, the rules, the names
 
     with CaptureQueriesContext(connection) as queries:
         response = client.get(URL, {"user": "u3", "k": 5})
 
-    # The token with its account and the role's permissions, the history with the seen items, the items' names.
-    assert response.status_code == 200 and len(queries) == 3, [query["sql"][:80] for query in queries]
-    assert "description" not in queries[-1]["sql"]  # the items' names alone, not whole rows
+    # The token with its account and the role's permissions, the history with the seen items.
+    assert response.status_code == 200 and len(queries) == 2, [query["sql"][:80] for query in queries]
 
 
 def test_the_recommendation_answer_built_directly_is_the_serializers():

@@ -22,6 +22,7 @@ from django.db import connection
 from catalog.models import EndUser, Item
 from recsys_site.errors import Conflict, NotFound, ValidationFailed
 from recsys_site.metrics import FALLBACKS, MODEL_CACHE_HITS, MODEL_CACHE_LOADS
+from recsys_site.serving_version import catalog_version_get
 from scenarios.models import Scenario
 from training.artifact_store import artifact_fetch
 from training.artifacts import LoadedModel, artifact_file_stamp, artifact_load, artifact_verify
@@ -328,12 +329,48 @@ def _seen_positions(seen: np.ndarray, loaded: LoadedModel) -> np.ndarray:
 def _top_items(scores: torch.Tensor, loaded: LoadedModel, k: int, rules: ServingRules) -> list[Recommendation]:
     values, positions = rules.top(scores, k)
     ids = [int(loaded.item_ids[p]) for p in positions]
-    names = {pk: (external_id, title) for pk, external_id, title in _item_names(ids)}
+    names = item_names.get(ids)
     return [
         Recommendation(item_id=i, external_id=names[i][0], title=names[i][1], score=float(v))
         for i, v in zip(ids, values, strict=True)
         if i in names
     ]
+
+
+class ItemNames:
+    """Items' (external id, title) by id, kept while the catalogue's version holds (items created, edited or deleted
+    through the API, an import, an upsert or the admin bump it) and for a minute at most (the only bound for raw SQL,
+    or without Redis): a request reads from the database only the items it is the first to name since then."""
+
+    def __init__(self, *, ttl: float = 60.0, limit: int = 200_000) -> None:
+        self.ttl, self.limit = ttl, limit
+        self._key: tuple[str | None, float] = (None, -float("inf"))  # the version read under, and when
+        self._names: dict[int, tuple[str, str]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, ids: list[int]) -> dict[int, tuple[str, str]]:
+        """The names of those of ``ids`` that exist."""
+        version, now = catalog_version_get(), time.monotonic()
+        with self._lock:
+            kept_version, read_at = self._key
+            if version != kept_version or now - read_at > self.ttl or len(self._names) > self.limit:
+                self._key, self._names = (version, now), {}
+            names = {pk: self._names[pk] for pk in ids if pk in self._names}
+        missing = [pk for pk in ids if pk not in names]
+        if missing:
+            read = {pk: (external_id, title) for pk, external_id, title in _item_names(missing)}
+            names.update(read)
+            with self._lock:
+                if self._key[0] == version:
+                    self._names.update(read)
+        return names
+
+    def clear(self) -> None:
+        with self._lock:
+            self._key, self._names = (None, -float("inf")), {}
+
+
+item_names = ItemNames()
 
 
 def _item_names(ids: list[int]) -> list[tuple[int, str, str]]:
