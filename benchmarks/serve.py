@@ -1,6 +1,7 @@
-"""Serving under load: the recommendations endpoint on gunicorn (2 workers, DEBUG off) against ml-latest-small,
-driven by wrk (a separate process, with a Lua script that varies the users and the sessions' films) at rising
-rates, beside the floor: the same scoring in-process. Needs ``wrk`` on the PATH (Debian: ``apt-get install wrk``).
+"""Serving under load: the recommendations endpoint on gunicorn (2 workers, set up by gunicorn.conf.py, DEBUG off)
+against ml-latest-small, driven by wrk (a separate process, with a Lua script that varies the users and the
+sessions' films) at rising rates, beside the floor: the same scoring in-process. Needs ``wrk`` on the PATH
+(Debian: ``apt-get install wrk``).
 
     .venv/bin/python -m benchmarks.serve [--data ../shared/data/ml-latest-small] [--rates 50,100,200,500]
         [--seconds 15] [--models ease,sasrec] [--sasrec-epochs 3]
