@@ -37,6 +37,13 @@ class ScenarioAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ("name",)}
     readonly_fields = ("slice_stats", "slice_computed_at", "created_at", "updated_at")
 
+    # The slug names the scenario's schedule, its STAR domain and its URLs: it is set once, as through the API.
+    def get_readonly_fields(self, request, obj=None):
+        return (*self.readonly_fields, "slug") if obj is not None else self.readonly_fields
+
+    def get_prepopulated_fields(self, request, obj=None):
+        return {} if obj is not None else self.prepopulated_fields
+
     # Deleting goes through the service: the history is audited and the artifacts removed.
     def delete_model(self, request, obj):
         scenario_delete(scenario=obj, actor=request.user)

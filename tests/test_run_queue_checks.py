@@ -204,6 +204,26 @@ def test_the_service_refuses_a_slug_change():
     assert scenario_update(scenario=movies, data={"slug": "movies", "name": "Films"}).name == "Films"
 
 
+def test_the_admin_shows_a_scenarios_slug_but_cannot_rename_it(client, admin_user):
+    clustered_catalog()
+    movies = scenario()
+    scenario_schedule_set(scenario=movies, cron="0 3 * * *")
+    client.force_login(admin_user)
+    fields = {"name": "Films", "algorithm": "ease", "hyperparameters": "{}", "include_categories": "[]",
+              "exclude_categories": "[]", "event_weights": "{}", "k_list": "[10]", "split": "random",
+              "validation_share": "0.1", "test_share": "0.1", "min_user_events": "1", "min_item_events": "1",
+              "compute_queue": "auto", "seed": "1", "default_k": "10", "objective": "ranking"}  # fmt: skip
+
+    page = client.get(f"/admin/scenarios/scenario/{movies.pk}/change/").content.decode()
+    saved = client.post(f"/admin/scenarios/scenario/{movies.pk}/change/", {**fields, "slug": "films"})
+
+    assert 'name="slug"' not in page and "movies" in page
+    assert saved.status_code == 302, saved.content.decode()[:2000]
+    movies.refresh_from_db()
+    assert (movies.slug, movies.name) == ("movies", "Films")
+    assert scenario_schedule_get(scenario=movies) == "0 3 * * *"
+
+
 @override_settings(RECSYS_LOW_EVIDENCE_USERS=100)
 def test_the_run_page_marks_low_evidence_and_asks_to_confirm_the_promotion(client, admin_user):
     clustered_catalog(users=40)
