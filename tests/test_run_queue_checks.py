@@ -240,3 +240,21 @@ def test_the_run_page_marks_low_evidence_and_asks_to_confirm_the_promotion(clien
     assert 'data-testid="low-evidence"' in page and 'data-testid="promote-force"' in page
     assert "low evidence" in refused
     assert run.scenario.live_run_id == run.pk
+
+
+@override_settings(RECSYS_LOW_EVIDENCE_USERS=100)
+def test_every_page_listing_a_low_evidence_run_marks_it(client, admin_user):
+    clustered_catalog(users=40)
+    movies = scenario()
+    weak, other = (succeeded(training_run_create(scenario=movies, algorithm=name)) for name in ("ease", "popularity"))
+    client.force_login(admin_user)
+
+    pages = {
+        "scenario": client.get("/scenarios/movies/"),
+        "runs table": client.get("/scenarios/movies/runs/"),
+        "compare": client.get(f"/scenarios/movies/compare/?runs={weak.pk}&runs={other.pk}&baseline={weak.pk}"),
+    }
+
+    for name, page in pages.items():
+        assert page.status_code == 200, name
+        assert page.content.decode().count('data-testid="low-evidence"') >= 2, name  # both runs tested on 40 users
