@@ -115,6 +115,17 @@ def test_a_three_event_slice_is_refused_at_queue_time(api):
     assert TrainingRun.objects.count() == 0
 
 
+def test_a_retrain_refused_in_the_browser_says_why_and_queues_nothing(client, admin_user):
+    _three_events()
+    scenario(k_list=[2])
+    client.force_login(admin_user)
+
+    page = client.post("/scenarios/movies/retrain/", follow=True).content.decode()
+
+    assert "Retrain refused" in page and "3 events" in page
+    assert TrainingRun.objects.count() == 0
+
+
 def test_the_minimum_slice_and_evidence_have_sensible_defaults_for_real_use():
     names = ("RECSYS_MIN_SLICE_EVENTS", "RECSYS_MIN_SLICE_USERS", "RECSYS_MIN_SLICE_ITEMS", "RECSYS_LOW_EVIDENCE_USERS")
     environment = {name: value for name, value in os.environ.items() if name not in names}
