@@ -9,6 +9,9 @@
 - :mod:`.parameters`: the hyperparameter schema the sequential models share;
 - :mod:`.losses`: the next-item losses;
 - :mod:`.recommender`: :class:`SequentialRecommender`, the fit loop, scoring and state they share;
+- :mod:`.scoring`: scoring token histories in chunks, what scoring reads of each user, new items and
+  :class:`HistoryScorer`;
+- :mod:`.saved_state`: the tensors a model is saved as, and rebuilding its network from them;
 - :mod:`.transfer`: fine-tuning from a parent run's weights.
 """
 
@@ -43,7 +46,8 @@ from training.algorithms.sequential.parameters import (
     sequential_params,
 )
 from training.algorithms.sequential.prior import ContentPrior
-from training.algorithms.sequential.recommender import SCORE_CHUNK, SequentialRecommender
+from training.algorithms.sequential.recommender import SequentialRecommender
+from training.algorithms.sequential.scoring import SCORE_CHUNK, HistoryScorer
 from training.algorithms.sequential.transfer import checked_item_map
 from training.algorithms.sequential.windows import (
     PADDING,
@@ -71,6 +75,7 @@ __all__ = [
     "DomainLayerNorm",
     "DomainLinear",
     "GRUEncoder",
+    "HistoryScorer",
     "InitContent",
     "ItemEmbedding",
     "MixedItemEmbedding",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import nn
@@ -10,6 +10,9 @@ from torch import nn
 from training.algorithms.sequential.item_embeddings import ItemEmbedding
 from training.algorithms.sequential.layers import Encoder
 from training.algorithms.sequential.prior import ContentPrior
+
+# The number of items and the raw size of their side features (0: none) → a fresh network.
+NetworkBuilder = Callable[[int, int], "SequenceNetwork"]
 
 
 class SequenceNetwork(nn.Module):

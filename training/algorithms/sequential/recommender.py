@@ -1,4 +1,5 @@
-"""The recommender the sequential models share: its fit loop, scoring, state and transfer.
+"""The recommender the sequential models share: its fit loop, and its scoring, state and transfer methods (whose
+work is in :mod:`.scoring`, :mod:`.saved_state` and :mod:`.transfer`).
 
 Scoring reads each user's last ``max_length`` training items, kept as a state tensor (``histories``), so a saved and
 reloaded model scores identically.
@@ -16,32 +17,30 @@ import torch.nn.functional as F
 from torch import nn
 
 from training.algorithms.base import EarlyStopping, ProgressCallback, Recommender, no_progress
-from training.algorithms.sequential.content_modes import BatchItems, adopt_side_shape, content_mode
+from training.algorithms.sequential.content_modes import BatchItems, content_mode
 from training.algorithms.sequential.item_embeddings import ItemEmbedding
 from training.algorithms.sequential.losses import VERY_LOW_LOGIT, sampled_softmax_loss
 from training.algorithms.sequential.network import SequenceNetwork
-from training.algorithms.sequential.prior import ContentPrior
-from training.algorithms.sequential.transfer import (
-    checked_item_map,
-    copy_from_parent,
-    parent_state,
-    trainable_parameters,
+from training.algorithms.sequential.saved_state import (
+    network_for_state,
+    network_state,
+    saved_histories,
+    saved_tensors,
+    shapes_differ,
 )
-from training.algorithms.sequential.windows import (
-    UserSequences,
-    Windows,
-    histories_to_tokens,
-    last_positions,
-    training_windows,
+from training.algorithms.sequential.scoring import (
+    HistoryScorer,
+    StateScorer,
+    latest_histories,
+    new_item_output,
+    score_tokens,
 )
+from training.algorithms.sequential.transfer import checked_item_map, network_from_parent, trainable_parameters
+from training.algorithms.sequential.windows import UserSequences, Windows, histories_to_tokens, training_windows
 from training.interactions import HeldOut, InteractionData
-
-SCORE_CHUNK = 4096  # rows per forward pass when scoring
 
 # A batch of training windows → its mean loss and the number of positions it trained.
 BatchLoss = Callable[[Windows], tuple[torch.Tensor, int]]
-# Last states (b, d), the item table and the domain → (b, m) scores.
-StateScorer = Callable[[torch.Tensor, torch.Tensor, int | None], torch.Tensor]
 
 
 class SequentialRecommender(Recommender):
@@ -104,12 +103,9 @@ class SequentialRecommender(Recommender):
     def _remember_histories(self, data: InteractionData, sequences: UserSequences) -> None:
         """Keep what scoring reads (each user's latest tokens, and their earlier content with a prior) and each
         event's item, which the training targets read."""
-        self.histories = torch.from_numpy(sequences.last_tokens(self.hparams["max_length"])).to(self.device)
-        prior = self._network.prior
-        self.history_offsets = None
-        if prior is not None:
-            starts = sequences.window_starts(self.hparams["max_length"])
-            self.history_offsets = sequences.sums_before(prior.items[1:], starts)
+        self.histories, self.history_offsets = latest_histories(
+            sequences, self._network, self.hparams["max_length"], self.device
+        )
         self._items_by_event = torch.from_numpy(data.items.astype(np.int64)).to(self.device)
 
     def _finish_training(self) -> None:
@@ -308,19 +304,7 @@ class SequentialRecommender(Recommender):
     def after_history(self, history: InteractionData) -> HistoryScorer:
         """A scorer reading each user's events in ``history`` (same indexes as training, in time order: e.g. the
         training plus the validation events) where :meth:`score` reads the training events alone."""
-        if history.n_users != self.n_users or history.n_items != self.n_items:
-            raise ValueError(
-                f"history is {history.n_users} users × {history.n_items} items, the model {self.n_users} × "
-                f"{self.n_items}"
-            )
-        sequences = UserSequences.from_data(history)
-        max_length = self.hparams["max_length"]
-        tokens = torch.from_numpy(sequences.last_tokens(max_length)).to(self.device)
-        prior = self._network.prior
-        offsets = None
-        if prior is not None:
-            offsets = sequences.sums_before(prior.items[1:], sequences.window_starts(max_length))
-        return HistoryScorer(self, tokens, offsets)
+        return HistoryScorer.after(self, history)
 
     @torch.no_grad()
     def score_sequences(self, item_index_lists: Sequence[Sequence[int]]) -> torch.Tensor:
@@ -339,15 +323,10 @@ class SequentialRecommender(Recommender):
         after each history as :meth:`score_sequences` reads it (``kwargs``: STAR's ``domain``): what the model
         gives an item without training events of that content (:meth:`SequenceNetwork.new_item_vectors`).
         ``None`` for a model that reads no content of its items (content ``none`` or ``init``)."""
-        network = self._network
-        if not network.places_new_items():
+        output = new_item_output(self._network, features, self.device)
+        if output is None:
             return None
-        vectors, bias = network.new_item_vectors(features.to(self.device))
-
-        def new_items(hidden: torch.Tensor, table: torch.Tensor, domain: int | None) -> torch.Tensor:
-            return hidden @ vectors.T.to(hidden.dtype) + bias.to(hidden.dtype)
-
-        return self._score_tokens(*self._sequence_inputs(item_index_lists, **kwargs), output=(new_items, len(bias)))
+        return self._score_tokens(*self._sequence_inputs(item_index_lists, **kwargs), output=output)
 
     def _sequence_inputs(
         self, item_index_lists: Sequence[Sequence[int]], **kwargs: Any
@@ -371,21 +350,11 @@ class SequentialRecommender(Recommender):
         content prior also reading ``offsets[r]`` (:meth:`ContentPrior.queries`). ``output``: what scores the last
         states and how many scores it gives each (default: every item, :meth:`SequenceNetwork.logits`)."""
         network = self._network
-        network.eval()
-        scorer, width = output or (network.logits, self.n_items)
-        scores = torch.empty(len(tokens), width, device=self.device)
-        rows = torch.arange(len(tokens), device=self.device)
-        groups: list[tuple[int | None, torch.Tensor]] = [(None, rows)]
-        if domains is not None:
-            groups = [(int(domain), rows[domains == domain]) for domain in torch.unique(domains)]
-        with self._autocast():
-            table = network.items.weight()
-            for domain, group in groups:
-                for chunk in group.split(SCORE_CHUNK):
-                    hidden = network.hidden(tokens[chunk], table, domain, None if offsets is None else offsets[chunk])
-                    hidden = hidden[torch.arange(len(chunk), device=self.device), last_positions(tokens[chunk])]
-                    scores[chunk] = scorer(hidden, table, domain).float()
-        return scores.cpu()
+        output = output or (network.logits, self.n_items)
+        autocast = self._autocast()
+        return score_tokens(
+            network, tokens, output=output, autocast=autocast, device=self.device, domains=domains, offsets=offsets
+        )
 
     @torch.no_grad()
     def position_scores(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
@@ -430,36 +399,15 @@ class SequentialRecommender(Recommender):
         return ("histories",) if self.history_offsets is None else ("histories", "history_offsets")
 
     def state_tensors(self) -> dict[str, torch.Tensor]:
-        state = {f"network.{name}": value.detach() for name, value in self._network.state_dict().items()}
-        offsets = {} if self.history_offsets is None else {"history_offsets": self.history_offsets}
-        return state | {"histories": self.histories} | offsets
+        return saved_tensors(self._network, self.histories, self.history_offsets)
 
     def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
-        state = {
-            name.removeprefix("network."): value
-            for name, value in tensors.items()
-            if name not in ("histories", "history_offsets")
-        }
-        if "prior.items" in state and "prior.content_basis" not in state:  # saved before the prior kept them
-            state["prior.content_mean"] = state["prior.items"].new_zeros(0)
-            state["prior.content_basis"] = state["prior.items"].new_zeros(0, state["prior.items"].shape[1])
-        if self.network is None or self._shapes_differ(state):
-            feature_size = adopt_side_shape(state, self.hparams)
-            rows = state["items.rows"] if "items.rows" in state else state["items.table"]  # mixed: one row each
-            self.network = self._build_network(len(rows) - 1, feature_size).to(self.device)
-            if "prior.items" in state:
-                n_tokens, rank = state["prior.items"].shape
-                prior = ContentPrior(n_tokens - 1, rank, state["prior.content_basis"].shape[0])
-                self.network.prior = prior.to(self.device)
+        state = network_state(tensors)
+        if self.network is None or shapes_differ(self.network, state):
+            self.network = network_for_state(state, self.hparams, self._build_network, self.device)
         self._network.load_state_dict(state)
         self._network.eval()
-        self.histories = tensors["histories"].long().to(self.device)
-        offsets = tensors.get("history_offsets")
-        self.history_offsets = None if offsets is None else offsets.float().to(self.device)
-
-    def _shapes_differ(self, state: dict[str, torch.Tensor]) -> bool:
-        current = self._network.state_dict()
-        return current.keys() != state.keys() or any(current[name].shape != state[name].shape for name in state)
+        self.histories, self.history_offsets = saved_histories(tensors, self.device)
 
     def parameter_count(self) -> int:
         """Learned numbers only (a content prior's closed-form map counts): the stored histories and content
@@ -485,12 +433,8 @@ class SequentialRecommender(Recommender):
         adopted = {name: parent.hparams[name] for name in self.architecture_params if name in parent.hparams}
         self._check_architecture(self.hparams | adopted)
         self.hparams.update(adopted)
-        state = parent_state(parent_network)
-        feature_size = self.content.parent_side_size(state)
         with self._seeded():
-            network = self._build_network(len(item_map), feature_size)
-        self.content.adopt_parent(network, parent_network)
-        copy_from_parent(network.to(self.device), state, item_map)
+            network = network_from_parent(parent_network, item_map, self._build_network, self.content, self.device)
         self.network, self.n_items, self.from_parent = network, len(item_map), True
 
     def _check_parent(self, parent: Recommender) -> SequenceNetwork:
@@ -509,18 +453,3 @@ class SequentialRecommender(Recommender):
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(self.seed)
             yield
-
-
-class HistoryScorer:
-    """A sequential model scoring after given histories (:meth:`SequentialRecommender.after_history`)."""
-
-    def __init__(self, model: SequentialRecommender, histories: torch.Tensor, offsets: torch.Tensor | None) -> None:
-        self.model, self.histories, self.offsets = model, histories, offsets
-        self.n_users, self.n_items = model.n_users, model.n_items
-
-    @torch.no_grad()
-    def score(self, users: Sequence[int] | np.ndarray, **kwargs: Any) -> torch.Tensor:
-        """Every item's score for each user after its history: ``(len(users), n_items)``; ``kwargs`` as the
-        model's :meth:`score` takes them (STAR's ``domain``)."""
-        users_tensor = self.model.users_tensor(users)
-        return self.model._score_users(users_tensor, self.histories, self.offsets, **kwargs)

@@ -6,8 +6,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from training.algorithms.sequential.content_modes import ContentMode
 from training.algorithms.sequential.item_embeddings import MixedItemEmbedding
-from training.algorithms.sequential.network import SequenceNetwork
+from training.algorithms.sequential.network import NetworkBuilder, SequenceNetwork
 
 
 def checked_item_map(item_map: np.ndarray, n_parent_items: int, role: str = "parent") -> np.ndarray:
@@ -16,6 +17,19 @@ def checked_item_map(item_map: np.ndarray, n_parent_items: int, role: str = "par
     if item_map.ndim != 1 or (len(item_map) and (item_map.max() >= n_parent_items or item_map.min() < -1)):
         raise ValueError(f"item_map must be a 1-D array of {role} item indexes (below {n_parent_items}) or -1")
     return item_map
+
+
+def network_from_parent(
+    parent: SequenceNetwork, item_map: np.ndarray, build: NetworkBuilder, content: ContentMode, device: torch.device
+) -> SequenceNetwork:
+    """A child network of ``item_map``'s items (see :func:`copy_from_parent`) on ``device``, built by ``build`` with
+    the side features ``content`` reads of the parent, given what ``content`` takes of the parent's content and every
+    parent tensor it can take."""
+    state = parent_state(parent)
+    network = build(len(item_map), content.parent_side_size(state))
+    content.adopt_parent(network, parent)
+    copy_from_parent(network.to(device), state, item_map)
+    return network
 
 
 def parent_state(parent: SequenceNetwork) -> dict[str, torch.Tensor]:
