@@ -8,6 +8,7 @@ import pytest
 from django.contrib.staticfiles import finders
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from dashboards.figures import histogram, long_tail, metric_timeline, training_curve
 from scenarios.models import Scenario
@@ -45,6 +46,23 @@ def test_a_viewer_reads_every_page_but_cannot_retrain_or_edit(viewer):
     assert viewer.post(f"/runs/{run.pk}/promote/").status_code == 403
     assert viewer.get("/scenarios/new/").status_code == 403
     assert TrainingRun.objects.count() == 1
+
+
+def test_the_scenario_list_says_just_now_for_a_run_started_seconds_ago(viewer):
+    TrainingRun.objects.create(scenario=scenario(), algorithm="popularity")
+
+    page = viewer.get("/scenarios/").content.decode()
+
+    assert "just now" in page and "0\xa0minutes" not in page
+
+
+def test_the_scenario_list_says_how_long_ago_an_older_run_started(viewer):
+    run = TrainingRun.objects.create(scenario=scenario(), algorithm="popularity")
+    TrainingRun.objects.filter(pk=run.pk).update(created_at=timezone.now() - timedelta(hours=3, minutes=5))
+
+    page = viewer.get("/scenarios/").content.decode()
+
+    assert "3\xa0hours, 5\xa0minutes ago" in page and "just now" not in page
 
 
 def test_an_analyst_retrains_from_the_page(analyst):

@@ -1,7 +1,9 @@
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django import template
+from django.utils import timezone
+from django.utils.timesince import timesince
 
 from training.algorithms.registry import UnknownAlgorithm, get_algorithm
 from training.splits import split_label
@@ -106,6 +108,17 @@ def moment(value: str | None) -> str:
     if parsed.tzinfo is not None:
         parsed = parsed.astimezone(UTC)
     return parsed.strftime("%Y-%m-%d %H:%M") + (" UTC" if parsed.tzinfo is not None else "")
+
+
+@register.filter
+def ago(value: datetime | None) -> str:
+    """How long ago ``value`` was (``3 hours, 5 minutes ago``); under a minute, or a clock slightly ahead, is
+    ``just now`` where Django's ``timesince`` would say ``0 minutes``."""
+    if value is None:
+        return "–"
+    if timezone.now() - value < timedelta(minutes=1):
+        return "just now"
+    return f"{timesince(value)} ago"
 
 
 @register.filter
