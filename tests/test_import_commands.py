@@ -295,6 +295,32 @@ def test_import_interactions_with_invalid_json_names_the_line(tmp_path):
     assert counts() == (0, 0, 0)
 
 
+def test_import_interactions_names_numbers_beyond_range_as_bad_lines(tmp_path):
+    # given
+    events = write(
+        tmp_path / "events.jsonl",
+        [
+            '{"user": "u1", "item": "i1", "timestamp": 1709294400, "value": 2}',
+            '{"user": "u2", "item": "i2", "timestamp": 1709294400, "value": 1' + "0" * 400 + "}",
+            '{"user": "u3", "item": "i3", "timestamp": 1709294400, "value": 1e400}',
+            '{"user": "u4", "item": "i4", "timestamp": 1709294400, "value": NaN}',
+            '{"user": "u5", "item": "i5", "timestamp": 1' + "0" * 400 + "}",
+            '{"user": "u6", "item": "i6", "timestamp": 1709294400, "value": 1' + "0" * 5000 + "}",
+            '{"user": "u7", "item": "i7", "timestamp": 1709294400, "value": ' + "[" * 5000 + "]" * 5000 + "}",
+        ],
+    )
+
+    # when
+    output = run("import_interactions", events, "--skip-invalid")
+
+    # then
+    assert list(Interaction.objects.values_list("user__external_id", "value")) == [("u1", 2.0)]
+    assert "skipped 6 invalid lines" in output
+    assert "not a number: 3 (lines 2, 3, 4;" in output
+    assert "invalid timestamp: 1 (lines 5;" in output
+    assert "invalid JSON: 2 (lines 6, 7;" in output
+
+
 def test_import_interactions_skip_invalid_imports_the_good_lines_and_reports_the_rest(tmp_path):
     # given
     events = write(

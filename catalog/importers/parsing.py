@@ -146,6 +146,12 @@ def json_records(lines: Iterable[str]) -> Iterator[tuple[int, dict[str, Any] | L
         except json.JSONDecodeError as error:
             yield number, LineError(number, "invalid JSON", f"invalid JSON ({error.msg} at column {error.colno})")
             continue
+        except RecursionError:
+            yield number, LineError(number, "invalid JSON", "invalid JSON (nested too deep)")
+            continue
+        except ValueError:  # Python reads integers of at most 4,300 digits
+            yield number, LineError(number, "invalid JSON", "invalid JSON (an integer of thousands of digits)")
+            continue
         if isinstance(record, dict):
             yield number, record
         else:
@@ -194,6 +200,8 @@ def parse_number(raw: object, name: str) -> float:
         number = float(raw)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise InvalidField("not a number", f"{name} {raw!r} is not a number") from None
+    except OverflowError:  # an integer beyond a double's range, read from JSON
+        number = math.inf
     if not math.isfinite(number):
         raise InvalidField("not a number", f"{name} {raw!r} is not a finite number")
     return number
