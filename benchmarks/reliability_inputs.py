@@ -1,6 +1,7 @@
-"""The bad inputs that once answered 500 (issue 29), as a table: each is sent once by ``benchmarks.reliability``,
-which counts the answers of 5xx. The fixtures it builds hold the scenarios ``movies`` (with a live run) and
-``group`` (named as its group by ``member``). Imported after ``django.setup()`` (multipart bodies need the settings)."""
+"""The bad inputs that once answered 500 (issue 29, then numbers beyond a double's range), as a table: each is
+sent once by ``benchmarks.reliability``, which counts the answers of 5xx. The fixtures it builds hold the scenarios
+``movies`` (with a live run) and ``group`` (named as its group by ``member``). Imported after ``django.setup()``
+(multipart bodies need the settings)."""
 
 import json
 from collections.abc import Callable
@@ -39,6 +40,11 @@ def _events(*events: dict) -> str:
     return json.dumps({"events": list(events)})  # escapes NUL and lone surrogates as \u sequences, as clients do
 
 
+def _event_written(field: str, literal: str) -> str:
+    """A batch of one event whose ``field`` is the literal ``literal`` (NaN, 1e400: json.dumps writes neither)."""
+    return _events(_event(**{field: "LITERAL"})).replace('"LITERAL"', literal)
+
+
 def _multipart(fields: dict) -> bytes:
     return encode_multipart(BOUNDARY, fields)
 
@@ -60,6 +66,7 @@ DEEP = "[" * 5000 + "]" * 5000
 NULL_ATTRIBUTES = {"external_id": "x1", "attributes": "null"}
 NUL_ATTRIBUTES = {"external_id": "x1", "attributes": '{"a": "\\u0000"}'}
 DEEP_ATTRIBUTES = {"external_id": "x1", "attributes": DEEP}
+NAN_ATTRIBUTES = {"external_id": "x1", "attributes": '{"w": NaN}'}
 MULTIPART = MULTIPART_CONTENT
 
 BAD_INPUTS: tuple[BadInput, ...] = (
@@ -81,6 +88,16 @@ BAD_INPUTS: tuple[BadInput, ...] = (
     BadInput("NUL in an event id", "POST", EVENTS, _events(_event(event_id="e\x00"))),
     BadInput("NUL in a context key", "POST", EVENTS, _events(_event(context={"k\x00": 1}))),
     BadInput("lone surrogate in context", "POST", EVENTS, _events(_event(context={"page": ["\udfff"]}))),
+    BadInput("event value 10^400", "POST", EVENTS, _event_written("value", "1" + "0" * 400)),
+    BadInput("event value 1e400", "POST", EVENTS, _event_written("value", "1e400")),
+    BadInput("event value NaN", "POST", EVENTS, _event_written("value", "NaN")),
+    BadInput("event occurred_at -Infinity", "POST", EVENTS, _event_written("occurred_at", "-Infinity")),
+    BadInput("event occurred_at 10^400", "POST", EVENTS, _event_written("occurred_at", "1" + "0" * 400)),
+    BadInput("1e400 in context", "POST", EVENTS, _event_written("context", '{"score": 1e400}')),
+    BadInput("item: NaN in attributes", "POST", ITEMS, '{"external_id": "x1", "attributes": {"w": NaN}}'),
+    BadInput("item: NaN in form attributes", "POST", ITEMS, _multipart(NAN_ATTRIBUTES), MULTIPART),
+    BadInput("recommendations k=10^400", "GET", "/api/v1/scenarios/movies/recommendations/?user=1&k=1" + "0" * 400),
+    BadInput("predictions without user or items", "GET", "/api/v1/scenarios/movies/predictions/?user=&items="),
     BadInput("NUL in an address", "GET", "/api/v1/items/a%00b/"),
     BadInput("NUL in a filter", "GET", EVENTS + "?user=a%00b"),
     BadInput("events nested 5000 deep", "POST", EVENTS, '{"events": ' + DEEP + "}"),

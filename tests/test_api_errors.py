@@ -255,3 +255,114 @@ def test_unstorable_text_written_without_escapes_is_a_400(api, body):
 
     _assert_json_error(response, 400)
     assert not Interaction.objects.exists() and not EndUser.objects.exists()
+
+
+HUGE = "1" + "0" * 400  # 10**400: an integer Python reads, beyond a double's range
+
+
+def _batch_written(field: str, literal: str) -> str:
+    """Two events, the second's ``field`` written as ``literal``: a JSON text json.dumps would not write."""
+    events = [_event(event_id="e0"), _event(event_id="e1", **{field: "LITERAL"})]
+    return json.dumps({"events": events}).replace('"LITERAL"', literal)
+
+
+@pytest.mark.parametrize(
+    ("field", "literal", "where"),
+    [
+        ("value", HUGE, "value"),
+        ("value", "-" + HUGE, "value"),
+        ("value", HUGE + ".5", "value"),
+        ("value", "1e400", "value"),
+        ("value", "-1.5E+309", "value"),
+        ("value", "1" * 250 + "e99", "value"),
+        ("value", "NaN", "value"),
+        ("value", "Infinity", "value"),
+        ("value", "-Infinity", "value"),
+        ("occurred_at", HUGE, "occurred_at"),
+        ("occurred_at", "1e400", "occurred_at"),
+        ("occurred_at", "NaN", "occurred_at"),
+        ("context", '{"scores": [1, 1e400]}', "context.scores[1]"),
+        ("context", '{"score": NaN}', "context.score"),
+    ],
+)
+def test_a_number_beyond_a_doubles_range_is_a_400_naming_the_event_and_field(api, field, literal, where):
+    response = api.post(EVENTS, _batch_written(field, literal), content_type="application/json")
+
+    body = _assert_json_error(response, 400)
+    assert f"events[1].{where} is not a number within ±1.8e308" in body["detail"]
+    errors: object = ["is not a number within ±1.8e308 (NaN, Infinity and larger numbers cannot be stored)"]
+    for key in reversed(["events", "1", *where.replace("[", ".").rstrip("]").split(".")]):
+        errors = {key: errors}
+    assert body["errors"] == errors
+    assert not Interaction.objects.exists() and not EndUser.objects.exists() and not Item.objects.exists()
+
+
+@pytest.mark.parametrize("literal", ["1e308", "-1.7976931348623157e308", "1.5e-300", "1e-400", "1" * 250])
+def test_a_number_within_a_doubles_range_written_long_is_stored(api, literal):
+    response = api.post(EVENTS, _batch_written("value", literal), content_type="application/json")
+
+    assert response.status_code == 201, response.content
+    assert Interaction.objects.get(event_id="e1").value == float(literal)
+
+
+@pytest.mark.parametrize(
+    ("url", "body", "field"),
+    [
+        ("/api/v1/items/", '{"external_id": "x1", "attributes": {"w": NaN}}', "attributes"),
+        ("/api/v1/end-users/", '{"external_id": "x1", "attributes": {"w": 1e400}}', "attributes"),
+        ("/api/v1/items/", '{"external_id": ' + HUGE + "}", "external_id"),
+        ("/api/v1/scenarios/", '{"slug": "x", "name": "X", "event_weights": {"view": Infinity}}', "event_weights"),
+    ],
+)
+def test_numbers_beyond_a_doubles_range_in_other_bodies_are_a_400_naming_the_field(api, url, body, field):
+    response = api.post(url, body, content_type="application/json")
+
+    assert field in _assert_json_error(response, 400)["errors"]
+    assert not Item.objects.exists() and not EndUser.objects.exists() and not Scenario.objects.exists()
+
+
+@pytest.mark.parametrize("attributes", ['{"w": NaN}', '{"w": 1e400}', '{"w": ' + HUGE + "}"])
+def test_numbers_beyond_a_doubles_range_in_form_attributes_are_a_400(api, attributes):
+    response = api.post("/api/v1/items/", {"external_id": "x1", "attributes": attributes}, format="multipart")
+
+    assert "attributes" in _assert_json_error(response, 400)["errors"]
+    assert not Item.objects.exists()
+
+
+@pytest.mark.parametrize("k", [HUGE, "-1", "0", "1001", "ten", "1e400", "NaN", "Infinity", "2.5", "9" * 5000])
+@pytest.mark.parametrize("path", ["recommendations/?user=u1&", "items/i1/similar/?"])
+def test_a_bad_k_in_a_query_is_a_400_naming_it(api, path, k):
+    Scenario.objects.create(slug="movies", name="Movies", algorithm="popularity")
+
+    response = api.get(f"/api/v1/scenarios/movies/{path}k={k}")
+
+    assert "k" in _assert_json_error(response, 400)["errors"]
+
+
+@pytest.mark.parametrize("k", [HUGE, "1e400", "NaN", "-Infinity", '"ten"', "-1"])
+def test_a_bad_k_in_a_session_body_is_a_400_naming_it(api, k):
+    Scenario.objects.create(slug="movies", name="Movies", algorithm="popularity")
+    body = '{"items": ["i1"], "k": ' + k + "}"
+
+    response = api.post("/api/v1/scenarios/movies/recommendations/", body, content_type="application/json")
+
+    assert "k" in _assert_json_error(response, 400)["errors"]
+
+
+@pytest.mark.parametrize(
+    ("query", "fields"),
+    [
+        ("user=&items=", {"user", "items"}),
+        ("user=u1&items=", {"items"}),
+        ("user=u1&items=,,", {"items"}),
+        (f"user={HUGE}&items={HUGE}", {"user", "items"}),
+        ("user=u1&items=" + ",".join(str(n) for n in range(1001)), {"items"}),
+        ("items=i1", {"user"}),
+    ],
+)
+def test_bad_prediction_queries_are_a_400_naming_the_fields(api, query, fields):
+    Scenario.objects.create(slug="movies", name="Movies", algorithm="popularity")
+
+    response = api.get(f"/api/v1/scenarios/movies/predictions/?{query}")
+
+    assert set(_assert_json_error(response, 400)["errors"]) == fields

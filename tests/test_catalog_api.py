@@ -177,7 +177,7 @@ def test_users_and_items_created_by_a_batch_have_the_models_defaults(api):
 
 
 _ODD_VALUES = [
-    None, True, 0, -1, 7, 2**70, 1.5, float("nan"), float("inf"), 1e300,
+    None, True, 0, -1, 7, 2**70, 10**400, -(10**400), 1.5, float("nan"), float("inf"), 1e300,
     "", " ", "\t", "u1", "x" * 255, "x" * 256, "view", "Rating", "2024-03-01T10:00:00Z", "e\x001",
     {}, {"page": "home"}, [], ["a"],
 ]  # fmt: skip

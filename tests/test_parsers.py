@@ -1,13 +1,15 @@
-"""The JSON edge of the API: nesting depth read from a body's bytes agrees with the decoded value."""
+"""The JSON edge of the API: nesting depth read from a body's bytes agrees with the decoded value, and every number
+beyond a double's range is found however it is written."""
 
 import json
+import sys
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from catalog.models import Interaction
-from recsys_site.parsers import JSON_MAX_DEPTH, json_depth
+from recsys_site.parsers import JSON_MAX_DEPTH, UnstorableJSON, json_depth, json_loads
 
 EVENTS = "/api/v1/interactions/"
 
@@ -77,3 +79,43 @@ def test_an_event_as_deep_as_allowed_with_brackets_in_its_strings_is_stored(api)
 
     assert response.status_code == 201, response.content
     assert Interaction.objects.count() == 1
+
+
+# JSON numbers as written: any sign, integer part, fraction and exponent (leading zeros and a sign included).
+_number_literals = st.builds(
+    lambda sign, whole, fraction, exponent: f"{sign}{whole}{fraction}{exponent}",
+    st.sampled_from(["", "-"]),
+    st.integers(min_value=0, max_value=10**330),
+    st.sampled_from(["", ".0", ".5", ".000001"]),
+    st.just("")
+    | st.builds(
+        lambda e, sign, zeros, digits: f"{e}{sign}{'0' * zeros}{digits}",
+        st.sampled_from("eE"),
+        st.sampled_from(["", "+", "-"]),
+        st.integers(min_value=0, max_value=2),
+        st.integers(min_value=0, max_value=500),
+    ),
+)
+# Where a number can stand: at the top, first or later in a list, as a value, with or without spaces.
+_places = st.sampled_from(["N", " N", "[N]", "[1,N]", "[1, \n N]", '{"a": N}', '{"a":N}', '{"a": "9e123", "b": N}'])
+
+
+@given(literal=_number_literals, place=_places)
+def test_every_number_beyond_a_doubles_range_is_refused_and_no_other(literal, place):
+    number = json.loads(literal)
+    beyond = not -sys.float_info.max <= number <= sys.float_info.max
+    body = place.replace("N", literal).encode()
+
+    if beyond:
+        with pytest.raises(UnstorableJSON, match="not a number within"):
+            json_loads(body)
+    else:
+        assert json_loads(body) == json.loads(body)
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
+def test_nan_and_infinity_are_refused_saying_where(literal):
+    with pytest.raises(UnstorableJSON) as refused:
+        json_loads(('{"events": [{}, {"value": ' + literal + "}]}").encode())
+
+    assert refused.value.place == ("events", 1, "value")

@@ -7,6 +7,7 @@ faster, and it reports every bad event by index.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from datetime import UTC, datetime
@@ -204,10 +205,14 @@ def _external_id(value: Any, field: str, problems: dict[str, list[str]]) -> str:
 
 
 def _number(value: Any, field: str, problems: dict[str, list[str]]) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    number = math.nan
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        with contextlib.suppress(OverflowError):  # an integer beyond a double's range stays NaN
+            number = float(value)
+    if not math.isfinite(number):
         problems[field] = ["must be a finite number"]
         return 0.0
-    return float(value)
+    return number
 
 
 def _moment(value: Any, problems: dict[str, list[str]]) -> datetime:

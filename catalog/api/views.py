@@ -108,7 +108,9 @@ class InteractionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         summary="Ingest a batch of events",
         description=(
             f"Up to {settings.INGEST_MAX_BATCH} events, validated all-or-nothing: one bad event answers 400 "
-            "listing each bad event's index and field errors, and nothing is stored. Events whose `event_id` "
+            "listing each bad event's index and field errors, and nothing is stored. A number beyond a double's "
+            "range (NaN, Infinity, 1e400, an integer of over 308 digits) is refused as the body is read, named by "
+            "its place: `errors.events.3.value`. Events whose `event_id` "
             "is already stored are skipped (counted as duplicates), so a replayed batch adds nothing. "
             "`create_missing` (default true) creates unknown users and items; false rejects such events."
         ),
