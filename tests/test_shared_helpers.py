@@ -65,6 +65,8 @@ def test_a_parameter_coerces_what_forms_and_the_api_send(kind, given, expected):
         (int, 2.5, "an integer"),
         (float, False, "a number"),
         (float, "nan", "finite"),
+        (float, 10**400, "finite"),
+        (float, "1e400", "finite"),
         (float, [1], "a number"),
         (str, 3, "a string"),
     ],

@@ -164,6 +164,8 @@ def _to_float(value: Any) -> float:
         number = float(value.strip() if isinstance(value, str) else value)
     except ValueError:
         raise ValueError("must be a number") from None
+    except OverflowError:  # an integer beyond a double's range
+        number = float("inf")
     if number != number or number in (float("inf"), float("-inf")):
         raise ValueError("must be a finite number")
     return number
