@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.db.models import ProtectedError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.defaults import page_not_found
@@ -27,6 +27,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response(_domain_error_body(exc), status=exc.status_code)
     if isinstance(exc, RequestDataTooBig):  # raised by Django's form parsing, before any view code runs
         return Response({"detail": f"The request body is too large: {exc}", "errors": {}}, status=413)
+    if isinstance(exc, TooManyFieldsSent | TooManyFilesSent):  # Django's form parsing too
+        return Response({"detail": f"The request has too many form fields: {exc}", "errors": {}}, status=400)
     if isinstance(exc, ProtectedError):
         return Response({"detail": _blocked_deletion_message(exc), "errors": {}}, status=status.HTTP_409_CONFLICT)
     response = drf_exception_handler(exc, context)

@@ -366,3 +366,25 @@ def test_bad_prediction_queries_are_a_400_naming_the_fields(api, query, fields):
     response = api.get(f"/api/v1/scenarios/movies/predictions/?{query}")
 
     assert set(_assert_json_error(response, 400)["errors"]) == fields
+
+
+@pytest.mark.parametrize(
+    ("url", "content_type", "body"),
+    [
+        (
+            "/api/v1/scenarios/movies/recommendations/",
+            "application/x-www-form-urlencoded",
+            "&".join(f"f{n}=1" for n in range(1001)),
+        ),
+        ("/api/v1/items/", "application/x-www-form-urlencoded", "&".join(f"f{n}=1" for n in range(1001))),
+        (
+            "/api/v1/items/",
+            "multipart/form-data; boundary=B",
+            "".join(f'--B\r\nContent-Disposition: form-data; name="f{n}"\r\n\r\n1\r\n' for n in range(1001))
+            + "--B--\r\n",
+        ),
+    ],
+)
+def test_a_form_with_too_many_fields_is_a_json_400(api, url, content_type, body):
+    _assert_json_error(api.post(url, body, content_type=content_type), 400)
+    assert not Item.objects.exists() and not Interaction.objects.exists()
