@@ -2,15 +2,18 @@
 
 import json
 import re
+from datetime import timedelta
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
 
+from catalog.services import EventRow, interactions_ingest
 from dashboards.services import account_create
 from recsys_site.errors import ValidationFailed
 from scenarios.models import Scenario
 from tests.conftest import wait_until
+from tests.factories import START
 from tests.test_groups import _group
 from training.matrix import group_matrix, group_matrix_compute, matrix_job_create, matrix_job_execute
 from training.models import MatrixCell, RunStatus, TrainingRun
@@ -87,6 +90,38 @@ def test_the_matrix_mixes_no_splits_runs_of_an_old_split_are_na_and_stale_cells_
     recomputed = MatrixCell.objects.get(run=new_member_run, scenario=action).split
     assert recomputed["protocol"] == "random" and recomputed["seed"] == 7
     assert recomputed["test_digest"] != old_split["test_digest"]
+
+
+def test_new_events_make_runs_of_the_old_data_na_and_cells_of_the_old_data_stale():
+    group, action, drama = _group()
+    Scenario.objects.filter(pk=group.pk).update(split="random", seed=7)
+    group.refresh_from_db()
+    group_run = _train(group)
+    assert group_matrix_compute(group=group) == 2
+    scored = MatrixCell.objects.get(run=group_run, scenario=action).split
+    earlier = START - timedelta(days=1)
+    interactions_ingest(
+        events=[
+            EventRow(user="newcomer", item=f"i{n}", kind="rating", value=4.0, occurred_at=earlier) for n in range(3)
+        ]
+    )  # back-dated events of a member: the group's random split is drawn anew
+
+    # The run may have trained on the new split's test events: n/a, and never scored on it.
+    cells = group_matrix(group=group).cells
+    for member in (action, drama):
+        assert cells[(group_run.pk, member.pk)].state == "n/a"
+        assert f"data {scored['snapshot'][:8]} → " in cells[(group_run.pk, member.pk)].reason
+    assert group_matrix_compute(group=group) == 0
+    assert MatrixCell.objects.get(run=group_run, scenario=action).split == scored
+
+    member_run = _train(action)
+    assert group_matrix_compute(group=group) == 1
+    MatrixCell.objects.filter(run=member_run).update(split=scored)  # a cell computed on the earlier data
+    cell = group_matrix(group=group).cells[(member_run.pk, action.pk)]
+    assert cell.state == "stale" and f"data {scored['snapshot'][:8]} → " in cell.reason
+    assert group_matrix_compute(group=group) == 1  # computed again on request
+    assert group_matrix(group=group).cells[(member_run.pk, action.pk)].state == "ok"
+    assert MatrixCell.objects.get(run=member_run, scenario=action).split["snapshot"] == member_run.split["snapshot"]
 
 
 def test_a_member_only_model_scored_on_another_member_is_na():

@@ -5,7 +5,7 @@ import pytest
 from catalog.models import EndUser
 from scenarios.services import scenario_create
 from tests.factories import clustered_catalog, scenario, trained
-from training.matrix import group_split_settings
+from training.matrix import group_split_now
 from training.models import MatrixCell, RunStatus, TrainingRun
 from training.selectors import group_matrix_table, runs_chosen, sample_lists, sample_lists_shared
 from training.services import training_run_promote
@@ -35,8 +35,9 @@ def test_the_matrix_table_gives_each_cell_its_state_and_its_change_against_the_m
     action = scenario_create(data={"slug": "action", "name": "Action", "parent": group})
     drama = scenario_create(data={"slug": "drama", "name": "Drama", "parent": group})
     protocol = {"split": "leave_last_out"}
+    split = group_split_now(group=group)
     alone, on_group = _run(action, protocol=protocol), _run(group, protocol=protocol)
-    split = group_split_settings(group=group)
+    TrainingRun.objects.filter(pk__in=[alone.pk, on_group.pk]).update(split=split)  # both trained on it
     MatrixCell.objects.create(run=alone, scenario=action, metrics={"ndcg@10": 0.25}, split=split,
                               validation={"ndcg@10": 0.2})  # fmt: skip
     MatrixCell.objects.create(run=on_group, scenario=action, metrics={"ndcg@10": 0.5}, split=split)

@@ -1,13 +1,15 @@
 """The scenario × model matrix of a scenario group: a record of every run evaluated on every member's test events.
 
 Members are split by their group (``training.groups``), so a run trained on the group's current split, on one
-member or fine-tuned on another never saw the test events of any member. Each cell records the split it was
-computed on; a cell whose split is no longer the group's (its protocol, shares, seed or data changed) is stale
-until computed again. A cell that would mean nothing is "n/a": a model trained on one member scored on another,
-or a group run trained on another split of the group (it may have trained on the member's test events now).
-A run that does not know a member's user scores it by its training popularity; items it does not know cannot be
-recommended. Each member's column is compared with a baseline run of the member: by default its best run on the
-member's validation events, or the one the analyst picks.
+member or fine-tuned on another never saw the test events of any member. The group's split now is its settings
+and the sha256 of its data (``snapshot``): new events, back-dated ones included, draw another split. Each cell
+records the split it was computed on; a cell whose split is no longer the group's (its protocol, shares, seed or
+data changed) is stale until computed again. A cell that would mean nothing is "n/a": a model trained on one
+member scored on another, or a run trained on another split of the group, other data included (it may have
+trained on the member's test events now). A run that does not know a member's user scores it by its
+training popularity; items it does not know cannot be recommended. Each member's column is compared with a
+baseline run of the member: by default its best run on the member's validation events, or the one the analyst
+picks.
 """
 
 from __future__ import annotations
@@ -25,18 +27,17 @@ from django.utils import timezone
 from recsys_site.errors import ValidationFailed
 from scenarios.models import Scenario, SplitKind
 from training.artifacts import LoadedModel, artifact_load
-from training.data import training_data_load
+from training.data import TrainingData, training_data_load
 from training.dispatch import matrix_job_dispatch
 from training.evaluation.ranking import evaluate
 from training.groups import item_map, member_data_load
 from training.interactions import HeldOut
 from training.models import MatrixCell, MatrixJob, RunStatus, TrainingRun
 from training.progress import Heartbeat
+from training.splits import split_changes
 
 OK, STALE, MISSING, NOT_APPLICABLE = "ok", "stale", "missing", "n/a"
 VALIDATION_METRIC = "ndcg@10"
-# What decides a group's split without reading its data (the snapshot is checked when cells are computed).
-SETTING_FIELDS = ("source", "protocol", "validation_share", "test_share", "seed")
 
 
 class MappedModel:
@@ -64,16 +65,19 @@ class MappedModel:
 # --- the group's split -------------------------------------------------------------------------------
 
 
-def group_split_settings(*, group: Scenario) -> dict:
-    """The group's split as its settings say now: source, protocol, shares (not for leave-last-out) and seed
-    (random splits only: the others do not read it)."""
+def group_split_now(*, group: Scenario, group_data: TrainingData | None = None) -> dict:
+    """The group's split as it is now: source, protocol, shares (not for leave-last-out), seed (random splits
+    only: the others do not read it) and the sha256 of the group's data (``snapshot``; ``group_data`` is the
+    group's data when the caller has read it)."""
     shares = group.split != SplitKind.LEAVE_LAST_OUT
+    data = group_data if group_data is not None else training_data_load(scenario=group)
     return {
         "source": group.slug,
         "protocol": group.split,
         "validation_share": float(group.validation_share) if shares else None,
         "test_share": float(group.test_share) if shares else None,
         "seed": int(group.seed) if group.split == SplitKind.RANDOM else None,
+        "snapshot": data.snapshot()["sha256"],
     }
 
 
@@ -83,7 +87,8 @@ def same_split(recorded: dict, current: dict) -> bool:
 
 
 def _run_settings(run: TrainingRun) -> dict:
-    """The split a group run was trained on, from its protocol snapshot (``split``, shares) and seed."""
+    """The split a group run that recorded none was trained on: its protocol snapshot (``split``, shares), seed
+    and data snapshot."""
     protocol = run.protocol or {}
     kind = protocol.get("split")
     shares = kind != SplitKind.LEAVE_LAST_OUT
@@ -93,20 +98,22 @@ def _run_settings(run: TrainingRun) -> dict:
         "validation_share": float(protocol.get("validation_share", 0)) if shares else None,
         "test_share": float(protocol.get("test_share", 0)) if shares else None,
         "seed": int(run.seed) if kind == SplitKind.RANDOM else None,
+        "snapshot": (run.data_snapshot or {}).get("sha256"),
     }
 
 
-def not_applicable(*, run: TrainingRun, member: Scenario, group: Scenario, settings: dict) -> str:
+def not_applicable(*, run: TrainingRun, member: Scenario, group: Scenario, split_now: dict) -> str:
     """Why ``run`` cannot be scored on ``member`` in a meaningful way; "" when it can."""
     if run.chosen_run_id is not None:
         return f"an auto run: the run it chose, run {run.chosen_run_id}, has its own row"
     if run.scenario_id not in (group.pk, member.pk):
         return f"trained on {run.scenario.slug} only"
-    recorded = getattr(run, "split", None) or {}
-    if recorded and not same_split(recorded, settings):
-        return "trained on another split of the group: it may have seen this member's test events"
-    if run.scenario_id == group.pk and not recorded and not same_split(_run_settings(run), settings):
-        return "trained on another split of the group: it may have seen this member's test events"
+    trained_on = getattr(run, "split", None) or {}
+    if not trained_on and run.scenario_id == group.pk:
+        trained_on = _run_settings(run)
+    if trained_on and not same_split(trained_on, split_now):
+        changes = "; ".join(split_changes(trained_on, split_now))
+        return f"trained on another split of the group ({changes}): it may have seen this member's test events"
     return ""
 
 
@@ -133,8 +140,8 @@ def group_matrix_compute(*, group: Scenario) -> int:
     """Compute every cell of the group that is missing or stale (and not n/a); return how many were computed."""
     members = list(group.members.order_by("slug"))
     runs = group_runs(group=group)
-    settings = group_split_settings(group=group)
-    current = settings | {"snapshot": training_data_load(scenario=group).snapshot()["sha256"]}
+    group_data = training_data_load(scenario=group)
+    split_now = group_split_now(group=group, group_data=group_data)
     recorded = {(cell.run_id, cell.scenario_id): cell.split for cell in MatrixCell.objects.filter(scenario__in=members)}
     made = 0
     for member in members:
@@ -142,18 +149,18 @@ def group_matrix_compute(*, group: Scenario) -> int:
             run
             for run in runs
             if run.artifact_path  # the retention policy may have deleted a model: its recorded cells stay
-            and not not_applicable(run=run, member=member, group=group, settings=settings)
-            and not same_split(recorded.get((run.pk, member.pk), {}), current)
+            and not not_applicable(run=run, member=member, group=group, split_now=split_now)
+            and not same_split(recorded.get((run.pk, member.pk), {}), split_now)
         ]
         if todo:
-            made += _member_cells_compute(group, member, todo, current)
+            made += _member_cells_compute(group, member, todo, split_now)
     return made
 
 
-def _member_cells_compute(group: Scenario, member: Scenario, runs: list[TrainingRun], current: dict) -> int:
+def _member_cells_compute(group: Scenario, member: Scenario, runs: list[TrainingRun], split_now: dict) -> int:
     prepared = member_data_load(member=member)
     training, split = prepared.training, prepared.split
-    split_record = current | {
+    split_record = split_now | {
         "test_digest": _pairs_digest(split.test, training.user_ids, training.item_ids),
         "test_pairs": int(split.test.n_pairs),
     }
@@ -248,7 +255,7 @@ class Matrix:
     cells: dict[tuple[int, int], Cell]  # (run id, member id) → cell
     baselines: dict[int, int | None]  # member id → its baseline run id
     chosen: dict[int, bool]  # member id → whether the analyst picked the baseline (else the default)
-    settings: dict  # the group's split settings now
+    settings: dict  # the group's split now (``group_split_now``: its settings and data snapshot)
     latest_job: MatrixJob | None
 
     @property
@@ -265,10 +272,10 @@ def group_matrix(*, group: Scenario, baselines: dict[int, int] | None = None) ->
     """The group's matrix; ``baselines`` (member id → run id) overrides the default baseline of those members."""
     members = list(group.members.order_by("slug"))
     runs = group_runs(group=group)
-    settings = group_split_settings(group=group)
+    split_now = group_split_now(group=group)
     stored = {(cell.run_id, cell.scenario_id): cell for cell in MatrixCell.objects.filter(scenario__in=members)}
     cells = {
-        (run.pk, member.pk): _cell(run, member, group, settings, stored.get((run.pk, member.pk)))
+        (run.pk, member.pk): _cell(run, member, group, split_now, stored.get((run.pk, member.pk)))
         for run in runs
         for member in members
     }
@@ -281,19 +288,26 @@ def group_matrix(*, group: Scenario, baselines: dict[int, int] | None = None) ->
         cells=cells,
         baselines={member.pk: chosen.get(member.pk, defaults[member.pk]) for member in members},
         chosen={member.pk: member.pk in chosen for member in members},
-        settings=settings,
+        settings=split_now,
         latest_job=MatrixJob.objects.filter(group=group).first(),
     )
 
 
-def _cell(run: TrainingRun, member: Scenario, group: Scenario, settings: dict, stored: MatrixCell | None) -> Cell:
-    reason = not_applicable(run=run, member=member, group=group, settings=settings)
+def _cell(run: TrainingRun, member: Scenario, group: Scenario, split_now: dict, stored: MatrixCell | None) -> Cell:
+    reason = not_applicable(run=run, member=member, group=group, split_now=split_now)
     if reason:
         return Cell(NOT_APPLICABLE, {}, {}, stored.split if stored else {}, reason)
     if stored is None:
         return Cell(MISSING, {}, {}, {}, "not computed yet")
-    if not same_split(stored.split, settings):
-        return Cell(STALE, stored.metrics, stored.validation, stored.split, "computed on another split of the group")
+    if not same_split(stored.split, split_now):
+        changes = "; ".join(split_changes(stored.split, split_now))
+        return Cell(
+            STALE,
+            stored.metrics,
+            stored.validation,
+            stored.split,
+            f"computed on another split of the group ({changes})",
+        )
     return Cell(OK, stored.metrics, stored.validation, stored.split)
 
 

@@ -54,7 +54,7 @@ class MatrixCellSerializer(serializers.Serializer):
 
 class MatrixSerializer(serializers.Serializer):
     group = serializers.CharField()
-    split = serializers.DictField(help_text="The group's split settings now.")
+    split = serializers.DictField(help_text="The group's split now: source, protocol, shares, seed and data snapshot.")
     complete = serializers.BooleanField()
     members = MatrixMemberSerializer(many=True)
     runs = MatrixRunSerializer(many=True)
