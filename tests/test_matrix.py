@@ -21,6 +21,8 @@ from training.services import training_run_create, training_run_execute
 
 pytestmark = pytest.mark.django_db
 
+SASREC = {"embedding_size": 8, "layers": 1, "heads": 1, "max_length": 5, "batch_size": 64, "epochs": 2}
+
 
 def _train(scenario, algorithm="ease", **params):
     run = training_run_create(scenario=scenario, algorithm=algorithm, params=params)
@@ -122,6 +124,24 @@ def test_new_events_make_runs_of_the_old_data_na_and_cells_of_the_old_data_stale
     assert group_matrix_compute(group=group) == 1  # computed again on request
     assert group_matrix(group=group).cells[(member_run.pk, action.pk)].state == "ok"
     assert MatrixCell.objects.get(run=member_run, scenario=action).split["snapshot"] == member_run.split["snapshot"]
+
+
+def test_a_member_runs_own_cell_is_its_recorded_test_metrics_sequential_or_not():
+    group, action, _ = _group()
+    sasrec, ease = _train(action, "sasrec", **SASREC), _train(action)
+    star = _train(group, "star", **SASREC)  # a group's sequential model, scored in each member's domain
+
+    assert group_matrix_compute(group=group) == 4
+
+    # A sequential model predicts test after the training and the validation events, as its run was evaluated.
+    cells = group_matrix(group=group).cells
+    for run in (sasrec, ease):
+        metrics = cells[(run.pk, action.pk)].metrics
+        shared = set(metrics) & set(run.metrics) - {"evaluated_users"}
+        assert {"ndcg@10", "recall@5", "mrr@10"} <= shared
+        assert {name: metrics[name] for name in shared} == pytest.approx({name: run.metrics[name] for name in shared})
+        assert metrics["evaluated_users"] == run.metrics["evaluated_users"]
+    assert 0.0 <= cells[(star.pk, action.pk)].metrics["ndcg@10"] <= 1.0
 
 
 def test_a_member_only_model_scored_on_another_member_is_na():

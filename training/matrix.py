@@ -6,10 +6,11 @@ and the sha256 of its data (``snapshot``): new events, back-dated ones included,
 records the split it was computed on; a cell whose split is no longer the group's (its protocol, shares, seed or
 data changed) is stale until computed again. A cell that would mean nothing is "n/a": a model trained on one
 member scored on another, or a run trained on another split of the group, other data included (it may have
-trained on the member's test events now). A run that does not know a member's user scores it by its
-training popularity; items it does not know cannot be recommended. Each member's column is compared with a
-baseline run of the member: by default its best run on the member's validation events, or the one the analyst
-picks.
+trained on the member's test events now). Test is scored as the run's own evaluation scored it
+(``scorer_for_test``): a sequential model reads each user's training and validation events in the data it was
+trained on (the group's for a group run). A run that does not know a member's user scores it by its training
+popularity; items it does not know cannot be recommended. Each member's column is compared with a baseline run
+of the member: by default its best run on the member's validation events, or the one the analyst picks.
 """
 
 from __future__ import annotations
@@ -26,12 +27,13 @@ from django.utils import timezone
 
 from recsys_site.errors import ValidationFailed
 from scenarios.models import Scenario, SplitKind
+from scenarios.selectors import scenario_protocol
 from training.artifacts import LoadedModel, artifact_load
-from training.data import TrainingData, training_data_load
+from training.data import TrainingData, protocol_split, training_data_load
 from training.dispatch import matrix_job_dispatch
-from training.evaluation.ranking import evaluate
-from training.groups import item_map, member_data_load
-from training.interactions import HeldOut
+from training.evaluation.ranking import Scorer, evaluate, scorer_for_test
+from training.groups import PreparedData, item_map, member_data_load
+from training.interactions import HeldOut, InteractionData
 from training.models import MatrixCell, MatrixJob, RunStatus, TrainingRun
 from training.progress import Heartbeat
 from training.splits import split_changes
@@ -41,10 +43,13 @@ VALIDATION_METRIC = "ndcg@10"
 
 
 class MappedModel:
-    """A trained model seen through another scenario's user and item indexes (scores only)."""
+    """A trained model seen through another scenario's user and item indexes (scores only): ``scorer`` is the
+    model, or the model after given histories (:func:`_test_scorer`), in the indexes of ``loaded``."""
 
-    def __init__(self, loaded: LoadedModel, user_ids: np.ndarray, item_ids: np.ndarray, domain: int | None) -> None:
-        self.loaded, self.domain = loaded, domain
+    def __init__(
+        self, scorer: Scorer, loaded: LoadedModel, user_ids: np.ndarray, item_ids: np.ndarray, domain: int | None
+    ) -> None:
+        self.scorer, self.loaded, self.domain = scorer, loaded, domain
         self.user_positions = item_map(child_item_ids=user_ids, parent_item_ids=loaded.user_ids)
         self.item_positions = item_map(child_item_ids=item_ids, parent_item_ids=loaded.item_ids)
         self.n_items = len(item_ids)
@@ -55,7 +60,7 @@ class MappedModel:
         known = positions >= 0
         if known.any():
             kwargs = {"domain": self.domain} if self.domain is not None else {}
-            scores[torch.from_numpy(known)] = self.loaded.model.score(positions[known], **kwargs).float()
+            scores[torch.from_numpy(known)] = self.scorer.score(positions[known], **kwargs).float()
         mapped = torch.full((len(positions), self.n_items), -torch.inf)
         present = self.item_positions >= 0
         mapped[:, torch.from_numpy(present)] = scores[:, torch.from_numpy(self.item_positions[present])]
@@ -143,21 +148,58 @@ def group_matrix_compute(*, group: Scenario) -> int:
     group_data = training_data_load(scenario=group)
     split_now = group_split_now(group=group, group_data=group_data)
     recorded = {(cell.run_id, cell.scenario_id): cell.split for cell in MatrixCell.objects.filter(scenario__in=members)}
-    made = 0
-    for member in members:
-        todo = [
+    todo = {
+        member: [
             run
             for run in runs
             if run.artifact_path  # the retention policy may have deleted a model: its recorded cells stay
             and not not_applicable(run=run, member=member, group=group, split_now=split_now)
             and not same_split(recorded.get((run.pk, member.pk), {}), split_now)
         ]
-        if todo:
-            made += _member_cells_compute(group, member, todo, split_now)
-    return made
+        for member in members
+    }
+    group_prepared = None  # what group runs trained on: read only when one of them is scored
+    if any(run.scenario_id == group.pk for member_runs in todo.values() for run in member_runs):
+        group_prepared = _group_data_split(group, group_data, split_now)
+    return sum(
+        _member_cells_compute(group, member, member_runs, split_now, group_prepared)
+        for member, member_runs in todo.items()
+        if member_runs
+    )
 
 
-def _member_cells_compute(group: Scenario, member: Scenario, runs: list[TrainingRun], split_now: dict) -> int:
+def _group_data_split(group: Scenario, group_data: TrainingData, split_now: dict) -> PreparedData:
+    """The group's data split as it is now, which is how every group run still in the matrix was split."""
+    split = protocol_split(data=group_data.data, protocol=scenario_protocol(scenario=group), seed=group.seed)
+    return PreparedData(training=group_data, split=split, snapshot=split_now["snapshot"])
+
+
+def _test_scorer(loaded: LoadedModel, trained_on: PreparedData) -> Scorer:
+    """The run's model as the run's own evaluation scored test (``scorer_for_test``): a sequential model after
+    each user's training and validation events of the data it was trained on (``trained_on``, split as the run
+    was), put in the model's indexes."""
+    training = trained_on.training
+    users = item_map(child_item_ids=training.user_ids, parent_item_ids=loaded.user_ids)
+    items = item_map(child_item_ids=training.item_ids, parent_item_ids=loaded.item_ids)
+
+    def to_model(history: InteractionData) -> InteractionData:
+        user, item = users[history.users], items[history.items]
+        known = (user >= 0) & (item >= 0)
+        return InteractionData(
+            n_users=len(loaded.user_ids),
+            n_items=len(loaded.item_ids),
+            users=user[known],
+            items=item[known],
+            weights=history.weights[known],
+            timestamps=history.timestamps[known],
+        )
+
+    return scorer_for_test(loaded.model, training.data, trained_on.split, to_model=to_model)
+
+
+def _member_cells_compute(
+    group: Scenario, member: Scenario, runs: list[TrainingRun], split_now: dict, group_prepared: PreparedData | None
+) -> int:
     prepared = member_data_load(member=member)
     training, split = prepared.training, prepared.split
     split_record = split_now | {
@@ -169,8 +211,10 @@ def _member_cells_compute(group: Scenario, member: Scenario, runs: list[Training
         loaded = artifact_load(directory=Path(run.artifact_path), sha256=run.artifact_sha256)
         names = getattr(loaded.model, "domain_names", None) or []
         domain = names.index(member.slug) if member.slug in names else None
-        model = MappedModel(loaded, training.user_ids, training.item_ids, domain)
-        result = evaluate(model, split.train, split.test, ks=ks, exclude=split.validation)
+        trained_on = group_prepared if run.scenario_id == group.pk and group_prepared is not None else prepared
+        tested = MappedModel(_test_scorer(loaded, trained_on), loaded, training.user_ids, training.item_ids, domain)
+        result = evaluate(tested, split.train, split.test, ks=ks, exclude=split.validation)
+        model = MappedModel(loaded.model, loaded, training.user_ids, training.item_ids, domain)
         validation = {}
         if split.validation.n_pairs and training.data.n_items >= 10:
             validation = evaluate(model, split.train, split.validation, ks=[10])["metrics"]

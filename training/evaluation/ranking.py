@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -30,15 +30,23 @@ class Scorer(Protocol):
 DEFAULT_KS = (5, 10, 20)
 
 
-def scorer_for_test(model: Scorer, data: InteractionData, split: Split) -> Scorer:
+def scorer_for_test(
+    model: Scorer,
+    data: InteractionData,
+    split: Split,
+    *,
+    to_model: Callable[[InteractionData], InteractionData] | None = None,
+) -> Scorer:
     """``model`` as it predicts the test events of ``split`` (cut from ``data``): a model with a history hook
     (``after_history``: the sequential models) reads the training and the validation events, since under
     leave-last-out or a time cut the validation events are the user's latest before the test; other models
-    score from what they learned in training."""
+    score from what they learned in training. ``to_model`` puts that history in the model's user and item
+    indexes where ``data``'s are others (the scenario matrix reads a run's model through its own)."""
     after_history = getattr(model, "after_history", None)
     if after_history is None or not len(split.validation_events):
         return model
-    return after_history(history_before_test(data, split))
+    history = history_before_test(data, split)
+    return after_history(history if to_model is None else to_model(history))
 
 
 def top_k_items(
