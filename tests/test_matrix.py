@@ -155,6 +155,20 @@ def test_a_member_only_model_scored_on_another_member_is_na():
     assert not MatrixCell.objects.filter(run=action_run, scenario=drama).exists()
 
 
+def test_a_member_run_from_before_runs_recorded_their_split_is_na_not_scored_on_a_split_it_may_have_trained_on():
+    group, action, _ = _group()
+    legacy, recorded = _train(action), _train(action)
+    TrainingRun.objects.filter(pk=legacy.pk).update(split={})
+    group_matrix_compute(group=group)
+
+    cells = group_matrix(group=group).cells
+
+    assert cells[(legacy.pk, action.pk)].state == "n/a"
+    assert "before runs recorded their split" in cells[(legacy.pk, action.pk)].reason
+    assert not MatrixCell.objects.filter(run=legacy).exists()
+    assert cells[(recorded.pk, action.pk)].state == "ok"
+
+
 def test_the_baseline_is_the_members_best_run_on_validation_unless_the_analyst_picks_one():
     group, action, _ = _group()
     runs = [_train(action, "ease"), _train(action, "popularity"), _train(group)]

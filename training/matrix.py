@@ -116,7 +116,9 @@ def not_applicable(*, run: TrainingRun, member: Scenario, group: Scenario, split
     trained_on = getattr(run, "split", None) or {}
     if not trained_on and run.scenario_id == group.pk:
         trained_on = _run_settings(run)
-    if trained_on and not same_split(trained_on, split_now):
+    if not trained_on:  # a member run from before runs recorded their split: its data is the member's, not the group's
+        return "trained before runs recorded their split: which split of the group it saw is unknown"
+    if not same_split(trained_on, split_now):
         changes = "; ".join(split_changes(trained_on, split_now))
         return f"trained on another split of the group ({changes}): it may have seen this member's test events"
     return ""
