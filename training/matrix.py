@@ -15,7 +15,6 @@ of the member: by default its best run on the member's validation events, or the
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,10 +32,10 @@ from training.data import TrainingData, protocol_split, training_data_load
 from training.dispatch import matrix_job_dispatch
 from training.evaluation.ranking import Scorer, evaluate, scorer_for_test
 from training.groups import PreparedData, item_map, member_data_load
-from training.interactions import HeldOut, InteractionData
+from training.interactions import InteractionData
 from training.models import MatrixCell, MatrixJob, RunStatus, TrainingRun
 from training.progress import Heartbeat
-from training.splits import split_changes
+from training.splits import pairs_digest, split_changes
 
 OK, STALE, MISSING, NOT_APPLICABLE = "ok", "stale", "missing", "n/a"
 VALIDATION_METRIC = "ndcg@10"
@@ -124,14 +123,6 @@ def not_applicable(*, run: TrainingRun, member: Scenario, group: Scenario, split
     return ""
 
 
-def _pairs_digest(held_out: HeldOut, user_ids: np.ndarray, item_ids: np.ndarray) -> str:
-    """sha256 of a held-out set's (user id, item id) pairs in database ids, in a canonical order."""
-    users = np.repeat(np.arange(held_out.n_users), held_out.counts())
-    pairs = np.stack([user_ids[users], item_ids[held_out.items]], axis=1).astype(np.int64)
-    pairs = pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))]
-    return hashlib.sha256(np.ascontiguousarray(pairs).tobytes()).hexdigest()
-
-
 # --- computing cells -------------------------------------------------------------------------------
 
 
@@ -205,7 +196,7 @@ def _member_cells_compute(
     prepared = member_data_load(member=member)
     training, split = prepared.training, prepared.split
     split_record = split_now | {
-        "test_digest": _pairs_digest(split.test, training.user_ids, training.item_ids),
+        "test_digest": pairs_digest(held_out=split.test, user_ids=training.user_ids, item_ids=training.item_ids),
         "test_pairs": int(split.test.n_pairs),
     }
     ks = [k for k in group.k_list if k <= training.data.n_items] or [training.data.n_items]
