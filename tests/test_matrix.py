@@ -7,10 +7,13 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from catalog.services import EventRow, interactions_ingest
 from dashboards.services import account_create
 from recsys_site.errors import ValidationFailed
+from recsys_site.serving_version import catalog_version_bump
 from scenarios.models import Scenario
 from tests.conftest import wait_until
 from tests.factories import START
@@ -153,6 +156,25 @@ def test_a_member_only_model_scored_on_another_member_is_na():
 
     assert cell.state == "n/a" and cell.reason == "trained on action only"
     assert not MatrixCell.objects.filter(run=action_run, scenario=drama).exists()
+
+
+def test_a_polled_matrix_reads_the_groups_events_again_only_once_they_change(django_capture_on_commit_callbacks):
+    group, action, _ = _group()
+    _train(action)
+    with django_capture_on_commit_callbacks(execute=True):
+        catalog_version_bump()  # as the catalogue's import did, once committed
+    group_matrix(group=group)
+
+    def events_read() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            group_matrix(group=group)
+        return sum("catalog_interaction" in query["sql"] and "count(*)" not in query["sql"] for query in queries)
+
+    unchanged = events_read()
+    interactions_ingest(events=[EventRow(user="u1", item="i1", kind="click", occurred_at=START)])
+    changed = events_read()
+
+    assert unchanged == 0 and changed > 0
 
 
 def test_a_member_run_from_before_runs_recorded_their_split_is_na_not_scored_on_a_split_it_may_have_trained_on():

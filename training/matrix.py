@@ -15,16 +15,20 @@ of the member: by default its best run on the member's validation events, or the
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from django.db import transaction
-from django.db.models import Q
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.db.models import Max, Q
 from django.utils import timezone
 
+from catalog.models import Interaction
 from recsys_site.errors import ValidationFailed
+from recsys_site.serving_version import catalog_version_get
 from scenarios.models import Scenario, SplitKind
 from scenarios.selectors import scenario_protocol
 from training.artifacts import LoadedModel, artifact_load
@@ -74,15 +78,37 @@ def group_split_now(*, group: Scenario, group_data: TrainingData | None = None) 
     only: the others do not read it) and the sha256 of the group's data (``snapshot``; ``group_data`` is the
     group's data when the caller has read it)."""
     shares = group.split != SplitKind.LEAVE_LAST_OUT
-    data = group_data if group_data is not None else training_data_load(scenario=group)
     return {
         "source": group.slug,
         "protocol": group.split,
         "validation_share": float(group.validation_share) if shares else None,
         "test_share": float(group.test_share) if shares else None,
         "seed": int(group.seed) if group.split == SplitKind.RANDOM else None,
-        "snapshot": data.snapshot()["sha256"],
+        "snapshot": group_data.snapshot()["sha256"] if group_data is not None else _group_snapshot(group),
     }
+
+
+SNAPSHOT_KEPT_SECONDS = 60
+
+
+def _group_snapshot(group: Scenario) -> str:
+    """The sha256 of the group's data, kept in the cache while no event is added or deleted, the catalogue's version
+    holds and neither the group's settings nor a member's change (a minute at most, the only bound for changes
+    written around the services), so a matrix page polled while a job runs does not read every event each time."""
+    catalog = catalog_version_get()
+    if catalog is None:  # Redis unreachable, or a catalogue never versioned: nothing says when the items changed
+        return training_data_load(scenario=group).snapshot()["sha256"]
+    with connection.cursor() as cursor:  # any insert raises the largest id, any delete lowers the count
+        cursor.execute(f"SELECT count(*), coalesce(max(id), 0) FROM {Interaction._meta.db_table}")
+        events = cursor.fetchone()
+    members = group.members.aggregate(changed=Max("updated_at"))["changed"]
+    state = repr((group.pk, group.updated_at, members, catalog, events))
+    key = "matrix-group-snapshot:" + hashlib.sha256(state.encode()).hexdigest()
+    snapshot = cache.get(key)
+    if snapshot is None:
+        snapshot = training_data_load(scenario=group).snapshot()["sha256"]
+        cache.set(key, snapshot, SNAPSHOT_KEPT_SECONDS)
+    return snapshot
 
 
 def same_split(recorded: dict, current: dict) -> bool:
