@@ -99,16 +99,21 @@ def member_data_load(*, member: Scenario, protocol: dict | None = None, seed: in
         protocol=protocol or scenario_protocol(scenario=group),
         seed=group.seed if seed is None else seed,
     )
-    own_events = training_data_load(scenario=member).event_ids
-    keep = np.isin(group_training.event_ids, own_events)
-    data, split, users, items = split_subset(group_training.data, group_split, keep)
+    snapshot = group_training.snapshot()["sha256"]
+    return member_part(member=member, group=PreparedData(training=group_training, split=group_split, snapshot=snapshot))
+
+
+def member_part(*, member: Scenario, group: PreparedData) -> PreparedData:
+    """A member's events and its part of ``group``, its group's data as read and split."""
+    keep = np.isin(group.training.event_ids, training_data_load(scenario=member).event_ids)
+    data, split, users, items = split_subset(group.training.data, group.split, keep)
     training = TrainingData(
         data=data,
-        user_ids=group_training.user_ids[users],
-        item_ids=group_training.item_ids[items],
-        event_ids=group_training.event_ids[keep],
+        user_ids=group.training.user_ids[users],
+        item_ids=group.training.item_ids[items],
+        event_ids=group.training.event_ids[keep],
     )
-    return PreparedData(training=training, split=split, snapshot=group_training.snapshot()["sha256"])
+    return PreparedData(training=training, split=split, snapshot=group.snapshot)
 
 
 def _event_domains(training: TrainingData, members: list[Scenario]) -> np.ndarray:

@@ -35,7 +35,7 @@ from training.artifacts import LoadedModel, artifact_load
 from training.data import TrainingData, protocol_split, training_data_load
 from training.dispatch import matrix_job_dispatch
 from training.evaluation.ranking import Scorer, evaluate, scorer_for_test
-from training.groups import PreparedData, item_map, member_data_load
+from training.groups import PreparedData, item_map, member_part
 from training.interactions import InteractionData
 from training.models import MatrixCell, MatrixJob, RunStatus, TrainingRun
 from training.progress import Heartbeat
@@ -177,9 +177,9 @@ def group_matrix_compute(*, group: Scenario) -> int:
         ]
         for member in members
     }
-    group_prepared = None  # what group runs trained on: read only when one of them is scored
-    if any(run.scenario_id == group.pk for member_runs in todo.values() for run in member_runs):
-        group_prepared = _group_data_split(group, group_data, split_now)
+    if not any(todo.values()):
+        return 0
+    group_prepared = _group_data_split(group, group_data, split_now)  # read once: each member's part comes from it
     return sum(
         _member_cells_compute(group, member, member_runs, split_now, group_prepared)
         for member, member_runs in todo.items()
@@ -188,7 +188,8 @@ def group_matrix_compute(*, group: Scenario) -> int:
 
 
 def _group_data_split(group: Scenario, group_data: TrainingData, split_now: dict) -> PreparedData:
-    """The group's data split as it is now, which is how every group run still in the matrix was split."""
+    """The group's data split as it is now: how every group run still in the matrix was split, and what each
+    member's part is cut from."""
     split = protocol_split(data=group_data.data, protocol=scenario_protocol(scenario=group), seed=group.seed)
     return PreparedData(training=group_data, split=split, snapshot=split_now["snapshot"])
 
@@ -217,9 +218,9 @@ def _test_scorer(loaded: LoadedModel, trained_on: PreparedData) -> Scorer:
 
 
 def _member_cells_compute(
-    group: Scenario, member: Scenario, runs: list[TrainingRun], split_now: dict, group_prepared: PreparedData | None
+    group: Scenario, member: Scenario, runs: list[TrainingRun], split_now: dict, group_prepared: PreparedData
 ) -> int:
-    prepared = member_data_load(member=member)
+    prepared = member_part(member=member, group=group_prepared)
     training, split = prepared.training, prepared.split
     split_record = split_now | {
         "test_digest": pairs_digest(held_out=split.test, user_ids=training.user_ids, item_ids=training.item_ids),
@@ -230,7 +231,7 @@ def _member_cells_compute(
         loaded = artifact_load(directory=Path(run.artifact_path), sha256=run.artifact_sha256)
         names = getattr(loaded.model, "domain_names", None) or []
         domain = names.index(member.slug) if member.slug in names else None
-        trained_on = group_prepared if run.scenario_id == group.pk and group_prepared is not None else prepared
+        trained_on = group_prepared if run.scenario_id == group.pk else prepared
         tested = MappedModel(_test_scorer(loaded, trained_on), loaded, training.user_ids, training.item_ids, domain)
         result = evaluate(tested, split.train, split.test, ks=ks, exclude=split.validation)
         model = MappedModel(loaded.model, loaded, training.user_ids, training.item_ids, domain)
