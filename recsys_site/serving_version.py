@@ -16,6 +16,9 @@ import logging
 import threading
 import time
 import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
 
 from django.conf import settings
 from django.core.cache import cache
@@ -86,3 +89,36 @@ def _bump(key: str) -> None:
         except Exception:
             logger.error("%s could not be dropped either", key, exc_info=True)
         _forget()
+
+
+V = TypeVar("V")
+
+
+class CatalogueKept(Generic[V]):
+    """Values this process computed from the catalogue, each kept while the catalogue's version it was computed
+    under holds and ``ttl`` seconds at most (the only bound for changes written around the services, or without
+    Redis): the ``size`` most recently computed."""
+
+    def __init__(self, *, ttl: float, size: int) -> None:
+        self.ttl, self.size = ttl, size
+        self._kept: OrderedDict[Hashable, tuple[str | None, float, V]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, compute: Callable[[], V]) -> V:
+        """The value kept for ``key``, or ``compute()``'s, kept from now on."""
+        version = catalog_version_get()  # read first: a change made while computing is not taken for this version
+        with self._lock:
+            kept = self._kept.get(key)
+        if kept is not None and kept[0] == version and time.monotonic() - kept[1] <= self.ttl:
+            return kept[2]
+        value = compute()
+        with self._lock:
+            self._kept[key] = (version, time.monotonic(), value)
+            self._kept.move_to_end(key)
+            while len(self._kept) > self.size:
+                self._kept.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._kept.clear()

@@ -22,8 +22,6 @@ list of them while the catalogue version holds (:mod:`recsys_site.serving_versio
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from itertools import islice
@@ -35,7 +33,7 @@ from django.db import connection
 
 from catalog.models import EndUser, Interaction, Item
 from recsys_site.errors import ValidationFailed
-from recsys_site.serving_version import catalog_version_get
+from recsys_site.serving_version import CatalogueKept
 from scenarios.models import Objective, Scenario
 from scenarios.selectors import scenario_item_ids
 from training.algorithms.history import History, history_scores, new_item_scores, scores_new_items
@@ -198,43 +196,26 @@ def _with_new_items(
     return LiveScores(merged, candidates, None, len(history), int((~present).sum()))
 
 
-@dataclass(frozen=True)
-class _NewItems:
-    """A scenario's items a model does not know: ``ids`` ``(n,)``, their text embeddings ``features`` ``(n, f)``
-    (only for a model that reads content; else ``(n, 0)``) and ``present`` ``(n,)`` bool, whether each has one;
-    kept while the catalogue version it was read under holds, at most :data:`NEW_ITEMS_TTL`."""
-
-    ids: np.ndarray
-    features: np.ndarray
-    present: np.ndarray
-    version: str | None
-    read_at: float
-
-
-_new_items_cache: dict[tuple[int, str, int], _NewItems] = {}
-_new_items_lock = threading.Lock()
+# A scenario's items a model does not know, per process: their ids ``(n,)``, text embeddings ``(n, f)`` (only for a
+# model that reads content; else ``(n, 0)``) and whether each has one ``(n,)`` bool.
+_new_items_kept: CatalogueKept[tuple[np.ndarray, np.ndarray, np.ndarray]] = CatalogueKept(ttl=NEW_ITEMS_TTL, size=64)
 
 
 def _new_items(scenario: Scenario, loaded: LoadedModel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Ids, text embeddings and present mask of the scenario's items the model does not know (:class:`_NewItems`).
+    """Ids, text embeddings and present mask of the scenario's items the model does not know.
 
     Kept while the catalogue version holds (an item created, edited or embedded bumps it; read with the serving
     version, :mod:`recsys_site.serving_version`), at most :data:`NEW_ITEMS_TTL` (the only bound without Redis)."""
     key = (scenario.pk, scenario.updated_at.isoformat(), id(loaded.model))
-    version = catalog_version_get()
-    with _new_items_lock:
-        cached = _new_items_cache.get(key)
-    if cached is not None and cached.version == version and time.monotonic() - cached.read_at <= NEW_ITEMS_TTL:
-        return cached.ids, cached.features, cached.present
+    return _new_items_kept.get(key, lambda: _new_items_read(scenario, loaded))
+
+
+def _new_items_read(scenario: Scenario, loaded: LoadedModel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     new_ids = np.setdiff1d(scenario_item_ids(scenario=scenario), loaded.item_ids).astype(np.int64)
     if scores_new_items(loaded.model) and len(new_ids):
         features, present = _new_item_embeddings(new_ids)
     else:
         features, present = np.zeros((len(new_ids), 0), dtype=np.float32), np.zeros(len(new_ids), dtype=bool)
-    with _new_items_lock:
-        if len(_new_items_cache) >= 64:  # scenario edits and promotions leave old keys behind
-            _new_items_cache.clear()
-        _new_items_cache[key] = _NewItems(new_ids, features, present, version, time.monotonic())
     return new_ids, features, present
 
 
@@ -247,5 +228,4 @@ def _new_item_embeddings(item_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def new_items_cache_clear() -> None:
-    with _new_items_lock:
-        _new_items_cache.clear()
+    _new_items_kept.clear()

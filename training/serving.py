@@ -22,7 +22,7 @@ from django.db import connection
 from catalog.models import EndUser, Item
 from recsys_site.errors import Conflict, NotFound, ValidationFailed
 from recsys_site.metrics import FALLBACKS, MODEL_CACHE_HITS, MODEL_CACHE_LOADS
-from recsys_site.serving_version import catalog_version_get
+from recsys_site.serving_version import CatalogueKept
 from scenarios.models import Scenario
 from training.artifact_store import artifact_fetch
 from training.artifacts import LoadedModel, artifact_file_stamp, artifact_load, artifact_verify
@@ -343,31 +343,25 @@ class ItemNames:
     or without Redis): a request reads from the database only the items it is the first to name since then."""
 
     def __init__(self, *, ttl: float = 60.0, limit: int = 200_000) -> None:
-        self.ttl, self.limit = ttl, limit
-        self._key: tuple[str | None, float] = (None, -float("inf"))  # the version read under, and when
-        self._names: dict[int, tuple[str, str]] = {}
-        self._lock = threading.Lock()
+        self.limit = limit
+        self._kept: CatalogueKept[dict[int, tuple[str, str]]] = CatalogueKept(ttl=ttl, size=1)
 
     def get(self, ids: list[int]) -> dict[int, tuple[str, str]]:
         """The names of those of ``ids`` that exist."""
-        version, now = catalog_version_get(), time.monotonic()
-        with self._lock:
-            kept_version, read_at = self._key
-            if version != kept_version or now - read_at > self.ttl or len(self._names) > self.limit:
-                self._key, self._names = (version, now), {}
-            names = {pk: self._names[pk] for pk in ids if pk in self._names}
+        known = self._kept.get("names", dict)  # filled as requests name items, while the version holds
+        if len(known) > self.limit:
+            self._kept.clear()
+            known = self._kept.get("names", dict)
+        names = {pk: known[pk] for pk in ids if pk in known}
         missing = [pk for pk in ids if pk not in names]
         if missing:
             read = {pk: (external_id, title) for pk, external_id, title in _item_names(missing)}
             names.update(read)
-            with self._lock:
-                if self._key[0] == version:
-                    self._names.update(read)
+            known.update(read)
         return names
 
     def clear(self) -> None:
-        with self._lock:
-            self._key, self._names = (None, -float("inf")), {}
+        self._kept.clear()
 
 
 item_names = ItemNames()

@@ -10,16 +10,14 @@ recategorised through the API, an import or an upsert (they bump the catalogue v
 from __future__ import annotations
 
 import datetime as dt
-import threading
-import time
-from collections import Counter, OrderedDict
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from catalog.models import Item
-from recsys_site.serving_version import catalog_version_get
+from recsys_site.serving_version import CatalogueKept
 from scenarios.models import Scenario
 from scenarios.policy import ServingPolicy
 from scenarios.selectors import scenario_item_ids
@@ -69,8 +67,7 @@ class ServingRules:
         return [float(scores[p]) for p in chosen], chosen
 
 
-_rules: OrderedDict[tuple[int, str, str | None, int, int], tuple[float, ServingRules]] = OrderedDict()
-_lock = threading.Lock()
+_rules: CatalogueKept[ServingRules] = CatalogueKept(ttl=RULES_TTL, size=RULES_KEPT)
 
 
 def serving_rules(*, scenario: Scenario, item_ids: np.ndarray) -> ServingRules:
@@ -79,29 +76,12 @@ def serving_rules(*, scenario: Scenario, item_ids: np.ndarray) -> ServingRules:
     Keyed by the ids' content, not the array: the candidates of a model that scores new items are rebuilt
     per request (hashing them costs microseconds; preparing the rules costs queries).
     """
-    key = (
-        scenario.pk,
-        scenario.updated_at.isoformat(),
-        catalog_version_get(),
-        len(item_ids),
-        hash(item_ids.tobytes()),
-    )
-    with _lock:
-        cached = _rules.get(key)
-    if cached is not None and time.monotonic() - cached[0] <= RULES_TTL:
-        return cached[1]
-    rules = serving_rules_prepare(scenario=scenario, item_ids=item_ids)
-    with _lock:
-        _rules[key] = (time.monotonic(), rules)
-        _rules.move_to_end(key)
-        while len(_rules) > RULES_KEPT:
-            _rules.popitem(last=False)
-    return rules
+    key = (scenario.pk, scenario.updated_at.isoformat(), len(item_ids), hash(item_ids.tobytes()))
+    return _rules.get(key, lambda: serving_rules_prepare(scenario=scenario, item_ids=item_ids))
 
 
 def serving_rules_clear() -> None:
-    with _lock:
-        _rules.clear()
+    _rules.clear()
 
 
 def serving_rules_prepare(*, scenario: Scenario, item_ids: np.ndarray) -> ServingRules:
