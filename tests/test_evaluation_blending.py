@@ -7,7 +7,7 @@ import torch
 from tests.test_algorithms_contract import fitted, planted_data
 from training.evaluation.blending import blend_weights_fit, per_user_normalised, simplex_grid
 from training.evaluation.ranking import top_k_items
-from training.interactions import HeldOut
+from training.interactions import HeldOut, InteractionData
 
 
 def _held_out_top1(model, data) -> HeldOut:
@@ -29,6 +29,54 @@ def test_the_weights_follow_the_validation_set_and_nothing_else():
     assert toward_popularity[0] > toward_popularity[1]
     assert toward_knn[1] > toward_knn[0]
     assert sum(toward_knn) == pytest.approx(1.0)
+
+
+USERS, ITEMS = 30, 12
+
+
+def _favourites(n_users: int = USERS, n_items: int = ITEMS) -> tuple[InteractionData, HeldOut, np.ndarray]:
+    """Every user has seen the last item; each user's validation item is one of the others."""
+    users = np.arange(n_users)
+    seen = np.full(n_users, n_items - 1)
+    train = InteractionData(n_users, n_items, users, seen, np.ones(n_users, np.float32), users)
+    held = users % (n_items - 1)
+    return train, HeldOut.from_pairs(n_users, n_items, users, held), held
+
+
+def _ranking(
+    n_users: int, n_items: int, first: np.ndarray, second: np.ndarray, top: float | np.ndarray = 2.0
+) -> torch.Tensor:
+    """Scores that rank ``first[u]`` top (at ``top``) and ``second[u]`` next (at 1) for each user ``u``."""
+    scores = torch.zeros(n_users, n_items)
+    scores[np.arange(n_users), second] = 1.0
+    scores[np.arange(n_users), first] = torch.as_tensor(top, dtype=torch.float32)
+    return scores
+
+
+def test_a_mix_no_better_on_validation_keeps_the_best_member():
+    train, validation, held = _favourites()
+    other = (held + 1) % (ITEMS - 1)
+    best = _ranking(USERS, ITEMS, held, other)
+    worse = best.clone()
+    worse[0] = _ranking(1, ITEMS, other[:1], held[:1])[0]  # wrong for one user only
+
+    weights, ndcg = blend_weights_fit([best, worse], train, validation)
+
+    # Mixes up to 0.6/0.4 fix that one user too, but do no better than the best member alone.
+    assert weights == (1.0, 0.0) and ndcg == pytest.approx(1.0)
+
+
+def test_a_mix_better_by_more_than_its_noise_is_kept():
+    train, validation, held = _favourites()
+    other = (held + 1) % (ITEMS - 1)
+    half = np.arange(USERS) < USERS // 2
+    # Each member is sure and right for its half of the users, and barely wrong for the other half.
+    first = _ranking(USERS, ITEMS, np.where(half, held, other), np.where(half, other, held), np.where(half, 3, 1.1))
+    second = _ranking(USERS, ITEMS, np.where(half, other, held), np.where(half, held, other), np.where(half, 1.1, 3))
+
+    weights, ndcg = blend_weights_fit([first, second], train, validation)
+
+    assert 0 < weights[0] < 1 and ndcg == pytest.approx(1.0)
 
 
 def test_normalisation_and_grid():

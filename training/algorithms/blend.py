@@ -32,7 +32,7 @@ class Blend(Recommender):
     family = "ensemble"
     description = (
         "Mixes the scores of two or more succeeded runs of the scenario (same split), each normalised per user, "
-        "with the weights that give the best validation NDCG@10."
+        "with weights chosen on validation NDCG@10 (no more weight off the best member than the evidence supports)."
     )
     needs_members: ClassVar[bool] = True
 

@@ -81,12 +81,18 @@ def top_k_items(
 
 def mean_ndcg(model: Scorer, train: InteractionData, heldout: HeldOut, *, k: int = 10) -> float:
     """Mean NDCG@k over the users that have held-out items (0.0 when none has); used for early stopping."""
+    per_user = users_ndcg(model, train, heldout, k=k)
+    return float(per_user.mean()) if len(per_user) else 0.0
+
+
+def users_ndcg(model: Scorer, train: InteractionData, heldout: HeldOut, *, k: int = 10) -> np.ndarray:
+    """NDCG@k of each user that has held-out items, in user order (training items masked)."""
     _check_same_space(train, heldout)
     users = heldout.users_with_items()
     if not len(users):
-        return 0.0
+        return np.zeros(0)
     recommended = top_k_items(model, train, users, k=k)
-    return float(ndcg_at_k(*_held_out_hits(heldout, users, recommended), k).mean())
+    return ndcg_at_k(*_held_out_hits(heldout, users, recommended), k)
 
 
 def evaluate(
