@@ -8,10 +8,28 @@ import numpy as np
 from catalog.services import EventRow, ItemRow, interactions_ingest, items_upsert
 from scenarios.models import Scenario
 from scenarios.services import scenario_create
+from training.interactions import InteractionData
 from training.models import FINISHED, RunStatus, TrainingRun
 from training.services import training_run_create, training_run_execute, training_run_promote
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def interactions(
+    users, items, *, timestamps=None, weights=None, n_users=None, n_items=None, domains=None
+) -> InteractionData:
+    """Events of ``users`` on ``items`` (parallel lists), of weight 1 in list order unless ``weights`` and
+    ``timestamps`` say otherwise; the counts default to the largest index plus one."""
+    users, items = np.asarray(users, dtype=np.int64), np.asarray(items, dtype=np.int64)
+    return InteractionData(
+        n_users=n_users or int(users.max()) + 1,
+        n_items=n_items or int(items.max()) + 1,
+        users=users,
+        items=items,
+        weights=np.ones(len(users), dtype=np.float32) if weights is None else np.asarray(weights, dtype=np.float32),
+        timestamps=np.arange(len(users)) if timestamps is None else np.asarray(timestamps, dtype=np.int64),
+        domains=None if domains is None else np.asarray(domains, dtype=np.int64),
+    )
 
 
 def clustered_catalog(*, users: int = 40, items: int = 30, per_user: int = 10, seed: int = 0) -> None:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.factories import interactions
 from tests.test_algorithms_contract import planted_data
 from training.algorithms.adapted_ease import ItemSpaceSolver, UserSpaceSolver, member_held_out
 from training.algorithms.base import EpochReport, Recommender
@@ -99,16 +100,7 @@ def _cross_member_data(seed: int = 0) -> InteractionData:
         chosen = sorted({*first.tolist(), *map(int, second)})
         users += [user] * len(chosen)
         items += chosen
-    n = len(users)
-    return InteractionData(
-        n_users=160,
-        n_items=48,
-        users=np.array(users),
-        items=np.array(items),
-        weights=np.ones(n, dtype=np.float32),
-        timestamps=np.arange(n),
-        domains=(np.array(items) >= 24).astype(np.int64),
-    )
+    return interactions(users, items, n_users=160, n_items=48, domains=np.array(items) >= 24)
 
 
 def test_a_member_with_little_of_its_own_takes_transfer_from_the_group_and_gains_by_it():

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.factories import interactions
 from training.algorithms.registry import algorithm_names, get_algorithm
 from training.interactions import InteractionData
 
@@ -16,15 +17,7 @@ def _data() -> InteractionData:
         for item in rng.choice(np.arange(group * 6, group * 6 + 6), size=4, replace=False):
             users.append(user)
             items.append(int(item))
-    n = len(users)
-    return InteractionData(
-        n_users=30,
-        n_items=18,
-        users=np.array(users),
-        items=np.array(items),
-        weights=np.ones(n, dtype=np.float32),
-        timestamps=np.arange(n, dtype=np.int64),
-    )
+    return interactions(users, items, n_users=30, n_items=18)
 
 
 # Enough training for the tiny planted data; other algorithms use their defaults.

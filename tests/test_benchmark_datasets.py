@@ -1,7 +1,7 @@
 """The data-set shaping that the benchmarks apply before they train."""
 
 from benchmarks.datasets import filter_min_weight, reindex
-from tests.test_evaluation_splits import interactions
+from tests.factories import interactions
 
 
 def test_min_weight_filter_keeps_events_at_or_above_the_threshold():

@@ -5,6 +5,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+from tests.factories import interactions
 from training.evaluation.splits import (
     history_before_test,
     split_leave_last_out,
@@ -12,18 +13,6 @@ from training.evaluation.splits import (
     split_temporal,
 )
 from training.interactions import InteractionData
-
-
-def interactions(users, items, *, timestamps=None, weights=None, n_users=None, n_items=None) -> InteractionData:
-    users, items = np.asarray(users, dtype=np.int64), np.asarray(items, dtype=np.int64)
-    return InteractionData(
-        n_users=n_users or int(users.max()) + 1,
-        n_items=n_items or int(items.max()) + 1,
-        users=users,
-        items=items,
-        weights=np.ones(len(users), dtype=np.float32) if weights is None else np.asarray(weights, dtype=np.float32),
-        timestamps=np.arange(len(users)) if timestamps is None else np.asarray(timestamps, dtype=np.int64),
-    )
 
 
 def many_events(*, n_users: int = 50, n_items: int = 200, per_user: int = 30, seed: int = 0) -> InteractionData:
