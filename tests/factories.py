@@ -115,8 +115,15 @@ def live_run(movies: Scenario, algorithm: str) -> TrainingRun:
     return run
 
 
-def study_trial(study, algorithm: str, number: int, **fields) -> TrainingRun:
-    """A trial row of ``study`` (no worker): its algorithm, trial number and whatever else the test sets."""
+def succeeded_trial(study, algorithm: str, number: int, validation: dict[str, float], **fields) -> TrainingRun:
+    """A trial row of ``study`` (no worker) that succeeded with the ``validation`` metrics: its algorithm, trial
+    number and whatever else the test sets."""
     return TrainingRun.objects.create(
-        scenario=study.scenario, algorithm=algorithm, study=study, trial_number=number, **fields
+        scenario=study.scenario,
+        algorithm=algorithm,
+        study=study,
+        trial_number=number,
+        status=RunStatus.SUCCEEDED,
+        validation_metrics=validation,
+        **fields,
     )

@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from tests.conftest import wait_until
-from tests.factories import clustered_catalog, scenario, study_trial
+from tests.factories import clustered_catalog, scenario, succeeded_trial
 from training.models import RunStatus, Study, StudyStatus, TrainingRun
 from training.tuning.choice import auto_selection
 from training.tuning.pruning import budget_spent
@@ -76,14 +76,7 @@ def test_an_auto_candidate_stopped_by_the_budget_competes_with_its_best_epoch_an
     )
     stopped = "its wall-time cap of 15 s (a share of the study's budget) ran out"
     runs = [
-        study_trial(
-            study,
-            algorithm,
-            number,
-            status=RunStatus.SUCCEEDED,
-            validation_metrics={"ndcg@10": value},
-            budget_stop=budget_stop,
-        )
+        succeeded_trial(study, algorithm, number, {"ndcg@10": value}, budget_stop=budget_stop)
         for algorithm, number, value, budget_stop in (("ease", 0, 0.2, ""), ("bpr", 1, 0.3, stopped))
     ]
 

@@ -8,7 +8,7 @@ import pytest
 
 from dashboards.study_figures import optimisation_history
 from tests.conftest import wait_until
-from tests.factories import clustered_catalog, scenario, study_trial
+from tests.factories import clustered_catalog, scenario, succeeded_trial
 from training.algorithms.auto import BASELINES, RATING, SEQUENTIAL, EventOrder, candidates_for
 from training.algorithms.registry import get_algorithm, model_names
 from training.evaluation.objectives import objective_default, objective_direction, objective_problem
@@ -86,13 +86,12 @@ def _rmse_study(movies, values: list[tuple[str, float]]) -> tuple[Study, list[Tr
         status=StudyStatus.SUCCEEDED,
     )
     runs = [
-        study_trial(
+        succeeded_trial(
             study,
             algorithm,
             number,
-            status=RunStatus.SUCCEEDED,
+            {"rmse": value, "ndcg@10": 0.5 - number / 10},
             params={"factors": 8} if algorithm == "biased_mf" else {"embedding_size": 8},
-            validation_metrics={"rmse": value, "ndcg@10": 0.5 - number / 10},
         )
         for number, (algorithm, value) in enumerate(values)
     ]
