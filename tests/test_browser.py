@@ -76,6 +76,17 @@ def _login(page, base: str, username: str, password: str) -> None:
     page.wait_for_url(re.compile(r".*/scenarios/$"))
 
 
+def fill_scenario_form(page, fields: dict[str, str], algorithm: str | None = None, **hyperparameters: str) -> None:
+    """Type ``fields`` into the scenario form's inputs by name, then choose ``algorithm`` and type its
+    ``hyperparameters``."""
+    for name, value in fields.items():
+        page.fill(f"input[name={name}]", value)
+    if algorithm:
+        page.select_option("select[name=algorithm]", algorithm)
+    for name, value in hyperparameters.items():
+        page.fill(f"[data-algorithm={algorithm}] [data-testid=hp-{name}]", value)
+
+
 def test_analyst_creates_retrains_inspects_compares_and_samples(live_server, celery_worker, browser, shots):
     _load_data()
     account_create(username="anna", password="analyst-pass-123", role="analyst")
@@ -90,12 +101,8 @@ def test_analyst_creates_retrains_inspects_compares_and_samples(live_server, cel
 
     # Create a scenario through the form; a bad hyperparameter first shows its error next to the field.
     page.click("[data-testid=new-scenario]")
-    page.fill("input[name=slug]", "movies")
-    page.fill("input[name=name]", "Movies")
-    page.fill("input[name=event_weights]", "rating:1")
-    page.fill("input[name=min_value]", "3")
-    page.select_option("select[name=algorithm]", "item_knn")
-    page.fill("[data-algorithm=item_knn] [data-testid=hp-k]", "-5")
+    form = {"slug": "movies", "name": "Movies", "event_weights": "rating:1", "min_value": "3"}
+    fill_scenario_form(page, form, "item_knn", k="-5")
     page.click("[data-testid=save-scenario]")
     assert page.locator("[data-testid=hp-error-k]").is_visible()
     shots(page, "scenario-form")

@@ -10,7 +10,7 @@ from dashboards.services import account_create
 from scenarios.models import Scenario
 from scenarios.services import scenario_slice_refresh
 from tests.factories import clustered_catalog, scenario
-from tests.test_browser import ARGS, CHROMIUM, _login
+from tests.test_browser import ARGS, CHROMIUM, _login, fill_scenario_form
 from training.models import RunStatus, TrainingRun
 from training.services import training_run_create, training_run_execute
 
@@ -48,11 +48,7 @@ def _page_width(page) -> int:
 def test_every_form_error_shows_on_the_first_submit(live_server, analyst_page):
     page = analyst_page()
     page.goto(f"{live_server.url}/scenarios/new/")
-    page.fill("input[name=slug]", "films")
-    page.fill("input[name=name]", "Films")
-    page.fill("input[name=k_list]", "five")
-    page.select_option("select[name=algorithm]", "sasrec")
-    page.fill("[data-algorithm=sasrec] [data-testid=hp-embedding_size]", "0")
+    fill_scenario_form(page, {"slug": "films", "name": "Films", "k_list": "five"}, "sasrec", embedding_size="0")
 
     page.click("[data-testid=save-scenario]")
 
@@ -67,9 +63,7 @@ def test_an_unknown_category_is_refused_with_a_suggestion(live_server, analyst_p
     clustered_catalog()
     page = analyst_page()
     page.goto(f"{live_server.url}/scenarios/new/")
-    page.fill("input[name=slug]", "comedies")
-    page.fill("input[name=name]", "Comedies")
-    page.fill("input[name=include_categories]", "Comdy")
+    fill_scenario_form(page, {"slug": "comedies", "name": "Comedies", "include_categories": "Comdy"})
 
     page.click("[data-testid=save-scenario]")
 
