@@ -2,19 +2,14 @@
 # Creates benchmarks/peers/.venv-surprise with Surprise 1.1.5 (idempotent: a no-op once installed).
 set -euo pipefail
 cd "$(dirname "$0")"
+source ./peer_venv.sh
 
-PYTHON=${PYTHON:-python3.11}
-command -v "$PYTHON" >/dev/null || PYTHON=python3
 venv=.venv-surprise
-stamp=$venv/.requirements-installed
 
-if [ ! -x "$venv/bin/python" ]; then
-  echo "==> creating virtualenv $venv with $($PYTHON --version)" >&2
-  "$PYTHON" -m venv "$venv"
-fi
-if [ ! -f "$stamp" ] || [ requirements-surprise.txt -nt "$stamp" ]; then
+peer_venv_create "$venv"
+if peer_venv_stale "$venv" requirements-surprise.txt; then
   echo "==> installing requirements-surprise.txt" >&2
   "$venv/bin/python" -m pip install -q -r requirements-surprise.txt
   "$venv/bin/python" -c "import surprise"  # fails here, not mid-benchmark, if something is missing
-  touch "$stamp"
+  peer_venv_installed "$venv"
 fi
