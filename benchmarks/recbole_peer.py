@@ -43,6 +43,24 @@ class Model:
     ours: str  # our registry name
     params: dict  # ours; sizes comparable to RecBole's defaults, the rest the platform's defaults
 
+    def figures(self, ours: dict, recbole: dict, *, times: dict[str, int]) -> dict[str, float]:
+        """Its test metrics (6 decimals) and ``times`` (name: decimals) on our side and on RecBole's, each with ours
+        over theirs, under keys that start with :attr:`key`."""
+        figures: dict[str, float] = {}
+        for metric, name, _ in METRICS:
+            figures |= _side_by_side(f"{self.key}_{metric}", ours["test"][name], recbole["test"][name], digits=6)
+        for name, digits in times.items():
+            figures |= _side_by_side(f"{self.key}_{name}", ours[name], recbole[name], digits=digits)
+        return figures
+
+
+def _side_by_side(key: str, mine: float, theirs: float, *, digits: int) -> dict[str, float]:
+    return {
+        f"{key}_ours": round(mine, digits),
+        f"{key}_recbole": round(theirs, digits),
+        f"{key}_ratio": round(mine / theirs, 4),
+    }
+
 
 def comparison_parser(description: str | None) -> argparse.ArgumentParser:
     """The options both comparisons take: the MovieLens 100K folder and the torch threads of either side."""

@@ -284,7 +284,7 @@ def collect_figures(
     for model in MODELS:
         theirs = recbole["models"][model.recbole]
         figures[f"{model.key}_max_epochs_recbole"] = theirs["max_epochs"]
-        figures.update(_model_figures(model.key, ours[model.key], theirs))
+        figures.update(_model_figures(model, ours[model.key], theirs))
     figures |= {
         "target_sasrec_ndcg10_ratio_min": TARGET_SASREC_NDCG_RATIO_MIN,
         "target_sasrec_seconds_to_best_ratio_max": TARGET_SASREC_TIME_TO_BEST_RATIO_MAX,
@@ -297,22 +297,9 @@ def collect_figures(
     return figures
 
 
-def _model_figures(key: str, ours: dict, recbole: dict) -> dict:
-    figures: dict = {}
-    for metric, name, _ in METRICS:
-        mine, theirs = ours["test"][name], recbole["test"][name]
-        figures |= {
-            f"{key}_{metric}_ours": round(mine, 6),
-            f"{key}_{metric}_recbole": round(theirs, 6),
-            f"{key}_{metric}_ratio": round(mine / theirs, 4),
-        }
-    for name in TIMES:
-        mine, theirs = ours[name], recbole[name]
-        figures |= {
-            f"{key}_{name}_ours": round(mine, 2),
-            f"{key}_{name}_recbole": round(theirs, 2),
-            f"{key}_{name}_ratio": round(mine / theirs, 4),
-        }
+def _model_figures(model: Model, ours: dict, recbole: dict) -> dict:
+    key = model.key
+    figures = model.figures(ours, recbole, times=dict.fromkeys(TIMES, 2))
     reached = ours["timer"].first_reaching(recbole["valid"]["ndcg@10"])
     return figures | {
         f"{key}_valid_ndcg10_ours": round(ours["valid_ndcg"], 6),
