@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmarks.peers.epoch_timing import training_pass_seconds
 from benchmarks.recbole_peer import METRICS, SEED, Model, comparison_parser, comparison_report, recbole_run_with_split
 from benchmarks.results_io import machine, table
 from training.algorithms.base import EpochReport, Recommender
@@ -200,20 +201,12 @@ class Timer:
 
     def __init__(self, model: Recommender, split: SequenceSplit) -> None:
         self.model, self.split = model, split
-        self.train_seconds: list[float] = []
+        self.train_seconds = training_pass_seconds(model)  # a training pass alone, as on RecBole's side
         self.ended_at: list[float] = []
         self.valid_masked: list[float] = []
         self.valid: list[float] = []
-        self._train_epoch = model._train_epoch
-        model._train_epoch = self._timed_train_epoch  # a training pass alone, as on RecBole's side
         self.excluded = 0.0
         self.start = time.perf_counter()
-
-    def _timed_train_epoch(self, *args, **kwargs):
-        begun = time.perf_counter()
-        loss = self._train_epoch(*args, **kwargs)
-        self.train_seconds.append(time.perf_counter() - begun)
-        return loss
 
     def __call__(self, report: EpochReport) -> None:
         now = time.perf_counter()
