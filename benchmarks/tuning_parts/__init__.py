@@ -8,11 +8,22 @@
 
 from __future__ import annotations
 
+import argparse
 import importlib
 from collections.abc import Iterator
 from types import ModuleType
 
 PARTS = ("tuning", "auto", "blend", "transfer", "ratings")
+
+
+def add_algorithms_option(parser: argparse.ArgumentParser, flag: str, *, default: tuple[str, ...], what: str) -> None:
+    """Add ``flag``: comma-separated algorithm names, ``default`` when it is not given; ``what`` they are for."""
+    parser.add_argument(
+        flag,
+        type=lambda text: tuple(text.split(",")),
+        default=default,
+        help=f"Comma-separated {what} (default {','.join(default)}).",
+    )
 
 
 def part_module(part: str) -> ModuleType | None:

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from benchmarks.tuning_parts import add_algorithms_option
 from benchmarks.tuning_parts.movielens_db import DATA, movielens_database, ndcg_on_test, run_default, scenario_add
 
 FOLDER = "ml-latest-small"
@@ -25,12 +26,7 @@ TARGET = 1.02
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--blend-data", type=Path, default=DATA / FOLDER, help="The MovieLens folder to blend on.")
-    parser.add_argument(
-        "--blend-algorithms",
-        type=lambda text: tuple(text.split(",")),
-        default=ALGORITHMS,
-        help=f"Comma-separated default models to blend in pairs (default {','.join(ALGORITHMS)}).",
-    )
+    add_algorithms_option(parser, "--blend-algorithms", default=ALGORITHMS, what="default models to blend in pairs")
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from benchmarks.tuning_parts import add_algorithms_option
 from benchmarks.tuning_parts.movielens_db import (
     DATA,
     movielens_database,
@@ -38,12 +39,7 @@ TARGET = 1.05
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tuning-budget-minutes", type=float, default=15.0, help="Wall time of each study.")
     parser.add_argument("--tuning-data", type=Path, default=DATA, help="Folder holding ml-100k and ml-latest-small.")
-    parser.add_argument(
-        "--tuning-defaults",
-        type=lambda text: tuple(text.split(",")),
-        default=DEFAULTS,
-        help=f"Comma-separated default models to beat (default {','.join(DEFAULTS)}).",
-    )
+    add_algorithms_option(parser, "--tuning-defaults", default=DEFAULTS, what="default models to beat")
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
