@@ -19,7 +19,7 @@ from training.algorithms.sequential import SequentialRecommender
 from training.evaluation.metrics import ndcg_at_k, relevance_hits
 from training.evaluation.ranking import mean_ndcg, top_k_items
 from training.evaluation.rating import rating_errors
-from training.evaluation.splits import split_random
+from training.evaluation.splits import Split, split_random
 from training.interactions import HeldOut, InteractionData
 
 DEVICES = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
@@ -91,6 +91,13 @@ def planted_item_features(n_items: int, *, seed: int = 0) -> np.ndarray:
     features = np.zeros((n_items, 8), dtype=np.float32)
     features[np.arange(n_items), np.arange(n_items) % len(GROUP_SHARES)] = 1.0
     return features + rng.normal(0.0, 0.1, features.shape).astype(np.float32)
+
+
+def validation_split(name: str) -> Split:
+    """The planted data (rated where ``name`` predicts ratings) split 60:20:20, to train ``name`` with validation."""
+    data = planted_data()
+    rated = with_planted_ratings(data) if get_algorithm(name).predicts_ratings else data
+    return split_random(rated, seed=1, ratios=(0.6, 0.2, 0.2))
 
 
 def fitted(name: str, data: InteractionData, *, device: str = "cpu", seed: int = 0, **fit_kwargs) -> Recommender:
@@ -206,9 +213,7 @@ def test_invalid_hyperparameters_are_refused(name):
 
 @pytest.mark.parametrize("name", model_names())
 def test_reports_progress_and_keeps_the_best_validation_state(name):
-    data = planted_data()
-    rates = get_algorithm(name).predicts_ratings
-    split = split_random(with_planted_ratings(data) if rates else data, seed=1, ratios=(0.6, 0.2, 0.2))
+    split = validation_split(name)
     reports: list[EpochReport] = []
     model = fitted(name, split.train, progress=reports.append, validation=split.validation)
     assert_keeps_the_best_reported_state(model, reports, split)
@@ -230,9 +235,7 @@ def assert_keeps_the_best_reported_state(model: Recommender, reports: list[Epoch
 
 @pytest.mark.parametrize("name", model_names())
 def test_a_spent_budget_ends_an_iterative_fit_with_its_best_epoch_so_far(name):
-    data = planted_data()
-    rates = get_algorithm(name).predicts_ratings
-    split = split_random(with_planted_ratings(data) if rates else data, seed=1, ratios=(0.6, 0.2, 0.2))
+    split = validation_split(name)
     reports: list[EpochReport] = []
 
     def three_epochs(report: EpochReport) -> None:
