@@ -41,6 +41,13 @@ def _succeeded(run: TrainingRun) -> TrainingRun:
     return run
 
 
+def _parent_refused(api, slug: str, run: dict) -> str:
+    """What the API says of the parent when ``run`` is queued for scenario ``slug``; it must refuse the run."""
+    response = api.post(f"/api/v1/scenarios/{slug}/runs/", run, format="json")
+    assert response.status_code == 400, response.content
+    return response.json()["errors"]["parent"][0]
+
+
 def _pairs(held_out: HeldOut, user_ids: np.ndarray, item_ids: np.ndarray) -> set[tuple[int, int]]:
     users = np.repeat(np.arange(held_out.n_users), held_out.counts())
     return set(zip(user_ids[users].tolist(), item_ids[held_out.items].tolist(), strict=True))
@@ -126,12 +133,8 @@ def test_a_parent_split_with_another_seed_is_refused_at_queue_time(api):
     movies = scenario_create(data={"slug": "movies", "name": "Movies", "split": "random", "algorithm": "sasrec"})
     parent = _succeeded(training_run_create(scenario=movies, params=SASREC, seed=7))
 
-    response = api.post(
-        "/api/v1/scenarios/movies/runs/", {"parent": parent.pk, "seed": 8, "hyperparameters": SASREC}, format="json"
-    )
+    message = _parent_refused(api, "movies", {"parent": parent.pk, "seed": 8, "hyperparameters": SASREC})
 
-    assert response.status_code == 400, response.content
-    message = response.json()["errors"]["parent"][0]
     assert f"run {parent.pk} was split random 80/10/10 · seed 7" in message
     assert "this run would be split random 80/10/10 · seed 8" in message and "seed 7 → 8" in message
     assert TrainingRun.objects.count() == 1
@@ -142,14 +145,8 @@ def test_a_parent_split_by_another_protocol_is_refused_at_queue_time(api):
     parent = _succeeded(training_run_create(scenario=group, algorithm="sasrec", params=SASREC))
     scenario_update(scenario=group, data={"split": "temporal"})
 
-    response = api.post(
-        "/api/v1/scenarios/action/runs/",
-        {"algorithm": "sasrec", "parent": parent.pk, "hyperparameters": SASREC},
-        format="json",
-    )
+    message = _parent_refused(api, "action", {"algorithm": "sasrec", "parent": parent.pk, "hyperparameters": SASREC})
 
-    assert response.status_code == 400, response.content
-    message = response.json()["errors"]["parent"][0]
     assert "protocol random → temporal" in message and "this run would be split temporal 80/10/10" in message
 
 
@@ -159,14 +156,8 @@ def test_a_parent_split_on_other_data_is_refused_at_queue_time(api):
     before = parent.split["snapshot"][:8]
     interactions_ingest(events=[EventRow(user="u0", item="i5", kind="rating", value=4.0, occurred_at=START)])
 
-    response = api.post(
-        "/api/v1/scenarios/action/runs/",
-        {"algorithm": "sasrec", "parent": parent.pk, "hyperparameters": SASREC},
-        format="json",
-    )
+    message = _parent_refused(api, "action", {"algorithm": "sasrec", "parent": parent.pk, "hyperparameters": SASREC})
 
-    assert response.status_code == 400, response.content
-    message = response.json()["errors"]["parent"][0]
     assert f"data {before} → " in message and f"run {parent.pk} was split leave-last-out" in message
 
 
