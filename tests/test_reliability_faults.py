@@ -192,18 +192,25 @@ def test_a_run_for_a_queue_without_consumer_fails_with_the_reason(worker):
     assert failed.finished_at - failed.created_at >= timedelta(seconds=NO_CONSUMER_SECONDS)
 
 
+def _event_batch(ids: str, size: int, *, users: tuple[str, int], items: tuple[str, int]) -> list[dict]:
+    """``size`` events at one time, with ids ``ids`` followed by their number; users and items (a prefix and how
+    many) take turns."""
+    (user, n_users), (item, n_items) = users, items
+    return [
+        {
+            "user": f"{user}{n % n_users}",
+            "item": f"{item}{n % n_items}",
+            "occurred_at": "2024-01-01T00:00:00Z",
+            "event_id": f"{ids}{n}",
+        }
+        for n in range(size)
+    ]
+
+
 def test_events_acknowledged_across_dropped_web_connections_are_all_stored(api):
     acknowledged: list[str] = []
     for batch in range(10):
-        events = [
-            {
-                "user": f"u{n % 7}",
-                "item": f"i{n % 11}",
-                "occurred_at": "2024-01-01T00:00:00Z",
-                "event_id": f"e{batch}-{n}",
-            }
-            for n in range(50)
-        ]
+        events = _event_batch(f"e{batch}-", 50, users=("u", 7), items=("i", 11))
         if batch % 2:
             terminate_own_backend()
         for _ in range(5):  # a client that honours 503 and Retry-After
@@ -252,15 +259,7 @@ def test_events_sent_to_a_web_server_whose_workers_and_connections_are_killed_ar
                 web.kill_a_worker()
             elif batch % 4 == 3:
                 terminate_other_backends()  # gunicorn's kept connections among them
-            events = [
-                {
-                    "user": f"w{n % 13}",
-                    "item": f"j{n % 17}",
-                    "occurred_at": "2024-01-01T00:00:00Z",
-                    "event_id": f"w{batch}-{n}",
-                }
-                for n in range(200)
-            ]
+            events = _event_batch(f"w{batch}-", 200, users=("w", 13), items=("j", 17))
             _post_until_acknowledged(web, token, events)
             acknowledged += [event["event_id"] for event in events]
     finally:
