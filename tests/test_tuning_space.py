@@ -40,20 +40,23 @@ def test_suggestions_stay_inside_the_space_and_name_the_algorithm():
             assert 5 <= params["k"] <= 1000 and 0 <= params["shrink"] <= 200
 
 
-@pytest.mark.django_db
-def test_the_study_api_refuses_bad_studies_with_field_errors(api):
+@pytest.fixture
+def post_study(api):
+    """Posts a study of the scenario "movies" (EASE over the clustered catalogue) to the API."""
     clustered_catalog()
     scenario(algorithm="ease")
+    return lambda study: api.post("/api/v1/scenarios/movies/studies/", study, format="json")
 
-    response = api.post(
-        "/api/v1/scenarios/movies/studies/",
+
+@pytest.mark.django_db
+def test_the_study_api_refuses_bad_studies_with_field_errors(post_study):
+    response = post_study(
         {
             "algorithms": ["ease", "nope"],
             "objective": "ndcg",
             "search_space": {"ease": {"l2": {"low": 5, "high": 1}}},
             "fixed_params": {"ease": {"l2": -1}},
-        },
-        format="json",
+        }
     )
 
     assert response.status_code == 400
@@ -63,15 +66,8 @@ def test_the_study_api_refuses_bad_studies_with_field_errors(api):
 
 
 @pytest.mark.django_db
-def test_the_study_api_starts_a_study_with_one_trial_per_parallel_slot_defaults_first(api):
-    clustered_catalog()
-    scenario(algorithm="ease")
-
-    response = api.post(
-        "/api/v1/scenarios/movies/studies/",
-        {"algorithms": ["ease", "item_knn"], "max_trials": 6, "parallel_trials": 3},
-        format="json",
-    )
+def test_the_study_api_starts_a_study_with_one_trial_per_parallel_slot_defaults_first(api, post_study):
+    response = post_study({"algorithms": ["ease", "item_knn"], "max_trials": 6, "parallel_trials": 3})
 
     assert response.status_code == 201, response.json()
     body = response.json()
