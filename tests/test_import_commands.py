@@ -33,6 +33,13 @@ def counts() -> tuple[int, int, int]:
     return Item.objects.count(), EndUser.objects.count(), Interaction.objects.count()
 
 
+def assert_refused_writing_nothing(match: str, command: str, *args: object) -> None:
+    """``command`` fails with an error that matches ``match`` and leaves the database empty."""
+    with pytest.raises(CommandError, match=match):
+        run(command, *args)
+    assert counts() == (0, 0, 0)
+
+
 def genre_flags(*names: str) -> str:
     return "|".join("1" if genre in names else "0" for genre in ML_100K_GENRES)
 
@@ -178,9 +185,7 @@ def test_import_movielens_with_a_bad_rating_writes_nothing(ml_100k):
         ratings.write("2\t2\tfive\t888551300\n")
 
     # when / then
-    with pytest.raises(CommandError, match=r"u\.data line 5: rating 'five' is not a number"):
-        run("import_movielens", ml_100k)
-    assert counts() == (0, 0, 0)
+    assert_refused_writing_nothing(r"u\.data line 5: rating 'five' is not a number", "import_movielens", ml_100k)
 
 
 # import_interactions ---------------------------------------------------------------------------------------------
@@ -277,9 +282,7 @@ def test_import_interactions_with_a_malformed_line_names_it_and_writes_nothing(t
     )
 
     # when / then
-    with pytest.raises(CommandError, match=r"^line 3: value 'abc' is not a number"):
-        run("import_interactions", events)
-    assert counts() == (0, 0, 0)
+    assert_refused_writing_nothing(r"^line 3: value 'abc' is not a number", "import_interactions", events)
 
 
 def test_import_interactions_with_invalid_json_names_the_line(tmp_path):
@@ -290,9 +293,7 @@ def test_import_interactions_with_invalid_json_names_the_line(tmp_path):
     )
 
     # when / then
-    with pytest.raises(CommandError, match=r"^line 2: invalid JSON"):
-        run("import_interactions", events)
-    assert counts() == (0, 0, 0)
+    assert_refused_writing_nothing(r"^line 2: invalid JSON", "import_interactions", events)
 
 
 def test_import_interactions_names_numbers_beyond_range_as_bad_lines(tmp_path):
@@ -442,9 +443,8 @@ def test_import_interactions_reads_a_file_without_a_header_by_column_names(tmp_p
 def test_import_interactions_refuses_a_column_list_of_the_wrong_width(tmp_path):
     events = write(tmp_path / "ratings.csv", ["alice,sku-1,4"])
 
-    with pytest.raises(CommandError, match="line 1: expected 2 columns, found 3"):
-        run("import_interactions", events, "--columns", "user,item", "--timestamp", "row-order")
-    assert counts() == (0, 0, 0)
+    options = ["--columns", "user,item", "--timestamp", "row-order"]
+    assert_refused_writing_nothing("line 1: expected 2 columns, found 3", "import_interactions", events, *options)
 
 
 def test_import_interactions_without_times_takes_the_row_order(tmp_path):
@@ -473,9 +473,7 @@ def test_import_interactions_without_times_can_take_one_fixed_time(tmp_path):
 def test_import_interactions_refuses_a_bad_fixed_time(tmp_path, value):
     events = write(tmp_path / "plays.csv", ["user,item", "alice,song-1"])
 
-    with pytest.raises(CommandError, match="--timestamp"):
-        run("import_interactions", events, "--timestamp", value)
-    assert counts() == (0, 0, 0)
+    assert_refused_writing_nothing("--timestamp", "import_interactions", events, "--timestamp", value)
 
 
 def test_import_interactions_id_prefix_keeps_two_datasets_apart(tmp_path):
@@ -522,9 +520,7 @@ def test_import_interactions_fixed_category_reaches_every_item_it_names(tmp_path
 def test_an_id_prefix_that_makes_an_id_too_long_is_a_bad_line(tmp_path):
     events = write(tmp_path / "events.csv", ["user,item,timestamp", f"{'u' * 250},sku-1,1709294400"])
 
-    with pytest.raises(CommandError, match="longer than 255"):
-        run("import_interactions", events, "--id-prefix", "shop-0001:")
-    assert counts() == (0, 0, 0)
+    assert_refused_writing_nothing("longer than 255", "import_interactions", events, "--id-prefix", "shop-0001:")
 
 
 def _compress(path: Path, suffix: str) -> Path:
@@ -577,9 +573,7 @@ def test_a_corrupt_compressed_file_is_refused_and_nothing_is_written(tmp_path):
     broken = tmp_path / "events.csv.gz"
     broken.write_bytes(b"\x1f\x8b\x08\x00 certainly not gzip")
 
-    with pytest.raises(CommandError, match=r"events\.csv\.gz"):
-        run("import_interactions", broken)
-    assert counts() == (0, 0, 0)
+    assert_refused_writing_nothing(r"events\.csv\.gz", "import_interactions", broken)
 
 
 def test_a_zip_with_several_files_is_refused_naming_them(tmp_path):
