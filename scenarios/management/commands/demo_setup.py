@@ -16,6 +16,23 @@ from scenarios.services import scenario_create, scenario_slice_refresh, scenario
 
 DEFAULT_DATA = settings.BASE_DIR.parent / "shared" / "data" / "ml-100k"
 
+
+def _shelf(slug: str, name: str, *, categories: list[str], described: str, algorithm: str) -> dict:
+    """A member of the movies group that keeps only the films of ``categories`` (``described`` in words)."""
+    return {
+        "slug": slug,
+        "name": name,
+        "description": f"Only {described} (3 stars or more), split with its group.",
+        "include_categories": categories,
+        "event_weights": {"rating": 1.0},
+        "min_value": 3,
+        "min_user_events": 5,
+        "split": "random",
+        "algorithm": algorithm,
+        "parent": "movies",
+    }
+
+
 # The group first: its members name it as their parent (and are split with it, so the matrix compares fairly).
 DEMO_SCENARIOS = (
     {
@@ -28,30 +45,20 @@ DEMO_SCENARIOS = (
         "split": "random",
         "algorithm": "ease",
     },
-    {
-        "slug": "comedy-romance",
-        "name": "Comedy and romance shelf",
-        "description": "Only comedies and romances (3 stars or more), split with its group.",
-        "include_categories": ["Comedy", "Romance"],
-        "event_weights": {"rating": 1.0},
-        "min_value": 3,
-        "min_user_events": 5,
-        "split": "random",
-        "algorithm": "item_knn",
-        "parent": "movies",
-    },
-    {
-        "slug": "action-thriller",
-        "name": "Action and thriller shelf",
-        "description": "Only action films and thrillers (3 stars or more), split with its group.",
-        "include_categories": ["Action", "Thriller"],
-        "event_weights": {"rating": 1.0},
-        "min_value": 3,
-        "min_user_events": 5,
-        "split": "random",
-        "algorithm": "ease",
-        "parent": "movies",
-    },
+    _shelf(
+        "comedy-romance",
+        "Comedy and romance shelf",
+        categories=["Comedy", "Romance"],
+        described="comedies and romances",
+        algorithm="item_knn",
+    ),
+    _shelf(
+        "action-thriller",
+        "Action and thriller shelf",
+        categories=["Action", "Thriller"],
+        described="action films and thrillers",
+        algorithm="ease",
+    ),
     {
         "slug": "ratings",
         "name": "Movies: predicted ratings",
