@@ -33,8 +33,12 @@ EXTERNAL_ID_PATTERN = r"[\s\S]+"
 ITEM_ID_PATTERN = r"(?!embeddings/refresh/$)[\s\S]+"
 
 
-class ExternalIdLookupMixin:
-    """Addresses rows by external id; an id PostgreSQL could not even compare (a NUL byte) is simply not found."""
+class ExternalIdViewSet(viewsets.ModelViewSet):
+    """Rows addressed by external id; an id PostgreSQL could not even compare (a NUL byte) is simply not found."""
+
+    permission_classes = [RolePermissions]
+    lookup_field = "external_id"
+    lookup_value_regex = EXTERNAL_ID_PATTERN
 
     def get_object(self):
         if text_problem(self.kwargs[self.lookup_field]):
@@ -42,14 +46,12 @@ class ExternalIdLookupMixin:
         return super().get_object()
 
 
-class ItemViewSet(ExternalIdLookupMixin, viewsets.ModelViewSet):
+class ItemViewSet(ExternalIdViewSet):
     """Items that can be recommended, addressed by their external id."""
 
-    permission_classes = [RolePermissions]
     queryset = Item.objects.all()
     serializer_class = ItemSerializer
     filterset_class = ItemFilter
-    lookup_field = "external_id"
     lookup_value_regex = ITEM_ID_PATTERN
     ordering_fields = ["id", "external_id", "title", "updated_at"]
 
@@ -67,15 +69,12 @@ class ItemViewSet(ExternalIdLookupMixin, viewsets.ModelViewSet):
         catalog_version_bump()
 
 
-class EndUserViewSet(ExternalIdLookupMixin, viewsets.ModelViewSet):
+class EndUserViewSet(ExternalIdViewSet):
     """The end users recommendations are made for (not platform accounts)."""
 
-    permission_classes = [RolePermissions]
     queryset = EndUser.objects.all()
     serializer_class = EndUserSerializer
     filterset_class = EndUserFilter
-    lookup_field = "external_id"
-    lookup_value_regex = EXTERNAL_ID_PATTERN
     ordering_fields = ["id", "external_id", "updated_at"]
 
     def perform_destroy(self, instance: EndUser) -> None:
