@@ -2,10 +2,10 @@
 
 import json
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
 from training.embeddings_service import embedding_job_create, embedding_job_execute
-from training.management.follow import job_follow
+from training.management.follow import job_follow, job_succeeded
 from training.models import EmbeddingJob, RunStatus
 
 
@@ -24,20 +24,17 @@ class Command(BaseCommand):
 
     def handle(self, *args, wait: bool, inline: bool, device: str, batch_size: int, timeout: float, **options):
         job = embedding_job_create(dispatch=not inline)
+        name = f"embedding job {job.pk}"
         if inline:
-            self.stderr.write(f"embedding job {job.pk}: running here on {device}")
+            self.stderr.write(f"{name}: running here on {device}")
             embedding_job_execute(job_id=job.pk, device=device, batch_size=batch_size, progress=self._print_progress)
             job.refresh_from_db()
+            job = job_succeeded(job, name=name)
         else:
-            self.stderr.write(f"queued embedding job {job.pk}")
+            self.stderr.write(f"queued {name}")
             if not wait:
                 return
-            job = job_follow(
-                model=EmbeddingJob, pk=job.pk, line=_progress_line, write=self.stderr.write, timeout=timeout,
-                name=f"embedding job {job.pk}",
-            )  # fmt: skip
-        if job.status != RunStatus.SUCCEEDED:
-            raise CommandError(f"embedding job {job.pk} ended {job.status}: {job.error}")
+            job = job_follow(job, line=_progress_line, write=self.stderr.write, timeout=timeout, name=name)
         self.stdout.write(json.dumps({"job": job.pk, "status": job.status, "counts": job.counts}, indent=2))
 
     def _print_progress(self, done: int, total: int) -> None:

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from recsys_site.errors import DomainError
 from scenarios.models import Scenario
 from training.management.follow import job_follow
-from training.models import RunStatus, TrainingRun
+from training.models import TrainingRun
 from training.services import training_run_create
 
 
@@ -43,15 +43,9 @@ class Command(BaseCommand):
             )
         run = self._queue(found, options)
         self.stderr.write(f"queued run {run.pk}: {run.algorithm} on {found.slug} (queue {run.queue})")
-        if not wait:
-            return
-        run = job_follow(
-            model=TrainingRun, pk=run.pk, line=_progress_line, write=self.stderr.write, timeout=timeout,
-            name=f"run {run.pk}",
-        )  # fmt: skip
-        if run.status != RunStatus.SUCCEEDED:
-            raise CommandError(f"run {run.pk} ended {run.status}: {run.error}")
-        self.stdout.write(json.dumps(_summary(run), indent=2))
+        if wait:
+            run = job_follow(run, line=_progress_line, write=self.stderr.write, timeout=timeout, name=f"run {run.pk}")
+            self.stdout.write(json.dumps(_summary(run), indent=2))
 
     def _queue(self, scenario: Scenario, options: dict) -> TrainingRun:
         parent = options["parent"]
