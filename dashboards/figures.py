@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
@@ -175,51 +176,44 @@ def _segmented(series) -> tuple[list, list, list]:
 
 
 def _add_changes(figure: go.Figure, changes) -> None:
-    for change in changes:
-        if change.at is not None:
-            figure.add_vline(x=change.at.timestamp() * 1000, line_dash="dash", line_color="#7c3aed")
     marked = [change for change in changes if change.at is not None]
-    if marked:
-        figure.add_trace(
-            go.Scatter(
-                x=[change.at for change in marked],
-                y=[0.0] * len(marked),
-                yaxis="y2",
-                mode="markers",
-                name="settings changed",
-                marker={"symbol": "diamond", "size": 11, "color": "#7c3aed"},
-                text=[f"from run {c.run_id}: " + "; ".join(c.changes) for c in marked],
-                hovertemplate="%{text}<extra></extra>",
-            )
-        )
-        figure.update_layout(yaxis2={"overlaying": "y", "range": [0, 1.05], "visible": False, "fixedrange": True})
+    _add_marked_lines(
+        figure,
+        [change.at for change in marked],
+        ["#7c3aed"] * len(marked),
+        dash="dash",
+        height=0.0,
+        name="settings changed",
+        marker={"symbol": "diamond", "size": 11, "color": "#7c3aed"},
+        text=[f"from run {c.run_id}: " + "; ".join(c.changes) for c in marked],
+        hovertemplate="%{text}<extra></extra>",
+    )
 
 
 def _add_promotions(figure: go.Figure, promotions) -> None:
-    colours = {"promote": "#16a34a"}
-    for promotion in promotions:
-        figure.add_vline(
-            x=promotion.created_at.timestamp() * 1000,
-            line_dash="dot",
-            line_color=colours.get(promotion.action, "#dc2626"),
-        )
-    if promotions:
-        figure.add_trace(
-            go.Scatter(
-                x=[p.created_at for p in promotions],
-                y=[1.0] * len(promotions),
-                yaxis="y2",
-                mode="markers",
-                name="promotions",
-                marker={
-                    "symbol": "triangle-down",
-                    "size": 11,
-                    "color": [colours.get(p.action, "#dc2626") for p in promotions],
-                },
-                text=[f"{p.action} run {p.run_id}" + (f" by {p.actor}" if p.actor else "") for p in promotions],
-                hovertemplate="%{text}<br>%{x|%Y-%m-%d %H:%M}<extra></extra>",
-            )
-        )
+    colours = [{"promote": "#16a34a"}.get(p.action, "#dc2626") for p in promotions]
+    _add_marked_lines(
+        figure,
+        [p.created_at for p in promotions],
+        colours,
+        dash="dot",
+        height=1.0,
+        name="promotions",
+        marker={"symbol": "triangle-down", "size": 11, "color": colours},
+        text=[f"{p.action} run {p.run_id}" + (f" by {p.actor}" if p.actor else "") for p in promotions],
+        hovertemplate="%{text}<br>%{x|%Y-%m-%d %H:%M}<extra></extra>",
+    )
+
+
+def _add_marked_lines(
+    figure: go.Figure, moments: list, colours: list[str], *, dash: str, height: float, **markers: Any
+) -> None:
+    """A vertical line at each of ``moments`` and, at ``height`` of a hidden 0-1 axis, a hoverable marker on it
+    (``markers``: the marker trace's name, style and text); labels written on the chart would overlap."""
+    for moment, colour in zip(moments, colours, strict=True):
+        figure.add_vline(x=moment.timestamp() * 1000, line_dash=dash, line_color=colour)
+    if moments:
+        figure.add_trace(go.Scatter(x=moments, y=[height] * len(moments), yaxis="y2", mode="markers", **markers))
         figure.update_layout(yaxis2={"overlaying": "y", "range": [0, 1.05], "visible": False, "fixedrange": True})
 
 
