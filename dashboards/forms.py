@@ -13,7 +13,7 @@ from django import forms
 from django.core.exceptions import FieldDoesNotExist
 
 from recsys_site.errors import ValidationFailed
-from scenarios.models import ComputeQueue, Objective, Scenario
+from scenarios.models import SLICE_FIELDS, ComputeQueue, Objective, Scenario
 from scenarios.services import EDITABLE_FIELDS, scenario_config_clean, scenario_schedule_clean
 from training.algorithms.registry import UnknownAlgorithm, algorithm_fits_objective, algorithm_names, get_algorithm
 from training.evaluation.metrics import RANKING_METRICS
@@ -30,6 +30,26 @@ WEIGHTS_FORMAT = (
     "(a kind is a lower-case word such as rating or click; a kind alone weighs 1)."
 )
 
+# The scenario form's inputs, grouped as the page shows them.
+FIELDSETS = (
+    ("Scenario", ("slug", "name", "description", "parent")),
+    ("Slice", SLICE_FIELDS),
+    ("Evaluation protocol", ("split", "validation_share", "test_share", "k_list", "objective")),
+    ("Model", ("algorithm", "compute_queue", "seed", "schedule")),
+    (
+        "Serving",
+        (
+            "default_k",
+            "exclude_seen",
+            "policy_exclude_items",
+            "policy_exclude_categories",
+            "policy_max_per_category",
+            "policy_boost_categories",
+            "policy_exclude_older_than",
+        ),
+    ),
+)
+
 
 def _label(name: str) -> str:
     """A field or hyperparameter name as a reader says it: ``embedding_size`` → ``embedding size``."""
@@ -40,8 +60,12 @@ def _label(name: str) -> str:
     return str(getattr(field, "verbose_name", name.replace("_", " ")))
 
 
-def _split_list(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()]
+class CommaSeparatedField(forms.CharField):
+    """Text of comma-separated parts, cleaned to the list of its non-blank parts, stripped."""
+
+    def clean(self, value: Any) -> list[str]:
+        text = super().clean(value)
+        return [part.strip() for part in text.split(",") if part.strip()]
 
 
 def _policy_initial(policy: dict[str, Any]) -> dict[str, Any]:
@@ -89,21 +113,21 @@ class AlgorithmSelect(forms.Select):
 
 
 class ScenarioForm(forms.ModelForm):
-    include_categories = forms.CharField(required=False, help_text="Comma-separated; empty means every category.")
-    exclude_categories = forms.CharField(required=False, help_text="Comma-separated.")
-    event_weights = forms.CharField(
+    include_categories = CommaSeparatedField(required=False, help_text="Comma-separated; empty means every category.")
+    exclude_categories = CommaSeparatedField(required=False, help_text="Comma-separated.")
+    event_weights = CommaSeparatedField(
         required=False,
         help_text="kind:weight pairs, comma-separated, e.g. rating:1, click:0.5. Empty: every kind, weight 1.",
     )
-    k_list = forms.CharField(initial="5, 10, 20", help_text="Cut-offs K for the metrics, comma-separated.")
+    k_list = CommaSeparatedField(initial="5, 10, 20", help_text="Cut-offs K for the metrics, comma-separated.")
     algorithm = forms.ChoiceField(choices=(), widget=AlgorithmSelect)
     schedule = forms.CharField(
         required=False, help_text="Cron, UTC: minute hour day month weekday (e.g. 0 3 * * *). Empty: no schedule."
     )
-    policy_exclude_items = forms.CharField(
+    policy_exclude_items = CommaSeparatedField(
         required=False, label="Never serve items", help_text="Item ids, comma-separated."
     )
-    policy_exclude_categories = forms.CharField(
+    policy_exclude_categories = CommaSeparatedField(
         required=False, label="Never serve categories", help_text="Comma-separated."
     )
     policy_max_per_category = forms.IntegerField(
@@ -113,7 +137,7 @@ class ScenarioForm(forms.ModelForm):
         label="At most per category",
         help_text="Items of one category in a list. Empty: no limit.",
     )
-    policy_boost_categories = forms.CharField(
+    policy_boost_categories = CommaSeparatedField(
         required=False,
         label="Boost or bury categories",
         help_text="category:weight pairs, weight from -1 (bury) to 1 (lift above all), e.g. Comedy:0.3, Horror:-1.",
@@ -164,6 +188,10 @@ class ScenarioForm(forms.ModelForm):
             return str(submitted)
         return self.instance.objective or Objective.RANKING
 
+    def fieldsets(self) -> list[tuple[str, list[forms.BoundField]]]:
+        """Each legend of the page with its inputs (for the template)."""
+        return [(legend, [self[name] for name in names]) for legend, names in FIELDSETS]
+
     def algorithm_fieldsets(self) -> list[dict[str, Any]]:
         """Per algorithm, its hyperparameters with current values (for the template)."""
         selected = self.data.get("algorithm") or self.initial.get("algorithm") or self.instance.algorithm
@@ -207,15 +235,9 @@ class ScenarioForm(forms.ModelForm):
     def clean_objective(self) -> str:
         return self.cleaned_data.get("objective") or self.instance.objective or Objective.RANKING
 
-    def clean_include_categories(self) -> list[str]:
-        return _split_list(self.cleaned_data["include_categories"])
-
-    def clean_exclude_categories(self) -> list[str]:
-        return _split_list(self.cleaned_data["exclude_categories"])
-
     def clean_event_weights(self) -> dict[str, float]:
         weights = {}
-        for pair in _split_list(self.cleaned_data["event_weights"]):
+        for pair in self.cleaned_data["event_weights"]:
             kind, _, weight = (part.strip() for part in pair.partition(":"))
             if not EVENT_KIND.match(kind):
                 raise forms.ValidationError(f"“{pair}” is not a kind:weight pair. {WEIGHTS_FORMAT}")
@@ -225,15 +247,9 @@ class ScenarioForm(forms.ModelForm):
                 raise forms.ValidationError(f"“{pair}”: the weight must be a number. {WEIGHTS_FORMAT}") from None
         return weights
 
-    def clean_policy_exclude_items(self) -> list[str]:
-        return _split_list(self.cleaned_data["policy_exclude_items"])
-
-    def clean_policy_exclude_categories(self) -> list[str]:
-        return _split_list(self.cleaned_data["policy_exclude_categories"])
-
     def clean_policy_boost_categories(self) -> dict[str, float]:
         boosts = {}
-        for pair in _split_list(self.cleaned_data["policy_boost_categories"]):
+        for pair in self.cleaned_data["policy_boost_categories"]:
             name, _, weight = (part.strip() for part in pair.rpartition(":"))
             try:
                 boosts[name] = float(weight)
@@ -245,7 +261,7 @@ class ScenarioForm(forms.ModelForm):
 
     def clean_k_list(self) -> list[int]:
         try:
-            return [int(part) for part in _split_list(self.cleaned_data["k_list"])]
+            return [int(part) for part in self.cleaned_data["k_list"]]
         except ValueError:
             raise forms.ValidationError("whole numbers, comma-separated") from None
 
