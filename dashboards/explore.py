@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
 from catalog import selectors as catalog_selectors
-from catalog.models import EndUser, Item
+from catalog.models import EndUser, Interaction, Item
 from dashboards.exports import csv_response
 from dashboards.views import VIEW, needs
 from recsys_site.errors import DomainError, error_text
@@ -21,6 +23,34 @@ from training.serving import sample_recommendations, similar_items
 
 HISTORY_CAP = 50
 LIST_LENGTH = 10
+
+
+@dataclass(frozen=True)
+class _Browsed:
+    """One kind of row the browser shows: its name in the page's context, its recent events, and the list the live
+    run makes for it, shown as ``list_name``."""
+
+    model: type[EndUser] | type[Item]
+    context_name: str
+    recent_events: Callable[..., QuerySet[Interaction]]
+    list_name: str
+    make_list: Callable[[Scenario, TrainingRun, Any], Any]
+
+
+def _recommendations(scenario: Scenario, run: TrainingRun, user: EndUser) -> Any:
+    return sample_recommendations(scenario=scenario, run=run, user=user, k=LIST_LENGTH)
+
+
+def _similar(scenario: Scenario, run: TrainingRun, item: Item) -> Any:
+    return similar_items(scenario=scenario, item_external_id=item.external_id, k=LIST_LENGTH)
+
+
+# Keyed by the query-string parameter that names the row (user first), which is also the keyword the catalog
+# selectors take it by.
+BROWSED = {
+    "user": _Browsed(EndUser, "end_user", catalog_selectors.user_history, "recommendations", _recommendations),
+    "item": _Browsed(Item, "item", catalog_selectors.item_recent_events, "similar", _similar),
+}
 
 
 @needs(VIEW)
@@ -82,45 +112,26 @@ def browse(request: HttpRequest, slug: str) -> HttpResponse:
     if query:
         context["users"] = catalog_selectors.users_search(query=query)
         context["items"] = catalog_selectors.items_search(query=query)
-    if user_id := request.GET.get("user", "").strip():
-        context.update(_user_context(scenario, user_id))
-    elif item_id := request.GET.get("item", "").strip():
-        context.update(_item_context(scenario, item_id))
+    for kind in BROWSED:
+        if external_id := request.GET.get(kind, "").strip():
+            context.update(_browsed_context(scenario, kind, external_id))
+            break
     return render(request, "dashboards/browse.html", context)
 
 
-def _user_context(scenario: Scenario, external_id: str) -> dict:
-    user = EndUser.objects.filter(external_id=external_id).first()
-    if user is None:
-        return {"missing": f"No end user {external_id}."}
+def _browsed_context(scenario: Scenario, kind: str, external_id: str) -> dict:
+    """The ``kind`` of row named ``external_id``, its recent events and the list the live run makes for it."""
+    browsed = BROWSED[kind]
+    row = browsed.model.objects.filter(external_id=external_id).first()
+    if row is None:
+        return {"missing": f"No {browsed.model._meta.verbose_name} {external_id}."}
+    of_row: dict[str, Any] = {kind: row}
     context = {
-        "end_user": user,
-        "events": catalog_selectors.user_history(user=user, limit=HISTORY_CAP),
-        "event_count": catalog_selectors.event_count(user=user),
+        browsed.context_name: row,
+        "events": browsed.recent_events(**of_row, limit=HISTORY_CAP),
+        "event_count": catalog_selectors.event_count(**of_row),
     }
-    return _with_live_list(
-        context,
-        scenario,
-        "recommendations",
-        lambda run: sample_recommendations(scenario=scenario, run=run, user=user, k=LIST_LENGTH),
-    )
-
-
-def _item_context(scenario: Scenario, external_id: str) -> dict:
-    item = Item.objects.filter(external_id=external_id).first()
-    if item is None:
-        return {"missing": f"No item {external_id}."}
-    context = {
-        "item": item,
-        "events": catalog_selectors.item_recent_events(item=item, limit=HISTORY_CAP),
-        "event_count": catalog_selectors.event_count(item=item),
-    }
-    return _with_live_list(
-        context,
-        scenario,
-        "similar",
-        lambda run: similar_items(scenario=scenario, item_external_id=external_id, k=LIST_LENGTH),
-    )
+    return _with_live_list(context, scenario, browsed.list_name, lambda run: browsed.make_list(scenario, run, row))
 
 
 def _with_live_list(context: dict, scenario: Scenario, name: str, make_list: Callable[[TrainingRun], Any]) -> dict:
