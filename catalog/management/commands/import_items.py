@@ -5,6 +5,15 @@ from typing import Any
 from catalog.importers import ImportReport, ItemColumns, TabularFile, items_file_import
 from catalog.importers.cli import FileImportCommand
 
+# Each field of ItemColumns, with the help of its --FIELD-column option (whose default is the field's).
+COLUMN_HELP = {
+    "id": "Column of item ids (default: id).",
+    "title": "Column of titles (default: 'title' when the file has one).",
+    "description": "Column of descriptions (default: 'description' when the file has one).",
+    "categories": "Column of categories (default: 'categories' when the file has one); text split by"
+    " --categories-separator, or in JSON lines a list of strings.",
+}
+
 
 class Command(FileImportCommand):
     help = (
@@ -14,27 +23,14 @@ class Command(FileImportCommand):
     )
 
     def columns_arguments_add(self, parser):
-        parser.add_argument("--id-column", default="id", help="Column of item ids (default: id).")
-        parser.add_argument("--title-column", help="Column of titles (default: 'title' when the file has one).")
-        parser.add_argument(
-            "--description-column", help="Column of descriptions (default: 'description' when the file has one)."
-        )
-        parser.add_argument(
-            "--categories-column",
-            help="Column of categories (default: 'categories' when the file has one); text split by"
-            " --categories-separator, or in JSON lines a list of strings.",
-        )
+        for column, help_text in COLUMN_HELP.items():
+            parser.add_argument(f"--{column}-column", default=getattr(ItemColumns, column), help=help_text)
         parser.add_argument(
             "--categories-separator", default="|", help="Separator between categories in one cell (default: |)."
         )
 
     def file_import(self, *, file: TabularFile, options: dict[str, Any], shared: dict[str, Any]) -> ImportReport:
-        columns = ItemColumns(
-            id=options["id_column"],
-            title=options["title_column"],
-            description=options["description_column"],
-            categories=options["categories_column"],
-        )
+        columns = ItemColumns(**{column: options[f"{column}_column"] for column in COLUMN_HELP})
         return items_file_import(
             file=file, columns=columns, categories_separator=options["categories_separator"], **shared
         )
