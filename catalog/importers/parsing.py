@@ -29,7 +29,11 @@ MAX_ID_LENGTH = 255  # external_id and event_id columns
 
 @dataclass(frozen=True)
 class LineError:
-    """Why one line of an input file was rejected. ``problem`` groups similar errors in summaries."""
+    """Why one line of an input file was rejected.
+
+    ``problem`` groups similar errors in summaries and ``message`` tells the reader what is wrong; ``source`` names
+    the file of a dataset of several (``u.item``), and is empty for an import of one file.
+    """
 
     line: int
     problem: str
