@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import reduce
+from operator import or_
 from typing import Any
 
 import numpy as np
-from django.db.models import BigIntegerField, Func, QuerySet
+from django.db.models import BigIntegerField, Count, Func, Max, Min, Q, QuerySet
 
 from catalog.models import Interaction, Item
 from scenarios.models import Scenario
@@ -67,17 +69,18 @@ class ScenarioSlice:
 
 def scenario_item_ids(*, scenario: Scenario) -> np.ndarray:
     """Ids of the active items passing the scenario's category filter, sorted."""
-    include = set(scenario.include_categories or [])
-    exclude = set(scenario.exclude_categories or [])
+    return np.fromiter(scenario_items(scenario=scenario).order_by("id").values_list("id", flat=True), dtype=np.int64)
+
+
+def scenario_items(*, scenario: Scenario) -> QuerySet[Item]:
+    """The active items in one of the scenario's included categories (any item when it names none) and in none of
+    its excluded ones."""
     items = Item.objects.filter(is_active=True)
-    if not include and not exclude:
-        return np.fromiter(items.order_by("id").values_list("id", flat=True), dtype=np.int64)
-    kept = [
-        item_id
-        for item_id, categories in items.order_by("id").values_list("id", "categories")
-        if (not include or include.intersection(categories or [])) and not exclude.intersection(categories or [])
-    ]
-    return np.asarray(kept, dtype=np.int64)
+    if scenario.include_categories:
+        items = items.filter(reduce(or_, (Q(categories__contains=[name]) for name in scenario.include_categories)))
+    for name in scenario.exclude_categories or []:
+        items = items.exclude(categories__contains=[name])
+    return items
 
 
 def scenario_interactions(*, scenario: Scenario) -> QuerySet[Interaction]:
@@ -117,7 +120,12 @@ def scenario_slice(*, scenario: Scenario) -> ScenarioSlice:
 
 
 def scenario_slice_size(*, scenario: Scenario) -> dict:
-    """Users (and those with 2 or more events), items and events in the scenario's slice, and its time range."""
+    """Users (and those with 2 or more events), items and events in the scenario's slice, and its time range.
+
+    The database counts them where no minimum count applies; a minimum count (the k-core filter, repeated until
+    nothing changes) needs the events themselves."""
+    if scenario.min_user_events <= 1 and scenario.min_item_events <= 1:
+        return _size_counted(scenario)
     events = scenario_slice(scenario=scenario)
     if events.n_events == 0:
         return {"users": 0, "repeat_users": 0, "items": 0, "events": 0, **events_time_range(events.timestamps)}
@@ -128,6 +136,27 @@ def scenario_slice_size(*, scenario: Scenario) -> dict:
         "items": int(np.unique(events.item_ids).size),
         "events": events.n_events,
         **events_time_range(events.timestamps),
+    }
+
+
+def _size_counted(scenario: Scenario) -> dict:
+    events = scenario_interactions(scenario=scenario).order_by().filter(item__in=scenario_items(scenario=scenario))
+    seconds = UnixSeconds("occurred_at")
+    totals = events.aggregate(
+        events=Count("id"),
+        users=Count("user", distinct=True),
+        items=Count("item", distinct=True),
+        first=Min(seconds),
+        last=Max(seconds),
+    )
+    repeat_users = events.values("user").annotate(events=Count("id")).filter(events__gte=2).count()
+    moments = np.array([totals["first"], totals["last"]] if totals["events"] else [], dtype=np.int64)
+    return {
+        "users": totals["users"],
+        "repeat_users": repeat_users,
+        "items": totals["items"],
+        "events": totals["events"],
+        **events_time_range(moments),
     }
 
 

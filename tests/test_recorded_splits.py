@@ -9,6 +9,8 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from catalog.services import EventRow, interactions_ingest
 from recsys_site.errors import ValidationFailed
@@ -193,3 +195,16 @@ def test_the_run_page_shows_the_split_and_its_test_digest(client, admin_user):
 
     assert f"random 80/10/10 · seed {group.seed} · data {run.split['snapshot'][:8]} · of all" in page
     assert run.split["test_digest"] in page and "the split's is its group's" in page
+
+
+def test_queueing_a_run_of_its_own_reads_no_event_and_its_worker_records_the_data():
+    clustered_catalog(users=30, items=20, per_user=8)
+    movies = scenario_create(data={"slug": "movies", "name": "Movies", "split": "random", "seed": 42})
+
+    with CaptureQueriesContext(connection) as queued:
+        run = training_run_create(scenario=movies, algorithm="popularity")
+
+    event_reads = [query["sql"] for query in queued if "catalog_interaction" in query["sql"]]
+    assert event_reads and all("COUNT(" in sql for sql in event_reads)  # the slice's size, counted by the database
+    assert run.split["snapshot"] is None
+    assert _succeeded(run).split["snapshot"] == run.data_snapshot["sha256"]

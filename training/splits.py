@@ -32,10 +32,12 @@ PROTOCOL_NAMES = {
 }
 
 
-def split_plan(*, scenario: Scenario, seed: int | None = None) -> dict[str, Any]:
+def split_plan(*, scenario: Scenario, seed: int | None = None, read_data: bool = True) -> dict[str, Any]:
     """The split a run of ``scenario`` queued now would use: the scenario's own, or a member's group's.
 
-    ``seed`` is the run's seed; a member is split by its group's seed, and only a random split has one.
+    ``seed`` is the run's seed; a member is split by its group's seed, and only a random split has one. The
+    snapshot (the sha256 of the data to split) reads every event of the slice; without ``read_data`` it is left
+    None, for the worker to record the data it splits.
     """
     source = scenario.parent or scenario
     if scenario.parent_id is not None or seed is None:
@@ -47,15 +49,16 @@ def split_plan(*, scenario: Scenario, seed: int | None = None) -> dict[str, Any]
         "validation_share": None if source.split == SplitKind.LEAVE_LAST_OUT else float(source.validation_share),
         "test_share": None if source.split == SplitKind.LEAVE_LAST_OUT else float(source.test_share),
         "seed": int(seed) if source.split == SplitKind.RANDOM else None,
-        "snapshot": training_data_load(scenario=source).snapshot()["sha256"],
+        "snapshot": training_data_load(scenario=source).snapshot()["sha256"] if read_data else None,
     }
 
 
 def split_for_run(*, scenario: Scenario, seed: int | None, parent: TrainingRun | None) -> dict[str, Any]:
     """The split the run will use: its scenario's (a member's group's) as it is now; a child reuses its parent's
     recorded split, and a parent split another way (other data, protocol, shares or seed) is refused, since it
-    may have trained on this run's test events."""
-    plan = split_plan(scenario=scenario, seed=seed)
+    may have trained on this run's test events. Only a child's check reads the data: a run of its own records the
+    data its worker splits, and queueing it reads no event."""
+    plan = split_plan(scenario=scenario, seed=seed, read_data=parent is not None)
     if parent is None:
         return plan
     recorded = parent.split
