@@ -4,6 +4,7 @@ import pytest
 
 from tests.conftest import wait_until
 from tests.factories import clustered_catalog, scenario
+from tests.pages import visible_text
 from training.models import RunStatus, TrainingRun
 from training.services import training_run_create
 
@@ -51,3 +52,23 @@ def test_a_blend_refuses_a_single_or_unfinished_member(api):
     assert response.status_code == 400
     messages = " ".join(response.json()["errors"]["members"])
     assert "at least two" in messages and "queued" in messages
+
+
+@pytest.mark.django_db
+def test_the_run_page_says_which_better_mix_a_blend_left_and_why(viewer):
+    clustered_catalog()
+    movies = scenario(algorithm="ease")
+    members = [
+        TrainingRun.objects.create(scenario=movies, algorithm=name, status=RunStatus.SUCCEEDED)
+        for name in ("ease", "ials")
+    ]
+    fit = {"ndcg@10": 0.2094, "weight_1": 1.0, "weight_2": 0.0, "best_mix_ndcg@10": 0.2108}
+    fit |= {"best_mix_standard_error": 0.0031, "best_mix_weight_1": 0.6, "best_mix_weight_2": 0.4}
+    blend = TrainingRun.objects.create(scenario=movies, algorithm="blend", status=RunStatus.SUCCEEDED, history=[fit])
+    blend.members.set(members)
+
+    page = visible_text(viewer.get(f"/runs/{blend.pk}/").content.decode())
+
+    first, second = (member.pk for member in members)
+    assert f"The best mix on validation (run {first} × 0.60 + run {second} × 0.40) reached NDCG@10 0.2108" in page
+    assert "0.0014 above these weights: less than its standard error (0.0031)" in page

@@ -23,8 +23,8 @@ def test_the_weights_follow_the_validation_set_and_nothing_else():
     scores = [popularity.score(np.arange(data.n_users)), knn.score(np.arange(data.n_users))]
 
     # Validation made of each member's own favourites: the blend must give that member all the weight.
-    toward_popularity, _ = blend_weights_fit(scores, data, _held_out_top1(popularity, data))
-    toward_knn, _ = blend_weights_fit(scores, data, _held_out_top1(knn, data))
+    toward_popularity, *_ = blend_weights_fit(scores, data, _held_out_top1(popularity, data))
+    toward_knn, *_ = blend_weights_fit(scores, data, _held_out_top1(knn, data))
 
     assert toward_popularity[0] > toward_popularity[1]
     assert toward_knn[1] > toward_knn[0]
@@ -60,10 +60,32 @@ def test_a_mix_no_better_on_validation_keeps_the_best_member():
     worse = best.clone()
     worse[0] = _ranking(1, ITEMS, other[:1], held[:1])[0]  # wrong for one user only
 
-    weights, ndcg = blend_weights_fit([best, worse], train, validation)
+    fitted = blend_weights_fit([best, worse], train, validation)
 
     # Mixes up to 0.6/0.4 fix that one user too, but do no better than the best member alone.
-    assert weights == (1.0, 0.0) and ndcg == pytest.approx(1.0)
+    assert fitted.weights == fitted.best_weights == (1.0, 0.0) and fitted.ndcg == pytest.approx(1.0)
+
+
+def test_a_mix_better_by_less_than_its_noise_keeps_the_best_member():
+    train, validation, held = _favourites()
+    other = (held + 1) % (ITEMS - 1)
+    user = np.arange(USERS)
+    # The best member misses users 0 and 1 and is barely right for user 5; the other is sure of users 0 and 1,
+    # barely wrong for users 2 to 4 and sure and wrong for user 5. Mixed, they win two users and lose one.
+    misses = user < 2
+    best = _ranking(
+        USERS, ITEMS, np.where(misses, other, held), np.where(misses, held, other), np.where(user == 5, 1.1, 2)
+    )
+    misses = (user >= 2) & (user <= 5)
+    sure = (user < 2) | (user == 5)
+    second = _ranking(
+        USERS, ITEMS, np.where(misses, other, held), np.where(misses, held, other), np.where(sure, 3, 1.1)
+    )
+
+    fitted = blend_weights_fit([best, second], train, validation)
+
+    assert fitted.best_weights == (0.5, 0.5) and fitted.best_ndcg > fitted.ndcg
+    assert fitted.weights == (1.0, 0.0) and fitted.best_ndcg - fitted.ndcg < fitted.standard_error
 
 
 def test_a_mix_better_by_more_than_its_noise_is_kept():
@@ -74,9 +96,9 @@ def test_a_mix_better_by_more_than_its_noise_is_kept():
     first = _ranking(USERS, ITEMS, np.where(half, held, other), np.where(half, other, held), np.where(half, 3, 1.1))
     second = _ranking(USERS, ITEMS, np.where(half, other, held), np.where(half, held, other), np.where(half, 1.1, 3))
 
-    weights, ndcg = blend_weights_fit([first, second], train, validation)
+    fitted = blend_weights_fit([first, second], train, validation)
 
-    assert 0 < weights[0] < 1 and ndcg == pytest.approx(1.0)
+    assert 0 < fitted.weights[0] < 1 and fitted.ndcg == pytest.approx(1.0)
 
 
 def test_normalisation_and_grid():

@@ -21,7 +21,7 @@ from training.algorithms.base import (
     no_progress,
 )
 from training.algorithms.registry import get_algorithm, register
-from training.evaluation.blending import blend_weights_fit, per_user_normalised
+from training.evaluation.blending import BlendFit, blend_weights_fit, per_user_normalised
 from training.interactions import HeldOut, InteractionData
 
 
@@ -58,11 +58,11 @@ class Blend(Recommender):
         scores = [member.score(np.arange(data.n_users)) for member in self.members]
         measured: dict[str, float] = {}
         if validation is not None and validation.n_pairs:
-            self.weights, measured["ndcg@10"] = blend_weights_fit(scores, data, validation)
+            fitted = blend_weights_fit(scores, data, validation)
+            self.weights = fitted.weights
+            measured = _fit_record(fitted)
         else:
             self.weights = tuple(1 / len(self.members) for _ in self.members)
-        if measured:  # fitted weights go on the run's history beside the validation NDCG@10 they reached
-            measured |= {f"weight_{index + 1}": weight for index, weight in enumerate(self.weights)}
         progress(EpochReport(phase="fit", step=1, total=1, validation=measured))
 
     @torch.no_grad()
@@ -105,3 +105,13 @@ class Blend(Recommender):
             model.members.append(member)
         model.load_state_tensors(load_file(str(directory / ARTIFACT_TENSORS), device=str(model.device)))
         return model
+
+
+def _fit_record(fitted: BlendFit) -> dict[str, float]:
+    """What the run's history keeps of the fit: the weights and the validation NDCG@10 they reached, and the best
+    mix on validation with the standard error that kept the blend from it (when it did)."""
+    record = {"ndcg@10": fitted.ndcg, **{f"weight_{n}": w for n, w in enumerate(fitted.weights, start=1)}}
+    if fitted.best_weights != fitted.weights:
+        record |= {"best_mix_ndcg@10": fitted.best_ndcg, "best_mix_standard_error": fitted.standard_error}
+        record |= {f"best_mix_weight_{n}": w for n, w in enumerate(fitted.best_weights, start=1)}
+    return record

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -45,10 +46,21 @@ class _Mixed:
         return self.mixed[torch.as_tensor(np.asarray(users, dtype=np.int64))]
 
 
+class BlendFit(NamedTuple):
+    """The chosen weights (one per member, summing to 1) and their validation NDCG@10; the best mix on validation
+    and its NDCG@10; the paired standard error of the difference between the two (0 when they are one)."""
+
+    weights: tuple[float, ...]
+    ndcg: float
+    best_weights: tuple[float, ...]
+    best_ndcg: float
+    standard_error: float
+
+
 def blend_weights_fit(
     member_scores: Sequence[torch.Tensor], train: InteractionData, validation: HeldOut, *, step: float = 0.1
-) -> tuple[tuple[float, ...], float]:
-    """The weights (one per member, summing to 1) chosen on validation NDCG@10, and the NDCG they reach.
+) -> BlendFit:
+    """The weights chosen on validation NDCG@10, with the best mix they were weighed against.
 
     ``member_scores`` are each member's ``(n_users, n_items)`` scores of every user (the same index). The best
     mix on validation is kept only where it beats, by more than one standard error of the per-user differences,
@@ -60,12 +72,13 @@ def blend_weights_fit(
     grid = simplex_grid(len(member_scores), step)
     per_user = np.stack([users_ndcg(_Mixed(normalised, weights), train, validation, k=10) for weights in grid])
     means = per_user.mean(axis=1)
-    best = int(means.argmax())
     alone = [grid.index(tuple(float(j == m) for j in range(len(member_scores)))) for m in range(len(member_scores))]
     leader = max(range(len(member_scores)), key=lambda m: means[alone[m]])
+    best = max(range(len(grid)), key=lambda p: (means[p], grid[p][leader]))
     close = [p for p in range(len(grid)) if means[best] - means[p] <= _paired_error(per_user[best], per_user[p])]
     chosen = max(close, key=lambda p: (grid[p][leader], means[p]))
-    return grid[chosen], float(means[chosen])
+    error = _paired_error(per_user[best], per_user[chosen]) if chosen != best else 0.0
+    return BlendFit(grid[chosen], float(means[chosen]), grid[best], float(means[best]), error)
 
 
 def _paired_error(first: np.ndarray, second: np.ndarray) -> float:
