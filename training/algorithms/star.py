@@ -153,7 +153,7 @@ class STAR(DomainNamesMixin, SequentialRecommender):
             mine = trained & (target_domains == domain)
             rows = mine.any(1)
             part = batch.rows(rows)
-            hidden = self._hidden(part.inputs, items.table, domain, part.offsets, part.folds)[mine[rows]]
+            hidden = self._hidden(part, items.table, domain)[mine[rows]]
             targets = self._items_by_event[batch.target_events[mine]]
             total = total + self._next_item_loss(hidden, targets, items, domain) * len(targets)
             count += len(targets)

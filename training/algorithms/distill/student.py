@@ -33,7 +33,9 @@ from training.algorithms.params import HyperparameterError, Param
 from training.algorithms.registry import register
 from training.algorithms.sasrec import SASRec
 from training.algorithms.sequential import (
+    CUDA_OPTIONS,
     HEADS,
+    TRAINING_PASSES,
     ItemEmbedding,
     MixedItemEmbedding,
     SequenceNetwork,
@@ -79,13 +81,10 @@ def _params() -> tuple[Param, ...]:
         Param("learning_rate", float, 6e-3, help="AdamW step size; it falls to 0 along half a cosine over the epochs.",
               minimum=1e-6, maximum=1.0),
         Param("weight_decay", float, 0.0, help="AdamW's decoupled weight decay.", minimum=0.0, maximum=1.0),
-        Param("batch_size", int, 256, help="Training windows (of up to max_length positions each) per step.",
-              minimum=1, maximum=1 << 16),
-        Param("epochs", int, 200, help="Most passes over the training sequences.", minimum=1, maximum=2000),
+        *TRAINING_PASSES,
         Param("early_stopping_patience", int, 10, help="Epochs without a better kept-epoch measure before stopping.",
               minimum=1, maximum=1000),
-        Param("mixed_precision", bool, False, help="bfloat16 autocast on CUDA (ignored on the CPU)."),
-        Param("compile", bool, False, help="torch.compile the encoder on CUDA (ignored on the CPU)."),
+        *CUDA_OPTIONS,
     )  # fmt: skip
 
 
@@ -279,7 +278,7 @@ class DistilledSASRec(SASRec):
         prefix; and their number."""
         scored = _scored(batch.target_events)
         table = self._network.items.weight()
-        hidden = self._hidden(batch.inputs, table)[scored]
+        hidden = self._hidden(batch, table)[scored]
         student = self._training_logits(self._network.logits(hidden, table).float())
         if state.targets is not None and batch.ids is not None:
             target, entropy = state.targets.rows(batch.ids)

@@ -38,10 +38,12 @@ from training.algorithms.sequential.losses import VERY_LOW_LOGIT, sampled_softma
 from training.algorithms.sequential.network import SequenceNetwork
 from training.algorithms.sequential.parameters import (
     CONTENT_MODES,
+    CUDA_OPTIONS,
     FINETUNE_MODES,
     HEADS,
     LEARNING_RATE_SCHEDULES,
     LOSS_PARAMS,
+    TRAINING_PASSES,
     check_heads,
     sequential_params,
 )
@@ -61,6 +63,7 @@ from training.algorithms.sequential.windows import (
 __all__ = [
     "CONTENT_MODES",
     "CONTENT_MODE_CLASSES",
+    "CUDA_OPTIONS",
     "FINETUNE_MODES",
     "HEADS",
     "INIT_STD",
@@ -68,6 +71,7 @@ __all__ = [
     "LOSS_PARAMS",
     "PADDING",
     "SCORE_CHUNK",
+    "TRAINING_PASSES",
     "VERY_LOW_LOGIT",
     "BatchItems",
     "ContentMode",

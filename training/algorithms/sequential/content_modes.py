@@ -26,6 +26,15 @@ from training.interactions import InteractionData
 ItemEmbeddingFactory = Callable[[int], ItemEmbedding]
 
 
+class FitInputs(NamedTuple):
+    """What :meth:`ContentMode.attach` reads of a fit: the item ``features`` (``None`` where the mode reads none),
+    the training ``data``, and ``make_items``, which makes item vectors of the network's size."""
+
+    features: torch.Tensor | None
+    data: InteractionData
+    make_items: ItemEmbeddingFactory
+
+
 class BatchItems(NamedTuple):
     """One training batch's item vectors (:meth:`ContentMode.batch_items`): ``table`` ``(n_items + 1, d)``;
     ``content`` the content-only vectors when the content loss needs them; ``kept`` ``(n_items,)`` bool with a
@@ -74,13 +83,7 @@ class ContentMode:
     def start(self, network: SequenceNetwork, features: torch.Tensor | None) -> None:
         """Set up a new network (not one a parent gave) from the features."""
 
-    def attach(
-        self,
-        network: SequenceNetwork,
-        features: torch.Tensor | None,
-        data: InteractionData,
-        make_items: ItemEmbeddingFactory,
-    ) -> torch.Tensor | None:
+    def attach(self, network: SequenceNetwork, fit: FitInputs) -> torch.Tensor | None:
         """Put the features into the network for this fit (a fine-tuned one too); returns each user's cross-fitting
         fold ``(n_users,)`` int64 where training windows read per-fold content, else ``None``. Call seeded."""
         return None
@@ -124,18 +127,13 @@ class SideContent(ContentMode):
         if features is not None:
             network.items.fit_content_basis(features)
 
-    def attach(
-        self,
-        network: SequenceNetwork,
-        features: torch.Tensor | None,
-        data: InteractionData,
-        make_items: ItemEmbeddingFactory,
-    ) -> torch.Tensor | None:
+    def attach(self, network: SequenceNetwork, fit: FitInputs) -> torch.Tensor | None:
         """A parent's network without side features (or with others) gets fresh ones of the features' size."""
+        features = fit.features
         assert features is not None  # features() raises first
         items = network.items
         if items.feature_size != features.shape[1]:
-            fresh = make_items(features.shape[1])
+            fresh = fit.make_items(features.shape[1])
             fresh.table = items.table
             fresh.fit_content_basis(features)
             network.items = fresh.to(items.table.device)
@@ -156,15 +154,10 @@ class PriorContent(ContentMode):
     name = "prior"
     content_ranks_unseen_items = True
 
-    def attach(
-        self,
-        network: SequenceNetwork,
-        features: torch.Tensor | None,
-        data: InteractionData,
-        make_items: ItemEmbeddingFactory,
-    ) -> torch.Tensor | None:
+    def attach(self, network: SequenceNetwork, fit: FitInputs) -> torch.Tensor | None:
         """Fit the content ridge on ``data`` (cross-fitted, :class:`ContentPrior`); a prior of the same rank already
         there (a parent's) keeps its gain."""
+        features, data = fit.features, fit.data
         assert features is not None  # features() raises first
         rank = min(self.hparams["prior_rank"] or features.shape[1], features.shape[1])
         folds = min(self.hparams["prior_folds"], max(data.n_users, 1))

@@ -6,11 +6,23 @@ from typing import Any
 
 from training.algorithms.content_ridge import L2 as RIDGE_L2
 from training.algorithms.content_ridge import RANK as RIDGE_RANK
-from training.algorithms.params import HyperparameterError, Param
+from training.algorithms.params import HyperparameterError, Param, early_stopping_patience
 
 CONTENT_MODES = ("none", "init", "side", "prior")
 FINETUNE_MODES = ("all", "top")
 LEARNING_RATE_SCHEDULES = ("constant", "cosine")
+
+# How the training loop batches and repeats, and what it may do on CUDA: declared alike by every sequential model,
+# the distilled student included.
+TRAINING_PASSES = (
+    Param("batch_size", int, 256, help="Training windows (of up to max_length positions each) per step.",
+          minimum=1, maximum=1 << 16),
+    Param("epochs", int, 200, help="Most passes over the training sequences.", minimum=1, maximum=2000),
+)  # fmt: skip
+CUDA_OPTIONS = (
+    Param("mixed_precision", bool, False, help="bfloat16 autocast on CUDA (ignored on the CPU)."),
+    Param("compile", bool, False, help="torch.compile the encoder on CUDA (ignored on the CPU)."),
+)
 
 
 def sequential_params(
@@ -38,13 +50,9 @@ def sequential_params(
               choices=LEARNING_RATE_SCHEDULES),
         Param("weight_decay", float, 0.0, help="AdamW's decoupled weight decay.", minimum=0.0, maximum=1.0,
               search=(0.0, 0.1)),
-        Param("batch_size", int, 256, help="Training windows (of up to max_length positions each) per step.",
-              minimum=1, maximum=1 << 16),
-        Param("epochs", int, 200, help="Most passes over the training sequences.", minimum=1, maximum=2000),
-        Param("early_stopping_patience", int, 10, help="Epochs without a better validation NDCG@10 before stopping.",
-              minimum=1, maximum=1000),
-        Param("mixed_precision", bool, False, help="bfloat16 autocast on CUDA (ignored on the CPU)."),
-        Param("compile", bool, False, help="torch.compile the encoder on CUDA (ignored on the CPU)."),
+        *TRAINING_PASSES,
+        early_stopping_patience(default=10, maximum=1000),
+        *CUDA_OPTIONS,
         Param("content", str, "none", help="Item features: none; init (item embeddings start from them); side "
               "(a learned projection of them is added to every item's embedding); prior (every score adds a content "
               "ridge fitted before training, which alone ranks the items without events).", choices=CONTENT_MODES),

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from training.algorithms.base import EarlyStopping, ProgressCallback, Recommender, no_progress
-from training.algorithms.sequential.content_modes import BatchItems, content_mode
+from training.algorithms.sequential.content_modes import BatchItems, FitInputs, content_mode
 from training.algorithms.sequential.item_embeddings import ItemEmbedding
 from training.algorithms.sequential.losses import VERY_LOW_LOGIT, sampled_softmax_loss
 from training.algorithms.sequential.network import SequenceNetwork
@@ -151,7 +151,7 @@ class SequentialRecommender(Recommender):
         self.n_users, self.n_items = data.n_users, data.n_items
         self._compiled_hidden = None
         self._unseen_logits = None
-        self._user_folds = self.content.attach(self._network, features, data, self._sized_item_embedding)
+        self._user_folds = self.content.attach(self._network, FitInputs(features, data, self._sized_item_embedding))
         if self.content.content_ranks_unseen_items and not self.from_parent:
             self._forget_unseen_items(data)  # a fine-tuned run keeps what its parent learned of every item
 
@@ -213,7 +213,7 @@ class SequentialRecommender(Recommender):
         """Mean next-item loss over the trained positions of a batch of ``(b, L)`` windows, and their number."""
         trained = batch.target_events >= 0
         items = self._item_tables()
-        hidden = self._hidden(batch.inputs, items.table, offsets=batch.offsets, folds=batch.folds)[trained]
+        hidden = self._hidden(batch, items.table)[trained]
         targets = self._items_by_event[batch.target_events[trained]]
         return self._next_item_loss(hidden, targets, items), len(targets)
 
@@ -260,21 +260,15 @@ class SequentialRecommender(Recommender):
         output = self._network.output_table(table)[1:]
         return sampled_softmax_loss(hidden, targets, output, self.hparams["negatives"], item_logits)
 
-    def _hidden(
-        self,
-        tokens: torch.Tensor,
-        table: torch.Tensor,
-        domain: int | None = None,
-        offsets: torch.Tensor | None = None,
-        folds: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """The network's states for training, through ``torch.compile`` when asked for on CUDA."""
-        network = self._network
-        if not (self.hparams["compile"] and self.device.type == "cuda"):
-            return network.hidden(tokens, table, domain, offsets, folds)
-        if self._compiled_hidden is None:
-            self._compiled_hidden = torch.compile(network.hidden, dynamic=True)
-        return self._compiled_hidden(tokens, table, domain, offsets, folds)
+    def _hidden(self, batch: Windows, table: torch.Tensor, domain: int | None = None) -> torch.Tensor:
+        """The network's states ``(b, L, d)`` for a batch of training windows (their content offsets and folds
+        included), through ``torch.compile`` when asked for on CUDA."""
+        hidden = self._network.hidden
+        if self.hparams["compile"] and self.device.type == "cuda":
+            if self._compiled_hidden is None:
+                self._compiled_hidden = torch.compile(hidden, dynamic=True)
+            hidden = self._compiled_hidden
+        return hidden(batch.inputs, table, domain, batch.offsets, batch.folds)
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self.hparams["mixed_precision"] and self.device.type == "cuda":
