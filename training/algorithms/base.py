@@ -209,6 +209,10 @@ class Recommender(ABC):
         save_file(tensors, str(directory / ARTIFACT_TENSORS))
         (directory / ARTIFACT_METADATA).write_text(json.dumps(self.metadata(), indent=2, sort_keys=True))
 
+    def seeded_generator(self) -> torch.Generator:
+        """A generator on the model's device seeded with ``seed``, for the random draws of a fit."""
+        return torch.Generator(device=self.device).manual_seed(self.seed)
+
     def users_tensor(self, users: Sequence[int] | np.ndarray) -> torch.Tensor:
         """``users`` as an int64 tensor on the model's device, checked against ``n_users``."""
         tensor = torch.as_tensor(np.asarray(users, dtype=np.int64), device=self.device)

@@ -8,33 +8,25 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from training.algorithms.base import EarlyStopping, ProgressCallback, Recommender, no_progress
+from training.algorithms.base import EarlyStopping, ProgressCallback
 from training.algorithms.params import Param, early_stopping_patience, log_range
+from training.algorithms.ratings import RatedPairs, RatingRecommender, rating_model_description
 from training.algorithms.registry import register
-from training.interactions import (
-    HeldOut,
-    InteractionData,
-    csr_row_block,
-    csr_tensor,
-    rating_pairs,
-    rating_range,
-    ratings_clipped,
-)
+from training.interactions import csr_row_block, csr_tensor, ratings_clipped
 
 # Float entries of the per-row normal equations held at once, (rows, factors + 1, factors + 1): 64 MiB.
 SOLVE_BLOCK_ENTRIES = 1 << 24
 
 
 @register
-class BiasedMF(Recommender):
+class BiasedMF(RatingRecommender):
     name = "biased_mf"
     label = "Biased MF (ratings)"
     family = "baseline"
-    description = (
-        "Predicts a rating as global mean + user bias + item bias + user vector · item vector, fitted to the "
-        "rated pairs by alternating least squares with an L2 penalty weighted by each row's number of ratings; "
-        "predictions are clipped to the training ratings' range. Ranks items by predicted rating. Early-stops "
-        "on validation RMSE."
+    description = rating_model_description(
+        interaction="user vector · item vector",
+        fitting="fitted to the rated pairs by alternating least squares with an L2 penalty weighted by each row's "
+        "number of ratings",
     )
     params = (
         log_range("factors", int, 20, "Dimensions of user and item vectors.", (1, 512), (4, 128)),
@@ -49,23 +41,14 @@ class BiasedMF(Recommender):
         Param("iterations", int, 15, help="Most alternations (users then items).", minimum=1, maximum=200),
         early_stopping_patience(default=2, maximum=100, steps="Iterations", metric="RMSE"),
     )
-    predicts_ratings = True
 
-    def fit(
-        self, data: InteractionData, progress: ProgressCallback = no_progress, *, validation: HeldOut | None = None
-    ) -> None:
-        """Learn from ``data``'s weights as ratings (a pair rated twice counts once, with the mean rating)."""
-        self.n_users, self.n_items = data.n_users, data.n_items
-        users, items, ratings = rating_pairs(data)
-        ratings_tensor = torch.from_numpy(ratings).to(self.device)
-        mean, self.rating_range = rating_range(ratings, self.device)
-        by_user = _Rows.of(users, items, ratings_tensor - mean, (self.n_users, self.n_items), self.device)
-        by_item = _Rows.of(items, users, ratings_tensor - mean, (self.n_items, self.n_users), self.device)
-        generator = torch.Generator(device=self.device).manual_seed(self.seed)
-        factors = self.hparams["factors"]
-        self.item_factors = torch.empty(self.n_items, factors, device=self.device).normal_(0, 0.1, generator=generator)
+    def fit_ratings(self, pairs: RatedPairs, stopper: EarlyStopping, progress: ProgressCallback) -> None:
+        centred = torch.from_numpy(pairs.centred).to(self.device)
+        by_user = _Rows.of(pairs.users, pairs.items, centred, (self.n_users, self.n_items), self.device)
+        by_item = _Rows.of(pairs.items, pairs.users, centred, (self.n_items, self.n_users), self.device)
+        start = torch.empty(self.n_items, self.hparams["factors"], device=self.device)
+        self.item_factors = start.normal_(0, 0.1, generator=self.seeded_generator())
         self.item_bias = torch.zeros(self.n_items, device=self.device)
-        stopper = EarlyStopping.for_ratings(self, data, validation, patience=self.hparams["early_stopping_patience"])
         iterations = self.hparams["iterations"]
         for iteration in range(1, iterations + 1):
             self.user_factors, self.user_bias = self._solve(by_user, self.item_factors, self.item_bias)

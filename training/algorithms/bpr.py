@@ -36,7 +36,7 @@ class BPR(DotProductRecommender):
         self, data: InteractionData, progress: ProgressCallback = no_progress, *, validation: HeldOut | None = None
     ) -> None:
         self.n_users, self.n_items = data.n_users, data.n_items
-        generator = torch.Generator(device=self.device).manual_seed(self.seed)
+        generator = self.seeded_generator()
         self.user_embeddings = self._initial_embeddings(self.n_users, generator)
         self.item_embeddings = self._initial_embeddings(self.n_items, generator)
         pairs = _PositivePairs(data, self.device)

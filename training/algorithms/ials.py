@@ -19,7 +19,8 @@ class IALS(DotProductRecommender):
     family = "baseline"
     description = (
         "Matrix factorisation of the binary interaction matrix with confidence 1 + alpha on observed "
-        "pairs and 1 elsewhere, fitted by alternating exact least-squares solves."
+        "pairs and 1 elsewhere, fitted by alternating exact least-squares solves. Early-stops on validation "
+        "NDCG@10 when a validation set is given."
     )
     params = (
         log_range("factors", int, 64, "Dimensions of user and item vectors.", (1, 1024), (16, 256)),
@@ -34,11 +35,10 @@ class IALS(DotProductRecommender):
         self, data: InteractionData, progress: ProgressCallback = no_progress, *, validation: HeldOut | None = None
     ) -> None:
         self.n_users, self.n_items = data.n_users, data.n_items
-        generator = torch.Generator(device=self.device).manual_seed(self.seed)
-        factors = self.hparams["factors"]
         # Only item factors need a start: each iteration solves users first. Starting much smaller than 0.1
         # lets a large λ shrink every factor towards zero in the first solves.
-        self.item_factors = torch.empty(self.n_items, factors, device=self.device).normal_(0, 0.1, generator=generator)
+        start = torch.empty(self.n_items, self.hparams["factors"], device=self.device)
+        self.item_factors = start.normal_(0, 0.1, generator=self.seeded_generator())
         by_user, by_item = data.csr().to(self.device), data.csr_by_item().to(self.device)
         stopper = EarlyStopping(self, data, validation, patience=self.hparams["early_stopping_patience"])
         iterations = self.hparams["iterations"]

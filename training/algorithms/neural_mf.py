@@ -8,10 +8,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from training.algorithms.base import EarlyStopping, ProgressCallback, Recommender, no_progress, optimizer_pass
+from training.algorithms.base import EarlyStopping, ProgressCallback, optimizer_pass
 from training.algorithms.params import Param, early_stopping_patience, log_range
+from training.algorithms.ratings import RatedPairs, RatingRecommender, rating_model_description
 from training.algorithms.registry import register
-from training.interactions import HeldOut, InteractionData, rating_pairs, rating_range, ratings_clipped
+from training.interactions import ratings_clipped
 
 # (user, item) pairs whose hidden layer is computed at once when scoring every item.
 SCORE_BLOCK_PAIRS = 1 << 20
@@ -49,14 +50,13 @@ class _Network(nn.Module):
 
 
 @register
-class NeuralMF(Recommender):
+class NeuralMF(RatingRecommender):
     name = "neural_mf"
     label = "Neural MF (ratings)"
     family = "baseline"
-    description = (
-        "Predicts a rating as global mean + user bias + item bias + a one-hidden-layer MLP on the user's and "
-        "the item's embeddings, trained on the squared error with Adam; predictions are clipped to the "
-        "training ratings' range. Ranks items by predicted rating. Early-stops on validation RMSE."
+    description = rating_model_description(
+        interaction="a one-hidden-layer MLP on the user's and the item's embeddings",
+        fitting="trained on the squared error with Adam",
     )
     params = (
         log_range("embedding_size", int, 32, "Dimensions of user and item embeddings.", (1, 512), (8, 128)),
@@ -74,21 +74,13 @@ class NeuralMF(Recommender):
         Param("batch_size", int, 4096, help="Rated pairs per step.", minimum=1, maximum=1 << 20),
         early_stopping_patience(default=3, maximum=100, metric="RMSE"),
     )
-    predicts_ratings = True
 
-    def fit(
-        self, data: InteractionData, progress: ProgressCallback = no_progress, *, validation: HeldOut | None = None
-    ) -> None:
-        """Learn from ``data``'s weights as ratings (a pair rated twice counts once, with the mean rating)."""
-        self.n_users, self.n_items = data.n_users, data.n_items
-        users, items, ratings = rating_pairs(data)
-        mean, self.rating_range = rating_range(ratings, self.device)
+    def fit_ratings(self, pairs: RatedPairs, stopper: EarlyStopping, progress: ProgressCallback) -> None:
         self.network = self._new_network()
-        pairs = [torch.from_numpy(array).to(self.device) for array in (users, items, ratings - np.float32(mean))]
+        tensors = [torch.from_numpy(array).to(self.device) for array in pairs]
         optimizer = torch.optim.Adam(self.network.parameters(), lr=self.hparams["learning_rate"])
-        generator = torch.Generator(device=self.device).manual_seed(self.seed)
-        stopper = EarlyStopping.for_ratings(self, data, validation, patience=self.hparams["early_stopping_patience"])
-        stopper.run(self.hparams["epochs"], lambda: self._train_epoch(pairs, optimizer, generator), progress)
+        generator = self.seeded_generator()
+        stopper.run(self.hparams["epochs"], lambda: self._train_epoch(tensors, optimizer, generator), progress)
 
     def _new_network(self) -> _Network:
         """A freshly initialised network, the same for the same seed."""
