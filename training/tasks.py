@@ -7,8 +7,9 @@ worker's parent process (CUDA does not survive a fork).
 """
 
 import logging
+from typing import Any
 
-from celery import shared_task
+from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
@@ -28,22 +29,34 @@ logger = logging.getLogger(__name__)
 AUTO = Auto.name
 
 
+def claiming_task_options(*, soft_time_limit: int, grace: int) -> dict[str, Any]:
+    """Celery options of a task that claims its job row: acknowledged late, since a second delivery finds the row
+    claimed and returns; retried on the named transient errors alone (the database blinked), bounded, with backoff;
+    killed ``grace`` seconds after its soft time limit."""
+    return {
+        "bind": True,
+        "acks_late": True,
+        "reject_on_worker_lost": False,
+        "soft_time_limit": soft_time_limit,
+        "time_limit": soft_time_limit + grace,
+        "autoretry_for": (OperationalError, InterfaceError),
+        "retry_backoff": 5,
+        "retry_backoff_max": 60,
+        "max_retries": 3,
+    }
+
+
+def delivered_queue(task: Task) -> str:
+    """The queue the bound ``task``'s message came from (``cpu`` where the broker does not say)."""
+    return (task.request.delivery_info or {}).get("routing_key") or "cpu"
+
+
 @shared_task(
-    name=TRAINING_RUN,
-    bind=True,
-    acks_late=True,  # safe: a second delivery finds the run claimed and returns
-    reject_on_worker_lost=False,
-    soft_time_limit=settings.RECSYS_TRAINING_SOFT_TIME_LIMIT,
-    time_limit=settings.RECSYS_TRAINING_SOFT_TIME_LIMIT + 300,
-    autoretry_for=(OperationalError, InterfaceError),  # named transient errors only: the database blinked
-    retry_backoff=5,
-    retry_backoff_max=60,
-    max_retries=3,
+    name=TRAINING_RUN, **claiming_task_options(soft_time_limit=settings.RECSYS_TRAINING_SOFT_TIME_LIMIT, grace=300)
 )
 def training_run_task(self, run_id: int) -> str:
-    queue = (self.request.delivery_info or {}).get("routing_key") or "cpu"
     try:
-        device = worker_device(queue, cuda_required=True)
+        device = worker_device(delivered_queue(self), cuda_required=True)
     except RuntimeError as error:
         TrainingRun.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(status=RunStatus.FAILED, error=str(error))
         return RunStatus.FAILED
@@ -99,22 +112,10 @@ def group_matrix_task(job_id: int) -> str:
 EMBED_SOFT_TIME_LIMIT = settings.RECSYS_EMBED_SOFT_TIME_LIMIT  # 2 h by default: about three million items on a CPU
 
 
-@shared_task(
-    name=EMBED_ITEMS,
-    bind=True,
-    acks_late=True,  # safe: a second delivery finds the job claimed and returns
-    reject_on_worker_lost=False,
-    soft_time_limit=EMBED_SOFT_TIME_LIMIT,
-    time_limit=EMBED_SOFT_TIME_LIMIT + 120,
-    autoretry_for=(OperationalError, InterfaceError),  # named transient errors only: the database blinked
-    retry_backoff=5,
-    retry_backoff_max=60,
-    max_retries=3,
-)
+@shared_task(name=EMBED_ITEMS, **claiming_task_options(soft_time_limit=EMBED_SOFT_TIME_LIMIT, grace=120))
 def embed_items_task(self, job_id: int) -> str:
-    queue = (self.request.delivery_info or {}).get("routing_key") or "cpu"
     try:
-        return embedding_job_execute(job_id=job_id, device=worker_device(queue, cuda_required=False))
+        return embedding_job_execute(job_id=job_id, device=worker_device(delivered_queue(self), cuda_required=False))
     except SoftTimeLimitExceeded:
         return embedding_job_finish(
             job_id=job_id, status=RunStatus.FAILED, error=f"time limit of {EMBED_SOFT_TIME_LIMIT} s exceeded"
