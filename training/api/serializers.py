@@ -11,9 +11,13 @@ from training.models import EmbeddingJob, Promotion, Study, TrainingRun
 from training.serving import RecommendationResult
 
 
-class TrainingRunSerializer(serializers.ModelSerializer):
-    scenario: serializers.SlugRelatedField[Scenario] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+# A row shown with the username of whoever created it. No docstring: the schema would give it to every subclass.
+class CreatedByModelSerializer(serializers.ModelSerializer):
     created_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+
+class TrainingRunSerializer(CreatedByModelSerializer):
+    scenario: serializers.SlugRelatedField[Scenario] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
 
     class Meta:
         model = TrainingRun
@@ -95,15 +99,15 @@ class PromotionSerializer(serializers.ModelSerializer):
 
 
 class RecommendationSerializer(serializers.Serializer):
-    item = serializers.CharField(source="external_id")
-    title = serializers.CharField()
-    score = serializers.FloatField()
+    item = serializers.CharField(source="external_id", help_text="The item's external id.")
+    title = serializers.CharField(help_text="The item's title.")
+    score = serializers.FloatField(help_text="What the list is ranked by, highest first (see fallback).")
 
 
 class RecommendationResultSerializer(serializers.Serializer):
-    request_id = serializers.CharField()
-    run_id = serializers.IntegerField()
-    algorithm = serializers.CharField()
+    request_id = serializers.CharField(help_text="A new id for every answer (32 hexadecimal digits).")
+    run_id = serializers.IntegerField(help_text="The run whose model answered.")
+    algorithm = serializers.CharField(help_text="That run's algorithm.")
     fallback = serializers.CharField(
         allow_null=True,
         help_text="None: scored from the live history; 'training_history': from the history the model was trained "
@@ -198,9 +202,7 @@ class SimilarQuerySerializer(serializers.Serializer):
     k = serializers.IntegerField(required=False, min_value=1, max_value=1000)
 
 
-class EmbeddingJobSerializer(serializers.ModelSerializer):
-    created_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(slug_field="username", read_only=True)
-
+class EmbeddingJobSerializer(CreatedByModelSerializer):
     class Meta:
         model = EmbeddingJob
         fields = [
@@ -256,9 +258,8 @@ class StudyTrialSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class StudySerializer(serializers.ModelSerializer):
+class StudySerializer(CreatedByModelSerializer):
     scenario: serializers.SlugRelatedField[Scenario] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    created_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(slug_field="username", read_only=True)
     trials = serializers.SerializerMethodField(help_text="Every trial, in the order the study started them.")
 
     class Meta:
