@@ -1,7 +1,9 @@
+from typing import Any
+
 from django.db.models import Model
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import generics, status
+from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -32,6 +34,13 @@ from training.serving import rating_predictions, recommendations_for_session, re
 from training.serving_scenarios import serving_scenario
 from training.tuning.auto import any_run_cancel
 from training.tuning.studies import study_cancel, study_create, study_promote_best
+
+
+def validated_input(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
+    """``data`` (a body or query parameters) as ``serializer_class`` validates it; a 400 where it is not valid."""
+    payload = serializer_class(data=data)
+    payload.is_valid(raise_exception=True)
+    return payload.validated_data
 
 
 class ScenarioRowsApi(generics.ListAPIView):
@@ -68,9 +77,7 @@ class ScenarioRunsApi(ScenarioRowsApi):
     @extend_schema(request=RunCreateInputSerializer, responses={201: TrainingRunSerializer}, summary="Queue a retrain")
     def post(self, request: Request, slug: str) -> Response:
         scenario = get_object_or_404(Scenario, slug=slug)
-        payload = RunCreateInputSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        data = payload.validated_data
+        data = validated_input(RunCreateInputSerializer, request.data)
         run = training_run_create(
             scenario=scenario,
             algorithm=data.get("algorithm"),
@@ -109,16 +116,15 @@ class RunPromoteApi(APIView):
         summary="Make a succeeded run live (for its scenario, or a member of it)",
     )
     def post(self, request: Request, pk: int) -> Response:
-        payload = PromoteInputSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        target = payload.validated_data.get("scenario")
+        data = validated_input(PromoteInputSerializer, request.data)
+        target = data.get("scenario")
         scenario = get_object_or_404(Scenario, slug=target) if target else None
         promotion = training_run_promote(
             run=get_object_or_404(TrainingRun, pk=pk),
             actor=request.user,
             scenario=scenario,
-            force=payload.validated_data["force"],
-            reason=payload.validated_data["reason"],
+            force=data["force"],
+            reason=data["reason"],
         )
         return Response(PromotionSerializer(promotion).data, status=status.HTTP_201_CREATED)
 
@@ -145,10 +151,9 @@ class ScenarioRollbackApi(APIView):
         summary="Put the previous live run back (each rollback goes one step further back in the history)",
     )
     def post(self, request: Request, slug: str) -> Response:
-        payload = RollbackInputSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
+        data = validated_input(RollbackInputSerializer, request.data)
         promotion = scenario_rollback(
-            scenario=get_object_or_404(Scenario, slug=slug), actor=request.user, reason=payload.validated_data["reason"]
+            scenario=get_object_or_404(Scenario, slug=slug), actor=request.user, reason=data["reason"]
         )
         return Response(PromotionSerializer(promotion).data, status=status.HTTP_201_CREATED)
 
@@ -162,12 +167,9 @@ class RecommendationsApi(APIView):
         summary="Top-k items for a user from the scenario's live model",
     )
     def get(self, request: Request, slug: str) -> Response:
-        query = RecommendationQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
+        query = validated_input(RecommendationQuerySerializer, request.query_params)
         scenario = serving_scenario(slug=slug)
-        result = recommendations_for_user(
-            scenario=scenario, user_external_id=query.validated_data["user"], k=query.validated_data.get("k")
-        )
+        result = recommendations_for_user(scenario=scenario, user_external_id=query["user"], k=query.get("k"))
         return Response(RecommendationResultSerializer.represent(result))
 
     @extend_schema(
@@ -176,14 +178,13 @@ class RecommendationsApi(APIView):
         summary="Top-k items for an anonymous session's items from the scenario's live model",
     )
     def post(self, request: Request, slug: str) -> Response:
-        payload = SessionRecommendationInputSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
+        data = validated_input(SessionRecommendationInputSerializer, request.data)
         scenario = serving_scenario(slug=slug)
         result = recommendations_for_session(
             scenario=scenario,
-            item_external_ids=payload.validated_data["items"],
-            kinds=payload.validated_data.get("kinds"),
-            k=payload.validated_data.get("k"),
+            item_external_ids=data["items"],
+            kinds=data.get("kinds"),
+            k=data.get("k"),
         )
         return Response(RecommendationResultSerializer.represent(result))
 
@@ -203,12 +204,11 @@ class PredictionsApi(APIView):
         summary="Predicted ratings of a user for given items, from the scenario's live model",
     )
     def get(self, request: Request, slug: str) -> Response:
-        query = PredictionQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
+        query = validated_input(PredictionQuerySerializer, request.query_params)
         result = rating_predictions(
             scenario=serving_scenario(slug=slug),
-            user_external_id=query.validated_data["user"],
-            item_external_ids=query.validated_data["items"],
+            user_external_id=query["user"],
+            item_external_ids=query["items"],
         )
         return Response(PredictionResultSerializer(result).data)
 
@@ -222,10 +222,9 @@ class SimilarItemsApi(APIView):
         summary="Items similar to one item under the live model",
     )
     def get(self, request: Request, slug: str, external_id: str) -> Response:
-        query = SimilarQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
+        query = validated_input(SimilarQuerySerializer, request.query_params)
         scenario = serving_scenario(slug=slug)
-        result = similar_items(scenario=scenario, item_external_id=external_id, k=query.validated_data.get("k"))
+        result = similar_items(scenario=scenario, item_external_id=external_id, k=query.get("k"))
         return Response(RecommendationResultSerializer.represent(result))
 
 
@@ -259,9 +258,8 @@ class ScenarioStudiesApi(ScenarioRowsApi):
     @extend_schema(request=StudyCreateInputSerializer, responses={201: StudySerializer}, summary="Start a study")
     def post(self, request: Request, slug: str) -> Response:
         scenario = get_object_or_404(Scenario, slug=slug)
-        payload = StudyCreateInputSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        study = study_create(scenario=scenario, created_by=request.user, **payload.validated_data)
+        data = validated_input(StudyCreateInputSerializer, request.data)
+        study = study_create(scenario=scenario, created_by=request.user, **data)
         return Response(StudySerializer(study).data, status=status.HTTP_201_CREATED)
 
 
@@ -288,12 +286,11 @@ class StudyPromoteApi(APIView):
         request=PromoteInputSerializer, responses={201: PromotionSerializer}, summary="Make a study's best trial live"
     )
     def post(self, request: Request, pk: int) -> Response:
-        payload = PromoteInputSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
+        data = validated_input(PromoteInputSerializer, request.data)
         promotion = study_promote_best(
             study=get_object_or_404(Study, pk=pk),
             actor=request.user,
-            force=payload.validated_data["force"],
-            reason=payload.validated_data["reason"],
+            force=data["force"],
+            reason=data["reason"],
         )
         return Response(PromotionSerializer(promotion).data, status=status.HTTP_201_CREATED)
