@@ -72,3 +72,4 @@ def test_the_run_page_says_which_better_mix_a_blend_left_and_why(viewer):
     first, second = (member.pk for member in members)
     assert f"The best mix on validation (run {first} × 0.60 + run {second} × 0.40) reached NDCG@10 0.2108" in page
     assert "0.0014 above these weights: less than its standard error (0.0031)" in page
+    assert "best_mix" not in page and "weight_1" not in page

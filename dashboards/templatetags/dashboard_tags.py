@@ -91,9 +91,11 @@ def one_step(history: list | None) -> list[tuple[str, Any]] | None:
     written out instead of a one-dot curve; ``None`` for a run with epochs to plot."""
     if not history or len(history) != 1:
         return None
-    # A blend's weights are shown beside its members, not as validation figures.
+    # A blend's weights, and the better mix it did not take, are shown beside its members, not as validation figures.
     hidden = ("phase", "epoch")
-    return [(n, v) for n, v in sorted(history[0].items()) if n not in hidden and not n.startswith("weight_")]
+    return [
+        (n, v) for n, v in sorted(history[0].items()) if n not in hidden and not n.startswith(("weight_", "best_mix_"))
+    ]
 
 
 @register.filter
