@@ -227,31 +227,27 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "children": children,
         "is_live": run.scenario.live_run_id == run.pk,
         "selection": auto_run_selection(run=run),
-        "blend_members": _blend_members(run),
-        "blend_best_mix": _blend_best_mix(run),
+        **_blend_context(run),
         **costs,
     }
     return render(request, "dashboards/run_detail.html", context)
 
 
-def _blend_members(run: TrainingRun) -> list[tuple[TrainingRun, float | None]]:
-    """A blend's member runs with the weight each got, in the order the blend numbers them (by id)."""
-    weights = run.history[-1] if run.history else {}
-    return [(member, weights.get(f"weight_{n}")) for n, member in enumerate(run.members.order_by("pk"), start=1)]
-
-
-def _blend_best_mix(run: TrainingRun) -> dict | None:
-    """The best mix on validation that a blend did not take (within one standard error of its own), or None."""
+def _blend_context(run: TrainingRun) -> dict[str, object]:
+    """A blend's member runs with the weight each got, in the order the blend numbers them (by id), and the better
+    mix on validation it did not take (within one standard error of its own), or None."""
+    members = list(run.members.order_by("pk"))
     fit = run.history[-1] if run.history else {}
-    if "best_mix_ndcg@10" not in fit:
-        return None
-    members = run.members.order_by("pk")
-    return {
-        "weights": [(member, fit.get(f"best_mix_weight_{n}")) for n, member in enumerate(members, start=1)],
-        "ndcg": fit["best_mix_ndcg@10"],
-        "gain": fit["best_mix_ndcg@10"] - fit["ndcg@10"],
-        "standard_error": fit["best_mix_standard_error"],
-    }
+    best_mix = None
+    if "best_mix_ndcg@10" in fit:
+        best_mix = {
+            "weights": [(member, fit.get(f"best_mix_weight_{n}")) for n, member in enumerate(members, start=1)],
+            "ndcg": fit["best_mix_ndcg@10"],
+            "gain": fit["best_mix_ndcg@10"] - fit["ndcg@10"],
+            "standard_error": fit["best_mix_standard_error"],
+        }
+    weights = [(member, fit.get(f"weight_{n}")) for n, member in enumerate(members, start=1)]
+    return {"blend_members": weights, "blend_best_mix": best_mix}
 
 
 def _serving_costs(runs: list[TrainingRun]) -> dict:
