@@ -17,22 +17,25 @@ from rest_framework.exceptions import AuthenticationFailed
 
 from accounts.models import ApiToken
 from accounts.selectors import api_token_is_current
+from recsys_site.serving_version import Kept, access_version_get
 
 
 class ScopedTokenAuthentication(TokenAuthentication):
     """``Authorization: Token <secret>``. ``request.auth`` is the :class:`~accounts.models.ApiToken`, whose scope
     :class:`recsys_site.permissions.RolePermissions` checks.
 
-    One query per request: the token with its account and the account's permissions (its own and its role's), which
+    One query: the token with its account and the account's permissions (its own and its role's), which
     :class:`accounts.backends.RoleBackend` then reads from the account instead of querying again. The query is
-    written out: the API's every request runs it, and building it through the ORM cost more than running it."""
+    written out: the API's every request needs it, and building it through the ORM cost more than running it. Its
+    rows are kept by the process while the access version holds (:mod:`recsys_site.serving_version`: any token,
+    account, role or permission saved or deleted changes it) and :data:`TOKEN_KEPT_SECONDS` at most, so a client's
+    requests after its first pay no query; where the version is unknown (Redis unreachable), every request reads
+    them. Each request still checks the secret against the digest, the expiry and the password fingerprint."""
 
     def authenticate_credentials(self, token: bytes):
         secret = token.decode("utf-8")
-        with connection.cursor() as cursor:
-            cursor.execute(_token_query(), [secret[: CONSTANTS.TOKEN_KEY_LENGTH]])
-            rows = cursor.fetchall()
-        for row in rows:
+        key = secret[: CONSTANTS.TOKEN_KEY_LENGTH]
+        for row in _token_rows.get(key, lambda: _token_rows_read(key)):
             auth_token = _token_from_row(row)
             if self._cleanup_token(auth_token):
                 continue
@@ -60,6 +63,23 @@ class ScopedTokenAuthentication(TokenAuthentication):
         auth_token.delete()
         token_expired.send(sender=self.__class__, username=username, source="auth_token")
         return True
+
+
+TOKEN_KEPT_SECONDS = 60.0  # the bound on a change made around the services (SQL, a bulk update)
+_token_rows: Kept[list[tuple]] = Kept(
+    version=access_version_get, ttl=TOKEN_KEPT_SECONDS, size=10_000, unversioned=False
+)
+
+
+def _token_rows_read(key: str) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(_token_query(), [key])
+        return cursor.fetchall()
+
+
+def kept_tokens_clear() -> None:
+    """Forget the token rows this process keeps."""
+    _token_rows.clear()
 
 
 def _concrete(model) -> list[str]:

@@ -1,11 +1,13 @@
-"""Values in Redis that change whenever what a scenario serves changes, so a web process keeps what it read while
+"""Values in Redis that change whenever what a web process keeps in memory changes, so it keeps what it read while
 they hold and sees a change on its next request, paying one Redis read instead of database queries:
 
 - the serving version: a promotion, rollback, scenario edit or rewritten artifact (scenarios and live runs);
 - the catalogue version: items created, edited or deleted, and item text embeddings stored (the items added
-  after a model's training, which it scores by their content or counts as excluded).
+  after a model's training, which it scores by their content or counts as excluded);
+- the access version: an API token, an account, a role or a permission saved or deleted (the tokens an API
+  request authenticates with, :mod:`accounts.authentication`).
 
-Both are read in one Redis call and reused for ``RECSYS_SERVING_VERSION_MS`` (a quarter of a second by default): at a
+All are read in one Redis call and reused for ``RECSYS_SERVING_VERSION_MS`` (a quarter of a second by default): at a
 hundred requests a second a process reads them a few times a second, not twice a request. A change made through this
 process is seen at once; one made elsewhere within that time.
 """
@@ -26,6 +28,7 @@ from django.db import transaction
 
 KEY = "serving-version"
 CATALOG_KEY = "catalog-version"
+ACCESS_KEY = "access-version"
 logger = logging.getLogger(__name__)
 _read: dict[str, str | None] = {}  # both values as last read, and when
 _read_at = [-float("inf")]
@@ -52,13 +55,23 @@ def catalog_version_bump() -> None:
     transaction.on_commit(lambda: _bump(CATALOG_KEY))
 
 
+def access_version_get() -> str | None:
+    """The version of the accounts, tokens and permissions, or None when it is unknown."""
+    return _get(ACCESS_KEY)
+
+
+def access_version_bump() -> None:
+    """Change the access version once the current transaction commits."""
+    transaction.on_commit(lambda: _bump(ACCESS_KEY))
+
+
 def _get(key: str) -> str | None:
     now = time.monotonic()
     with _lock:
         if now - _read_at[0] < settings.RECSYS_SERVING_VERSION_MS / 1000:
             return _read.get(key)
     try:
-        values = cache.get_many([KEY, CATALOG_KEY])
+        values = cache.get_many([KEY, CATALOG_KEY, ACCESS_KEY])
     except Exception:
         logger.warning("%s unreadable; serving from the database", key, exc_info=True)
         values = {}
@@ -70,7 +83,7 @@ def _get(key: str) -> str | None:
 
 
 def _forget() -> None:
-    """Read both values again at the next request (after this process changed one)."""
+    """Read the values again at the next request (after this process changed one)."""
     with _lock:
         _read_at[0] = -float("inf")
 
@@ -94,24 +107,27 @@ def _bump(key: str) -> None:
 V = TypeVar("V")
 
 
-class CatalogueKept(Generic[V]):
-    """Values this process computed from the catalogue, each kept while the catalogue's version it was computed
-    under holds and ``ttl`` seconds at most (the only bound for changes written around the services, or without
-    Redis): the ``size`` most recently computed."""
+class Kept(Generic[V]):
+    """Values this process computed, each kept while the version it was computed under (``version()``) holds and
+    ``ttl`` seconds at most (the only bound for changes written around the services): the ``size`` most recently
+    computed. Where the version is unknown (Redis unreachable, or never bumped), values are kept for ``ttl`` only
+    with ``unversioned``, and else computed at every call."""
 
-    def __init__(self, *, ttl: float, size: int) -> None:
-        self.ttl, self.size = ttl, size
+    def __init__(self, *, version: Callable[[], str | None], ttl: float, size: int, unversioned: bool = True) -> None:
+        self.ttl, self.size, self.version, self.unversioned = ttl, size, version, unversioned
         self._kept: OrderedDict[Hashable, tuple[str | None, float, V]] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, key: Hashable, compute: Callable[[], V]) -> V:
         """The value kept for ``key``, or ``compute()``'s, kept from now on."""
-        version = catalog_version_get()  # read first: a change made while computing is not taken for this version
+        version = self.version()  # read first: a change made while computing is not taken for this version
         with self._lock:
             kept = self._kept.get(key)
         if kept is not None and kept[0] == version and time.monotonic() - kept[1] <= self.ttl:
             return kept[2]
         value = compute()
+        if version is None and not self.unversioned:
+            return value
         with self._lock:
             self._kept[key] = (version, time.monotonic(), value)
             self._kept.move_to_end(key)

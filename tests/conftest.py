@@ -14,6 +14,7 @@ from django.core.cache import cache
 from django.db import connection
 from rest_framework.test import APIClient
 
+from accounts.authentication import kept_tokens_clear
 from accounts.services import api_token_create
 from dashboards.services import account_create
 from training.serving import item_names, model_cache
@@ -44,8 +45,9 @@ def _fresh_throttles() -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def _fresh_item_names() -> Iterator[None]:
-    """Each test starts with no item's name kept by this process's serving (another test's rows are gone)."""
+    """Each test starts with no item's name or API token kept by this process (another test's rows are gone)."""
     item_names.clear()
+    kept_tokens_clear()
     yield
 
 

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test import Client
@@ -16,6 +17,7 @@ from rest_framework.test import APIClient
 from accounts.models import ApiToken
 from accounts.services import api_token_create
 from dashboards.services import account_create
+from recsys_site import serving_version
 from recsys_site import settings as project_settings
 from tests.conftest import token_client
 
@@ -138,6 +140,77 @@ def test_a_role_is_read_in_one_query_and_a_changed_role_applies_at_the_next_requ
 
     user.groups.clear()
     assert client.get("/api/v1/items/").status_code == 403
+
+
+def _token_reads(client, path: str = "/api/v1/items/") -> tuple[int, int]:
+    """The answer's status and how many times the request read the token table."""
+    with CaptureQueriesContext(connection) as queries:
+        status = client.get(path).status_code
+    return status, sum('FROM "accounts_apitoken"' in query["sql"] for query in queries)
+
+
+@pytest.fixture
+def access_version_known():
+    """The access version set, as it is once any token or account has changed: processes keep the tokens they read.
+    (The tests' own changes bump it only where a test runs the commit's callbacks.)"""
+    serving_version._bump(serving_version.ACCESS_KEY)
+    yield
+    serving_version._forget()
+
+
+def test_a_client_s_token_is_read_once_while_the_access_version_holds(access_version_known):
+    user = account_create(username="anna", password="analyst-pass-123", role="analyst")
+    client = token_client(user)
+
+    assert _token_reads(client) == (200, 1)
+    assert _token_reads(client) == (200, 0)
+    assert _token_reads(token_client(user)) == (200, 1)  # another token: its own read
+
+    wrong = APIClient()
+    wrong.credentials(HTTP_AUTHORIZATION=client._credentials["HTTP_AUTHORIZATION"][:-1] + "x")  # same key, bad secret
+    assert _token_reads(wrong)[0] == 401
+
+
+def test_without_the_access_version_every_request_reads_its_token():
+    user = account_create(username="anna", password="analyst-pass-123", role="analyst")
+    client = token_client(user)
+    assert [_token_reads(client) for _ in range(2)] == [(200, 1), (200, 1)]
+
+
+def _revoke(user, client) -> None:
+    assert client.delete(f"{TOKENS}{ApiToken.objects.get(user=user).token_key}/").status_code == 204
+
+
+def _deactivate(user, client) -> None:
+    user.is_active = False
+    user.save()
+
+
+def _change_password(user, client) -> None:
+    user.set_password("a-new-password-456")
+    user.save()
+
+
+def _drop_role(user, client) -> None:
+    user.groups.clear()
+
+
+def _drop_permission(user, client) -> None:
+    user.groups.get().permissions.remove(Permission.objects.get(codename="view_item"))
+
+
+@pytest.mark.parametrize("change", [_revoke, _deactivate, _change_password, _drop_role, _drop_permission])
+def test_a_change_to_a_kept_token_or_its_account_applies_at_the_next_request(
+    access_version_known, django_capture_on_commit_callbacks, change
+):
+    user = account_create(username="anna", password="analyst-pass-123", role="analyst")
+    client = token_client(user)
+    assert _token_reads(client) == (200, 1) and _token_reads(client) == (200, 0)  # kept
+
+    with django_capture_on_commit_callbacks(execute=True):
+        change(user, client)
+
+    assert _token_reads(client)[0] in {401, 403}
 
 
 def test_tokens_are_throttled_one_by_one(settings):

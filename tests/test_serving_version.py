@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 
@@ -109,3 +110,23 @@ def test_a_process_reuses_the_versions_it_read_until_they_age_or_it_changes_one(
     settings.RECSYS_SERVING_VERSION_MS = 0
     cache.set(serving_version.KEY, "read every time", timeout=None)
     assert serving_version_get() == "read every time"
+
+
+def test_a_token_revoked_through_one_process_is_refused_by_the_other_within_a_second(web_processes, admin_user):
+    token, secret = api_token_create(user=admin_user, scope="full")
+    one, other = web_processes
+
+    def status(base: str, method: str = "GET", path: str = "/api/v1/items/") -> int:
+        request = urllib.request.Request(f"{base}{path}", method=method, headers={"Authorization": f"Token {secret}"})
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status
+        except urllib.error.HTTPError as error:
+            return error.code
+
+    serving_version._bump(serving_version.ACCESS_KEY)  # known, as once any token or account has changed
+    assert status(other) == 200 and status(other) == 200  # read, then kept
+    assert status(one, "DELETE", f"/api/v1/tokens/{token.token_key}/") == 204
+    revoked_at = time.monotonic()
+    wait_until(lambda: status(other) == 401, timeout=1.0, interval=0.05)
+    assert time.monotonic() - revoked_at < 1.0

@@ -33,7 +33,7 @@ from django.db import connection
 
 from catalog.models import EndUser, Interaction, Item
 from recsys_site.errors import ValidationFailed
-from recsys_site.serving_version import CatalogueKept
+from recsys_site.serving_version import Kept, catalog_version_get
 from scenarios.models import Objective, Scenario
 from scenarios.selectors import scenario_item_ids
 from training.algorithms.history import History, history_scores, new_item_scores, scores_new_items
@@ -198,7 +198,9 @@ def _with_new_items(
 
 # A scenario's items a model does not know, per process: their ids ``(n,)``, text embeddings ``(n, f)`` (only for a
 # model that reads content; else ``(n, 0)``) and whether each has one ``(n,)`` bool.
-_new_items_kept: CatalogueKept[tuple[np.ndarray, np.ndarray, np.ndarray]] = CatalogueKept(ttl=NEW_ITEMS_TTL, size=64)
+_new_items_kept: Kept[tuple[np.ndarray, np.ndarray, np.ndarray]] = Kept(
+    version=catalog_version_get, ttl=NEW_ITEMS_TTL, size=64
+)
 
 
 def _new_items(scenario: Scenario, loaded: LoadedModel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -22,7 +22,7 @@ from django.db import connection
 from catalog.models import EndUser, Item
 from recsys_site.errors import Conflict, NotFound, ValidationFailed
 from recsys_site.metrics import FALLBACKS, MODEL_CACHE_HITS, MODEL_CACHE_LOADS
-from recsys_site.serving_version import CatalogueKept
+from recsys_site.serving_version import Kept, catalog_version_get
 from scenarios.models import Scenario
 from training.artifact_store import artifact_fetch
 from training.artifacts import LoadedModel, artifact_file_stamp, artifact_load, artifact_verify
@@ -344,7 +344,7 @@ class ItemNames:
 
     def __init__(self, *, ttl: float = 60.0, limit: int = 200_000) -> None:
         self.limit = limit
-        self._kept: CatalogueKept[dict[int, tuple[str, str]]] = CatalogueKept(ttl=ttl, size=1)
+        self._kept: Kept[dict[int, tuple[str, str]]] = Kept(version=catalog_version_get, ttl=ttl, size=1)
 
     def get(self, ids: list[int]) -> dict[int, tuple[str, str]]:
         """The names of those of ``ids`` that exist."""

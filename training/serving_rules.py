@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from catalog.models import Item
-from recsys_site.serving_version import CatalogueKept
+from recsys_site.serving_version import Kept, catalog_version_get
 from scenarios.models import Scenario
 from scenarios.policy import ServingPolicy
 from scenarios.selectors import scenario_item_ids
@@ -67,7 +67,7 @@ class ServingRules:
         return [float(scores[p]) for p in chosen], chosen
 
 
-_rules: CatalogueKept[ServingRules] = CatalogueKept(ttl=RULES_TTL, size=RULES_KEPT)
+_rules: Kept[ServingRules] = Kept(version=catalog_version_get, ttl=RULES_TTL, size=RULES_KEPT)
 
 
 def serving_rules(*, scenario: Scenario, item_ids: np.ndarray) -> ServingRules:
