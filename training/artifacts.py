@@ -124,7 +124,8 @@ def artifact_verify(*, directory: Path, sha256: str, name: str = "the artifact")
 def artifact_file_stamp(directory: Path, *, name: str = "the artifact") -> tuple[tuple[str, int, int], ...]:
     """Each file's name, size and modification time: what changes when the files do, read without reading them."""
     try:
-        return tuple(sorted((path.name, path.stat().st_size, path.stat().st_mtime_ns) for path in directory.iterdir()))
+        stats = ((path.name, path.stat()) for path in directory.iterdir())
+        return tuple(sorted((name, stat.st_size, stat.st_mtime_ns) for name, stat in stats))
     except OSError as error:
         logger.warning("artifact %s cannot be listed: %s", directory, error)
         raise ArtifactError(f"{name} does not exist") from error
