@@ -24,6 +24,17 @@ def write_results(name: str, figures: dict[str, float | int | str | None]) -> Pa
     return path
 
 
+def read_results(name: str) -> dict:
+    """The figures of ``benchmarks/results/NAME.json`` as last written (without its name and date); empty when none."""
+    path = RESULTS / f"{name}.json"
+    if not path.exists():
+        return {}
+    figures = json.loads(path.read_text())
+    figures.pop("benchmark", None)
+    figures.pop("measured_at", None)
+    return figures
+
+
 def table(rows: list[tuple], header: tuple) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]

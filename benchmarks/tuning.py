@@ -12,10 +12,9 @@ Then ``python -m benchmarks.report`` rewrites docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
-from benchmarks.results_io import RESULTS, machine, write_results
+from benchmarks.results_io import machine, read_results, write_results
 from benchmarks.tuning_parts import PARTS, part_module
 
 NAME = "tuning"
@@ -30,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     for module in modules.values():
         module.add_arguments(parser)
     args = parser.parse_args(argv)
-    figures = _previous()
+    figures = read_results(NAME)
     for part in dict.fromkeys(args.part):
         print(f"==> {part}", file=sys.stderr)
         figures |= modules[part].run(args)
@@ -38,16 +37,6 @@ def main(argv: list[str] | None = None) -> int:
     path = write_results(NAME, figures)
     print(f"wrote {path}", file=sys.stderr)
     return 0
-
-
-def _previous() -> dict:
-    path = RESULTS / f"{NAME}.json"
-    if not path.exists():
-        return {}
-    previous = json.loads(path.read_text())
-    previous.pop("benchmark", None)
-    previous.pop("measured_at", None)
-    return previous
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ chooses and tunes exactly as on a worker. The scenario's split, which every cand
 RecBole (``run_recbole.py --split-in``), which trains and tests Pop, ItemKNN, BPR and EASE with its defaults on it,
 in a process beside the auto run (the machine is shared, so auto's search gets less done in its budget). The
 figure is auto's test NDCG@10 over the best of RecBole's four; ``auto_over_recbole_min`` is the smaller of the two
-datasets' ratios.
+datasets' ratios (a dataset left out by ``--auto-datasets`` counts with its last run's).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import numpy as np
 
 from benchmarks.bench_database import benchmark_environment, database_recreate
 from benchmarks.recbole_peer import PEERS, RECBOLE_PYTHON, SEED
-from benchmarks.results_io import ROOT
+from benchmarks.results_io import ROOT, read_results
 
 DB_NAME = "recsys_bench_auto"
 DATASETS = {"ml100k": "ml-100k", "mlsmall": "ml-latest-small"}
@@ -55,8 +55,10 @@ def run(args: argparse.Namespace) -> dict:
     figures: dict = {"auto_budget_minutes": args.auto_budget_minutes, "auto_threads": args.auto_threads}
     for key in keys:
         figures |= _dataset(key, args.auto_data / DATASETS[key], args)
-    ratios = [figures[f"auto_over_recbole_{key}"] for key in keys]
-    figures["auto_over_recbole_min"] = round(min(ratios), 4)
+    # Over both datasets: one left out of this run counts with its last run's ratio.
+    last = read_results("tuning")
+    ratios = [figures.get(f"auto_over_recbole_{key}", last.get(f"auto_over_recbole_{key}")) for key in DATASETS]
+    figures["auto_over_recbole_min"] = round(min(ratio for ratio in ratios if ratio is not None), 4)
     figures["target_auto_over_recbole_min"] = TARGET_RATIO_MIN
     return figures
 
