@@ -241,10 +241,11 @@ def wait_for_consumer(queue: str, timeout: float = 90.0) -> None:
 
 
 def terminate_other_backends() -> int:
-    """``pg_terminate_backend`` on every session of the test database but this process's own; how many."""
+    """``pg_terminate_backend`` on every session of the test database but this process's own, each waited for until
+    it has ended (10 s at most); how many."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "SELECT count(pg_terminate_backend(pid, 10000)) FROM pg_stat_activity "
             "WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
         killed = int(cursor.fetchone()[0])
@@ -253,7 +254,8 @@ def terminate_other_backends() -> int:
 
 
 def terminate_own_backend() -> None:
-    """Cut this process's own database session from another connection, as a failover or an admin would."""
+    """Cut this process's own database session from another connection, as a failover or an admin would; returns
+    once the session has ended (10 s at most)."""
     pid = connection.cursor().connection.info.backend_pid
     database = settings.DATABASES["default"]
     with psycopg.connect(
@@ -263,5 +265,5 @@ def terminate_own_backend() -> None:
         dbname=database["NAME"],
         autocommit=True,
     ) as admin:
-        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        admin.execute("SELECT pg_terminate_backend(%s, 10000)", (pid,))
     record("fault", what="web database connection terminated")

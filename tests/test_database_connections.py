@@ -34,11 +34,15 @@ def test_an_idle_kept_connection_is_checked_without_a_query_and_a_dropped_one_is
     assert _last_query_of(pid) == "SELECT 'the last statement'"  # the check sent nothing
 
     terminate_own_backend()
-    assert not connection.is_usable()
-    connection.health_check_done = False  # a new request: its first query checks the kept connection
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")  # on a new connection
-    assert connection.connection.info.backend_pid != pid
+    try:
+        assert not connection.is_usable()
+        connection.health_check_done = False  # a new request: its first query checks the kept connection
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")  # on a new connection
+        assert connection.connection.info.backend_pid != pid
+    finally:
+        if connection.connection is not None and connection.connection.info.backend_pid == pid:
+            connection.close()  # a failure here must not leave the next tests a dead connection
 
 
 def test_a_request_on_a_kept_connection_the_server_dropped_is_served(admin_user):
