@@ -30,7 +30,7 @@ KEY = "serving-version"
 CATALOG_KEY = "catalog-version"
 ACCESS_KEY = "access-version"
 logger = logging.getLogger(__name__)
-_read: dict[str, str | None] = {}  # both values as last read, and when
+_read: dict[str, str | None] = {}  # the values as last read, and when
 _read_at = [-float("inf")]
 _lock = threading.Lock()
 
