@@ -83,6 +83,42 @@ def test_score_equals_score_sequences_of_the_training_sequences(name):
     assert model.score_sequences([[]]).shape == (1, data.n_items)  # a history with nothing in it yet
 
 
+@pytest.mark.parametrize("name", ["sasrec", "gru4rec"])
+def test_histories_of_any_lengths_score_as_each_alone_and_the_padding_is_not_computed(name):
+    data = successor_data(length=12)
+    model = get_algorithm(name)(SMALL_PARAMS[name] | {"epochs": 2}, seed=0)
+    model.fit(data)
+    histories = [[3], [4, 5, 6], list(range(12)), [7, 8]]
+    together = model.score_sequences(histories)
+    for row, history in enumerate(histories):
+        assert torch.allclose(together[row], model.score_sequences([history])[0], atol=1e-5)
+    widths = []
+    model.network.encoder.register_forward_pre_hook(lambda module, args: widths.append(args[0].shape[1]))
+    model.score_sequences([[1, 2, 3]])
+    model.score_sequences(histories[:2])
+    assert widths == [3, 3]  # max_length is 10: the padding after the longest history is left out
+
+
+def test_scoring_computes_the_item_table_once_until_a_parameter_changes():
+    data = successor_data()
+    model = get_algorithm("sasrec")(SMALL_PARAMS["sasrec"] | {"epochs": 1}, seed=0)
+    model.fit(data)
+    computed = []
+    weight = model.network.items.weight
+    model.network.items.weight = lambda *args: computed.append(1) or weight(*args)
+    before = model.score_sequences([[1, 2]])
+    model.score_sequences([[3]])
+    model.score(np.arange(3))
+    assert len(computed) == 1
+    with torch.no_grad():
+        model.network.items.table[2:] += 0.5  # in place, as an optimiser step or a load changes it
+    after = model.score_sequences([[1, 2]])
+    assert len(computed) == 2 and not torch.allclose(before, after)
+    with torch.enable_grad():
+        model.network.scoring_table()  # training reads the table afresh, with its gradient
+    assert len(computed) == 3
+
+
 @pytest.mark.parametrize("name", ["sasrec", "gru4rec", "star"])
 def test_test_predictions_read_the_training_history_plus_the_validation_events(name):
     # Under leave-last-out the validation event is the one just before the test event: a model that learned

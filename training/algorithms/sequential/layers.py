@@ -79,12 +79,12 @@ class TransformerBlock(nn.Module):
         self.feedforward_out = DomainLinear(4 * size, size, n_domains)
         self.residual_dropout = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor, domain: int | None = None) -> torch.Tensor:
-        """``x`` ``(b, L, d)``; ``mask`` ``(L, L)`` bool, True where a query may attend to a key."""
+    def forward(self, x: torch.Tensor, domain: int | None = None) -> torch.Tensor:
+        """``x`` ``(b, L, d)`` → ``(b, L, d)``; position ``j`` attends to positions ``0..j`` (causal)."""
         batch, length, size = x.shape
         qkv = self.qkv(self.attention_norm(x, domain)).view(batch, length, 3, self.heads, size // self.heads)
         query, key, value = qkv.permute(2, 0, 3, 1, 4)
-        attended = F.scaled_dot_product_attention(query, key, value, attn_mask=mask)
+        attended = F.scaled_dot_product_attention(query, key, value, is_causal=True)
         attended = attended.transpose(1, 2).reshape(batch, length, size)
         x = x + self.residual_dropout(self.attention_output(attended, domain))
         inner = F.gelu(self.feedforward_in(self.feedforward_norm(x, domain), domain))
@@ -105,9 +105,8 @@ class TransformerEncoder(nn.Module):
         """``x`` ``(b, L, d)`` item embeddings of right-padded rows → states ``(b, L, d)``."""
         length = x.shape[1]
         x = self.input_dropout(x + self.positions[:length])
-        mask = torch.ones(length, length, dtype=torch.bool, device=x.device).tril()
         for block in self.blocks:
-            x = block(x, mask, domain)
+            x = block(x, domain)
         return self.output_norm(x, domain)
 
     def top_parameters(self) -> Iterator[nn.Parameter]:

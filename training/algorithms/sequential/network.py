@@ -30,6 +30,23 @@ class SequenceNetwork(nn.Module):
         self.items = items
         self.encoder = encoder
         self.prior = None
+        self._kept_table: tuple[tuple, torch.Tensor] | None = None
+
+    def scoring_table(self) -> torch.Tensor:
+        """:meth:`ItemEmbedding.weight` for scoring without gradients, kept from one call to the next until one of the
+        item embedding's tensors changes (replaced, or changed in place: an optimiser step, a load) or autocast is
+        switched. A served request would otherwise copy the whole table (and, with content ``side``, project every
+        item's features) to score one history."""
+        if torch.is_grad_enabled():
+            return self.items.weight()
+        tensors = [*self.items.parameters(), *self.items.buffers()]
+        key = (
+            torch.is_autocast_enabled(tensors[0].device.type),
+            tuple((id(tensor), tensor.data_ptr(), tensor._version) for tensor in tensors),
+        )
+        if self._kept_table is None or self._kept_table[0] != key:
+            self._kept_table = (key, self.items.weight())
+        return self._kept_table[1]
 
     def hidden(
         self,

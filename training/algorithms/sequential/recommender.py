@@ -379,13 +379,13 @@ class SequentialRecommender(Recommender):
         network = self._network
         network.eval()
         with self._autocast():
-            return network.logits(states, network.items.weight()).float()
+            return network.logits(states, network.scoring_table()).float()
 
     def item_vectors(self) -> torch.Tensor:
         """The item vectors states are scored against ``(n_items, d)`` (content projection included; with a content
         prior, ``(n_items, d + r)``: the gain-scaled content beside each embedding)."""
         with torch.no_grad():
-            return self._network.output_table(self._network.items.weight())[1:]
+            return self._network.output_table(self._network.scoring_table())[1:]
 
     # -- state
 

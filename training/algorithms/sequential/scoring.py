@@ -61,12 +61,14 @@ def score_tokens(
     if domains is not None:
         groups = [(int(domain), rows[domains == domain]) for domain in torch.unique(domains)]
     with autocast:
-        table = network.items.weight()
+        table = network.scoring_table()
         for domain, group in groups:
             for chunk in group.split(SCORE_CHUNK):
-                hidden = network.hidden(tokens[chunk], table, domain, None if offsets is None else offsets[chunk])
-                hidden = hidden[torch.arange(len(chunk), device=device), last_positions(tokens[chunk])]
-                scores[chunk] = scorer(hidden, table, domain).float()
+                last = last_positions(tokens[chunk])
+                # The padding after every row's latest item changes no state before it: it is not computed.
+                rows = tokens[chunk][:, : int(last.max()) + 1]
+                hidden = network.hidden(rows, table, domain, None if offsets is None else offsets[chunk])
+                scores[chunk] = scorer(hidden[torch.arange(len(chunk), device=device), last], table, domain).float()
     return scores.cpu()
 
 
