@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from itertools import islice
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -57,8 +58,7 @@ _ITEM_IDS_SQL = (
 )
 
 
-@dataclass(frozen=True)
-class Event:
+class Event(NamedTuple):  # a tuple, not a dataclass: a request builds up to RECSYS_LIVE_HISTORY_LENGTH of them
     item_id: int
     kind: str | None  # None: a session item given without a kind, counted with weight 1
     value: float | None = None  # the event's value (a rating); None for a session item
@@ -99,18 +99,19 @@ def user_history(*, scenario: Scenario, user_external_id: str, length: int) -> U
     with connection.cursor() as cursor:
         cursor.execute(_USER_EVENTS_SQL, [user_external_id])
         rows = cursor.fetchall()
-    counted = list(islice(((i, k, v) for _, i, k, v in rows if _counts(scenario, k, v)), length))  # the latest
+    kinds, least = scenario.event_weights or None, scenario.min_value
+    counted = (
+        Event(item, kind, value)
+        for _, item, kind, value in rows
+        if (kinds is None or kind in kinds) and (least is None or value >= least)
+    )
+    events = list(islice(counted, length))  # the latest
+    events.reverse()
     return UserHistory(
         user_id=rows[0][0] if rows else None,
-        events=[Event(item, kind, value) for item, kind, value in reversed(counted)],
-        seen_item_ids=np.unique(np.fromiter((row[1] for row in rows), dtype=np.int64, count=len(rows))),
+        events=events,
+        seen_item_ids=np.unique(np.array([row[1] for row in rows], dtype=np.int64)),
     )
-
-
-def _counts(scenario: Scenario, kind: str, value: float) -> bool:
-    if scenario.event_weights and kind not in scenario.event_weights:
-        return False
-    return scenario.min_value is None or value >= scenario.min_value
 
 
 def session_item_ids(external_ids: Sequence[str]) -> list[int]:

@@ -137,7 +137,7 @@ def recommendations_for_user(
     run = _live_run(scenario)
     loaded = model_cache.get(run)
     history = user_history(scenario=scenario, user_external_id=user_external_id, length=history_length(loaded))
-    return _result(scenario, run, _user_scores(scenario, loaded, history), k or scenario.default_k)
+    return _result(scenario, run, *_user_scores(scenario, loaded, history), k or scenario.default_k)
 
 
 def recommendations_for_session(
@@ -154,8 +154,8 @@ def recommendations_for_session(
     scores = live.scores.clone()
     if scenario.exclude_seen:
         scores[torch.from_numpy(np.isin(live.candidates.item_ids, item_ids))] = -torch.inf
-    scores = _rules(scenario, live.candidates).apply(scores)
-    return _result(scenario, run, replace(live, scores=scores), k or scenario.default_k)
+    rules = _rules(scenario, live.candidates)
+    return _result(scenario, run, replace(live, scores=rules.apply(scores)), rules, k or scenario.default_k)
 
 
 def rating_predictions(*, scenario: Scenario, user_external_id: str, item_external_ids: list[str]) -> RatingPredictions:
@@ -193,7 +193,9 @@ def _rules(scenario: Scenario, candidates: LoadedModel) -> ServingRules:
     return serving_rules(scenario=scenario, item_ids=candidates.item_ids)
 
 
-def _result(scenario: Scenario, run: TrainingRun, live: LiveScores, k: int) -> RecommendationResult:
+def _result(
+    scenario: Scenario, run: TrainingRun, live: LiveScores, rules: ServingRules, k: int
+) -> RecommendationResult:
     if live.fallback:
         FALLBACKS.labels(scenario.slug, live.fallback).inc()
     return RecommendationResult(
@@ -201,7 +203,7 @@ def _result(scenario: Scenario, run: TrainingRun, live: LiveScores, k: int) -> R
         run_id=run.pk,
         algorithm=run.algorithm,
         fallback=live.fallback,
-        items=_top_items(live.scores, live.candidates, k, _rules(scenario, live.candidates)),
+        items=_top_items(live.scores, live.candidates, k, rules),
         history_events=live.history_events,
         new_items_excluded=live.new_items_excluded,
     )
@@ -223,8 +225,8 @@ def sample_recommendations(*, scenario: Scenario, run: TrainingRun, user: EndUse
         raise Conflict(f"run {run.pk} is {run.status}")
     loaded = model_cache.get(run)
     user_events = user_history(scenario=scenario, user_external_id=user.external_id, length=history_length(loaded))
-    live = _user_scores(scenario, loaded, user_events)
-    top = _top_items(live.scores, live.candidates, k, _rules(scenario, live.candidates))
+    live, rules = _user_scores(scenario, loaded, user_events)
+    top = _top_items(live.scores, live.candidates, k, rules)
     history = _seen_positions(user_events.seen_item_ids, loaded)
     reasons = _explanations(loaded, history, [_dense_index(loaded.item_ids, r.item_id) for r in top])
     items = Item.objects.in_bulk([r.item_id for r in top] + [int(loaded.item_ids[p]) for p in history])
@@ -259,8 +261,9 @@ def _explanations(loaded: LoadedModel, history: np.ndarray, positions: list[int 
     return reasons
 
 
-def _user_scores(scenario: Scenario, loaded: LoadedModel, history: UserHistory) -> LiveScores:
-    """Masked scores of every candidate for a user, from their live history (training.live)."""
+def _user_scores(scenario: Scenario, loaded: LoadedModel, history: UserHistory) -> tuple[LiveScores, ServingRules]:
+    """Masked scores of every candidate for a user, from their live history (training.live), and the rules that
+    masked them (which choose the list too)."""
     position = _dense_index(loaded.user_ids, history.user_id) if history.user_id is not None else None
     live = live_scores(
         scenario=scenario,
@@ -272,7 +275,8 @@ def _user_scores(scenario: Scenario, loaded: LoadedModel, history: UserHistory) 
     scores = live.scores.clone()
     if scenario.exclude_seen:
         scores[torch.from_numpy(_seen_positions(history.seen_item_ids, live.candidates))] = -torch.inf
-    return replace(live, scores=_rules(scenario, live.candidates).apply(scores))
+    rules = _rules(scenario, live.candidates)
+    return replace(live, scores=rules.apply(scores)), rules
 
 
 def similar_items(*, scenario: Scenario, item_external_id: str, k: int | None = None) -> RecommendationResult:

@@ -28,14 +28,14 @@ RULES_KEPT = 64
 
 @dataclass(frozen=True)
 class ServingRules:
-    allowed: torch.Tensor  # (n_items,) bool: passes the scenario's item filter and the policy's exclusions
+    refused: torch.Tensor  # (n_items,) bool: fails the scenario's item filter or the policy's exclusions
     boost: torch.Tensor | None  # (n_items,) float32 added to the 0–1 rescaled scores; None without boosts
     item_categories: list[tuple[str, ...]] | None  # per position, only when a per-category cap applies
     max_per_category: int | None
 
     def apply(self, scores: torch.Tensor) -> torch.Tensor:
         """``scores`` ``(n_items,)`` with refused items at -inf and boosts added (in place; returned)."""
-        scores[~self.allowed] = -torch.inf
+        scores.masked_fill_(self.refused, -torch.inf)
         if self.boost is not None:
             finite = torch.isfinite(scores)
             if finite.any():
@@ -89,7 +89,7 @@ def serving_rules_prepare(*, scenario: Scenario, item_ids: np.ndarray) -> Servin
     policy = ServingPolicy.from_stored(scenario.serving_policy)
     allowed = np.isin(item_ids, scenario_item_ids(scenario=scenario))
     if policy == ServingPolicy():
-        return ServingRules(torch.from_numpy(allowed), None, None, None)
+        return ServingRules(torch.from_numpy(~allowed), None, None, None)
     facts = _item_facts(item_ids)
     allowed &= ~_refused(policy, facts)
     boost = None
@@ -98,7 +98,7 @@ def serving_rules_prepare(*, scenario: Scenario, item_ids: np.ndarray) -> Servin
         boost = torch.tensor(weights, dtype=torch.float32)
     capped = policy.max_per_category is not None
     return ServingRules(
-        allowed=torch.from_numpy(allowed),
+        refused=torch.from_numpy(~allowed),
         boost=boost,
         item_categories=[tuple(f[2]) for f in facts] if capped else None,
         max_per_category=policy.max_per_category,
