@@ -214,7 +214,7 @@ CACHE_URL = env_str("CACHE_URL", "redis://localhost:6379/1")
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     if CACHE_URL.startswith("locmem://")
-    else {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+    else {"BACKEND": "recsys_site.cache.RedisCache", "LOCATION": CACHE_URL}
 }
 
 # --- Failed logins (django-axes) ------------------------------------------------------

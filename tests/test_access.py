@@ -2,6 +2,7 @@
 
 import importlib
 import io
+import threading
 from datetime import timedelta
 
 import pytest
@@ -9,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.core.management import CommandError, call_command
 from django.db import connection
-from django.test import Client
+from django.test import Client, RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -19,6 +20,7 @@ from accounts.services import api_token_create
 from dashboards.services import account_create
 from recsys_site import serving_version
 from recsys_site import settings as project_settings
+from recsys_site.throttles import AddressRateThrottle
 from tests.conftest import token_client
 
 pytestmark = pytest.mark.django_db
@@ -236,6 +238,57 @@ def test_addresses_are_throttled_whoever_asks(settings):
     assert token_client(user).get(TOKENS, REMOTE_ADDR="10.0.0.9").status_code == 200
     # A client cannot pick its own address with a header when no proxy is configured.
     assert token_client(user).get(TOKENS, HTTP_X_FORWARDED_FOR="10.0.0.10").status_code == 429
+
+
+def test_requests_checked_at_the_same_moment_are_each_counted(settings):
+    # Sixteen threads, as many processes would, each with its own check: exactly the limit is let through.
+    settings.RECSYS_THROTTLE_RATES = {"token": None, "address": "40/min"}
+    request = RequestFactory().get("/api/v1/scenarios/", REMOTE_ADDR="10.0.0.7")
+    start, allowed = threading.Barrier(16), []
+
+    def ask() -> None:
+        start.wait()
+        allowed.extend(AddressRateThrottle().allow_request(request, None) for _ in range(5))
+
+    threads = [threading.Thread(target=ask) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert allowed.count(True) == 40
+
+
+class _Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _check(request, clock: _Clock) -> tuple[bool, float | None]:
+    throttle = AddressRateThrottle()
+    throttle.timer = clock
+    allowed = throttle.allow_request(request, None)
+    return allowed, None if allowed else throttle.wait()
+
+
+def test_the_limit_slides_over_the_last_window_by_the_share_still_within_the_duration(settings):
+    settings.RECSYS_THROTTLE_RATES = {"token": None, "address": "4/min"}
+    request = RequestFactory().get("/api/v1/scenarios/", REMOTE_ADDR="10.0.0.8")
+    clock = _Clock(60 * 1_000_000 + 30.0)  # half way through a minute
+
+    assert [_check(request, clock)[0] for _ in range(4)] == [True] * 4
+    allowed, wait = _check(request, clock)
+    assert not allowed and wait == pytest.approx(30.0 + 15.0)  # the next minute, until 4 × (1 - t/60) ≤ 3
+    clock.now += 30.0 + 14.0
+    assert not _check(request, clock)[0]
+    clock.now += 2.0
+    assert _check(request, clock)[0]  # 4 × 0.73 + 0 + 1 ≤ 4
+    assert not _check(request, clock)[0]  # 4 × 0.73 + 1 + 1 > 4
+    clock.now += 60.0
+    assert [_check(request, clock)[0] for _ in range(3)] == [True, True, True]  # 1 × 0.27 + 2 + 1 ≤ 4
 
 
 def test_repeated_failed_logins_lock_the_login_for_that_user_and_address(settings):

@@ -213,7 +213,7 @@ def test_a_broker_that_cannot_say_who_consumes_abandons_no_queue():
 def test_an_api_request_while_the_rate_limit_redis_is_down_answers_503(api, settings):
     settings.CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "recsys_site.cache.RedisCache",
             "LOCATION": f"redis://127.0.0.1:{free_port()}/0",  # nothing listens there
         }
     }
