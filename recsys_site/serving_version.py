@@ -9,7 +9,9 @@ they hold and sees a change on its next request, paying one Redis read instead o
 
 All are read in one Redis call and reused for ``RECSYS_SERVING_VERSION_MS`` (a quarter of a second by default): at a
 hundred requests a second a process reads them a few times a second, not twice a request. A change made through this
-process is seen at once; one made elsewhere within that time.
+process is seen at once; one made elsewhere within that time. A value Redis does not hold (never set, or lost with its
+data: a restart without persistence, an eviction) is set afresh at the next read, to a value no process holds, so
+every process drops what it kept and keeps again; only while Redis cannot be reached is the version unknown.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from django.db import transaction
 KEY = "serving-version"
 CATALOG_KEY = "catalog-version"
 ACCESS_KEY = "access-version"
+_KEYS = [KEY, CATALOG_KEY, ACCESS_KEY]
 logger = logging.getLogger(__name__)
 _read: dict[str, str | None] = {}  # the values as last read, and when
 _read_at = [-float("inf")]
@@ -36,7 +39,7 @@ _lock = threading.Lock()
 
 
 def serving_version_get() -> str | None:
-    """The current version, or None when it is unknown (never bumped, or Redis unreachable): then nothing is kept."""
+    """The current version, or None when it is unknown (Redis unreachable): then nothing is kept."""
     return _get(KEY)
 
 
@@ -46,7 +49,7 @@ def serving_version_bump() -> None:
 
 
 def catalog_version_get() -> str | None:
-    """The catalogue's version, or None when it is unknown (never bumped, or Redis unreachable)."""
+    """The catalogue's version, or None when it is unknown (Redis unreachable)."""
     return _get(CATALOG_KEY)
 
 
@@ -71,7 +74,11 @@ def _get(key: str) -> str | None:
         if now - _read_at[0] < settings.RECSYS_SERVING_VERSION_MS / 1000:
             return _read.get(key)
     try:
-        values = cache.get_many([KEY, CATALOG_KEY, ACCESS_KEY])
+        values = cache.get_many(_KEYS)
+        if missing := [name for name in _KEYS if name not in values]:
+            for name in missing:
+                cache.add(name, uuid.uuid4().hex, timeout=None)  # unless another process just set it
+            values.update(cache.get_many(missing))
     except Exception:
         logger.warning("%s unreadable; serving from the database", key, exc_info=True)
         values = {}
@@ -95,7 +102,7 @@ def _bump(key: str) -> None:
         cache.set(key, uuid.uuid4().hex, timeout=None)
         _forget()
     except Exception:
-        # Without the key, processes keep nothing (see serving_version_get), so dropping it is the safe way out.
+        # A dropped key is set afresh at the next read, to a value no process holds: the safe way out.
         logger.warning("%s not bumped; dropping it", key, exc_info=True)
         try:
             cache.delete(key)
@@ -110,7 +117,7 @@ V = TypeVar("V")
 class Kept(Generic[V]):
     """Values this process computed, each kept while the version it was computed under (``version()``) holds and
     ``ttl`` seconds at most (the only bound for changes written around the services): the ``size`` most recently
-    computed. Where the version is unknown (Redis unreachable, or never bumped), values are kept for ``ttl`` only
+    computed. Where the version is unknown (Redis unreachable), values are kept for ``ttl`` only
     with ``unversioned``, and else computed at every call."""
 
     def __init__(self, *, version: Callable[[], str | None], ttl: float, size: int, unversioned: bool = True) -> None:

@@ -321,7 +321,7 @@ def test_a_known_users_list_takes_one_query_once_the_model_and_the_names_are_kep
     assert not {item.external_id for item in result.items} & _seen("u3")
 
 
-def test_a_clients_request_takes_two_queries_once_the_model_is_loaded(django_capture_on_commit_callbacks):
+def test_a_clients_request_takes_one_query_once_the_model_is_loaded(django_capture_on_commit_callbacks):
     clustered_catalog()
     with django_capture_on_commit_callbacks(execute=True):  # the promotion's new serving version
         _live("ease")
@@ -333,8 +333,8 @@ def test_a_clients_request_takes_two_queries_once_the_model_is_loaded(django_cap
     with CaptureQueriesContext(connection) as queries:
         response = client.get(URL, {"user": "u3", "k": 5})
 
-    # The token with its account and the role's permissions, the history with the seen items.
-    assert response.status_code == 200 and len(queries) == 2, [query["sql"][:80] for query in queries]
+    # The history with the seen items; the token, its account and the role's permissions are kept.
+    assert response.status_code == 200 and len(queries) == 1, [query["sql"][:80] for query in queries]
 
 
 def test_the_recommendation_answer_built_directly_is_the_serializers():

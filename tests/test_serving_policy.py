@@ -4,6 +4,7 @@ from collections import Counter
 from datetime import UTC, datetime
 
 import pytest
+from django.test import TestCase
 
 from catalog.models import Item
 from dashboards.services import account_create
@@ -28,7 +29,8 @@ def live(api):
 
 
 def _policy(api, **policy) -> None:
-    response = api.patch(URL, {"serving_policy": policy}, format="json")
+    with TestCase.captureOnCommitCallbacks(execute=True):  # as committed: the serving version changes
+        response = api.patch(URL, {"serving_policy": policy}, format="json")
     assert response.status_code == 200, response.content
 
 

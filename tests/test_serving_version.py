@@ -112,6 +112,20 @@ def test_a_process_reuses_the_versions_it_read_until_they_age_or_it_changes_one(
     assert serving_version_get() == "read every time"
 
 
+def test_versions_redis_lost_are_set_afresh_and_kept_again():
+    serving_version._forget()
+    held = serving_version_get()
+    for key in (serving_version.KEY, serving_version.CATALOG_KEY, serving_version.ACCESS_KEY):
+        cache.delete(key)  # as after a restart of Redis without persistence, or an eviction
+    serving_version._forget()
+
+    after = [serving_version_get(), catalog_version_get(), serving_version.access_version_get()]
+    serving_version._forget()
+
+    assert None not in after and after[0] != held  # every process drops what it kept under the old value
+    assert [serving_version_get(), catalog_version_get(), serving_version.access_version_get()] == after
+
+
 def test_a_token_revoked_through_one_process_is_refused_by_the_other_within_a_second(web_processes, admin_user):
     token, secret = api_token_create(user=admin_user, scope="full")
     one, other = web_processes

@@ -2,7 +2,7 @@
 
 A request reads one value from Redis (``recsys_site.serving_version``) instead of the scenario and run rows;
 a promotion, rollback, scenario edit or rewritten artifact changes the value once committed, so every
-process reads the rows again on its next request. With no value (never bumped, Redis away) nothing is kept.
+process reads the rows again on its next request. While Redis cannot be reached nothing is kept.
 """
 
 from __future__ import annotations
