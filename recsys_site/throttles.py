@@ -61,24 +61,22 @@ class _SettingsRateThrottle(SimpleRateThrottle):
         names = [f"{self.key}:{int(window)}", f"{self.key}:{int(window) - 1}"]  # the current window, the last
         weight = 1.0 - self.elapsed / self.duration
         lifetime = 2 * self.duration + 1  # read as the last window through the next one
-        backend = caches[DEFAULT_CACHE_ALIAS]  # this thread's, behind the proxy that ``self.cache`` is
+        backend = caches[DEFAULT_CACHE_ALIAS]  # this thread's, behind the proxy that DRF's ``self.cache`` is
         if isinstance(backend, RedisCache):
             keys = [backend.make_and_validate_key(name) for name in names]
             allowed, self.current, self.previous = _script(backend)(keys, [self.num_requests, weight, lifetime])
             return bool(allowed)
         # Any other cache (``locmem://``: each process its own) through its API, not atomic.
-        counts = self.cache.get_many(names)
+        counts = backend.get_many(names)
         self.current, self.previous = counts.get(names[0], 0), counts.get(names[1], 0)
         if self.previous * weight + self.current + 1 > self.num_requests:
             return False
-        self.cache.set(names[0], self.current + 1, lifetime)
+        backend.set(names[0], self.current + 1, lifetime)
         return True
 
     def wait(self) -> float | None:
         """Seconds until a request would be allowed again, if no other one is."""
-        limit, duration = self.num_requests, self.duration
-        if limit is None or duration is None:
-            return None
+        limit, duration = self.num_requests, self.duration  # a refused request had a rate
         if self.current + 1 <= limit:  # the last window's weight must fall
             needed = 1.0 - (limit - 1 - self.current) / self.previous if self.previous else 0.0
             return max(duration * needed - self.elapsed, 0.0)
