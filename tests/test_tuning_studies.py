@@ -5,7 +5,7 @@ import pytest
 from scenarios.services import scenario_create
 from tests.conftest import wait_until
 from tests.factories import clustered_catalog, scenario
-from training.models import RunStatus, Study, StudyStatus, TrainingRun
+from training.models import RunEvaluation, RunStatus, Study, StudyStatus, TrainingRun
 from training.tuning.studies import study_create
 
 pytestmark = [pytest.mark.celery, pytest.mark.django_db(transaction=True)]
@@ -43,11 +43,19 @@ def test_a_study_runs_its_trials_as_child_runs_prunes_the_hopeless_and_promotes_
         assert pruned.params["learning_rate"] == 1e-6
         assert pruned.status == RunStatus.PRUNED and "pruned at epoch" in pruned.error
         assert len(pruned.history) < FIXED["bpr"]["epochs"]
-    assert study.best_run_id == trials[0].pk
+    assert study.best_run_id == trials[0].pk and study.best_reason == (
+        f"trial 0 is the best on validation ndcg@10 ({trials[0].validation_metrics['ndcg@10']:.4f}), on its defaults"
+    )
+    evaluation = RunEvaluation.objects.get(run=trials[0])  # its per-user validation, to weigh later trials' leads
+    assert len(evaluation.validation_user_ids) == len(evaluation.validation_vectors["ndcg@10"]) > 0
+    assert sum(evaluation.validation_vectors["ndcg@10"]) / len(evaluation.validation_user_ids) == pytest.approx(
+        trials[0].validation_metrics["ndcg@10"]
+    )
 
     client.force_login(admin_user)
     page = client.get(f"/studies/{study.pk}/").content.decode()
     assert 'id="history"' in page and 'id="slices"' in page and "pruned at epoch" in page
+    assert "on its defaults" in page
 
     promoted = client.post(f"/studies/{study.pk}/promote/", {"force": "1", "reason": "the best trial"})
     movies.refresh_from_db()
@@ -90,5 +98,6 @@ def test_a_study_of_a_scenario_group_tunes_ease_adapted_per_member(celery_worker
     assert len(trials) == 3 and all(run.status == RunStatus.SUCCEEDED for run in trials)
     assert len({run.params["l2"] for run in trials}) == 3  # the defaults, then two values TPE proposed
     assert all({"transfer_1", "transfer_2"} <= set(run.history[-1]) for run in trials)  # adapted per member
-    best = max(trials, key=lambda run: (run.validation_metrics["ndcg@10"], -run.trial_number))
-    assert study.best_run_id == best.pk
+    leader = max(trials, key=lambda run: (run.validation_metrics["ndcg@10"], -run.trial_number))
+    kept = "are kept" in study.best_reason  # the leader's lead over the defaults was within the noise
+    assert study.best_run_id == (trials[0].pk if kept else leader.pk), study.best_reason

@@ -151,12 +151,16 @@ class RunEvaluation(models.Model):
     """Per-user metric vectors of a run's test evaluation, for paired comparisons between runs.
 
     ``user_ids`` are end-user database ids; ``vectors`` maps a metric name (``ndcg@10``) to a
-    list aligned with ``user_ids``. Kept apart from the run so run lists stay light.
+    list aligned with ``user_ids``. A study's trial also keeps its study objective's vector on validation
+    (``validation_user_ids``, ``validation_vectors``), to tell a lead between trials from noise. Kept apart from
+    the run so run lists stay light.
     """
 
     run = models.OneToOneField(TrainingRun, on_delete=models.CASCADE, related_name="evaluation")
     user_ids = models.JSONField(default=list)
     vectors = models.JSONField(default=dict)
+    validation_user_ids = models.JSONField(default=list, blank=True)
+    validation_vectors = models.JSONField(default=dict, blank=True)
 
     def __str__(self) -> str:
         return f"evaluation of run {self.run_id}"
@@ -305,6 +309,7 @@ class Study(models.Model):
     )
     status = models.CharField(max_length=16, choices=StudyStatus.choices, default=StudyStatus.RUNNING)
     best_run = models.ForeignKey(TrainingRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    best_reason = models.TextField(blank=True, default="", help_text="Why the best trial is the best.")
     error = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -279,6 +279,7 @@ class StudySerializer(CreatedByModelSerializer):
             "seed",
             "status",
             "best_run",
+            "best_reason",
             "error",
             "created_at",
             "finished_at",

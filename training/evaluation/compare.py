@@ -38,6 +38,28 @@ class PairedTest:
         return "b" if self.mean_difference > 0 else "a"
 
 
+@dataclass(frozen=True)
+class Lead:
+    """How far B leads A on the same users: the mean paired difference and its standard error."""
+
+    mean_difference: float
+    standard_error: float
+    n_users: int
+
+    @property
+    def clear(self) -> bool:
+        """Whether the lead is more than one standard error (the one-standard-error rule)."""
+        return self.mean_difference > self.standard_error
+
+
+def paired_lead(a: np.ndarray, b: np.ndarray) -> Lead:
+    """B minus A over the same users (``(n,)`` each, in one order): mean and standard error (sample deviation
+    over the square root of n) of the per-user differences."""
+    a, b = _pair(a, b)
+    difference = b - a
+    return Lead(float(difference.mean()), float(difference.std(ddof=1) / np.sqrt(len(a))), len(a))
+
+
 def bootstrap_interval(
     values: np.ndarray, *, confidence: float = 0.95, resamples: int = DEFAULT_RESAMPLES, seed: int = 0
 ) -> Interval:

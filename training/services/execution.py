@@ -100,7 +100,7 @@ def _execute(run: TrainingRun, device: str) -> str:
         recorder = ProgressRecorder(run.pk, trial=run.study_id is not None)
         model.fit(train, recorder, validation=split.validation)
         timings["fit"] = time.perf_counter() - started
-        validation_metrics = _validation_metrics(run, model, split)
+        validation_metrics, validation_vectors = _validation_metrics(run, model, split)
 
         _set_phase(run.pk, "evaluating", FIT_END)
         started = time.perf_counter()
@@ -137,10 +137,15 @@ def _execute(run: TrainingRun, device: str) -> str:
         return _finish(run.pk, RunStatus.FAILED, timings=timings, error=detail)
     per_user = result["per_user"]
     user_ids = [int(training.user_ids[u]) for u in per_user.pop("users")]
+    validation_user_ids = [int(training.user_ids[u]) for u in validation_vectors.pop("users", [])]
+    evaluation = {
+        "user_ids": user_ids,
+        "vectors": per_user,
+        "validation_user_ids": validation_user_ids,
+        "validation_vectors": validation_vectors,
+    }
     with_database_retry(
-        lambda: RunEvaluation.objects.update_or_create(
-            run_id=run.pk, defaults={"user_ids": user_ids, "vectors": per_user}
-        ),
+        lambda: RunEvaluation.objects.update_or_create(run_id=run.pk, defaults=evaluation),
         what=f"evaluation of run {run.pk}",
     )
     status = _finish(
@@ -168,17 +173,21 @@ def _rating_metrics(run: TrainingRun, model: Any, split: Any) -> dict[str, float
     return rating_errors(model, split.test)
 
 
-def _validation_metrics(run: TrainingRun, model: Any, split: Any) -> dict[str, float]:
+def _validation_metrics(run: TrainingRun, model: Any, split: Any) -> tuple[dict[str, float], dict[str, list]]:
     """A study's trial is judged on validation (every ranking metric at the study's K and 10, and the rating
-    errors of a model that predicts ratings under the rating objective); other runs skip this."""
+    errors of a model that predicts ratings under the rating objective); other runs skip this. Also the per-user
+    vector of a ranking objective (``{"users": [indexes], objective: [values]}``, else empty), which tells the
+    study whether one trial's lead over another is more than noise."""
     if run.study_id is None or split.validation.n_pairs == 0:
-        return {}
+        return {}, {}
     objective = Study.objects.values_list("objective", flat=True).get(pk=run.study_id)
     ks = sorted({k for k in (objective_k(objective) or 10, 10) if k <= split.train.n_items})
-    measured = evaluate(model, split.train, split.validation, ks=ks)["metrics"] if ks else {}
+    evaluated = evaluate(model, split.train, split.validation, ks=ks) if ks else {"metrics": {}, "per_user": {}}
+    measured, per_user = evaluated["metrics"], evaluated["per_user"]
     if model.predicts_ratings and run.protocol.get("objective") == Objective.RATING:
         measured |= rating_errors(model, split.validation)
-    return measured
+    vectors = {"users": per_user["users"], objective: per_user[objective]} if objective in per_user else {}
+    return measured, vectors
 
 
 def _split_done(run: TrainingRun, prepared: PreparedData) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """What an ``auto`` run tried and why it chose its winner, and ending the run when its study ends.
 
 The candidates are the trials of the study the auto run owns: first each applicable algorithm with its defaults,
-then the tuned trials of the best ``tune_top`` of them; the best on the study's objective (the highest ranking
-metric, or the lowest rating error) wins. A candidate stopped by the budget keeps its best epoch so far and
+then the tuned trials of the best ``tune_top`` of them; the study's best trial on its objective (the highest ranking
+metric, or the lowest rating error; a tuned trial only by more than validation's noise, :mod:`training.tuning.best`)
+wins. A candidate stopped by the budget keeps its best epoch so far and
 competes with it. :func:`auto_selection` describes them (also while the study
 runs, for the run page); :func:`auto_run_conclude` stores that record on the run and ends it like its study.
 """
@@ -16,6 +17,7 @@ from django.utils import timezone
 
 from training.evaluation.objectives import objective_lower_is_better, objective_ordering
 from training.models import RunStatus, Study, StudyStatus, TrainingRun
+from training.tuning.best import BestChoice, best_choice, is_defaults_trial
 
 DEFAULTS, TUNED = "defaults", "tuned"
 
@@ -50,20 +52,21 @@ def _has_range(space: dict[str, Any]) -> bool:
 
 
 def _stage(study: Study, run: TrainingRun) -> str:
-    return DEFAULTS if (run.trial_number or 0) < len(study.algorithms) else TUNED
+    return DEFAULTS if is_defaults_trial(study, run) else TUNED
 
 
 def auto_selection(study: Study, trials: Sequence[TrainingRun]) -> dict[str, Any]:
     """Every candidate with its stage, status and validation objective (best first), the winner and why."""
     candidates = sorted((_candidate(study, run) for run in trials), key=lambda row: _rank(study, row))
     tuned = [] if defaults_pending(study, trials) else tuned_algorithms(study, trials)
-    best = next((row for row in candidates if row["objective"] is not None), None)
+    choice = best_choice(study, trials)
+    best = next((row for row in candidates if choice is not None and row["run"] == choice.run.pk), None)
     return {
         "objective": study.objective,
         "candidates": candidates,
         "tuned": tuned,
         "winner": best["run"] if best else None,
-        "reason": _reason(study, candidates, best, tuned),
+        "reason": _reason(study, candidates, best, tuned, choice),
         "budget": {
             "max_seconds": study.max_seconds,
             "max_trials": study.max_trials,
@@ -95,15 +98,18 @@ def _rank(study: Study, row: dict[str, Any]) -> tuple:
     return (value is None, objective_ordering(study.objective, value or 0.0), row["trial"] or 0)
 
 
-def _reason(study: Study, candidates: list[dict], best: dict | None, tuned: list[str]) -> str:
+def _reason(
+    study: Study, candidates: list[dict], best: dict | None, tuned: list[str], choice: BestChoice | None
+) -> str:
     scored = [row for row in candidates if row["objective"] is not None]
-    if best is None:
+    if best is None or choice is None:
         return "no candidate has succeeded yet" if study.status == StudyStatus.RUNNING else "no candidate succeeded"
     algorithms = sorted({row["algorithm"] for row in candidates})
-    text = (
-        f"{best['algorithm']} (run {best['run']}, {_described(best)}) has the best validation {study.objective}, "
-        f"{best['objective']:.4f}"
-    )
+    text = f"{best['algorithm']} (run {best['run']}, {_described(best)}) "
+    if choice.run.pk == choice.leader.pk:
+        text += f"has the best validation {study.objective}, {best['objective']:.4f}"
+    else:
+        text += f"is chosen with validation {study.objective} {best['objective']:.4f}: {choice.reason}"
     rival = next((row for row in scored if row["algorithm"] != best["algorithm"]), None)
     if rival is not None:
         text += f", {_margin(study, best['objective'], rival['objective'])} the best other algorithm, "

@@ -3,7 +3,8 @@
 A study keeps ``parallel_trials`` trials queued or running: each finished trial (``study_trial_finished``, called
 by the worker) lets the sampler propose the next ones, until the trial or wall-time budget is spent; then the
 study ends with its best trial on the objective. The first trial of each algorithm runs its defaults, so the
-study's best is never a step back from them on validation. With ``tune_top``, the study then tunes only the best
+study's best is never a step back from them on validation, and a tuned trial replaces them only by a lead larger
+than validation's noise (:mod:`training.tuning.best`). With ``tune_top``, the study then tunes only the best
 algorithms on those defaults (an ``auto`` run's search); a study an auto run owns ends that run with it.
 """
 
@@ -26,9 +27,10 @@ from training.algorithms.registry import (
     algorithm_params_validate,
     get_algorithm,
 )
-from training.evaluation.objectives import objective_default, objective_ordering, objective_problem
+from training.evaluation.objectives import objective_default, objective_problem
 from training.models import FINISHED, Promotion, RunStatus, Study, StudyStatus, TrainingRun
 from training.services import training_run_cancel, training_run_create, training_run_promote
+from training.tuning.best import BestChoice, best_choice
 from training.tuning.choice import auto_run_conclude, auto_run_progress, defaults_pending, tuned_algorithms
 from training.tuning.pruning import optuna_study
 from training.tuning.selectors import study_algorithm_unfit
@@ -219,10 +221,12 @@ def _trial_start(study: Study, trials: list[TrainingRun]) -> TrainingRun:
 
 
 def _record_best(study: Study, trials: list[TrainingRun]) -> TrainingRun | None:
-    best = study_best_trial(study=study, trials=trials)
-    if best is not None and best.pk != study.best_run_id:
-        Study.objects.filter(pk=study.pk).update(best_run=best)
-    return best
+    choice = study_best_choice(study=study, trials=trials)
+    if choice is None:
+        return None
+    if choice.run.pk != study.best_run_id or choice.reason != study.best_reason:
+        Study.objects.filter(pk=study.pk).update(best_run=choice.run, best_reason=choice.reason)
+    return choice.run
 
 
 def _study_end(study: Study, trials: list[TrainingRun]) -> None:
@@ -236,22 +240,16 @@ def _study_end(study: Study, trials: list[TrainingRun]) -> None:
     study.status = status
 
 
+def study_best_choice(*, study: Study, trials: list[TrainingRun] | None = None) -> BestChoice | None:
+    """The study's best trial and why (:mod:`training.tuning.best`); None while no trial has succeeded."""
+    return best_choice(study, trials if trials is not None else list(study.trials.all()))
+
+
 def study_best_trial(*, study: Study, trials: list[TrainingRun] | None = None) -> TrainingRun | None:
-    """The succeeded trial with the best objective value on validation (the earliest of equals)."""
-    candidates = [
-        run
-        for run in (trials if trials is not None else study.trials.all())
-        if run.status == RunStatus.SUCCEEDED and study.objective in run.validation_metrics
-    ]
-    if not candidates:
-        return None
-    return min(
-        candidates,
-        key=lambda run: (
-            objective_ordering(study.objective, run.validation_metrics[study.objective]),
-            run.trial_number or 0,
-        ),
-    )
+    """The succeeded trial best on validation, unless it is a tuned trial whose lead over the defaults is within
+    one standard error: then the best defaults trial."""
+    choice = study_best_choice(study=study, trials=trials)
+    return choice.run if choice is not None else None
 
 
 def study_trial_finished(*, run_id: int) -> None:

@@ -76,6 +76,7 @@ class Command(BaseCommand):
         summary = {"study": study.pk, "status": study.status, "error": study.error or None}
         if best is not None:
             summary |= {"best_run": best.pk, "algorithm": best.algorithm, "params": best.params}
+            summary |= {"why": study.best_reason}
             summary |= {"validation": best.validation_metrics, "test": best.metrics}
         self.stdout.write(json.dumps(summary, indent=2, default=str))
 

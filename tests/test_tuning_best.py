@@ -1,0 +1,112 @@
+"""A study's best trial is its leader on validation only when the lead is more than noise: a tuned trial must beat
+the best defaults trial by more than one standard error of their paired per-user difference on validation, else
+the defaults are kept (the one-standard-error rule, with the defaults as the simpler model)."""
+
+import numpy as np
+import pytest
+
+from tests.factories import clustered_catalog, scenario, succeeded_trial
+from training.evaluation.compare import paired_lead
+from training.models import RunEvaluation, Study, StudyStatus, TrainingRun
+from training.tuning.choice import auto_selection
+from training.tuning.studies import study_advance, study_best_choice, study_best_trial
+
+RANGE = {"low": 1.0, "high": 1000.0, "log": True, "step": None}
+USERS = list(range(1, 201))
+
+
+def _vector(mean: float, spread: float, seed: int) -> list[float]:
+    values = np.random.default_rng(seed).normal(mean, spread, len(USERS))
+    return np.clip(values, 0.0, 1.0).round(6).tolist()
+
+
+def _trial(study: Study, number: int, algorithm: str, vector: list[float] | None) -> TrainingRun:
+    value = float(np.mean(vector)) if vector is not None else 0.5
+    run = succeeded_trial(study, algorithm, number, {"ndcg@10": value}, params={"l2": 10.0 + number})
+    if vector is not None:
+        RunEvaluation.objects.create(run=run, validation_user_ids=USERS, validation_vectors={"ndcg@10": vector})
+    return run
+
+
+def _study(**fields) -> Study:
+    clustered_catalog()
+    defaults = {
+        "algorithms": ["ease"],
+        "search_space": {"ease": {"l2": RANGE}},
+        "max_trials": 3,
+        "status": StudyStatus.SUCCEEDED,
+    }
+    return Study.objects.create(scenario=scenario(algorithm="ease"), **defaults | fields)
+
+
+def test_the_lead_is_the_mean_paired_difference_and_its_standard_error():
+    a, b = np.array([0.1, 0.2, 0.3, 0.4]), np.array([0.2, 0.2, 0.5, 0.4])
+
+    lead = paired_lead(a, b)
+
+    differences = b - a
+    assert lead.mean_difference == pytest.approx(differences.mean())
+    assert lead.standard_error == pytest.approx(differences.std(ddof=1) / 2)
+    assert lead.n_users == 4 and lead.clear == (lead.mean_difference > lead.standard_error)
+    assert not paired_lead(a, a).clear and paired_lead(a, a).standard_error == 0.0
+
+
+@pytest.mark.django_db
+def test_a_tuned_trial_ahead_by_noise_alone_does_not_replace_the_defaults():
+    study = _study()
+    base = _vector(0.30, 0.25, seed=1)
+    defaults = _trial(study, 0, "ease", base)
+    noise = np.random.default_rng(2).normal(0.0, 0.2, len(USERS))
+    noisy = (np.array(base) + noise - noise.mean() + 0.004).round(6).tolist()  # 0.004 ahead, SE about 0.014
+    tuned = _trial(study, 1, "ease", noisy)
+
+    choice = study_best_choice(study=study)
+
+    assert tuned.validation_metrics["ndcg@10"] > defaults.validation_metrics["ndcg@10"]
+    assert choice.leader == tuned and choice.run == defaults == study_best_trial(study=study)
+    assert not choice.lead.clear and choice.lead.n_users == len(USERS)
+    assert f"trial 1 led on validation ndcg@10 by +{choice.lead.mean_difference:.4f}" in choice.reason
+    assert "within one standard error" in choice.reason and "the defaults of ease (trial 0) are kept" in choice.reason
+
+
+@pytest.mark.django_db
+def test_a_tuned_trial_clearly_ahead_is_the_best_and_the_study_records_why():
+    study = _study(status=StudyStatus.RUNNING, max_trials=2)
+    base = _vector(0.30, 0.25, seed=1)
+    _trial(study, 0, "ease", base)
+    tuned = _trial(study, 1, "ease", (np.array(base) + 0.05).round(6).tolist())
+
+    study_advance(study_id=study.pk)  # nothing left to run: the study ends with its best
+
+    study.refresh_from_db()
+    assert study.status == StudyStatus.SUCCEEDED and study.best_run_id == tuned.pk
+    assert study.best_reason.startswith("trial 1 leads the defaults of ease (trial 0) on validation ndcg@10 by +0.05")
+    assert "more than one standard error" in study.best_reason
+
+
+@pytest.mark.django_db
+def test_without_per_user_validation_the_leader_is_the_best():
+    study = _study()
+    _trial(study, 0, "ease", None)
+    tuned = succeeded_trial(study, "ease", 1, {"ndcg@10": 0.6}, params={"l2": 50.0})
+
+    choice = study_best_choice(study=study)
+
+    assert choice.run == tuned and choice.lead is None
+    assert "best on validation ndcg@10" in choice.reason and "no per-user validation" in choice.reason
+
+
+@pytest.mark.django_db
+def test_auto_chooses_as_the_study_does_and_says_why():
+    study = _study(algorithms=["ease", "item_knn"], tune_top=1, search_space={"ease": {"l2": RANGE}}, max_trials=3)
+    base = _vector(0.30, 0.25, seed=1)
+    ease = _trial(study, 0, "ease", base)
+    _trial(study, 1, "item_knn", _vector(0.20, 0.25, seed=3))
+    noise = np.random.default_rng(4).normal(0.0, 0.2, len(USERS))
+    tuned = _trial(study, 2, "ease", (np.array(base) + noise - noise.mean() + 0.004).round(6).tolist())
+
+    selection = auto_selection(study, list(study.trials.order_by("trial_number")))
+
+    assert tuned.validation_metrics["ndcg@10"] > ease.validation_metrics["ndcg@10"]
+    assert selection["winner"] == ease.pk
+    assert "within one standard error" in selection["reason"] and "(trial 0) are kept" in selection["reason"]
