@@ -242,3 +242,18 @@ def test_a_scenario_another_names_as_its_group_is_refused_and_keeps_everything(a
 
     assert response.status_code == 409 and "member" in response.json()["detail"].lower()
     assert Path(run.artifact_path).is_dir() and not AuditRecord.objects.exists()
+
+
+def test_deleting_an_end_user_clears_them_from_a_trials_validation_vectors(django_capture_on_commit_callbacks):
+    clustered_catalog()
+    run = _trained()
+    user, other = EndUser.objects.get(external_id="u4"), EndUser.objects.get(external_id="u5")
+    RunEvaluation.objects.filter(run=run).update(
+        validation_user_ids=[other.pk, user.pk], validation_vectors={"ndcg@10": [0.25, 0.5]}
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        end_user_delete(user=user)
+
+    evaluation = RunEvaluation.objects.get(run=run)
+    assert evaluation.validation_user_ids == [other.pk] and evaluation.validation_vectors == {"ndcg@10": [0.25]}

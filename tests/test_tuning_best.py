@@ -1,12 +1,12 @@
 """A study's best trial is its leader on validation only when the lead is more than noise: a tuned trial must beat
-the best defaults trial by more than one standard error of their paired per-user difference on validation, else
-the defaults are kept (the one-standard-error rule, with the defaults as the simpler model)."""
+the best defaults trial by more than the noise of the best of that many tuned trials (√(2 ln n) standard errors of
+their paired per-user difference on validation, at least one), else the defaults are kept."""
 
 import numpy as np
 import pytest
 
 from tests.factories import clustered_catalog, scenario, succeeded_trial
-from training.evaluation.compare import paired_lead
+from training.evaluation.compare import noise_bound, paired_lead
 from training.models import RunEvaluation, Study, StudyStatus, TrainingRun
 from training.tuning.choice import auto_selection
 from training.tuning.studies import study_advance, study_best_choice, study_best_trial
@@ -47,8 +47,14 @@ def test_the_lead_is_the_mean_paired_difference_and_its_standard_error():
     differences = b - a
     assert lead.mean_difference == pytest.approx(differences.mean())
     assert lead.standard_error == pytest.approx(differences.std(ddof=1) / 2)
-    assert lead.n_users == 4 and lead.clear == (lead.mean_difference > lead.standard_error)
-    assert not paired_lead(a, a).clear and paired_lead(a, a).standard_error == 0.0
+    assert lead.n_users == 4 and lead.beyond(1.5) and not lead.beyond(1.6)  # 0.075 ahead, SE 0.048
+    assert not paired_lead(a, a).beyond(1.0) and paired_lead(a, a).standard_error == 0.0
+
+
+def test_the_noise_of_the_best_of_n_leads_grows_as_the_root_of_twice_the_log_of_n():
+    assert noise_bound(0) == noise_bound(1) == 1.0 and noise_bound(2) == pytest.approx(1.177, abs=1e-3)
+    assert noise_bound(20) == pytest.approx(2.448, abs=1e-3)
+    assert noise_bound(500) == pytest.approx(3.526, abs=1e-3)
 
 
 @pytest.mark.django_db
@@ -64,9 +70,30 @@ def test_a_tuned_trial_ahead_by_noise_alone_does_not_replace_the_defaults():
 
     assert tuned.validation_metrics["ndcg@10"] > defaults.validation_metrics["ndcg@10"]
     assert choice.leader == tuned and choice.run == defaults == study_best_trial(study=study)
-    assert not choice.lead.clear and choice.lead.n_users == len(USERS)
+    assert not choice.lead.beyond(1.0) and choice.lead.n_users == len(USERS)
     assert f"trial 1 led on validation ndcg@10 by +{choice.lead.mean_difference:.4f}" in choice.reason
-    assert "within one standard error" in choice.reason and "the defaults of ease (trial 0) are kept" in choice.reason
+    assert "within 1.00 standard errors" in choice.reason and "among 1 tuned trial:" in choice.reason
+    assert "the defaults of ease (trial 0) are kept" in choice.reason
+
+
+@pytest.mark.django_db
+def test_a_lead_that_one_trial_makes_clear_is_noise_among_twenty():
+    study = _study(max_trials=21)
+    base = _vector(0.30, 0.25, seed=1)
+    _trial(study, 0, "ease", base)
+    noise = np.random.default_rng(2).normal(0.0, 0.1, len(USERS))
+    ahead = (np.array(base) + noise - noise.mean() + 0.0105).round(6).tolist()  # SE about 0.007: 1.5 SE ahead
+    leader = _trial(study, 1, "ease", ahead)
+
+    alone = study_best_choice(study=study)
+    for number in range(2, 21):  # nineteen more tuned trials, each behind the leader
+        _trial(study, number, "ease", (np.array(base) - 0.01).round(6).tolist())
+    among_twenty = study_best_choice(study=study)
+
+    assert 1.0 < alone.lead.mean_difference / alone.lead.standard_error < noise_bound(20)
+    assert alone.run == leader and "more than 1.00 standard errors" in alone.reason
+    assert among_twenty.leader == leader and among_twenty.run.trial_number == 0
+    assert "within 2.45 standard errors" in among_twenty.reason and "among 20 tuned trials" in among_twenty.reason
 
 
 @pytest.mark.django_db
@@ -81,7 +108,7 @@ def test_a_tuned_trial_clearly_ahead_is_the_best_and_the_study_records_why():
     study.refresh_from_db()
     assert study.status == StudyStatus.SUCCEEDED and study.best_run_id == tuned.pk
     assert study.best_reason.startswith("trial 1 leads the defaults of ease (trial 0) on validation ndcg@10 by +0.05")
-    assert "more than one standard error" in study.best_reason
+    assert "more than 1.00 standard errors" in study.best_reason
 
 
 @pytest.mark.django_db
@@ -109,4 +136,4 @@ def test_auto_chooses_as_the_study_does_and_says_why():
 
     assert tuned.validation_metrics["ndcg@10"] > ease.validation_metrics["ndcg@10"]
     assert selection["winner"] == ease.pk
-    assert "within one standard error" in selection["reason"] and "(trial 0) are kept" in selection["reason"]
+    assert "within 1.00 standard errors" in selection["reason"] and "(trial 0) are kept" in selection["reason"]

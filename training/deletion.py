@@ -23,7 +23,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 
 from accounts.models import AuditAction, AuditRecord
 from catalog.models import EndUser
@@ -166,15 +166,25 @@ def _runs_maybe_holding(user_id: int) -> list[TrainingRun]:
 
 
 def _evaluations_forget(user_id: int) -> list[int]:
-    """Drop the user's entries from the per-user evaluation vectors; returns the ids of the runs changed."""
+    """Drop the user's entries from the per-user evaluation vectors (test, and a trial's validation); returns the
+    ids of the runs changed."""
     changed = []
-    for evaluation in RunEvaluation.objects.filter(user_ids__contains=[user_id]).select_for_update():
-        keep = [index for index, uid in enumerate(evaluation.user_ids) if uid != user_id]
-        evaluation.user_ids = [evaluation.user_ids[index] for index in keep]
-        evaluation.vectors = {name: [values[index] for index in keep] for name, values in evaluation.vectors.items()}
-        evaluation.save(update_fields=["user_ids", "vectors"])
+    holding = Q(user_ids__contains=[user_id]) | Q(validation_user_ids__contains=[user_id])
+    for evaluation in RunEvaluation.objects.filter(holding).select_for_update():
+        evaluation.user_ids, evaluation.vectors = _without(user_id, evaluation.user_ids, evaluation.vectors)
+        evaluation.validation_user_ids, evaluation.validation_vectors = _without(
+            user_id, evaluation.validation_user_ids, evaluation.validation_vectors
+        )
+        evaluation.save(update_fields=["user_ids", "vectors", "validation_user_ids", "validation_vectors"])
         changed.append(evaluation.run_id)
     return changed
+
+
+def _without(user_id: int, user_ids: list[int], vectors: dict[str, list]) -> tuple[list[int], dict[str, list]]:
+    keep = [index for index, uid in enumerate(user_ids) if uid != user_id]
+    return [user_ids[index] for index in keep], {
+        name: [values[index] for index in keep] for name, values in vectors.items()
+    }
 
 
 def scenario_delete(*, scenario: Scenario, actor: Any = None) -> AuditRecord:

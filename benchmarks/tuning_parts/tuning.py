@@ -7,8 +7,10 @@ scenario; the best of them is the one with the highest *test* NDCG@10, the stron
 (``training.tuning``, Optuna's TPE over the declared ranges) tunes EASE, iALS and item-kNN under a wall-time budget
 of ``--tuning-budget-minutes`` (15 by default), one trial at a time (2 cores); BPR is left out of the study, one of
 its trials taking minutes there. Its trials execute in this process as a worker executes them, pruned at epoch
-boundaries by the study's median rule. The study's best trial is the one best on *validation*; its test NDCG@10
-over the best default's is the figure, the target ≥ 1.05 on both data sets (``tuned_over_default_min``).
+boundaries by the study's median rule. The study's best trial is chosen on *validation* (the leader, unless its
+lead over the best defaults trial is within the noise of that many tuned trials: ``training/tuning/best.py``); its
+test NDCG@10 over the best default's is the figure, the target ≥ 1.05 on both data sets (``tuned_over_default_min``).
+Beside it, the leader's own test NDCG@10 and its lead on validation in standard errors against the noise bound.
 Epochs saved by pruning are counted against each pruned trial's epoch budget.
 """
 
@@ -89,15 +91,28 @@ def _study_run(scenario, budget_minutes: float):
 
 
 def _study_figures(key: str, study, seconds: float, best_default: float) -> dict[str, Any]:
+    from training.evaluation.compare import noise_bound
+    from training.tuning.best import is_defaults_trial
     from training.tuning.selectors import study_summary, study_trials
+    from training.tuning.studies import study_best_choice
 
-    summary = study_summary(study=study, trials=study_trials(study=study))
-    best = study.best_run
+    trials = study_trials(study=study)
+    summary = study_summary(study=study, trials=trials)
+    best, choice = study.best_run, study_best_choice(study=study, trials=trials)
     tuned = ndcg_on_test(best)
     print(f"{key}: best trial {best.trial_number} {best.algorithm} {best.params}: test ndcg@10 {tuned:.4f}", flush=True)
+    print(f"{key}: {study.best_reason}", flush=True)
+    lead = choice.lead
+    tuned_succeeded = sum(run.status == "succeeded" and not is_defaults_trial(study, run) for run in trials)
     return {
         f"{key}_tuned_test_ndcg_at_10": round(tuned, 4),
         f"{key}_tuned_validation_ndcg_at_10": round(float(best.validation_metrics["ndcg@10"]), 4),
+        f"{key}_tuned_is_defaults": int(is_defaults_trial(study, best)),
+        f"{key}_leader_test_ndcg_at_10": round(ndcg_on_test(choice.leader), 4),
+        f"{key}_leader_lead_standard_errors": round(lead.mean_difference / lead.standard_error, 3)
+        if lead and lead.standard_error
+        else None,
+        f"{key}_noise_bound_standard_errors": round(noise_bound(tuned_succeeded), 3),
         f"{key}_tuned_over_default": round(tuned / best_default, 4),
         f"{key}_trials": summary["trials"],
         f"{key}_trials_succeeded": summary["counts"]["succeeded"],

@@ -5,6 +5,7 @@ Pure NumPy/SciPy; inputs are per-user metric vectors aligned on the same users.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,10 +47,16 @@ class Lead:
     standard_error: float
     n_users: int
 
-    @property
-    def clear(self) -> bool:
-        """Whether the lead is more than one standard error (the one-standard-error rule)."""
-        return self.mean_difference > self.standard_error
+    def beyond(self, errors: float) -> bool:
+        """Whether the lead is more than ``errors`` standard errors."""
+        return self.mean_difference > errors * self.standard_error
+
+
+def noise_bound(rivals: int) -> float:
+    """In standard errors, how far the best of ``rivals`` leads can reach by noise alone: √(2 ln n), which bounds
+    the expected largest of n independent standard normal draws; never under one standard error (the
+    one-standard-error rule, for a single rival)."""
+    return max(1.0, math.sqrt(2.0 * math.log(max(rivals, 1))))
 
 
 def paired_lead(a: np.ndarray, b: np.ndarray) -> Lead:

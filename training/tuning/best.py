@@ -1,11 +1,11 @@
 """A study's best trial: the leader on validation, unless its lead over the defaults is noise.
 
-With hundreds of trials, the one best on validation is partly the one luckiest on validation's users: on a small
-data set a tuned trial can lead the defaults by less than the spread of their per-user difference and still test
-worse. So a tuned leader must beat the best defaults trial by more than one standard error of their paired
-per-user difference on validation (the one-standard-error rule, the defaults being the simpler choice), else the
-defaults are kept. Trials without a per-user validation vector (a rating error, or a trial from before they were
-kept) are judged on their means alone.
+With dozens of trials, the one best on validation is partly the one luckiest on validation's users: on a small
+data set a tuned trial can lead the defaults on validation and still test worse. So a tuned leader must beat the
+best defaults trial by more than noise alone gives the best of that many tuned trials: √(2 ln n) standard errors
+of their paired per-user difference on validation, n the tuned trials that succeeded (at least one standard error,
+the one-standard-error rule; the defaults are the simpler choice). Else the defaults are kept. Trials without a
+per-user validation vector (a rating error, or a trial from before they were kept) are judged on their means alone.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from training.evaluation.compare import Lead, align, paired_lead
+from training.evaluation.compare import Lead, align, noise_bound, paired_lead
 from training.evaluation.objectives import objective_ordering
 from training.models import RunEvaluation, RunStatus, Study, TrainingRun
 
@@ -53,8 +53,13 @@ def best_choice(study: Study, trials: Sequence[TrainingRun]) -> BestChoice | Non
         reason = f"trial {_n(leader)} is the best on {value}; no per-user validation to weigh its lead against noise"
         return BestChoice(leader, leader, None, reason)
     defaults = f"the defaults of {reference.algorithm} (trial {_n(reference)})"
-    spread = f"one standard error ({lead.standard_error:.4f}, {lead.n_users} users)"
-    if lead.clear:
+    tuned = sum(not is_defaults_trial(study, run) for run in scored)
+    errors = noise_bound(tuned)
+    spread = (
+        f"{errors:.2f} standard errors ({lead.standard_error:.4f} each, {lead.n_users} users), "
+        f"as far as noise alone reaches among {tuned} tuned trial{'s' if tuned > 1 else ''}"
+    )
+    if lead.beyond(errors):
         reason = f"trial {_n(leader)} leads {defaults} on validation {objective} by {lead.mean_difference:+.4f}"
         return BestChoice(leader, leader, lead, f"{reason}, more than {spread}")
     reason = (
