@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from training.evaluation.rating import mae, rating_errors, rmse
+from training.evaluation.rating import errors_of_sums, mae, rating_errors, rating_errors_by_user, rmse
 from training.evaluation.splits import split_from_events
 from training.interactions import HeldOut, InteractionData
 
@@ -57,9 +57,22 @@ def test_rating_errors_compare_each_held_out_pair_with_its_rating():
     assert errors["mae"] == pytest.approx(4 / 3)
 
 
+def test_each_users_sums_of_errors_and_ratings_add_up_to_the_errors():
+    model = FixedRatings(np.array([[4.0, 3.0, 2.0], [1.0, 5.0, 5.0], [3.0, 3.0, 3.0]]))
+    heldout = HeldOut.from_pairs(3, 3, np.array([0, 1, 1]), np.array([1, 0, 2]), np.array([5.0, 2.0, 2.0]))
+    # User 0: (0, 1) 3 vs 5, error −2. User 1: (1, 0) 1 vs 2 and (1, 2) 5 vs 2, errors −1 and 3. User 2: none.
+
+    by_user = rating_errors_by_user(model, heldout, batch_size=2)
+
+    assert by_user == {"users": [0, 1], "rmse": [4.0, 10.0], "mae": [2.0, 4.0], "ratings": [1, 2]}
+    assert errors_of_sums(by_user) == pytest.approx(rating_errors(model, heldout))
+    assert errors_of_sums(by_user)["rmse"] == pytest.approx(np.sqrt(14 / 3))
+
+
 def test_rating_errors_need_values():
     model = FixedRatings(np.ones((2, 3)))
     assert rating_errors(model, HeldOut.from_pairs(2, 3, np.array([0]), np.array([1]))) == {}
+    assert rating_errors_by_user(model, HeldOut.from_pairs(2, 3, np.array([0]), np.array([1]))) == {}
     assert rating_errors(model, HeldOut.from_pairs(2, 3, np.zeros(0), np.zeros(0), np.zeros(0))) == {}
 
 

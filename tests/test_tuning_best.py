@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tests.factories import clustered_catalog, scenario, succeeded_trial
-from training.evaluation.compare import noise_bound, paired_lead
+from training.evaluation.compare import noise_bound, paired_lead, pooled_lead
 from training.models import RunEvaluation, Study, StudyStatus, TrainingRun
 from training.tuning.choice import auto_selection
 from training.tuning.studies import study_advance, study_best_choice, study_best_trial
@@ -49,6 +49,20 @@ def test_the_lead_is_the_mean_paired_difference_and_its_standard_error():
     assert lead.standard_error == pytest.approx(differences.std(ddof=1) / 2)
     assert lead.n_users == 4 and lead.beyond(1.5) and not lead.beyond(1.6)  # 0.075 ahead, SE 0.048
     assert not paired_lead(a, a).beyond(1.0) and paired_lead(a, a).standard_error == 0.0
+
+
+def test_a_lead_in_error_per_rating_pools_each_users_ratings_and_takes_them_together_in_its_error():
+    a, b = np.array([4.0, 10.0, 3.0]), np.array([2.0, 9.0, 3.0])  # sums of squared errors of three users
+    counts = np.array([1, 2, 3])
+
+    lead = pooled_lead(a, b, counts)
+
+    # B − A: −2, −1, 0 over 6 ratings, −0.5 a rating; the users' residuals −2 + 0.5, −1 + 1, 0 + 1.5.
+    assert lead.mean_difference == pytest.approx(-0.5)
+    assert lead.standard_error == pytest.approx(np.sqrt(3 / 2 * (1.5**2 + 0 + 1.5**2)) / 6)
+    assert lead.n_users == 3 and pooled_lead(a, a, counts).standard_error == 0.0
+    with pytest.raises(ValueError):
+        pooled_lead(a, b, np.array([1, 0, 3]))
 
 
 def test_the_noise_of_the_best_of_n_leads_grows_as_the_root_of_twice_the_log_of_n():
@@ -137,3 +151,40 @@ def test_auto_chooses_as_the_study_does_and_says_why():
     assert tuned.validation_metrics["ndcg@10"] > ease.validation_metrics["ndcg@10"]
     assert selection["winner"] == ease.pk
     assert "within 1.00 standard errors" in selection["reason"] and "(trial 0) are kept" in selection["reason"]
+
+
+def _rating_trial(study: Study, number: int, algorithm: str, errors: np.ndarray, counts: np.ndarray) -> TrainingRun:
+    """A trial of a rating study whose users' squared errors sum to ``errors`` over ``counts`` ratings each."""
+    rmse = float(np.sqrt(errors.sum() / counts.sum()))
+    run = succeeded_trial(study, algorithm, number, {"rmse": rmse}, params={"factors": 8 + number})
+    vectors = {"rmse": errors.round(6).tolist(), "ratings": counts.tolist()}
+    RunEvaluation.objects.create(run=run, validation_user_ids=USERS, validation_vectors=vectors)
+    return run
+
+
+@pytest.mark.django_db
+def test_a_lower_rating_error_replaces_the_defaults_only_by_more_than_noise():
+    study = _study(
+        algorithms=["biased_mf"], search_space={"biased_mf": {"factors": RANGE}}, objective="rmse", max_trials=3
+    )
+    rng = np.random.default_rng(5)
+    counts = rng.integers(5, 30, len(USERS))
+    base = counts * rng.gamma(2.0, 0.4, len(USERS))  # about 0.8 squared error a rating
+    defaults = _rating_trial(study, 0, "biased_mf", base, counts)
+    noise = rng.normal(0.0, 0.1, len(USERS)) * np.sqrt(counts)
+    lucky = _rating_trial(study, 1, "biased_mf", base + noise - noise.mean() - 0.001 * counts, counts)
+
+    by_noise = study_best_choice(study=study)
+    clearly = _rating_trial(study, 2, "biased_mf", base * 0.8, counts)
+    by_a_fifth = study_best_choice(study=study)
+
+    assert lucky.validation_metrics["rmse"] < defaults.validation_metrics["rmse"]
+    assert by_noise.leader == lucky and by_noise.run == defaults
+    assert 0 < by_noise.lead.mean_difference < by_noise.lead.standard_error
+    assert "trial 1 led on validation rmse by 0.0" in by_noise.reason and "less squared error per rating" in (
+        by_noise.reason
+    )
+    assert "the defaults of biased_mf (trial 0) are kept" in by_noise.reason
+    assert by_a_fifth.run == clearly and by_a_fifth.lead.beyond(noise_bound(2))
+    assert by_a_fifth.lead.mean_difference == pytest.approx(0.2 * base.sum() / counts.sum(), rel=1e-4)
+    assert "trial 2 leads the defaults of biased_mf (trial 0) on validation rmse by" in by_a_fifth.reason

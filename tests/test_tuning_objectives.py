@@ -12,11 +12,11 @@ from tests.factories import clustered_catalog, scenario, succeeded_trial
 from training.algorithms.auto import BASELINES, RATING, SEQUENTIAL, EventOrder, candidates_for
 from training.algorithms.registry import get_algorithm, model_names
 from training.evaluation.objectives import objective_default, objective_direction, objective_problem
-from training.models import RunStatus, Study, StudyStatus, TrainingRun
+from training.models import RunEvaluation, RunStatus, Study, StudyStatus, TrainingRun
 from training.tuning.choice import auto_selection, tuned_algorithms
 from training.tuning.pruning import optuna_study
 from training.tuning.selectors import study_finished_optuna
-from training.tuning.studies import study_best_trial, study_create
+from training.tuning.studies import study_best_choice, study_best_trial, study_create
 
 RANGE = {"low": 1.0, "high": 100.0, "log": True, "step": None}
 
@@ -153,9 +153,16 @@ def test_auto_on_a_rating_scenario_chooses_the_lowest_validation_rmse_among_the_
     assert set(run.selection["skipped"]) == {*BASELINES, *SEQUENTIAL}
     scored = [c for c in candidates if c.status == RunStatus.SUCCEEDED]
     assert scored and all("rmse" in c.validation_metrics and "mae" in c.validation_metrics for c in scored)
+    for candidate in scored:  # each user's sums of squared errors and ratings, which add up to the trial's RMSE
+        kept = RunEvaluation.objects.get(run=candidate)
+        vectors, ratings = kept.validation_vectors, sum(kept.validation_vectors["ratings"])
+        assert len(kept.validation_user_ids) == len(vectors["rmse"]) == len(vectors["ratings"]) > 0
+        assert (sum(vectors["rmse"]) / ratings) ** 0.5 == pytest.approx(candidate.validation_metrics["rmse"])
     best = min(scored, key=lambda c: (c.validation_metrics["rmse"], c.trial_number))
-    assert run.chosen_run_id == best.pk and "rmse" in run.metrics
-    assert "has the best validation rmse" in run.selection["reason"]
+    choice = study_best_choice(study=study)
+    assert choice.leader == best and run.chosen_run_id == choice.run.pk and "rmse" in run.metrics
+    said = "has the best validation rmse" if choice.run == best else "is chosen with validation rmse"
+    assert said in run.selection["reason"]
 
 
 def _tune_form(page: str) -> str:

@@ -152,8 +152,9 @@ class RunEvaluation(models.Model):
 
     ``user_ids`` are end-user database ids; ``vectors`` maps a metric name (``ndcg@10``) to a
     list aligned with ``user_ids``. A study's trial also keeps its study objective's vector on validation
-    (``validation_user_ids``, ``validation_vectors``), to tell a lead between trials from noise. Kept apart from
-    the run so run lists stay light.
+    (``validation_user_ids``, ``validation_vectors``; for a rating error each user's sum of errors, beside its
+    count of ``ratings``), to tell a lead between trials from noise. Kept apart from the run so run lists stay
+    light.
     """
 
     run = models.OneToOneField(TrainingRun, on_delete=models.CASCADE, related_name="evaluation")

@@ -67,6 +67,21 @@ def paired_lead(a: np.ndarray, b: np.ndarray) -> Lead:
     return Lead(float(difference.mean()), float(difference.std(ddof=1) / np.sqrt(len(a))), len(a))
 
 
+def pooled_lead(a: np.ndarray, b: np.ndarray, counts: np.ndarray) -> Lead:
+    """B minus A per rating, where each user's entry of ``a`` and ``b`` is a sum over its ``counts`` ratings (of
+    an error, say; ``(n,)`` each, in one order): the difference of the two means over every rating,
+    Σ(b − a) / Σ counts, and its standard error with each user's ratings taken together, as they are not
+    independent: √(n / (n − 1) · Σ_u (d_u − lead · counts_u)²) / Σ counts."""
+    a, b = _pair(a, b)
+    counts = _vector(counts)
+    if counts.shape != a.shape or (counts <= 0).any():
+        raise ValueError("every user needs a positive count of ratings, one per entry")
+    difference, total = b - a, float(counts.sum())
+    lead = float(difference.sum() / total)
+    spread = float(np.sum(np.square(difference - lead * counts)))
+    return Lead(lead, float(np.sqrt(len(a) / (len(a) - 1) * spread) / total), len(a))
+
+
 def bootstrap_interval(
     values: np.ndarray, *, confidence: float = 0.95, resamples: int = DEFAULT_RESAMPLES, seed: int = 0
 ) -> Interval:

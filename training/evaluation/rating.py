@@ -1,7 +1,8 @@
 """Rating-prediction errors: how far predicted ratings fall from held-out ones (explicit feedback).
 
 ``rmse`` and ``mae`` are pure NumPy functions over parallel ``(n,)`` arrays; :func:`rating_errors` asks a
-model for its predictions of a :class:`HeldOut` set's pairs and compares them with the set's values.
+model for its predictions of a :class:`HeldOut` set's pairs and compares them with the set's values, and
+:func:`rating_errors_by_user` keeps each user's sums of errors.
 Both errors are in the ratings' own unit, from 0 (every prediction exact) upwards.
 """
 
@@ -42,6 +43,39 @@ def rating_errors(model: RatingPredictor, heldout: HeldOut, *, batch_size: int =
     set is empty or carries no values."""
     if heldout.values is None or heldout.n_pairs == 0:
         return {}
+    _, predicted = _predictions(model, heldout, batch_size)
+    return {"rmse": rmse(predicted, heldout.values), "mae": mae(predicted, heldout.values)}
+
+
+def rating_errors_by_user(model: RatingPredictor, heldout: HeldOut, *, batch_size: int = 65536) -> dict[str, list]:
+    """Each held-out user's sums of squared errors (``rmse``) and of absolute errors (``mae``) and its count of
+    ratings (``ratings``), for the users with any (``users``, their indexes): the paired terms that tell whether one
+    model's lower error is more than noise (:func:`training.evaluation.compare.pooled_lead`). ``{}`` as
+    :func:`rating_errors`; :func:`errors_of_sums` turns them back into the two errors."""
+    if heldout.values is None or heldout.n_pairs == 0:
+        return {}
+    users, predicted = _predictions(model, heldout, batch_size)
+    predicted, actual = _check_pair(predicted, heldout.values)
+    held, index = np.unique(users, return_inverse=True)
+    error = predicted - actual
+    return {
+        "users": held.tolist(),
+        "rmse": np.bincount(index, weights=np.square(error)).tolist(),
+        "mae": np.bincount(index, weights=np.abs(error)).tolist(),
+        "ratings": np.bincount(index).tolist(),
+    }
+
+
+def errors_of_sums(by_user: dict[str, list]) -> dict[str, float]:
+    """``{"rmse", "mae"}`` over every rating of :func:`rating_errors_by_user`'s per-user sums."""
+    if not by_user:
+        return {}
+    ratings = float(np.sum(by_user["ratings"]))
+    return {"rmse": float(np.sqrt(np.sum(by_user["rmse"]) / ratings)), "mae": float(np.sum(by_user["mae"]) / ratings)}
+
+
+def _predictions(model: RatingPredictor, heldout: HeldOut, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The held-out pairs' user indexes and the model's predictions of them, ``(n_pairs,)`` each."""
     users, items = heldout.pairs()
     predicted = np.concatenate(
         [
@@ -49,7 +83,7 @@ def rating_errors(model: RatingPredictor, heldout: HeldOut, *, batch_size: int =
             for start in range(0, len(users), batch_size)
         ]
     )
-    return {"rmse": rmse(predicted, heldout.values), "mae": mae(predicted, heldout.values)}
+    return users, predicted
 
 
 def _check_pair(predicted: np.ndarray, actual: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -27,7 +27,7 @@ from training.data import NotEnoughData, TrainingData, item_features_attach, nee
 from training.deletion import run_forget_deleted_users
 from training.evaluation.objectives import objective_k
 from training.evaluation.ranking import evaluate, scorer_for_test
-from training.evaluation.rating import rating_errors
+from training.evaluation.rating import errors_of_sums, rating_errors, rating_errors_by_user
 from training.evaluation.slices import activity_slices
 from training.groups import PreparedData, item_map, run_data_load, run_split_plan, scenario_as_queued
 from training.models import RunEvaluation, RunStatus, Study, TrainingRun
@@ -175,19 +175,25 @@ def _rating_metrics(run: TrainingRun, model: Any, split: Any) -> dict[str, float
 
 def _validation_metrics(run: TrainingRun, model: Any, split: Any) -> tuple[dict[str, float], dict[str, list]]:
     """A study's trial is judged on validation (every ranking metric at the study's K and 10, and the rating
-    errors of a model that predicts ratings under the rating objective); other runs skip this. Also the per-user
-    vector of a ranking objective (``{"users": [indexes], objective: [values]}``, else empty), which tells the
-    study whether one trial's lead over another is more than noise."""
+    errors of a model that predicts ratings under the rating objective); other runs skip this. Also the objective's
+    per-user vector (``{"users": [indexes], objective: [values]}``; for a rating error each user's sum of errors,
+    with ``ratings``, its count of ratings), which tells the study whether one trial's lead over another is more
+    than noise."""
     if run.study_id is None or split.validation.n_pairs == 0:
         return {}, {}
     objective = Study.objects.values_list("objective", flat=True).get(pk=run.study_id)
     ks = sorted({k for k in (objective_k(objective) or 10, 10) if k <= split.train.n_items})
     evaluated = evaluate(model, split.train, split.validation, ks=ks) if ks else {"metrics": {}, "per_user": {}}
     measured, per_user = evaluated["metrics"], evaluated["per_user"]
+    by_user: dict[str, list] = {}
     if model.predicts_ratings and run.protocol.get("objective") == Objective.RATING:
-        measured |= rating_errors(model, split.validation)
-    vectors = {"users": per_user["users"], objective: per_user[objective]} if objective in per_user else {}
-    return measured, vectors
+        by_user = rating_errors_by_user(model, split.validation)
+        measured |= errors_of_sums(by_user)
+    if objective in per_user:
+        return measured, {"users": per_user["users"], objective: per_user[objective]}
+    if objective in by_user:
+        return measured, {"users": by_user["users"], objective: by_user[objective], "ratings": by_user["ratings"]}
+    return measured, {}
 
 
 def _split_done(run: TrainingRun, prepared: PreparedData) -> dict[str, Any]:

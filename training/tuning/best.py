@@ -4,8 +4,10 @@ With dozens of trials, the one best on validation is partly the one luckiest on 
 data set a tuned trial can lead the defaults on validation and still test worse. So a tuned leader must beat the
 best defaults trial by more than noise alone gives the best of that many tuned trials: √(2 ln n) standard errors
 of their paired per-user difference on validation, n the tuned trials that succeeded (at least one standard error,
-the one-standard-error rule; the defaults are the simpler choice). Else the defaults are kept. Trials without a
-per-user validation vector (a rating error, or a trial from before they were kept) are judged on their means alone.
+the one-standard-error rule; the defaults are the simpler choice). Else the defaults are kept. A rating error's
+lead is weighed per rating, each user's sum of squared (RMSE) or absolute (MAE) errors paired, with the users'
+ratings taken together in its standard error. Trials without a per-user validation vector (from before they were
+kept) are judged on their means alone.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from training.evaluation.compare import Lead, align, noise_bound, paired_lead
+from training.evaluation.compare import Lead, align, noise_bound, paired_lead, pooled_lead
 from training.evaluation.objectives import objective_ordering
+from training.evaluation.rating import RATING_METRICS
 from training.models import RunEvaluation, RunStatus, Study, TrainingRun
 
 
@@ -59,13 +62,11 @@ def best_choice(study: Study, trials: Sequence[TrainingRun]) -> BestChoice | Non
         f"{errors:.2f} standard errors ({lead.standard_error:.4f} each, {lead.n_users} users), "
         f"as far as noise alone reaches among {tuned} tuned trial{'s' if tuned > 1 else ''}"
     )
+    by = _by(objective, lead)
     if lead.beyond(errors):
-        reason = f"trial {_n(leader)} leads {defaults} on validation {objective} by {lead.mean_difference:+.4f}"
+        reason = f"trial {_n(leader)} leads {defaults} on validation {objective} by {by}"
         return BestChoice(leader, leader, lead, f"{reason}, more than {spread}")
-    reason = (
-        f"trial {_n(leader)} led on validation {objective} by {lead.mean_difference:+.4f}, within {spread}: "
-        f"{defaults} are kept"
-    )
+    reason = f"trial {_n(leader)} led on validation {objective} by {by}, within {spread}: {defaults} are kept"
     return BestChoice(reference, leader, lead, reason)
 
 
@@ -90,7 +91,25 @@ def _lead(objective: str, reference: TrainingRun, leader: TrainingRun) -> Lead |
     if len(a) < 2:
         return None
     sign = 1.0 if objective_ordering(objective, 1.0) < 0 else -1.0  # maximised: +, minimised: -
+    if objective in RATING_METRICS:  # per-user sums of errors, over so many ratings (the same in both runs)
+        if "ratings" not in base.validation_vectors or "ratings" not in other.validation_vectors:
+            return None
+        counts, _ = align(
+            base.validation_user_ids,
+            base.validation_vectors["ratings"],
+            other.validation_user_ids,
+            other.validation_vectors["ratings"],
+        )
+        return pooled_lead(sign * a, sign * b, counts)
     return paired_lead(sign * a, sign * b)
+
+
+def _by(objective: str, lead: Lead) -> str:
+    """The lead in words: a ranking metric's per-user difference, or how much less error per rating."""
+    error = {"rmse": "squared error", "mae": "absolute error"}.get(objective)
+    if error is None:
+        return f"{lead.mean_difference:+.4f}"
+    return f"{abs(lead.mean_difference):.4f} {'less' if lead.mean_difference >= 0 else 'more'} {error} per rating"
 
 
 def _n(run: TrainingRun) -> int:
