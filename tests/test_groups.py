@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from catalog.models import Item
 from recsys_site.errors import ValidationFailed
 from scenarios.services import scenario_create
 from tests.factories import clustered_catalog
@@ -41,8 +42,21 @@ def test_group_events_are_labelled_with_their_member():
     group, _, _ = _group()
     prepared = prepared_data_load(scenario=group, protocol={"split": "leave_last_out"}, seed=group.seed)
     assert prepared.domain_names == ["action", "drama"]
-    assert set(np.unique(prepared.domains)) <= {0, 1}
+    assert set(np.unique(prepared.domains)) == {0, 1, 2}  # 2: the Comedy events, in no member
     assert len(prepared.domains) == prepared.training.data.n_events
+
+
+def test_group_events_in_no_member_are_a_domain_of_their_own():
+    group, _, _ = _group()  # the group holds Comedy too, which no member does
+    prepared = prepared_data_load(scenario=group, protocol={"split": "leave_last_out"}, seed=group.seed)
+
+    categories = dict(Item.objects.values_list("id", "categories"))
+    expected = {"Action": 0, "Drama": 1, "Comedy": 2}
+    item_ids = prepared.training.item_ids[prepared.training.data.items]
+    labels = [expected[categories[int(item)][0]] for item in item_ids]
+
+    assert prepared.domains.tolist() == labels and 2 in labels
+    assert prepared.domain_names == ["action", "drama"]  # the rest has no member to be named after
 
 
 def test_member_runs_train_and_evaluate_on_the_group_split():

@@ -117,12 +117,12 @@ def member_part(*, member: Scenario, group: PreparedData) -> PreparedData:
 
 
 def _event_domains(training: TrainingData, members: list[Scenario]) -> np.ndarray:
-    """Each group event's member index: the first member (by slug) whose slice holds it; 0 for none."""
-    domains = np.full(training.data.n_events, -1, dtype=np.int64)
-    for index, member in enumerate(members):
-        mine = np.isin(training.event_ids, training_data_load(scenario=member).event_ids) & (domains < 0)
-        domains[mine] = index
-    domains[domains < 0] = 0
+    """Each group event's member index: the first member (by slug) whose slice holds it. Events in no member's
+    slice (a group wider than its members) are a domain of their own, ``len(members)``, which no member is served
+    from: counted as a member's, they would train and widen that member's part of the model."""
+    domains = np.full(training.data.n_events, len(members), dtype=np.int64)
+    for index, member in reversed(list(enumerate(members))):  # the first member's label is written last
+        domains[np.isin(training.event_ids, training_data_load(scenario=member).event_ids)] = index
     return domains
 
 

@@ -1,13 +1,13 @@
 """EASE for a scenario group, adapted to each member (transfer without order).
 
-One EASE model is fitted on the union of the members' events and serves each member in its own item slice. Each
-item belongs to the member most of its training events fall in (``InteractionData.domains``); a member's items are
-its slice. The member adaptation is one knob per member, its *transfer* ``t`` from 0 to 1, chosen on the member's
-validation events: the columns of the member's items are the EASE regression of each item on every other item,
-with the penalty ``λ`` on weights from the member's own items and ``λ / t`` on weights from the other members'
-items. ``t = 1`` is the plain model of the union; ``t = 0`` leaves no weight from another member's items, which is
-EASE fitted on the member alone (with the same ``λ``). Down-weighting the others' items by ``t`` is the same as
-up-weighting the member's own interactions by ``1 / √t``.
+One EASE model is fitted on the union of the members' events and serves each member in its own item slice. Each item
+belongs to the member most of its training events fall in (``InteractionData.domains``; events in no member are a
+domain after the members'); a member's items are its slice. The member adaptation is one knob per member, its
+*transfer* ``t`` from 0 to 1, chosen on the member's validation events: the columns of the member's items are the
+EASE regression of each item on every other item, with the penalty ``λ`` on weights from the member's own items and
+``λ / t`` on weights from the other members' items. ``t = 1`` is the plain model of the union; ``t = 0`` leaves no
+weight from another member's items, which is EASE fitted on the member alone (with the same ``λ``). Down-weighting
+the others' items by ``t`` is the same as up-weighting the member's own interactions by ``1 / √t``.
 
 A user's scores read their whole history in the group (all members' items), as every group run does; a member's
 scores rank only its own items (the others are ``-inf``). Without a domain, each item is scored by its own member's
