@@ -383,6 +383,9 @@ RECSYS_QUEUE_NO_CONSUMER_SECONDS = env_int("RECSYS_QUEUE_NO_CONSUMER_SECONDS", 6
 RECSYS_DB_RETRY_ATTEMPTS = env_int("RECSYS_DB_RETRY_ATTEMPTS", 8, minimum=1)
 # 503 answers (database or broker unreachable) ask the client to come back after this many seconds.
 RECSYS_RETRY_AFTER_SECONDS = env_int("RECSYS_RETRY_AFTER_SECONDS", 5, minimum=1)
+# Memory (MiB) a training run may use at its peak; 0: what the worker's system or container has available. A run
+# whose model would need more fails at once, saying so (training.memory).
+RECSYS_TRAINING_MEMORY_MB = env_int("RECSYS_TRAINING_MEMORY_MB", 0, minimum=0)
 # Loaded models kept per web process.
 RECSYS_MODEL_CACHE_SIZE = env_int("RECSYS_MODEL_CACHE_SIZE", 8, minimum=1)
 # Threads torch may use in each web process (scale with processes: gunicorn -w).

@@ -111,6 +111,12 @@ class Recommender(ABC):
     def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
         """Restore from :meth:`state_tensors`."""
 
+    def memory_needed(self, n_users: int, n_items: int) -> int | None:
+        """About how many bytes :meth:`fit` holds at its peak on data of ``n_users`` and ``n_items``, for a model
+        whose peak can outgrow a worker (checked before fitting, :mod:`training.memory`); None where it stays
+        small."""
+        return None
+
     # A binary training matrix kept for scoring (item-kNN, EASE), as the names of its ``(crow, col)`` state
     # tensors; its rows are users.
     user_matrix_tensors: ClassVar[tuple[str, str] | None] = None

@@ -30,6 +30,7 @@ from training.evaluation.ranking import evaluate, scorer_for_test
 from training.evaluation.rating import errors_of_sums, rating_errors, rating_errors_by_user
 from training.evaluation.slices import activity_slices
 from training.groups import PreparedData, item_map, run_data_load, run_split_plan, scenario_as_queued
+from training.memory import TooLarge, memory_check
 from training.models import RunEvaluation, RunStatus, Study, TrainingRun
 from training.progress import EVALUATE_END, FIT_END, Heartbeat, ProgressRecorder
 from training.resilience import with_database_retry
@@ -91,14 +92,7 @@ def _execute(run: TrainingRun, device: str) -> str:
         timings["load"] = time.perf_counter() - started
 
         started = time.perf_counter()
-        model = get_algorithm(run.algorithm)(run.params, device=device, seed=run.seed)
-        train = _with_domains(model, prepared)
-        if run.parent is not None:
-            _start_from_parent(model, run.parent, training)
-        if getattr(model, "needs_members", False):
-            blend_members_attach(model=model, run=run, training=training)
-        recorder = ProgressRecorder(run.pk, trial=run.study_id is not None)
-        model.fit(train, recorder, validation=split.validation)
+        model, recorder = _fitted(run, prepared, device)
         timings["fit"] = time.perf_counter() - started
         validation_metrics, validation_vectors = _validation_metrics(run, model, split)
 
@@ -131,6 +125,8 @@ def _execute(run: TrainingRun, device: str) -> str:
         return _finish(run.pk, RunStatus.CANCELLED, timings=timings, error=str(cancelled) or "cancelled by request")
     except NotEnoughData as error:
         return _finish(run.pk, RunStatus.FAILED, timings=timings, error=f"not enough data: {error}")
+    except TooLarge as error:
+        return _finish(run.pk, RunStatus.FAILED, timings=timings, error=f"too large for this worker: {error}")
     except Exception as error:  # any failure of the job is recorded on the run, never lost
         logger.exception("run %s failed", run.pk)
         detail = without_server_paths("".join(traceback.format_exception_only(error)).strip())
@@ -171,6 +167,22 @@ def _rating_metrics(run: TrainingRun, model: Any, split: Any) -> dict[str, float
     if not model.predicts_ratings or run.protocol.get("objective") != Objective.RATING:
         return {}
     return rating_errors(model, split.test)
+
+
+def _fitted(run: TrainingRun, prepared: PreparedData, device: str) -> tuple[Any, ProgressRecorder]:
+    """The run's model, started from its parent or given its members where it has them, fitted on the training
+    part once its memory is known to fit the worker; and what recorded its progress."""
+    model = get_algorithm(run.algorithm)(run.params, device=device, seed=run.seed)
+    train = _with_domains(model, prepared)
+    if run.parent is not None:
+        _start_from_parent(model, run.parent, prepared.training)
+    if getattr(model, "needs_members", False):
+        blend_members_attach(model=model, run=run, training=prepared.training)
+    what = f"{model.label} on {train.n_items:,} items and {train.n_users:,} users"
+    memory_check(needed=model.memory_needed(train.n_users, train.n_items), device=model.device, what=what)
+    recorder = ProgressRecorder(run.pk, trial=run.study_id is not None)
+    model.fit(train, recorder, validation=prepared.split.validation)
+    return model, recorder
 
 
 def _validation_metrics(run: TrainingRun, model: Any, split: Any) -> tuple[dict[str, float], dict[str, list]]:

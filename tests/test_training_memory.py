@@ -1,0 +1,53 @@
+"""A fit too large for its worker's memory fails at once and says why, before it starts, instead of the worker
+being killed part-way; the dense item × item models say what they need."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.factories import clustered_catalog, scenario
+from training.algorithms.adapted_ease import AdaptedEASE
+from training.algorithms.ease import EASE
+from training.algorithms.popularity import Popularity
+from training.memory import memory_available
+from training.models import RunStatus, TrainingRun
+from training.services import training_run_create, training_run_execute
+
+
+def test_the_dense_item_models_need_the_square_of_the_catalogue():
+    assert EASE({}).memory_needed(1000, 30_000) == 32 * 30_000**2  # about 27 GiB
+    assert AdaptedEASE({}).memory_needed(40_000, 30_000) == 56 * 30_000**2  # solved in the items' space
+    assert AdaptedEASE({}).memory_needed(600, 9000) == 32 * 9000**2 + 32 * 600**2 + 16 * 600 * 9000
+    assert Popularity({}).memory_needed(10**6, 10**6) is None
+
+
+def test_a_worker_on_the_cpu_has_the_memory_its_system_says_is_available():
+    total = next(
+        int(line.split()[1]) * 1024
+        for line in Path("/proc/meminfo").read_text().splitlines()
+        if line[:9] == "MemTotal:"
+    )
+    assert 0 < memory_available(torch.device("cpu")) <= total
+
+
+@pytest.mark.django_db
+def test_a_run_too_large_for_its_worker_fails_before_fitting_and_says_what_to_change(settings):
+    clustered_catalog(users=60, items=300, per_user=10)
+    movies = scenario(algorithm="ease")
+    settings.RECSYS_TRAINING_MEMORY_MB = 1  # EASE on some 250 items needs about 2 MiB
+
+    ease = training_run_create(scenario=movies)
+    popularity = training_run_create(scenario=movies, algorithm="popularity", params={})
+    statuses = [training_run_execute(run_id=run.pk, device="cpu") for run in (ease, popularity)]
+
+    ease.refresh_from_db()
+    assert statuses == [RunStatus.FAILED, RunStatus.SUCCEEDED]
+    assert ease.error.startswith("too large for this worker: EASE on ")
+    assert "needs about 2 MiB of memory at its peak, and this worker has 1 MiB" in ease.error
+    assert "minimum events per item" in ease.error and "iALS" in ease.error
+    assert ease.history == [] and not ease.artifact_path  # stopped before the fit
+    settings.RECSYS_TRAINING_MEMORY_MB = 0
+    again = training_run_create(scenario=movies)
+    assert training_run_execute(run_id=again.pk, device="cpu") == RunStatus.SUCCEEDED
+    assert TrainingRun.objects.get(pk=again.pk).metrics["ndcg@10"] > 0
