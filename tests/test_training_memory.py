@@ -10,6 +10,7 @@ from tests.factories import clustered_catalog, scenario
 from training.algorithms.adapted_ease import AdaptedEASE
 from training.algorithms.ease import EASE
 from training.algorithms.popularity import Popularity
+from training.algorithms.sasrec import SASRec
 from training.memory import memory_available
 from training.models import RunStatus, TrainingRun
 from training.services import training_run_create, training_run_execute
@@ -20,6 +21,12 @@ def test_the_dense_item_models_need_the_square_of_the_catalogue():
     assert AdaptedEASE({}).memory_needed(40_000, 30_000) == 56 * 30_000**2  # solved in the items' space
     assert AdaptedEASE({}).memory_needed(600, 9000) == 32 * 9000**2 + 32 * 600**2 + 16 * 600 * 9000
     assert Popularity({}).memory_needed(10**6, 10**6) is None
+
+
+def test_the_full_softmax_needs_every_items_logits_at_every_position_of_a_batch():
+    assert SASRec({}).memory_needed(10, 99_999) == 10 * 256 * 50 * 100_000  # about 12 GiB at the defaults
+    assert SASRec({"batch_size": 32, "max_length": 20}).memory_needed(10, 999) == 10 * 32 * 20 * 1000
+    assert SASRec({"loss": "sampled"}).memory_needed(10, 10**6) is None
 
 
 def test_a_worker_on_the_cpu_has_the_memory_its_system_says_is_available():
@@ -51,3 +58,19 @@ def test_a_run_too_large_for_its_worker_fails_before_fitting_and_says_what_to_ch
     again = training_run_create(scenario=movies)
     assert training_run_execute(run_id=again.pk, device="cpu") == RunStatus.SUCCEEDED
     assert TrainingRun.objects.get(pk=again.pk).metrics["ndcg@10"] > 0
+
+
+@pytest.mark.django_db
+def test_a_sequential_run_too_large_says_what_lowers_its_peak(settings):
+    clustered_catalog(users=60, items=300, per_user=10)
+    movies = scenario(algorithm="sasrec", hyperparameters={"epochs": 1, "max_length": 10})
+    settings.RECSYS_TRAINING_MEMORY_MB = 1  # the full softmax: 10 × 256 × 10 × some 250 items, about 6 MiB
+
+    softmax = training_run_create(scenario=movies)
+    sampled = training_run_create(scenario=movies, params={"epochs": 1, "max_length": 10, "loss": "sampled"})
+    statuses = [training_run_execute(run_id=run.pk, device="cpu") for run in (softmax, sampled)]
+
+    softmax.refresh_from_db()
+    assert statuses == [RunStatus.FAILED, RunStatus.SUCCEEDED]
+    assert softmax.error.startswith("too large for this worker: SASRec (Transformer) on ")
+    assert softmax.error.endswith("or lower batch_size or max_length, or set loss to sampled")

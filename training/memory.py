@@ -1,9 +1,11 @@
 """Whether a model's fit fits in the memory its worker has, checked before the fit starts.
 
-EASE and its group variant hold dense item × item matrices: their peak grows with the square of the catalogue
-(about 32 bytes × items² for EASE: 6 GiB at 14,000 items, 29 GiB at 30,000). A catalogue too large for the worker
-would otherwise run until the kernel kills the worker part-way, and the run fail minutes later as a lost worker
-with no word of why. Such a run now fails at once and says what it needed, what the worker had, and what to change.
+EASE and its group variant hold dense item × item matrices: their peak grows with the square of the catalogue (about
+32 bytes × items² for EASE: 6 GiB at 14,000 items, 27 GiB at 30,000). The sequential models' full softmax scores
+every item at every trained position of a batch (about 10 bytes × batch_size × max_length × items: 12 GiB for
+100,000 items at the defaults). A catalogue too large for the worker would otherwise run until the kernel kills the
+worker part-way, and the run fail minutes later as a lost worker with no word of why. Such a run now fails at once
+and says what it needed, what the worker had, and what to change.
 
 What a worker has: on a GPU, the device's free memory; on the CPU, the memory the system calls available
 (``MemAvailable``), or less where a control group caps the process (a container's memory limit);
@@ -25,8 +27,9 @@ class TooLarge(Exception):
     """The model's fit needs more memory than its worker has."""
 
 
-def memory_check(*, needed: int | None, device: torch.device, what: str) -> None:
-    """Raise :class:`TooLarge` when ``needed`` bytes (None: not estimated) exceed what the worker has."""
+def memory_check(*, needed: int | None, device: torch.device, what: str, hint: str) -> None:
+    """Raise :class:`TooLarge` when ``needed`` bytes (None: not estimated) exceed what the worker has; its message
+    ends with ``hint``, what else to change."""
     if needed is None:
         return
     available = memory_available(device)
@@ -34,8 +37,7 @@ def memory_check(*, needed: int | None, device: torch.device, what: str) -> None
         return
     raise TooLarge(
         f"{what} needs about {_size(needed)} of memory at its peak, and this worker has {_size(available)}. "
-        "Raise the scenario's minimum events per item or narrow its slice (its memory grows with the square of the "
-        "items), or choose a model that grows with the events, such as iALS or item-kNN"
+        f"Raise the scenario's minimum events per item or narrow its slice (fewer items need less), or {hint}"
     )
 
 

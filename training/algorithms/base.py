@@ -117,6 +117,9 @@ class Recommender(ABC):
         small."""
         return None
 
+    # What else lowers the peak of :meth:`memory_needed`, said when a run is too large for its worker.
+    memory_hint: ClassVar[str] = "choose a model that grows with the events, such as iALS or item-kNN"
+
     # A binary training matrix kept for scoring (item-kNN, EASE), as the names of its ``(crow, col)`` state
     # tensors; its rows are users.
     user_matrix_tensors: ClassVar[tuple[str, str] | None] = None

@@ -179,7 +179,8 @@ def _fitted(run: TrainingRun, prepared: PreparedData, device: str) -> tuple[Any,
     if getattr(model, "needs_members", False):
         blend_members_attach(model=model, run=run, training=prepared.training)
     what = f"{model.label} on {train.n_items:,} items and {train.n_users:,} users"
-    memory_check(needed=model.memory_needed(train.n_users, train.n_items), device=model.device, what=what)
+    needed = model.memory_needed(train.n_users, train.n_items)
+    memory_check(needed=needed, device=model.device, what=what, hint=model.memory_hint)
     recorder = ProgressRecorder(run.pk, trial=run.study_id is not None)
     model.fit(train, recorder, validation=prepared.split.validation)
     return model, recorder

@@ -58,6 +58,16 @@ class SequentialRecommender(Recommender):
     # Windows overlap by half: each trained position reads at least max_length / 2 earlier items.
     window_overlap: ClassVar[float] = 0.5
 
+    memory_hint = "lower batch_size or max_length, or set loss to sampled"
+
+    def memory_needed(self, n_users: int, n_items: int) -> int | None:
+        """Under the full softmax, a batch's logits over every item at each trained position, with their softmax
+        and gradients: about 10 bytes × batch_size × max_length × items (SASRec measured 9.0 to 9.6); the sampled
+        loss stays small."""
+        if self.hparams.get("loss", "softmax") != "softmax":
+            return None
+        return 10 * self.hparams["batch_size"] * self.hparams["max_length"] * (n_items + 1)
+
     def __init__(self, params: Any = None, *, device: str | torch.device = "cpu", seed: int = 0) -> None:
         super().__init__(params, device=device, seed=seed)
         self._check_architecture(self.hparams)
