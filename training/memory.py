@@ -3,9 +3,9 @@
 EASE and its group variant hold dense item × item matrices: their peak grows with the square of the catalogue (about
 32 bytes × items² for EASE: 6 GiB at 14,000 items, 27 GiB at 30,000). The sequential models' full softmax scores
 every item at every trained position of a batch (about 10 bytes × batch_size × max_length × items: 12 GiB for
-100,000 items at the defaults). A catalogue too large for the worker would otherwise run until the kernel kills the
-worker part-way, and the run fail minutes later as a lost worker with no word of why. Such a run now fails at once
-and says what it needed, what the worker had, and what to change.
+100,000 items at the defaults). A catalogue too large for the worker would otherwise fail part-way: with the
+allocator's message, or killed by the kernel, when the run fails minutes later as a lost worker with no word of why.
+Such a run now fails before its fit and says what it needed, what the worker had, and what to change.
 
 What a worker has: on a GPU, the device's free memory; on the CPU, the memory the system calls available
 (``MemAvailable``), or less where a control group caps the process (a container's memory limit);
