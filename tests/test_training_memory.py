@@ -11,7 +11,7 @@ from training.algorithms.adapted_ease import AdaptedEASE
 from training.algorithms.ease import EASE
 from training.algorithms.popularity import Popularity
 from training.algorithms.sasrec import SASRec
-from training.memory import memory_available
+from training.memory import control_group_room, memory_available
 from training.models import RunStatus, TrainingRun
 from training.services import training_run_create, training_run_execute
 
@@ -36,6 +36,22 @@ def test_a_worker_on_the_cpu_has_the_memory_its_system_says_is_available():
         if line[:9] == "MemTotal:"
     )
     assert 0 < memory_available(torch.device("cpu")) <= total
+
+
+def test_a_containers_room_is_its_limit_less_what_it_uses_beyond_reclaimable_cache(tmp_path):
+    assert control_group_room(tmp_path) is None  # no control group files: no limit known
+    (tmp_path / "memory.max").write_text("max\n")
+    (tmp_path / "memory.current").write_text("5000\n")
+    (tmp_path / "memory.stat").write_text("anon 3000\ninactive_file 1500\nactive_file 500\n")
+    assert control_group_room(tmp_path) is None  # v2 without a limit
+    (tmp_path / "memory.max").write_text("8000\n")
+    assert control_group_room(tmp_path) == 8000 - (5000 - 1500)
+    v1 = tmp_path / "v1"
+    (v1 / "memory").mkdir(parents=True)
+    (v1 / "memory" / "memory.limit_in_bytes").write_text("10000\n")
+    (v1 / "memory" / "memory.usage_in_bytes").write_text("12000\n")
+    (v1 / "memory" / "memory.stat").write_text("total_inactive_file 1000\n")
+    assert control_group_room(v1) == 0  # over its limit: no room
 
 
 @pytest.mark.django_db

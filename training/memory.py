@@ -53,7 +53,7 @@ def memory_available(device: torch.device) -> int | None:
         return int(torch.cuda.mem_get_info(device)[0])
     if device.type != "cpu":
         return None
-    limits = [value for value in (_system_available(), _control_group_room()) if value is not None]
+    limits = [value for value in (_system_available(), control_group_room()) if value is not None]
     return min(limits) if limits else None
 
 
@@ -68,16 +68,20 @@ def _system_available() -> int | None:
     return None
 
 
-def _control_group_room() -> int | None:
-    """The room left under this process's control-group memory limit (v2, then v1), or None without a limit."""
-    for limit, usage in (
-        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
-        ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"),
+def control_group_room(root: Path = Path("/sys/fs/cgroup")) -> int | None:
+    """The room left under this process's control-group memory limit (v2, then v1), or None without a limit. Its
+    usage counts the page cache, which the kernel reclaims before it refuses memory: the inactive part is left out,
+    as container runtimes count a working set."""
+    for folder, limit, usage, inactive in (
+        (root, "memory.max", "memory.current", "inactive_file"),
+        (root / "memory", "memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file"),
     ):
         try:
-            cap, used = Path(limit).read_text().strip(), int(Path(usage).read_text().strip())
+            cap, used = (Path(folder, name).read_text().strip() for name in (limit, usage))
+            stat = dict(line.split() for line in Path(folder, "memory.stat").read_text().splitlines())
+            working = int(used) - int(stat.get(inactive, 0))
         except (OSError, ValueError):
             continue
         if cap.isdigit() and int(cap) < 1 << 60:  # "max", or v1's near-2⁶³ "no limit"
-            return max(int(cap) - used, 0)
+            return max(int(cap) - working, 0)
     return None
