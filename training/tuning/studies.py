@@ -247,7 +247,7 @@ def study_best_choice(*, study: Study, trials: list[TrainingRun] | None = None) 
 
 def study_best_trial(*, study: Study, trials: list[TrainingRun] | None = None) -> TrainingRun | None:
     """The succeeded trial best on validation, unless it is a tuned trial whose lead over the defaults is within
-    one standard error: then the best defaults trial."""
+    noise (:mod:`training.tuning.best`): then the best defaults trial."""
     choice = study_best_choice(study=study, trials=trials)
     return choice.run if choice is not None else None
 
