@@ -41,20 +41,23 @@ def mae(predicted: np.ndarray, actual: np.ndarray) -> float:
 def rating_errors(model: RatingPredictor, heldout: HeldOut, *, batch_size: int = 65536) -> dict[str, float]:
     """``{"rmse", "mae"}`` of ``model``'s predictions of every held-out pair against its value; ``{}`` when the
     set is empty or carries no values."""
-    if heldout.values is None or heldout.n_pairs == 0:
-        return {}
-    _, predicted = _predictions(model, heldout, batch_size)
-    return {"rmse": rmse(predicted, heldout.values), "mae": mae(predicted, heldout.values)}
+    return errors_of_sums(rating_errors_by_user(model, heldout, batch_size=batch_size))
 
 
 def rating_errors_by_user(model: RatingPredictor, heldout: HeldOut, *, batch_size: int = 65536) -> dict[str, list]:
     """Each held-out user's sums of squared errors (``rmse``) and of absolute errors (``mae``) and its count of
     ratings (``ratings``), for the users with any (``users``, their indexes): the paired terms that tell whether one
     model's lower error is more than noise (:func:`training.evaluation.compare.pooled_lead`). ``{}`` as
-    :func:`rating_errors`; :func:`errors_of_sums` turns them back into the two errors."""
+    :func:`rating_errors`; :func:`errors_of_sums` turns them into the two errors."""
     if heldout.values is None or heldout.n_pairs == 0:
         return {}
-    users, predicted = _predictions(model, heldout, batch_size)
+    users, items = heldout.pairs()
+    predicted = np.concatenate(
+        [
+            model.predict_ratings(users[start : start + batch_size], items[start : start + batch_size]).numpy()
+            for start in range(0, len(users), batch_size)
+        ]
+    )
     predicted, actual = _check_pair(predicted, heldout.values)
     held, index = np.unique(users, return_inverse=True)
     error = predicted - actual
@@ -67,23 +70,11 @@ def rating_errors_by_user(model: RatingPredictor, heldout: HeldOut, *, batch_siz
 
 
 def errors_of_sums(by_user: dict[str, list]) -> dict[str, float]:
-    """``{"rmse", "mae"}`` over every rating of :func:`rating_errors_by_user`'s per-user sums."""
+    """``{"rmse", "mae"}`` over every rating of :func:`rating_errors_by_user`'s per-user sums (``{}`` for none)."""
     if not by_user:
         return {}
     ratings = float(np.sum(by_user["ratings"]))
     return {"rmse": float(np.sqrt(np.sum(by_user["rmse"]) / ratings)), "mae": float(np.sum(by_user["mae"]) / ratings)}
-
-
-def _predictions(model: RatingPredictor, heldout: HeldOut, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """The held-out pairs' user indexes and the model's predictions of them, ``(n_pairs,)`` each."""
-    users, items = heldout.pairs()
-    predicted = np.concatenate(
-        [
-            model.predict_ratings(users[start : start + batch_size], items[start : start + batch_size]).numpy()
-            for start in range(0, len(users), batch_size)
-        ]
-    )
-    return users, predicted
 
 
 def _check_pair(predicted: np.ndarray, actual: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
